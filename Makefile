@@ -1,0 +1,58 @@
+# Two commands matter: `make run` and `make test`. Both work as root on a fresh Debian/Ubuntu.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+VAR := var
+APT_PACKAGES := softhsm2 opensc oathtool postgresql wrk
+export SOFTHSM2_CONF := $(abspath $(VAR))/softhsm/softhsm2.conf
+export OTP_HSM_PIN_FILE := $(abspath $(VAR))/secrets/otp-server.user-pin
+export OTP_DATABASE_URL ?= sqlite:///$(abspath $(VAR))/otp.sqlite3
+
+.PHONY: run test lint typecheck unit bench deps system-deps venv clean
+
+## run: start the server on the embedded defaults (SoftHSM2 token + SQLite under ./var/)
+run: deps
+	$(BIN)/softhsm-token init --dir $(VAR)/softhsm --label otp-server --secrets-dir $(VAR)/secrets
+	$(BIN)/otp-hsm --token-label otp-server init-keys
+	OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)
+
+## test: install what is missing, then ruff, mypy and pytest
+test: deps lint typecheck unit
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+unit:
+	$(BIN)/pytest -q
+
+## bench: throughput figures with their same-run baselines
+bench: deps
+	$(BIN)/python -m benchmarks
+
+deps: system-deps venv
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,device]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

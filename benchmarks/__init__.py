@@ -1,0 +1,1 @@
+"""Benchmarks: each reports rates with a baseline measured in the same run (`make bench`)."""

@@ -1,0 +1,29 @@
+"""The PKCS#11 layer: the only package that imports `pkcs11`.
+
+Public API: `Hsm` (open, keys, seeds, OTP values, audit MAC), `HsmConfig`, `WrappedSeed`,
+`Algorithm`, and the `HsmError` tree.
+"""
+
+from hsm.client import Hsm, HsmStatus
+from hsm.config import HsmConfig
+from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
+from hsm.keys import KeyInfo, KeyPurpose
+from hsm.otp import Algorithm, totp_counter, truncate
+from hsm.seeds import WrappedSeed
+
+__all__ = [
+    "Algorithm",
+    "Hsm",
+    "HsmConfig",
+    "HsmError",
+    "HsmStatus",
+    "HsmUnavailable",
+    "InvalidSeedRequest",
+    "KeyInfo",
+    "KeyNotFound",
+    "KeyPurpose",
+    "SeedRejected",
+    "WrappedSeed",
+    "totp_counter",
+    "truncate",
+]

@@ -1,0 +1,3 @@
+from hsm.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""`otp-hsm`: the security officer's view of the HSM (`python -m hsm`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+import structlog
+
+from hsm.client import Hsm
+from hsm.config import HsmConfig
+from hsm.errors import HsmError
+
+DEFAULT_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+
+
+def _config(module: Path, token_label: str, pin_file: Path | None) -> HsmConfig:
+    pin = os.environ.get("OTP_HSM_PIN")
+    if pin is None:
+        if pin_file is None:
+            raise click.UsageError("give the user PIN in OTP_HSM_PIN or a file with --pin-file")
+        try:
+            pin = pin_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise click.UsageError(f"cannot read the PIN file {pin_file}: {exc.strerror}") from exc
+    return HsmConfig(module=module, token_label=token_label, user_pin=pin)
+
+
+@click.group()
+@click.option(
+    "--module",
+    type=click.Path(path_type=Path),
+    envvar="OTP_HSM_MODULE",
+    default=DEFAULT_MODULE,
+    show_default=True,
+    help="PKCS#11 module.",
+)
+@click.option(
+    "--token-label",
+    envvar="OTP_HSM_TOKEN_LABEL",
+    default="otp-server",
+    show_default=True,
+    help="Label of the token with the keys.",
+)
+@click.option(
+    "--pin-file",
+    type=click.Path(path_type=Path),
+    envvar="OTP_HSM_PIN_FILE",
+    default=None,
+    help="File holding the user PIN (or set OTP_HSM_PIN).",
+)
+@click.pass_context
+def main(ctx: click.Context, module: Path, token_label: str, pin_file: Path | None) -> None:
+    """Inspect and set up the HSM keys of the OTP server."""
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
+    ctx.obj = lambda: _config(module, token_label, pin_file)
+
+
+def _open(ctx: click.Context) -> Hsm:
+    return Hsm(ctx.obj())
+
+
+@main.command("init-keys")
+@click.pass_context
+def init_keys(ctx: click.Context) -> None:
+    """Create the KEK, provisioning key pair and audit MAC key if they are missing."""
+    hsm = _open(ctx)
+    try:
+        created = hsm.ensure_keys()
+    except HsmError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        hsm.close()
+    click.echo("created: " + ", ".join(created) if created else "all keys present")
+
+
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the module, the token and every key with its version."""
+    hsm = _open(ctx)
+    try:
+        info = hsm.status()
+    except HsmError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        hsm.close()
+    click.echo(f"module:  {info.module}")
+    click.echo(f"token:   {info.token_label} ({info.manufacturer}, {info.model})")
+    for key in info.keys:
+        flags = (
+            "sensitive" if key.sensitive else "NOT SENSITIVE",
+            "extractable" if key.extractable else "not extractable",
+        )
+        click.echo(f"  {key.label:<24} {key.key_type:<15} v{key.version}  {', '.join(flags)}")

@@ -1,0 +1,167 @@
+"""`Hsm`: the one object the rest of the product uses to reach the HSM."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
+
+import pkcs11
+from pkcs11 import Mechanism
+
+from hsm.config import HsmConfig
+from hsm.connection import Connection
+from hsm.errors import KeyNotFound
+from hsm.executor import SerialExecutor, pkcs11_executor
+from hsm.keys import KeyInfo, KeyPurpose, KeyRing
+from hsm.otp import Algorithm, check_digits
+from hsm.seeds import SeedHandleCache, SeedStore, WrappedSeed
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HsmStatus:
+    """What /health/ready and the officer's `status` show."""
+
+    module: str
+    token_label: str
+    manufacturer: str
+    model: str
+    key_versions: dict[str, list[int]]
+    keys: list[KeyInfo] = field(default_factory=list)
+    cached_seed_handles: int = 0
+
+
+class Hsm:
+    """Thread-safe access to the token: every call runs on the process's PKCS#11 thread.
+
+    Construction does no I/O; the session is opened on first use and re-opened after it is
+    lost. Methods raise `HsmError` subclasses only.
+
+    Example:
+        >>> hsm = Hsm(HsmConfig(module=Path("/usr/lib/softhsm/libsofthsm2.so"),
+        ...                     token_label="otp-server", user_pin="..."))
+        >>> wrapped = hsm.generate_seed(Algorithm.SHA1)
+        >>> hsm.otp_values(wrapped, Algorithm.SHA1, 6, [41, 42, 43])
+    """
+
+    def __init__(
+        self,
+        config: HsmConfig,
+        *,
+        executor: SerialExecutor | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._executor = executor or pkcs11_executor()
+        self._conn = Connection(config, clock=clock)
+        self._keys = KeyRing()
+        self._cache = SeedHandleCache(config.seed_cache_size)
+        self._seeds = SeedStore(self._keys, self._cache)
+        self._generation = 0
+
+    # -- running on the PKCS#11 thread -----------------------------------------------------
+
+    async def run_async(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await any method of this object without blocking the event loop."""
+        return await self._executor.acall(fn, *args, **kwargs)
+
+    def _run(self, operation: Callable[[pkcs11.Session], T]) -> T:
+        return self._executor.call(self._conn.run, lambda session: operation(self._sync(session)))
+
+    def _sync(self, session: pkcs11.Session) -> pkcs11.Session:
+        """Forget handles from an older session, find the keys in a new one."""
+        if self._conn.generation != self._generation:
+            self._cache.forget()
+            self._keys.refresh(session, self._conn.generation)
+            self._generation = self._conn.generation
+        return session
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def ensure_keys(self) -> list[str]:
+        """Create the missing keys of the hierarchy (KEK, provisioning, audit MAC).
+
+        Returns:
+            Labels of the keys created by this call.
+        """
+        return self._run(self._keys.ensure)
+
+    def reload_keys(self) -> None:
+        """Scan the token again, e.g. after an officer added a KEK version."""
+        self._run(self._keys.load)
+
+    def keys(self) -> list[KeyInfo]:
+        """Every key of the hierarchy, with its version and attributes."""
+        return self._run(lambda _session: self._keys.inventory())
+
+    def status(self) -> HsmStatus:
+        """Open the HSM if needed and describe it; raises HsmUnavailable or KeyNotFound."""
+
+        def describe(_session: pkcs11.Session) -> HsmStatus:
+            versions = {p.value: self._keys.versions(p) for p in KeyPurpose}
+            missing = [name for name, found in versions.items() if not found]
+            if missing:
+                raise KeyNotFound(
+                    f"keys missing on token {self.config.token_label!r}: {', '.join(missing)} "
+                    "(run `otp-hsm init-keys`)"
+                )
+            token = self._conn.token
+            return HsmStatus(
+                module=str(self.config.module),
+                token_label=self.config.token_label,
+                manufacturer=token.manufacturer_id if token else "",
+                model=token.model if token else "",
+                key_versions=versions,
+                keys=self._keys.inventory(),
+                cached_seed_handles=len(self._cache),
+            )
+
+        return self._run(describe)
+
+    # -- seeds -----------------------------------------------------------------------------
+
+    def generate_seed(self, algorithm: Algorithm) -> WrappedSeed:
+        """Make a new random seed in the HSM; only its wrapped form comes out."""
+        return self._run(lambda session: self._seeds.generate(session, algorithm))
+
+    def import_seed(self, seed: bytes, algorithm: Algorithm) -> WrappedSeed:
+        """Wrap a known seed (imported tokens, test vectors) under the current KEK."""
+        return self._run(lambda session: self._seeds.import_(session, seed, algorithm))
+
+    def otp_values(
+        self, seed: WrappedSeed, algorithm: Algorithm, digits: int, counters: Sequence[int]
+    ) -> list[str]:
+        """HOTP values of `seed` at `counters` (for TOTP, the time steps), computed in the HSM."""
+        check_digits(digits)
+        counters = list(counters)
+        return self._run(
+            lambda session: self._seeds.otp_values(session, seed, algorithm, digits, counters)
+        )
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def audit_mac(self, data: bytes, version: int | None = None) -> tuple[int, bytes]:
+        """HMAC-SHA256 of `data` under the audit key; returns (key version, MAC)."""
+
+        def mac(_session: pkcs11.Session) -> tuple[int, bytes]:
+            v = version or self._keys.current_version(KeyPurpose.AUDIT_MAC)
+            key = self._keys.get(KeyPurpose.AUDIT_MAC, v)
+            return v, bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
+
+        return self._run(mac)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Destroy cached seed objects and close the session."""
+
+        def close() -> None:
+            if self._conn.is_open:
+                self._cache.destroy_all()
+            self._conn.close()
+
+        self._executor.call(close)

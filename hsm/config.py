@@ -1,0 +1,26 @@
+"""How to reach the HSM: module, token and PIN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HsmConfig:
+    """Where the PKCS#11 module and token are and how to log in.
+
+    Attributes:
+        module: path of the PKCS#11 shared library.
+        token_label: label of the token holding the keys (SoftHSM gives random slot ids,
+            so the token is always chosen by label).
+        user_pin: the user PIN; never shown in repr or logs.
+        seed_cache_size: unwrapped seed handles kept per process (0 turns the cache off).
+        reconnect_interval: seconds to wait between attempts to re-open an HSM that failed.
+    """
+
+    module: Path
+    token_label: str
+    user_pin: str = field(repr=False)
+    seed_cache_size: int = 4096
+    reconnect_interval: float = 1.0

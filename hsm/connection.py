@@ -1,0 +1,214 @@
+"""Opening the PKCS#11 module, finding the token, logging in, and re-opening after a loss.
+
+Everything here runs on the PKCS#11 thread (see `hsm.executor`); nothing is thread-safe on
+its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pkcs11
+import pkcs11.exceptions as p11e
+import structlog
+
+from hsm.config import HsmConfig
+from hsm.errors import HsmUnavailable
+
+T = TypeVar("T")
+log = structlog.get_logger("hsm")
+
+# Errors after which the session (or the whole library) must be opened again.
+SESSION_LOST: tuple[type[Exception], ...] = (
+    p11e.SessionHandleInvalid,
+    p11e.SessionClosed,
+    p11e.DeviceRemoved,
+    p11e.DeviceError,
+    p11e.TokenNotPresent,
+    p11e.TokenNotRecognised,
+    p11e.GeneralError,
+    p11e.UserNotLoggedIn,
+    p11e.KeyHandleInvalid,
+    p11e.ObjectHandleInvalid,
+    p11e.WrappingKeyHandleInvalid,
+    p11e.UnwrappingKeyHandleInvalid,
+)
+
+# Login state belongs to the application (the process), not to a session: remember which
+# PIN logged in so that a second opener with another PIN is refused, not silently let in.
+_logged_in: dict[tuple[str, str], bytes] = {}
+os.register_at_fork(after_in_child=_logged_in.clear)
+
+
+def _lost(exc: Exception) -> bool:
+    # CKR_CRYPTOKI_NOT_INITIALIZED has no class of its own in python-pkcs11.
+    return isinstance(exc, SESSION_LOST) or type(exc) is p11e.PKCS11Error
+
+
+class Connection:
+    """One logged-in read/write session on the configured token."""
+
+    def __init__(self, config: HsmConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._lib: Any = None
+        self._token: pkcs11.Token | None = None
+        self._session: pkcs11.Session | None = None
+        self._failure: HsmUnavailable | None = None
+        self._retry_at = 0.0
+        self.generation = 0
+        """Grows each time a new session is opened; handles from older sessions are void."""
+
+    @property
+    def token(self) -> pkcs11.Token | None:
+        """The token found at the last opening, if any."""
+        return self._token
+
+    @property
+    def is_open(self) -> bool:
+        """True while a session is held."""
+        return self._session is not None
+
+    def session(self) -> pkcs11.Session:
+        """The open session, opening it first if needed.
+
+        Raises:
+            HsmUnavailable: the module, the token or the PIN cannot be used. After a failure,
+                calls within `reconnect_interval` seconds fail at once with the same reason.
+        """
+        if self._session is not None:
+            return self._session
+        if self._failure is not None and self._clock() < self._retry_at:
+            raise self._failure
+        try:
+            self._session = self._open()
+        except HsmUnavailable as exc:
+            self._failure = exc
+            self._retry_at = self._clock() + self.config.reconnect_interval
+            log.warning("hsm.unavailable", reason=str(exc))
+            raise
+        self._failure = None
+        self.generation += 1
+        log.info("hsm.session_opened", token=self.config.token_label, generation=self.generation)
+        return self._session
+
+    def run(self, operation: Callable[[pkcs11.Session], T]) -> T:
+        """Run `operation` on the session; after a lost session, re-open once and retry."""
+        for attempt in range(2):
+            session = self.session()
+            try:
+                return operation(session)
+            except Exception as exc:
+                if not _lost(exc):
+                    raise
+                log.warning("hsm.session_lost", error=type(exc).__name__, attempt=attempt + 1)
+                self.reset(hard=True)
+                if attempt == 1:
+                    raise HsmUnavailable(
+                        f"the session on token {self.config.token_label!r} was lost and "
+                        f"re-opening it did not help ({type(exc).__name__})"
+                    ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def reset(self, *, hard: bool = False) -> None:
+        """Drop the session; with `hard`, also finalise and re-initialise the library."""
+        session, self._session = self._session, None
+        key = (str(self.config.module), self.config.token_label)
+        if session is not None:
+            try:
+                session.close()
+            except p11e.PKCS11Error:
+                pass
+        if hard and self._lib is not None:
+            _logged_in.pop(key, None)
+            try:
+                self._lib.finalize()
+            except p11e.PKCS11Error:
+                pass
+            self._token = None
+
+    def close(self) -> None:
+        """Close the session (the library stays loaded for other users in the process)."""
+        self.reset()
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _open(self) -> pkcs11.Session:
+        lib = self._load()
+        token = self._find_token(lib)
+        return self._login(token)
+
+    def _load(self) -> Any:
+        module = self.config.module
+        if not module.is_file():
+            raise HsmUnavailable(f"PKCS#11 module {module} does not exist")
+        try:
+            lib = pkcs11.lib(str(module))
+            if not lib.initialized:
+                lib.initialize()
+        except p11e.PKCS11Error as exc:
+            raise HsmUnavailable(f"PKCS#11 module {module} cannot be loaded: {exc}") from exc
+        self._lib = lib
+        return lib
+
+    def _find_token(self, lib: Any) -> pkcs11.Token:
+        label = self.config.token_label
+        try:
+            try:
+                slots = lib.get_slots(token_present=True)
+            except p11e.PKCS11Error as exc:
+                if type(exc) is not p11e.PKCS11Error:
+                    raise
+                # The library was finalised under us: initialise it again.
+                lib.initialize()
+                slots = lib.get_slots(token_present=True)
+            tokens = [slot.get_token() for slot in slots]
+        except p11e.PKCS11Error as exc:
+            raise HsmUnavailable(
+                f"cannot list the tokens of {self.config.module}: {type(exc).__name__}"
+            ) from exc
+        for token in tokens:
+            if token.label == label:
+                self._token = token
+                found: pkcs11.Token = token
+                return found
+        names = ", ".join(repr(t.label) for t in tokens if t.label) or "none"
+        raise HsmUnavailable(
+            f"no token labelled {label!r} in {self.config.module} (tokens found: {names})"
+        )
+
+    def _login(self, token: pkcs11.Token) -> pkcs11.Session:
+        label = self.config.token_label
+        key = (str(self.config.module), label)
+        digest = hashlib.sha256(self.config.user_pin.encode()).digest()
+        try:
+            session = token.open(rw=True, user_pin=self.config.user_pin)
+        except p11e.UserAlreadyLoggedIn:
+            known = _logged_in.get(key)
+            if known is None or not hmac.compare_digest(known, digest):
+                raise HsmUnavailable(
+                    f"the user PIN for token {label!r} was refused "
+                    "(already logged in with another PIN)"
+                ) from None
+            session = token.open(rw=True)
+        except p11e.PinIncorrect:
+            raise HsmUnavailable(f"the user PIN for token {label!r} was refused") from None
+        except p11e.PinLocked:
+            raise HsmUnavailable(f"the user PIN for token {label!r} is locked") from None
+        except (p11e.PinLenRange, p11e.PinInvalid):
+            raise HsmUnavailable(
+                f"the user PIN for token {label!r} has an invalid length or characters"
+            ) from None
+        except p11e.UserPinNotInitialized:
+            raise HsmUnavailable(f"token {label!r} has no user PIN set") from None
+        except p11e.PKCS11Error as exc:
+            raise HsmUnavailable(
+                f"cannot open a session on token {label!r}: {type(exc).__name__}"
+            ) from exc
+        _logged_in[key] = digest
+        return session

@@ -1,0 +1,70 @@
+"""One thread per process for every PKCS#11 call.
+
+python-pkcs11 initialises the library without locking callbacks, and SoftHSM then does no
+locking of its own: two threads inside it at once crash the process. So every call into the
+library, from every `Hsm` object in the process, runs on this single thread. Callers on other
+threads wait for the result; asyncio callers await it without blocking the event loop.
+After a fork the child gets a fresh executor (and must open the library again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SerialExecutor:
+    """Runs callables one at a time on one dedicated thread."""
+
+    def __init__(self) -> None:
+        self._ident: int | None = None
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="pkcs11", initializer=self._remember_thread
+        )
+
+    def _remember_thread(self) -> None:
+        self._ident = threading.get_ident()
+
+    def on_thread(self) -> bool:
+        """True when the caller already runs on the PKCS#11 thread."""
+        return threading.get_ident() == self._ident
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn` on the PKCS#11 thread and return its result (inline if already there)."""
+        if self.on_thread():
+            return fn(*args, **kwargs)
+        return self._pool.submit(fn, *args, **kwargs).result()
+
+    async def acall(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Like `call`, for coroutines: the event loop keeps running while `fn` works."""
+        future = self._pool.submit(fn, *args, **kwargs)
+        return await asyncio.wrap_future(future)
+
+
+_executor: SerialExecutor | None = None
+_lock = threading.Lock()
+
+
+def pkcs11_executor() -> SerialExecutor:
+    """The process-wide executor, created on first use."""
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = SerialExecutor()
+        return _executor
+
+
+def _forget_after_fork() -> None:
+    global _executor, _lock
+    _executor = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

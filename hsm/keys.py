@@ -1,0 +1,201 @@
+"""The server's long-term keys on the token (DESIGN.md §2) and how they are found.
+
+| label                    | what                                   | use                      |
+|--------------------------|----------------------------------------|--------------------------|
+| otp-kek-v<n>             | AES-256, sensitive, not extractable    | wraps every seed         |
+| otp-provisioning-v<n>    | EC P-256 key pair                      | signs provisioning data  |
+| otp-audit-mac-v<n>       | GENERIC_SECRET 256-bit, SIGN/VERIFY    | MACs the audit chain     |
+
+Keys are looked up once per session (a scan of the token is slow: PKCS11_NOTES.md) and the
+handles are kept until the session changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pkcs11
+from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11.util.ec import encode_named_curve_parameters
+
+from hsm.errors import KeyNotFound
+
+LABEL_PREFIX = "otp-"
+_LABEL_RE = re.compile(r"^otp-(kek|provisioning|audit-mac)-v(\d+)$")
+
+
+class KeyPurpose(enum.StrEnum):
+    """What a key on the token is for."""
+
+    SEED_WRAPPING = "kek"
+    PROVISIONING = "provisioning"
+    AUDIT_MAC = "audit-mac"
+
+
+def key_label(purpose: KeyPurpose, version: int) -> str:
+    """The label a key of this purpose and version has on the token."""
+    return f"{LABEL_PREFIX}{purpose.value}-v{version}"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One key of the hierarchy, as listed to officers and on /health/ready."""
+
+    label: str
+    purpose: KeyPurpose
+    version: int
+    key_type: str
+    sensitive: bool
+    extractable: bool
+
+
+class KeyRing:
+    """Handles of the server's keys in one session."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[KeyPurpose, int], Any] = {}
+        self._public: dict[int, Any] = {}
+        self._generation = -1
+
+    def refresh(self, session: pkcs11.Session, generation: int) -> None:
+        """Find the keys again if the session changed since the last look."""
+        if generation != self._generation:
+            self.load(session)
+            self._generation = generation
+
+    def load(self, session: pkcs11.Session) -> None:
+        """Scan the token once for our keys."""
+        keys: dict[tuple[KeyPurpose, int], Any] = {}
+        public: dict[int, Any] = {}
+        for object_class in (
+            ObjectClass.SECRET_KEY,
+            ObjectClass.PRIVATE_KEY,
+            ObjectClass.PUBLIC_KEY,
+        ):
+            # list() exhausts the iterator: an open find operation blocks the next one.
+            for obj in list(session.get_objects({Attribute.CLASS: object_class})):
+                match = _LABEL_RE.match(obj[Attribute.LABEL] or "")
+                if match is None:
+                    continue
+                purpose, version = KeyPurpose(match.group(1)), int(match.group(2))
+                if object_class is ObjectClass.PUBLIC_KEY:
+                    public[version] = obj
+                else:
+                    keys[(purpose, version)] = obj
+        self._keys, self._public = keys, public
+
+    def versions(self, purpose: KeyPurpose) -> list[int]:
+        """Versions present for `purpose`, oldest first."""
+        return sorted(v for (p, v) in self._keys if p is purpose)
+
+    def current_version(self, purpose: KeyPurpose) -> int:
+        """The newest version of `purpose`; new material is protected by it."""
+        versions = self.versions(purpose)
+        if not versions:
+            raise KeyNotFound(f"no {purpose.value} key on the token: run `otp-hsm init-keys` first")
+        return versions[-1]
+
+    def get(self, purpose: KeyPurpose, version: int | None = None) -> Any:
+        """The handle of a key (the current version when `version` is None)."""
+        if version is None:
+            version = self.current_version(purpose)
+        try:
+            return self._keys[(purpose, version)]
+        except KeyError:
+            raise KeyNotFound(f"key {key_label(purpose, version)} is not on the token") from None
+
+    def public_key(self, version: int | None = None) -> Any:
+        """The public half of the provisioning key pair."""
+        if version is None:
+            version = self.current_version(KeyPurpose.PROVISIONING)
+        try:
+            return self._public[version]
+        except KeyError:
+            label = key_label(KeyPurpose.PROVISIONING, version)
+            raise KeyNotFound(f"public key {label} is not on the token") from None
+
+    def ensure(self, session: pkcs11.Session) -> list[str]:
+        """Create whichever of KEK v1, provisioning v1 and audit MAC v1 is missing.
+
+        Returns:
+            The labels created (empty when everything was there).
+        """
+        self.load(session)
+        created = []
+        if not self.versions(KeyPurpose.SEED_WRAPPING):
+            created.append(create_kek(session, 1))
+        if not self.versions(KeyPurpose.PROVISIONING):
+            created.append(create_provisioning_key(session, 1))
+        if not self.versions(KeyPurpose.AUDIT_MAC):
+            created.append(create_audit_key(session, 1))
+        if created:
+            self.load(session)
+        return created
+
+    def inventory(self) -> list[KeyInfo]:
+        """Every key of the hierarchy, by purpose then version."""
+        result = []
+        for (purpose, version), obj in sorted(self._keys.items()):
+            result.append(
+                KeyInfo(
+                    label=key_label(purpose, version),
+                    purpose=purpose,
+                    version=version,
+                    key_type=KeyType(obj[Attribute.KEY_TYPE]).name,
+                    sensitive=bool(obj[Attribute.SENSITIVE]),
+                    extractable=bool(obj[Attribute.EXTRACTABLE]),
+                )
+            )
+        return result
+
+
+def _kept_secret() -> dict[Attribute, Any]:
+    return {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.PRIVATE: True}
+
+
+def create_kek(session: pkcs11.Session, version: int) -> str:
+    """Generate KEK `version`: AES-256 that can only wrap and unwrap, never leave the HSM."""
+    label = key_label(KeyPurpose.SEED_WRAPPING, version)
+    session.generate_key(
+        KeyType.AES,
+        256,
+        label=label,
+        id=label.encode(),
+        store=True,
+        capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
+        template=_kept_secret(),
+    )
+    return label
+
+
+def create_provisioning_key(session: pkcs11.Session, version: int) -> str:
+    """Generate the EC P-256 key pair that signs provisioning bundles."""
+    label = key_label(KeyPurpose.PROVISIONING, version)
+    session.generate_keypair(
+        KeyType.EC,
+        label=label,
+        id=label.encode(),
+        store=True,
+        capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+        public_template={Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+        private_template=_kept_secret(),
+    )
+    return label
+
+
+def create_audit_key(session: pkcs11.Session, version: int) -> str:
+    """Generate the 256-bit HMAC key that seals the audit hash chain."""
+    label = key_label(KeyPurpose.AUDIT_MAC, version)
+    session.generate_key(
+        KeyType.GENERIC_SECRET,
+        256,
+        label=label,
+        id=label.encode(),
+        store=True,
+        capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+        template=_kept_secret(),
+    )
+    return label

@@ -1,0 +1,243 @@
+"""OTP seeds: made, imported, wrapped and used inside the HSM; never returned in plaintext.
+
+A seed lives outside the HSM only as a blob wrapped with CKM_AES_KEY_WRAP_PAD under a KEK
+version. To compute OTP values the blob is unwrapped into a *session* object (sensitive, not
+extractable, SIGN only), the HMACs are computed with C_Sign, and the object is destroyed or
+kept in a bounded per-process cache of handles.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pkcs11
+import pkcs11.exceptions as p11e
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+
+from hsm.errors import InvalidSeedRequest, SeedRejected
+from hsm.keys import KeyPurpose, KeyRing
+from hsm.otp import Algorithm, counter_bytes, truncate
+
+WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
+HMAC_MECHANISMS = {
+    Algorithm.SHA1: Mechanism.SHA_1_HMAC,
+    Algorithm.SHA256: Mechanism.SHA256_HMAC,
+    Algorithm.SHA512: Mechanism.SHA512_HMAC,
+}
+MIN_IMPORTED_SEED = 16  # RFC 4226 R6: at least 128 bits
+MAX_IMPORTED_SEED = 128
+
+_UNWRAP_FAILURES = (
+    p11e.WrappedKeyInvalid,
+    p11e.WrappedKeyLenRange,
+    p11e.EncryptedDataInvalid,
+    p11e.EncryptedDataLenRange,
+    p11e.DataInvalid,
+    p11e.DataLenRange,
+)
+
+
+@dataclass(frozen=True)
+class WrappedSeed:
+    """A seed as the database keeps it.
+
+    Attributes:
+        blob: the seed wrapped with AES_KEY_WRAP_PAD under KEK `kek_version`.
+        kek_version: which KEK wrapped it.
+        length: the true seed length in bytes (SoftHSM pads the wrapped key to a multiple
+            of 8 with zeros; the HMAC is the same, but exports must cut back to this).
+    """
+
+    blob: bytes
+    kek_version: int
+    length: int
+
+    def __repr__(self) -> str:
+        return (
+            f"WrappedSeed(kek_version={self.kek_version}, length={self.length}, "
+            f"blob=<{len(self.blob)} bytes>)"
+        )
+
+
+def seed_template(*, extractable: bool) -> dict[Attribute, Any]:
+    """Attributes of every seed object: a session object that never shows its value."""
+    return {
+        Attribute.TOKEN: False,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: extractable,
+    }
+
+
+class SeedHandleCache:
+    """A bounded LRU of unwrapped seed objects, keyed by (KEK version, wrapped blob)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, bytes], Any] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[int, bytes]) -> Any | None:
+        obj = self._entries.get(key)
+        if obj is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return obj
+
+    def put(self, key: tuple[int, bytes], obj: Any) -> bool:
+        """Keep `obj`; returns False when the cache is off (the caller destroys it)."""
+        if self.size <= 0:
+            return False
+        self._entries[key] = obj
+        while len(self._entries) > self.size:
+            _, old = self._entries.popitem(last=False)
+            _destroy(old)
+        return True
+
+    def forget(self) -> None:
+        """Drop every entry (their session is gone, so are the objects)."""
+        self._entries.clear()
+
+    def destroy_all(self) -> None:
+        """Destroy every cached object in the HSM and empty the cache."""
+        for obj in self._entries.values():
+            _destroy(obj)
+        self._entries.clear()
+
+
+def _session_alive(session: pkcs11.Session) -> bool:
+    try:
+        session.generate_random(64)
+    except p11e.PKCS11Error:
+        return False
+    return True
+
+
+def _destroy(obj: Any) -> None:
+    try:
+        obj.destroy()
+    except p11e.PKCS11Error:
+        pass  # its session is gone already: so is the object
+
+
+class SeedStore:
+    """Seed operations on one session; run on the PKCS#11 thread only."""
+
+    def __init__(self, keys: KeyRing, cache: SeedHandleCache) -> None:
+        self._keys = keys
+        self.cache = cache
+
+    def generate(self, session: pkcs11.Session, algorithm: Algorithm) -> WrappedSeed:
+        """Make a random seed inside the HSM and return it wrapped under the current KEK."""
+        version = self._keys.current_version(KeyPurpose.SEED_WRAPPING)
+        seed = session.generate_key(
+            KeyType.GENERIC_SECRET,
+            algorithm.seed_length * 8,
+            store=False,
+            capabilities=MechanismFlag.SIGN,
+            template=seed_template(extractable=True),
+        )
+        return self._wrap_and_destroy(seed, version, algorithm.seed_length)
+
+    def import_(self, session: pkcs11.Session, seed: bytes, algorithm: Algorithm) -> WrappedSeed:
+        """Wrap a known seed (imported hardware tokens, test vectors) under the current KEK.
+
+        Seeds shorter than the hash output are zero-padded up to it: SoftHSM refuses shorter
+        HMAC keys, and HMAC pads keys with zeros anyway, so the codes are unchanged. Seeds
+        longer than the hash block are replaced by their hash, as HMAC itself does.
+        """
+        if not MIN_IMPORTED_SEED <= len(seed) <= MAX_IMPORTED_SEED:
+            raise InvalidSeedRequest(
+                f"a seed must be {MIN_IMPORTED_SEED} to {MAX_IMPORTED_SEED} bytes long, "
+                f"not {len(seed)}"
+            )
+        version = self._keys.current_version(KeyPurpose.SEED_WRAPPING)
+        if len(seed) > algorithm.block_size:
+            # HMAC replaces a key longer than the block by its hash (RFC 2104 §2). Do it here:
+            # SoftHSM 2.6.1 zero-pads wrapped keys to a multiple of 8, which would change
+            # the hash of a long key (but never the HMAC of a key within the block).
+            seed = algorithm.hash(seed)
+        value = seed.ljust(algorithm.seed_length, b"\0")
+        obj = session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.VALUE: value,
+                Attribute.SIGN: True,
+                **seed_template(extractable=True),
+            }
+        )
+        return self._wrap_and_destroy(obj, version, len(seed))
+
+    def _wrap_and_destroy(self, seed: Any, version: int, length: int) -> WrappedSeed:
+        try:
+            kek = self._keys.get(KeyPurpose.SEED_WRAPPING, version)
+            blob = kek.wrap_key(seed, mechanism=WRAP_MECHANISM)
+        finally:
+            _destroy(seed)
+        return WrappedSeed(blob=blob, kek_version=version, length=length)
+
+    def unwrap(self, session: pkcs11.Session, seed: WrappedSeed, *, store: bool = False) -> Any:
+        """Unwrap into a non-extractable SIGN-only object (a token object only if `store`)."""
+        kek = self._keys.get(KeyPurpose.SEED_WRAPPING, seed.kek_version)
+        template = seed_template(extractable=False)
+        template[Attribute.TOKEN] = store
+        try:
+            return kek.unwrap_key(
+                ObjectClass.SECRET_KEY,
+                KeyType.GENERIC_SECRET,
+                seed.blob,
+                mechanism=WRAP_MECHANISM,
+                store=store,
+                capabilities=MechanismFlag.SIGN,
+                template=template,
+            )
+        except (*_UNWRAP_FAILURES, p11e.GeneralError) as exc:
+            # SoftHSM answers CKR_GENERAL_ERROR to an altered blob: only when the session
+            # still works is that the blob's fault rather than a lost HSM.
+            if isinstance(exc, p11e.GeneralError) and not _session_alive(session):
+                raise
+            raise SeedRejected(
+                f"a wrapped seed does not unwrap under KEK v{seed.kek_version} "
+                f"({type(exc).__name__})"
+            ) from exc
+
+    def otp_values(
+        self,
+        session: pkcs11.Session,
+        seed: WrappedSeed,
+        algorithm: Algorithm,
+        digits: int,
+        counters: Sequence[int],
+    ) -> list[str]:
+        """The HOTP values of `seed` at each counter (TOTP: the time steps)."""
+        messages = [counter_bytes(c) for c in counters]
+        cache_key = (seed.kek_version, seed.blob)
+        obj = self.cache.get(cache_key)
+        if obj is None:
+            obj = self.unwrap(session, seed)
+            if not self.cache.put(cache_key, obj):
+                try:
+                    return _hmac_codes(obj, algorithm, digits, messages)
+                finally:
+                    _destroy(obj)
+        return _hmac_codes(obj, algorithm, digits, messages)
+
+
+def _hmac_codes(
+    obj: Any, algorithm: Algorithm, digits: int, messages: Iterable[bytes]
+) -> list[str]:
+    mechanism = HMAC_MECHANISMS[algorithm]
+    try:
+        return [truncate(obj.sign(m, mechanism=mechanism), digits) for m in messages]
+    except p11e.KeySizeRange as exc:
+        raise SeedRejected(f"the seed is too short for {algorithm.value} HMAC in this HSM") from exc

@@ -1,0 +1,1 @@
+"""The server's bounded contexts, each with controllers, services and schemas."""

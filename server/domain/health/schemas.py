@@ -1,0 +1,25 @@
+"""What the readiness probe answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class HsmReadiness:
+    """The HSM part of readiness: what is in use, or why it cannot be used."""
+
+    ok: bool
+    reason: str | None = None
+    module: str | None = None
+    token_label: str | None = None
+    manufacturer: str | None = None
+    key_versions: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class Readiness:
+    """`status` is `ready` or `unavailable`."""
+
+    status: str
+    hsm: HsmReadiness

@@ -1,0 +1,3 @@
+from softhsm_config.cli import main
+
+main()

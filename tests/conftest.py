@@ -1,0 +1,54 @@
+"""Shared fixtures: one real SoftHSM2 token per test session, made in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from hsm import Hsm, HsmConfig
+from softhsm_config import SoftHsmToken, create_token
+
+TOKEN_LABEL = "otp-test"
+SPARE_LABEL = "otp-spare"  # a second token nobody logs in to, for wrong-PIN cases
+EMPTY_LABEL = "otp-empty"  # a token that never gets keys
+
+
+@dataclass(frozen=True)
+class SoftHsmTokens:
+    main: SoftHsmToken
+    spare: SoftHsmToken
+    empty: SoftHsmToken
+
+    def config(self, **overrides: object) -> HsmConfig:
+        values: dict[str, object] = {
+            "module": self.main.module,
+            "token_label": self.main.label,
+            "user_pin": self.main.user_pin(),
+            "reconnect_interval": 0.0,
+        }
+        values.update(overrides)
+        return HsmConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmTokens:
+    """Both test tokens, created before the PKCS#11 module is first loaded."""
+    base = tmp_path_factory.mktemp("softhsm")
+    main = create_token(base / "hsm", TOKEN_LABEL, secrets_dir=base / "secrets")
+    spare = create_token(base / "hsm", SPARE_LABEL, secrets_dir=base / "secrets")
+    empty = create_token(base / "hsm", EMPTY_LABEL, secrets_dir=base / "secrets")
+    # SoftHSM reads its configuration when the module is initialised: set it first.
+    os.environ["SOFTHSM2_CONF"] = str(main.conf_path)
+    return SoftHsmTokens(main, spare, empty)
+
+
+@pytest.fixture(scope="session")
+def hsm(tokens: SoftHsmTokens) -> Iterator[Hsm]:
+    """The session's `Hsm`, with the key hierarchy created."""
+    the_hsm = Hsm(tokens.config())
+    the_hsm.ensure_keys()
+    yield the_hsm
+    the_hsm.close()

@@ -1,0 +1,73 @@
+"""Random seeds, algorithms, digits and times: the HSM agrees with pyotp and oathtool."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hsm import Algorithm, Hsm, InvalidSeedRequest, totp_counter
+from tests.oracles import oathtool_totp, pyotp_totp
+
+CASES = 40
+
+
+@pytest.mark.parametrize("case", range(CASES))
+def test_random_seed_agrees_with_pyotp_and_oathtool(hsm: Hsm, case: int) -> None:
+    rng = random.Random(case)
+    algorithm = rng.choice(list(Algorithm))
+    seed = rng.randbytes(rng.choice([16, 20, 26, 32, 48, 64, 100]))
+    digits = rng.choice([6, 7, 8])
+    period = rng.choice([30, 60])
+    unix_time = rng.randrange(0, 4_102_444_800)  # up to the year 2100
+    wrapped = hsm.import_seed(seed, algorithm)
+    step = totp_counter(unix_time, period)
+    ours = hsm.otp_values(wrapped, algorithm, digits, [step - 1, step, step + 1])
+    for offset, code in zip((-1, 0, 1), ours, strict=True):
+        at = unix_time + offset * period
+        assert code == pyotp_totp(seed, algorithm.value, digits, period).at(at)
+        assert code == oathtool_totp(seed, algorithm.value, digits, period, at)
+
+
+@pytest.mark.parametrize("algorithm", list(Algorithm))
+def test_generated_seed_has_the_hash_length_and_stable_codes(
+    hsm: Hsm, algorithm: Algorithm
+) -> None:
+    wrapped = hsm.generate_seed(algorithm)
+    assert wrapped.length == algorithm.seed_length
+    assert wrapped.kek_version == 1
+    first = hsm.otp_values(wrapped, algorithm, 6, range(5))
+    assert hsm.otp_values(wrapped, algorithm, 6, range(5)) == first
+    other = hsm.generate_seed(algorithm)
+    assert hsm.otp_values(other, algorithm, 6, range(5)) != first
+
+
+def test_cache_on_and_off_give_the_same_codes(hsm: Hsm, tokens) -> None:  # type: ignore[no-untyped-def]
+    uncached = Hsm(tokens.config(seed_cache_size=0))
+    wrapped = hsm.generate_seed(Algorithm.SHA256)
+    assert uncached.otp_values(wrapped, Algorithm.SHA256, 8, range(20)) == hsm.otp_values(
+        wrapped, Algorithm.SHA256, 8, range(20)
+    )
+    assert uncached.status().cached_seed_handles == 0
+
+
+def test_cache_is_bounded(tokens) -> None:  # type: ignore[no-untyped-def]
+    small = Hsm(tokens.config(seed_cache_size=3))
+    seeds = [small.generate_seed(Algorithm.SHA1) for _ in range(6)]
+    codes = [small.otp_values(s, Algorithm.SHA1, 6, [7]) for s in seeds]
+    assert small.status().cached_seed_handles == 3
+    # evicted seeds still work (unwrapped again)
+    assert [small.otp_values(s, Algorithm.SHA1, 6, [7]) for s in seeds] == codes
+
+
+@pytest.mark.parametrize("length", [0, 15, 129])
+def test_seed_length_outside_the_rfc_bounds_is_refused(hsm: Hsm, length: int) -> None:
+    with pytest.raises(InvalidSeedRequest, match="16 to 128 bytes"):
+        hsm.import_seed(b"\x01" * length, Algorithm.SHA1)
+
+
+@pytest.mark.parametrize("digits", [5, 9])
+def test_digits_outside_6_to_8_are_refused(hsm: Hsm, digits: int) -> None:
+    wrapped = hsm.generate_seed(Algorithm.SHA1)
+    with pytest.raises(InvalidSeedRequest, match="6 to 8 digits"):
+        hsm.otp_values(wrapped, Algorithm.SHA1, digits, [1])

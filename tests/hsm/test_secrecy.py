@@ -1,0 +1,116 @@
+"""Seeds and keys stay inside the HSM: checked through python-pkcs11 and through pkcs11-tool."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pkcs11
+import pytest
+from pkcs11 import Attribute, Mechanism
+
+from hsm import Algorithm, Hsm, WrappedSeed
+from tests.conftest import SoftHsmTokens
+
+
+def _pkcs11_tool(tokens: SoftHsmTokens, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "pkcs11-tool",
+            "--module",
+            str(tokens.main.module),
+            "--token-label",
+            tokens.main.label,
+            "--login",
+            "--pin",
+            tokens.main.user_pin(),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def stored_seed(hsm: Hsm) -> object:
+    """A generated seed unwrapped by the production code path into a *token* object,
+    so that another process (pkcs11-tool) can look at it."""
+    wrapped = hsm.generate_seed(Algorithm.SHA1)
+    obj = hsm._run(lambda s: hsm._seeds.unwrap(s, wrapped, store=True))
+    hsm._run(lambda s: obj.__setitem__(Attribute.LABEL, "seed-under-test"))
+    yield obj
+    hsm._run(lambda s: obj.destroy())
+
+
+def test_seed_value_is_refused_through_python_pkcs11(hsm: Hsm, stored_seed: object) -> None:
+    with pytest.raises(pkcs11.exceptions.AttributeSensitive):
+        hsm._run(lambda s: stored_seed[Attribute.VALUE])  # type: ignore[index]
+    assert hsm._run(lambda s: stored_seed[Attribute.SENSITIVE]) is True  # type: ignore[index]
+    assert hsm._run(lambda s: stored_seed[Attribute.EXTRACTABLE]) is False  # type: ignore[index]
+
+
+def test_unwrapped_seed_cannot_be_wrapped_out_again(hsm: Hsm, stored_seed: object) -> None:
+    def wrap_out(session: pkcs11.Session) -> bytes:
+        kek = session.get_key(label="otp-kek-v1")
+        return kek.wrap_key(stored_seed, mechanism=Mechanism.AES_KEY_WRAP_PAD)
+
+    with pytest.raises(pkcs11.exceptions.KeyUnextractable):
+        hsm._run(wrap_out)
+
+
+def _object_block(listing: str, label: str) -> str:
+    """The lines pkcs11-tool printed for the object with `label`."""
+    blocks = listing.split(" Object; ")
+    found = [b for b in blocks if f"label:      {label}\n" in b]
+    assert len(found) == 1, listing
+    return found[0]
+
+
+def test_seed_value_is_refused_through_pkcs11_tool(
+    tokens: SoftHsmTokens, stored_seed: object
+) -> None:
+    listing = _pkcs11_tool(tokens, "--list-objects", "--type", "secrkey")
+    assert "Access:     sensitive" in _object_block(listing.stdout, "seed-under-test")
+    read = _pkcs11_tool(tokens, "--read-object", "--type", "secrkey", "--label", "seed-under-test")
+    assert read.returncode != 0
+    assert "CKR_ATTRIBUTE_SENSITIVE" in read.stderr + read.stdout
+
+
+@pytest.mark.parametrize("label", ["otp-kek-v1", "otp-audit-mac-v1"])
+def test_long_term_keys_are_sensitive_and_never_extractable(
+    hsm: Hsm, tokens: SoftHsmTokens, label: str
+) -> None:
+    listing = _pkcs11_tool(tokens, "--list-objects", "--type", "secrkey")
+    assert listing.returncode == 0, listing.stderr
+    block = _object_block(listing.stdout, label)
+    assert "sensitive, always sensitive, never extractable" in block
+    read = _pkcs11_tool(tokens, "--read-object", "--type", "secrkey", "--label", label)
+    assert read.returncode != 0
+
+
+def test_key_inventory_reports_the_hierarchy(hsm: Hsm) -> None:
+    keys = {k.label: k for k in hsm.keys()}
+    assert set(keys) >= {"otp-kek-v1", "otp-provisioning-v1", "otp-audit-mac-v1"}
+    assert keys["otp-kek-v1"].key_type == "AES"
+    assert keys["otp-provisioning-v1"].key_type == "EC"
+    assert all(k.sensitive and not k.extractable for k in keys.values())
+    assert hsm.ensure_keys() == []  # idempotent
+
+
+def test_altered_blob_is_rejected_not_crashing(hsm: Hsm) -> None:
+    from hsm import SeedRejected
+
+    wrapped = hsm.generate_seed(Algorithm.SHA1)
+    for position in (0, len(wrapped.blob) // 2, len(wrapped.blob) - 1):
+        blob = bytearray(wrapped.blob)
+        blob[position] ^= 0x01
+        with pytest.raises(SeedRejected, match="does not unwrap"):
+            hsm.otp_values(WrappedSeed(bytes(blob), 1, 20), Algorithm.SHA1, 6, [1])
+    # the session survived: the good seed still works
+    assert len(hsm.otp_values(wrapped, Algorithm.SHA1, 6, [1])[0]) == 6
+
+
+def test_wrapped_seed_repr_shows_no_bytes(hsm: Hsm) -> None:
+    wrapped = hsm.generate_seed(Algorithm.SHA1)
+    assert wrapped.blob.hex() not in repr(wrapped)
+    assert str(wrapped.blob) not in repr(wrapped)

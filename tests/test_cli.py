@@ -1,0 +1,55 @@
+"""Every console script answers --help; `otp-hsm` works against the test token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import SoftHsmTokens
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["softhsm_config", "hsm", "server"],
+)
+def test_help(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+
+
+def _otp_hsm(tokens: SoftHsmTokens, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **tokens.main.env, "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file)}
+    return subprocess.run(
+        [sys.executable, "-m", "hsm", "--token-label", tokens.main.label, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_otp_hsm_init_keys_and_status(tokens: SoftHsmTokens, hsm: object) -> None:
+    assert _otp_hsm(tokens, "init-keys").stdout.strip() == "all keys present"
+    status = _otp_hsm(tokens, "status")
+    assert status.returncode == 0, status.stderr
+    assert "otp-kek-v1" in status.stdout
+    assert "sensitive, not extractable" in status.stdout
+
+
+def test_otp_hsm_reports_a_wrong_token_clearly(tokens: SoftHsmTokens) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hsm", "--token-label", "missing", "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **tokens.main.env, "OTP_HSM_PIN": "1234"},
+    )
+    assert result.returncode == 1
+    assert "no token labelled 'missing'" in result.stderr
+    assert "Traceback" not in result.stderr

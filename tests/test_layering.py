@@ -1,0 +1,61 @@
+"""Imports point one way (STYLE.md): core ← adapters, hsm ← server, never back."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+RULES = {
+    "hsm": {"litestar", "sqlmodel", "sqlalchemy", "server", "device_firmware", "softhsm_config"},
+    "server": {"device_firmware", "pkcs11"},
+    "softhsm_config": {"server", "device_firmware", "pkcs11"},
+    "device_firmware/core": {
+        "gpiozero",
+        "luma",
+        "httpx",
+        "requests",
+        "litestar",
+        "sqlmodel",
+        "pkcs11",
+        "server",
+        "hsm",
+        "time",
+        "datetime",
+    },
+}
+
+
+def _imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(RULES))
+def test_package_does_not_import_forbidden_layers(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    if package != "device_firmware/core":
+        assert files, f"{package} has no code"
+    offences = {
+        str(f.relative_to(ROOT)): sorted(_imported_roots(f) & RULES[package]) for f in files
+    }
+    assert {k: v for k, v in offences.items() if v} == {}
+
+
+def test_only_hsm_imports_pkcs11() -> None:
+    users = {
+        str(f.relative_to(ROOT))
+        for package in ("server", "device_firmware", "softhsm_config", "benchmarks")
+        for f in (ROOT / package).rglob("*.py")
+        if "pkcs11" in _imported_roots(f)
+    }
+    assert users == set()
