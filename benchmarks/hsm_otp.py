@@ -25,11 +25,17 @@ def run(seconds: float = 1.0) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bench-hsm-") as tmp:
         token = create_token(Path(tmp) / "hsm", "bench", secrets_dir=Path(tmp) / "secrets")
         os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
-        config = HsmConfig(module=token.module, token_label="bench", user_pin=token.user_pin())
+        config = HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
         cached = Hsm(config)
         cached.ensure_keys()
-        uncached = Hsm(HsmConfig(module=config.module, token_label=config.token_label,
-                                 user_pin=config.user_pin, seed_cache_size=0))
+        uncached = Hsm(
+            HsmConfig(
+                module=config.module,
+                token_label=config.token_label,
+                user_pin=config.user_pin,
+                seed_cache_size=0,
+            )
+        )
         seed = os.urandom(20)
         wrapped = cached.import_seed(seed, Algorithm.SHA1)
 
@@ -37,25 +43,32 @@ def run(seconds: float = 1.0) -> list[str]:
             for c in (i, i + 1, i + 2):
                 truncate(hmac.new(seed, c.to_bytes(8, "big"), hashlib.sha1).digest(), 6)
 
-        baseline = measure("pure-Python hmac, seed in memory (baseline)", python_hmac,
-                           seconds=seconds)
+        baseline = measure(
+            "pure-Python hmac, seed in memory (baseline)", python_hmac, seconds=seconds
+        )
         results: list[Rate] = [
-            measure("HSM: unwrap + 3 HMAC + destroy (no cache)",
-                    lambda i: uncached.otp_values(wrapped, Algorithm.SHA1, 6, [i, i + 1, i + 2]),
-                    seconds=seconds),
-            measure("HSM: 3 HMAC with the handle cache",
-                    lambda i: cached.otp_values(wrapped, Algorithm.SHA1, 6, [i, i + 1, i + 2]),
-                    seconds=seconds),
+            measure(
+                "HSM: unwrap + 3 HMAC + destroy (no cache)",
+                lambda i: uncached.otp_values(wrapped, Algorithm.SHA1, 6, [i, i + 1, i + 2]),
+                seconds=seconds,
+            ),
+            measure(
+                "HSM: 3 HMAC with the handle cache",
+                lambda i: cached.otp_values(wrapped, Algorithm.SHA1, 6, [i, i + 1, i + 2]),
+                seconds=seconds,
+            ),
         ]
-        store = cached._seeds  # noqa: SLF001 - the floor: no executor hop, no retry wrapper
+        store = cached._seeds
 
         def floor() -> Rate:
-            session = cached._conn.session()  # noqa: SLF001
-            return measure("HSM floor: 3 HMAC on the PKCS#11 thread, no hop",
-                           lambda i: store.otp_values(session, wrapped, Algorithm.SHA1, 6,
-                                                      [i, i + 1, i + 2]), seconds=seconds)
+            session = cached._conn.session()
+            return measure(
+                "HSM floor: 3 HMAC on the PKCS#11 thread, no hop",
+                lambda i: store.otp_values(session, wrapped, Algorithm.SHA1, 6, [i, i + 1, i + 2]),
+                seconds=seconds,
+            )
 
-        results.append(cached._executor.call(floor))  # noqa: SLF001
+        results.append(cached._executor.call(floor))
         cached.close()
         uncached.close()
     lines = ["OTP verifications (±1 window = 3 codes) per second, SHA-1, 6 digits", baseline.line()]

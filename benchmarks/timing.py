@@ -25,8 +25,9 @@ class Rate:
         )
 
 
-def measure(name: str, operation: Callable[[int], None], *, seconds: float = 1.0,
-            rounds: int = 5) -> Rate:
+def measure(
+    name: str, operation: Callable[[int], None], *, seconds: float = 1.0, rounds: int = 5
+) -> Rate:
     """Call `operation(i)` repeatedly for `seconds` per round; return the median rate."""
     rates = []
     counter = 0
