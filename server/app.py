@@ -36,5 +36,6 @@ def create_app(settings: Settings, *, hsm: Hsm | None = None) -> Litestar:
         route_handlers=[HealthController],
         state=State({"settings": settings, "hsm": the_hsm}),
         lifespan=[lifespan],
+        logging_config=None,  # server.logging configures structured logs for the process
         openapi_config=OpenAPIConfig(title="HSM OTP server", version="0.1.0", path="/schema"),
     )
