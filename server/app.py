@@ -5,24 +5,69 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from hsm import Hsm
-from server.domain.health.controllers import HealthController
+from server.clock import Clock, system_clock
+from server.db.engine import Database
+from server.domain.operations.controllers import HealthController, MetricsController
+from server.domain.verification.controllers import VerifyController
+from server.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    ServiceUnavailable,
+)
+from server.services import Services
 from server.settings import Settings
 
+HTTP_STATUS: dict[type[DomainError], int] = {
+    InvalidInput: 400,
+    NotAuthenticated: 401,
+    NotAllowed: 403,
+    NotFound: 404,
+    Conflict: 409,
+    ServiceUnavailable: 503,
+}
 
-def create_app(settings: Settings, *, hsm: Hsm | None = None) -> Litestar:
+
+def domain_error(request: Request, exc: DomainError) -> Response:  # type: ignore[type-arg]
+    """The one place where domain errors become HTTP answers."""
+    status = next((code for kind, code in HTTP_STATUS.items() if isinstance(exc, kind)), 400)
+    headers = {}
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="otp"'
+    if isinstance(exc, ServiceUnavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    return Response(
+        {"status_code": status, "detail": str(exc)}, status_code=status, headers=headers
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    hsm: Hsm | None = None,
+    clock: Clock = system_clock,
+    db: Database | None = None,
+) -> Litestar:
     """Build the application.
 
     Args:
         settings: the typed settings; nothing else is read from the environment.
         hsm: an `Hsm` to use instead of one built from `settings` (tests share one token).
+        clock: the time source (tests pass one they control).
+        db: a database to use instead of one built from `settings.database_url`.
     """
     owned = hsm is None
     the_hsm = hsm if hsm is not None else Hsm(settings.hsm_config())
+    services = Services.build(settings, hsm=the_hsm, clock=clock, db=db)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -31,11 +76,27 @@ def create_app(settings: Settings, *, hsm: Hsm | None = None) -> Litestar:
         finally:
             if owned:
                 await the_hsm.run_async(the_hsm.close)
+            services.db.dispose()
 
     return Litestar(
-        route_handlers=[HealthController],
-        state=State({"settings": settings, "hsm": the_hsm}),
+        route_handlers=[HealthController, MetricsController, VerifyController],
+        state=State({"settings": settings, "services": services}),
         lifespan=[lifespan],
+        exception_handlers={DomainError: domain_error},
+        request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # server.logging configures structured logs for the process
-        openapi_config=OpenAPIConfig(title="HSM OTP server", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="HSM OTP server",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="A relying party's API key (otpk_...)",
+                    ),
+                }
+            ),
+        ),
     )

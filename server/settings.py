@@ -29,6 +29,19 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/otp.sqlite3"
 
+    totp_window: int = 1
+    hotp_look_ahead: int = 10
+    lockout_threshold: int = 5
+    lockout_base_seconds: float = 60.0
+    lockout_max_seconds: float = 3600.0
+    source_failure_limit: int = 50
+    source_window_seconds: int = 60
+    max_body_bytes: int = 64 * 1024
+
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
     log_format: Literal["console", "json"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

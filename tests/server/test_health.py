@@ -12,8 +12,8 @@ from server.settings import Settings
 from tests.conftest import SoftHsmTokens
 
 
-def test_live_and_ready_with_a_working_hsm(hsm: Hsm) -> None:
-    with TestClient(create_app(Settings(), hsm=hsm)) as client:
+def test_live_and_ready_with_a_working_hsm(hsm: Hsm, database_url: str) -> None:
+    with TestClient(create_app(Settings(database_url=database_url), hsm=hsm)) as client:
         assert client.get("/health/live").json() == {"status": "ok"}
         ready = client.get("/health/ready")
         assert ready.status_code == 200
@@ -22,10 +22,27 @@ def test_live_and_ready_with_a_working_hsm(hsm: Hsm) -> None:
         assert body["hsm"]["token_label"] == "otp-test"
         assert body["hsm"]["module"].endswith("libsofthsm2.so")
         assert body["hsm"]["key_versions"] == {"kek": [1], "provisioning": [1], "audit-mac": [1]}
+        assert body["database"] == {
+            "ok": True,
+            "reason": None,
+            "dialect": "sqlite",
+            "revision": "0001",
+        }
 
 
-def test_ready_is_503_with_the_reason_when_the_token_is_unknown(tokens: SoftHsmTokens) -> None:
-    settings = Settings(hsm_token_label="no-such-token", hsm_pin="1234")
+def test_ready_is_503_when_the_database_has_no_schema(hsm: Hsm, tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/empty.sqlite3")
+    with TestClient(create_app(settings, hsm=hsm)) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["hsm"]["ok"] is True
+        assert "the database cannot be used" in ready.json()["database"]["reason"]
+
+
+def test_ready_is_503_with_the_reason_when_the_token_is_unknown(
+    tokens: SoftHsmTokens, database_url: str
+) -> None:
+    settings = Settings(hsm_token_label="no-such-token", hsm_pin="1234", database_url=database_url)
     with TestClient(create_app(settings)) as client:
         assert client.get("/health/live").status_code == 200
         ready = client.get("/health/ready")
@@ -34,16 +51,22 @@ def test_ready_is_503_with_the_reason_when_the_token_is_unknown(tokens: SoftHsmT
         assert "no token labelled 'no-such-token'" in ready.json()["hsm"]["reason"]
 
 
-def test_ready_is_503_when_the_module_is_missing(tokens: SoftHsmTokens) -> None:
-    settings = Settings(hsm_module=Path("/missing/libsofthsm2.so"), hsm_pin="1234")
+def test_ready_is_503_when_the_module_is_missing(tokens: SoftHsmTokens, database_url: str) -> None:
+    settings = Settings(
+        hsm_module=Path("/missing/libsofthsm2.so"), hsm_pin="1234", database_url=database_url
+    )
     with TestClient(create_app(settings)) as client:
         ready = client.get("/health/ready")
         assert ready.status_code == 503
         assert "/missing/libsofthsm2.so does not exist" in ready.json()["hsm"]["reason"]
 
 
-def test_ready_is_503_when_keys_are_missing(tokens: SoftHsmTokens) -> None:
-    settings = Settings(hsm_token_label=tokens.empty.label, hsm_pin_file=tokens.empty.user_pin_file)
+def test_ready_is_503_when_keys_are_missing(tokens: SoftHsmTokens, database_url: str) -> None:
+    settings = Settings(
+        hsm_token_label=tokens.empty.label,
+        hsm_pin_file=tokens.empty.user_pin_file,
+        database_url=database_url,
+    )
     with TestClient(create_app(settings)) as client:
         ready = client.get("/health/ready")
         assert ready.status_code == 503
@@ -52,8 +75,8 @@ def test_ready_is_503_when_keys_are_missing(tokens: SoftHsmTokens) -> None:
         assert "otp-hsm init-keys" in reason
 
 
-def test_openapi_document_is_served(hsm: Hsm) -> None:
-    with TestClient(create_app(Settings(), hsm=hsm)) as client:
+def test_openapi_document_is_served(hsm: Hsm, database_url: str) -> None:
+    with TestClient(create_app(Settings(database_url=database_url), hsm=hsm)) as client:
         schema = client.get("/schema/openapi.json")
         assert schema.status_code == 200
         assert "/health/ready" in schema.json()["paths"]

@@ -18,8 +18,19 @@ class HsmReadiness:
 
 
 @dataclass
+class DatabaseReadiness:
+    """The database part of readiness."""
+
+    ok: bool
+    reason: str | None = None
+    dialect: str | None = None
+    revision: str | None = None
+
+
+@dataclass
 class Readiness:
     """`status` is `ready` or `unavailable`."""
 
     status: str
     hsm: HsmReadiness
+    database: DatabaseReadiness | None = None

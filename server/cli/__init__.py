@@ -1,0 +1,1 @@
+"""`otp-admin`: the officers' and operators' command-line tool."""

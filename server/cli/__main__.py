@@ -1,0 +1,3 @@
+from server.cli.admin import main
+
+main()

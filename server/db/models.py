@@ -1,0 +1,144 @@
+"""Tables. Times are Unix seconds (float) so that an injected clock drives everything."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import BigInteger, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class CustomerStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class CredentialStatus(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"  # by an officer or the customer
+    RETIRED = "retired"  # replaced by a newer token
+
+
+class CredentialKind(enum.StrEnum):
+    TOTP = "totp"
+    HOTP = "hotp"
+
+
+class Customer(SQLModel, table=True):
+    """A bank customer who can hold credentials."""
+
+    __tablename__ = "customers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=150, unique=True, index=True)
+    email: str = Field(max_length=254)
+    display_name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=200)
+    status: str = Field(default=CustomerStatus.ACTIVE, max_length=16)
+    created_at: float
+
+
+class Device(SQLModel, table=True):
+    """A customer's hardware token or emulator, known by its device ID."""
+
+    __tablename__ = "devices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(max_length=32, unique=True, index=True)
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="active", max_length=16)
+    created_at: float
+
+
+class Credential(SQLModel, table=True):
+    """An OTP seed (wrapped under a KEK version) and its verification state."""
+
+    __tablename__ = "credentials"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(max_length=40, unique=True, index=True)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    device_id: int | None = Field(default=None, foreign_key="devices.id", index=True)
+    kind: str = Field(default=CredentialKind.TOTP, max_length=8)
+    serial: str | None = Field(default=None, max_length=64)
+    wrapped_seed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    kek_version: int = Field(index=True)
+    seed_length: int
+    algorithm: str = Field(default="SHA1", max_length=8)
+    digits: int = 6
+    period: int = 60
+    last_step: int = Field(default=-1, sa_column=Column(BigInteger, nullable=False))
+    """TOTP: the last accepted time step. HOTP: the last accepted counter."""
+    drift: int = 0
+    """TOTP: steps the token's clock is ahead of ours, as last measured."""
+    failure_count: int = 0
+    lockouts: int = 0
+    locked_until: float | None = None
+    status: str = Field(default=CredentialStatus.ACTIVE, max_length=16, index=True)
+    created_at: float
+    updated_at: float
+
+
+class RelyingParty(SQLModel, table=True):
+    """A bank system allowed to call the verify API with its own API key."""
+
+    __tablename__ = "relying_parties"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    key_id: str = Field(max_length=32, unique=True, index=True)
+    key_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    purposes: str = Field(max_length=200)
+    """Comma-separated purposes this client may verify codes for."""
+    status: str = Field(default="active", max_length=16)
+    created_at: float
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of the audit hash chain."""
+
+    __tablename__ = "audit_events"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: float
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=40, index=True)
+    subject: str = Field(default="", max_length=150, index=True)
+    purpose: str = Field(default="", max_length=20)
+    result: str = Field(default="", max_length=20)
+    reason: str = Field(default="", max_length=40)
+    source: str = Field(default="", max_length=100)
+    details: str = Field(default="{}")
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The newest link of the chain, and the newest link sealed by the HSM; one row (id 1).
+
+    `seq`/`hash` follow every append. `sealed_seq`/`sealed_hash`/`mac` move only when the
+    HSM MACs the head, so an HSM outage leaves a visible unsealed tail instead of a gap.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+    sealed_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sealed_hash: str = Field(max_length=64)
+    mac: str | None = Field(default=None, max_length=64)
+    """HMAC-SHA256 by the HSM audit key over (sealed_seq, sealed_hash)."""
+    key_version: int | None = None
+
+
+class SourceFailures(SQLModel, table=True):
+    """Failed verifications per source and time window, for the per-source rate limit."""
+
+    __tablename__ = "source_failures"
+    __table_args__ = (UniqueConstraint("source", "window"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=140)
+    window: int = Field(sa_column=Column(BigInteger, nullable=False))
+    failures: int = 0

@@ -1,0 +1,1 @@
+"""The audit trail: a hash chain whose head the HSM seals."""

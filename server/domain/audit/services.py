@@ -1,0 +1,205 @@
+"""Appending to and verifying the audit hash chain.
+
+Each event's hash is SHA-256(previous hash || canonical JSON of the event, seq included).
+The head row holds the newest (seq, hash); after each append the HSM's audit key MACs it,
+and (sealed_seq, sealed_hash, mac) move with it. Editing an event breaks its hash, deleting
+one breaks the sequence, and deleting the newest ones leaves the sealed head pointing past
+the end. Without the HSM key nobody can forge a new seal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlmodel import Session, col, select
+
+from hsm import Hsm, HsmError
+from server.clock import Clock
+from server.db.models import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+log = structlog.get_logger("server.audit")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What happened, as a caller describes it (never with a code, seed or password)."""
+
+    actor: str
+    action: str
+    subject: str = ""
+    purpose: str = ""
+    result: str = ""
+    reason: str = ""
+    source: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The verifier's verdict.
+
+    Attributes:
+        ok: the chain is intact and its seal is valid.
+        events: events read.
+        first_bad_seq: the first event altered, missing or out of place (None when ok).
+        problem: what is wrong, in words.
+        unsealed: events after the last HSM seal (appended while the HSM was unavailable).
+    """
+
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    unsealed: int = 0
+
+
+def canonical(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _fields(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "actor": event.actor,
+        "action": event.action,
+        "subject": event.subject,
+        "purpose": event.purpose,
+        "result": event.result,
+        "reason": event.reason,
+        "source": event.source,
+        "details": event.details,
+    }
+
+
+def event_hash(prev_hash: str, event: AuditEvent) -> str:
+    """The chain hash of `event` after `prev_hash`."""
+    data = bytes.fromhex(prev_hash) + canonical(_fields(event)).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def seal_message(seq: int, chain_hash: str) -> bytes:
+    """What the HSM MACs for a head at `seq` with `chain_hash`."""
+    return b"otp-audit-head\x00" + seq.to_bytes(8, "big") + bytes.fromhex(chain_hash)
+
+
+class AuditLog:
+    """Appends events inside the caller's transaction and checks the chain."""
+
+    def __init__(self, hsm: Hsm, clock: Clock) -> None:
+        self._hsm = hsm
+        self._clock = clock
+
+    def append(self, session: Session, record: AuditRecord) -> AuditEvent:
+        """Add `record` as the next link; the caller's transaction commits it."""
+        head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+        event = AuditEvent(
+            seq=head.seq + 1,
+            at=self._clock(),
+            actor=record.actor,
+            action=record.action,
+            subject=record.subject,
+            purpose=record.purpose,
+            result=record.result,
+            reason=record.reason,
+            source=record.source,
+            details=canonical(dict(record.details)),
+            prev_hash=head.hash,
+            hash="",
+        )
+        event.hash = event_hash(head.hash, event)
+        session.add(event)
+        head.seq, head.hash = event.seq, event.hash
+        try:
+            version, mac = self._hsm.audit_mac(seal_message(event.seq, event.hash))
+        except HsmError as exc:
+            log.warning("audit.unsealed", seq=event.seq, reason=str(exc))
+        else:
+            head.sealed_seq, head.sealed_hash = event.seq, event.hash
+            head.mac, head.key_version = mac.hex(), version
+        session.add(head)
+        return event
+
+    def verify(self, session: Session, batch: int = 1000) -> AuditReport:
+        """Walk the whole chain; report the first event that is wrong, or OK."""
+        head = session.exec(select(AuditHead).where(AuditHead.id == 1)).one()
+        prev, expected, count = GENESIS, 1, 0
+        hashes_at: dict[int, str] = {}
+        last = 0
+        while True:
+            rows = session.exec(
+                select(AuditEvent)
+                .where(col(AuditEvent.seq) > last)
+                .order_by(col(AuditEvent.seq))
+                .limit(batch)
+            ).all()
+            if not rows:
+                break
+            for event in rows:
+                count += 1
+                if event.seq != expected:
+                    return AuditReport(False, count, expected, f"event {expected} is missing")
+                if event.prev_hash != prev:
+                    return AuditReport(
+                        False,
+                        count,
+                        event.seq,
+                        f"event {event.seq} does not link to event {expected - 1}",
+                    )
+                if event_hash(prev, event) != event.hash:
+                    return AuditReport(False, count, event.seq, f"event {event.seq} was altered")
+                if event.seq == head.sealed_seq:
+                    hashes_at[event.seq] = event.hash
+                prev, expected, last = event.hash, expected + 1, event.seq
+        newest = expected - 1
+        return self._check_head(head, newest, prev, hashes_at, count)
+
+    def _check_head(
+        self, head: AuditHead, newest: int, newest_hash: str, hashes_at: dict[int, str], count: int
+    ) -> AuditReport:
+        if head.sealed_seq > newest or head.seq > newest:
+            return AuditReport(
+                False,
+                count,
+                newest + 1,
+                f"events {newest + 1} to {max(head.seq, head.sealed_seq)} are "
+                "missing: the newest events were removed",
+            )
+        if head.seq != newest or head.hash != newest_hash:
+            return AuditReport(
+                False,
+                count,
+                head.seq + 1,
+                f"the head names event {head.seq}, but the chain ends at {newest}",
+            )
+        if head.sealed_seq > 0:
+            if hashes_at.get(head.sealed_seq) != head.sealed_hash:
+                return AuditReport(
+                    False,
+                    count,
+                    head.sealed_seq,
+                    f"the sealed head does not match event {head.sealed_seq}",
+                )
+            if head.mac is None or head.key_version is None:
+                return AuditReport(False, count, head.sealed_seq, "the head seal is missing")
+            _, expected_mac = self._hsm.audit_mac(
+                seal_message(head.sealed_seq, head.sealed_hash), head.key_version
+            )
+            if not hmac.compare_digest(expected_mac.hex(), head.mac):
+                return AuditReport(
+                    False,
+                    count,
+                    head.sealed_seq,
+                    "the head seal is not the HSM's: the head was rewritten",
+                )
+        elif newest > 0 and head.mac is not None:
+            return AuditReport(False, count, 1, "the head seal does not belong to this chain")
+        return AuditReport(True, count, unsealed=newest - head.sealed_seq)

@@ -1,0 +1,1 @@
+"""Relying parties (the bank's systems) and their API keys."""

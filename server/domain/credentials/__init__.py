@@ -1,0 +1,1 @@
+"""OTP credentials: seeds wrapped by the HSM, and their support actions."""

@@ -1,0 +1,218 @@
+"""Credentials: importing known seeds, listing, and the support actions officers need."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from hsm import Algorithm, Hsm, HsmError, InvalidSeedRequest, totp_counter
+from server.clock import Clock
+from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
+from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.verification.services import wrapped
+from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+
+RESYNC_TOTP_STEPS = 240  # ±4 hours at 60 s
+RESYNC_HOTP_COUNTERS = 1000
+
+
+def new_public_id() -> str:
+    """An opaque identifier for a credential, safe to show and to log."""
+    return "cred_" + secrets.token_hex(10)
+
+
+@dataclass(frozen=True)
+class SeedImport:
+    """A known seed to load (an imported hardware token, or a test)."""
+
+    seed: bytes
+    kind: CredentialKind = CredentialKind.TOTP
+    algorithm: Algorithm = Algorithm.SHA1
+    digits: int = 6
+    period: int = 60
+    counter: int = 0
+    serial: str | None = None
+
+
+class CredentialService:
+    """Import, list, unlock, resynchronise and revoke credentials; each change is audited."""
+
+    def __init__(self, hsm: Hsm, audit: AuditLog, clock: Clock) -> None:
+        self._hsm = hsm
+        self._audit = audit
+        self._clock = clock
+
+    def import_seed(
+        self, session: Session, customer: Customer, spec: SeedImport, actor: str
+    ) -> Credential:
+        """Wrap `spec.seed` in the HSM and store it as an active credential of `customer`."""
+        if spec.kind == CredentialKind.TOTP and not 1 <= spec.period <= 600:
+            raise InvalidInput("a TOTP period is 1 to 600 seconds")
+        if spec.counter < 0:
+            raise InvalidInput("an HOTP counter cannot be negative")
+        try:
+            sealed = self._hsm.import_seed(spec.seed, spec.algorithm)
+        except InvalidSeedRequest as exc:
+            raise InvalidInput(str(exc)) from exc
+        except HsmError as exc:
+            raise ServiceUnavailable(f"the HSM cannot be used: {exc}") from exc
+        if not 6 <= spec.digits <= 8:
+            raise InvalidInput("an OTP has 6 to 8 digits")
+        now = self._clock()
+        credential = Credential(
+            public_id=new_public_id(),
+            customer_id=customer.id or 0,
+            kind=spec.kind,
+            serial=spec.serial,
+            wrapped_seed=sealed.blob,
+            kek_version=sealed.kek_version,
+            seed_length=sealed.length,
+            algorithm=spec.algorithm.value,
+            digits=spec.digits,
+            period=spec.period,
+            last_step=spec.counter - 1 if spec.kind == "hotp" else -1,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(credential)
+        session.flush()
+        self._audit.append(
+            session,
+            AuditRecord(
+                actor=actor,
+                action="credential.import",
+                subject=customer.username,
+                result="ok",
+                details={
+                    "credential": credential.public_id,
+                    "kind": spec.kind.value,
+                    "algorithm": spec.algorithm.value,
+                    "serial": spec.serial,
+                },
+            ),
+        )
+        return credential
+
+    @staticmethod
+    def list(session: Session, username: str | None = None) -> list[tuple[Credential, str]]:
+        """Credentials with their customer's username, newest first."""
+        statement = select(Credential, Customer.username).join(
+            Customer, col(Customer.id) == col(Credential.customer_id)
+        )
+        if username is not None:
+            statement = statement.where(Customer.username == username.strip().lower())
+        rows = session.exec(statement.order_by(col(Credential.id).desc())).all()
+        return [(credential, name) for credential, name in rows]
+
+    @staticmethod
+    def get(session: Session, public_id: str) -> tuple[Credential, Customer]:
+        row = session.exec(
+            select(Credential, Customer)
+            .join(Customer, col(Customer.id) == col(Credential.customer_id))
+            .where(Credential.public_id == public_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no credential {public_id!r}")
+        return row
+
+    def unlock(self, session: Session, public_id: str, actor: str) -> Credential:
+        """Lift a lock-out and forget the failures (the escalation starts again)."""
+        credential, customer = self.get(session, public_id)
+        credential.failure_count, credential.lockouts, credential.locked_until = 0, 0, None
+        credential.updated_at = self._clock()
+        session.add(credential)
+        self._audit.append(
+            session,
+            AuditRecord(
+                actor=actor,
+                action="credential.unlock",
+                subject=customer.username,
+                result="ok",
+                details={"credential": public_id},
+            ),
+        )
+        return credential
+
+    def revoke(
+        self,
+        session: Session,
+        public_id: str,
+        actor: str,
+        status: CredentialStatus = CredentialStatus.REVOKED,
+    ) -> Credential:
+        """Stop a credential for good: its codes are rejected from now on."""
+        credential, customer = self.get(session, public_id)
+        if credential.status != CredentialStatus.ACTIVE:
+            raise Conflict(f"credential {public_id} is {credential.status} already")
+        credential.status = status
+        credential.updated_at = self._clock()
+        session.add(credential)
+        self._audit.append(
+            session,
+            AuditRecord(
+                actor=actor,
+                action=f"credential.{status.value.removesuffix('d')}",
+                subject=customer.username,
+                result="ok",
+                details={"credential": public_id},
+            ),
+        )
+        return credential
+
+    def resync(
+        self, session: Session, public_id: str, first: str, second: str, actor: str
+    ) -> Credential:
+        """Find two consecutive codes far from the window and move the window there.
+
+        TOTP: searches ±4 hours around our clock and learns the drift. HOTP: searches the
+        next 1000 counters. Both codes become used.
+        """
+        credential, customer = self.get(session, public_id)
+        if credential.status != CredentialStatus.ACTIVE:
+            raise Conflict(f"credential {public_id} is {credential.status}")
+        now = self._clock()
+        if credential.kind == CredentialKind.HOTP:
+            counters = list(
+                range(credential.last_step + 1, credential.last_step + 1 + RESYNC_HOTP_COUNTERS)
+            )
+        else:
+            centre = totp_counter(now, credential.period)
+            counters = list(range(centre - RESYNC_TOTP_STEPS, centre + RESYNC_TOTP_STEPS + 1))
+        try:
+            codes = self._hsm.otp_values(
+                wrapped(credential),
+                Algorithm.parse(credential.algorithm),
+                credential.digits,
+                counters,
+            )
+        except HsmError as exc:
+            raise ServiceUnavailable(f"the HSM cannot be used: {exc}") from exc
+        found = None
+        for index in range(len(counters) - 1):
+            if hmac.compare_digest(codes[index], first) and hmac.compare_digest(
+                codes[index + 1], second
+            ):
+                found = counters[index + 1]
+                break
+        if found is None or found <= credential.last_step:
+            raise InvalidInput("these two codes are not consecutive codes of this credential")
+        credential.last_step = found
+        if credential.kind == CredentialKind.TOTP:
+            credential.drift = found - totp_counter(now, credential.period)
+        credential.failure_count, credential.lockouts, credential.locked_until = 0, 0, None
+        credential.updated_at = now
+        session.add(credential)
+        self._audit.append(
+            session,
+            AuditRecord(
+                actor=actor,
+                action="credential.resync",
+                subject=customer.username,
+                result="ok",
+                details={"credential": public_id, "drift": credential.drift},
+            ),
+        )
+        return credential

@@ -1,0 +1,1 @@
+"""Bank customers and their passwords."""

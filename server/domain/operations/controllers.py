@@ -1,0 +1,103 @@
+"""`/health/live`, `/health/ready` and `/metrics`."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from litestar import Controller, MediaType, get
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.response import Response
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from hsm import HsmError
+from server.domain.operations.schemas import DatabaseReadiness, HsmReadiness, Readiness
+from server.services import Services
+
+
+class HealthController(Controller):
+    """Probes for the load balancer and the orchestrator."""
+
+    path = "/health"
+    tags = ("operations",)
+
+    @get("/live", summary="The process answers")
+    async def live(self) -> dict[str, str]:
+        """Always `{"status": "ok"}` while the process serves requests."""
+        return {"status": "ok"}
+
+    @get(
+        "/ready",
+        summary="The HSM and the database can be used",
+        responses={
+            HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
+                data_container=Readiness,
+                description="Not ready; `hsm.reason` or `database.reason` says why",
+                examples=[
+                    Example(
+                        value={
+                            "status": "unavailable",
+                            "hsm": {"ok": False, "reason": "no token labelled 'otp-server' in ..."},
+                        }
+                    )
+                ],
+            )
+        },
+    )
+    async def ready(self, state: State) -> Response[Readiness]:
+        """200 with the HSM's module, token and key versions; 503 with the reason otherwise."""
+        services: Services = state.services
+        hsm = services.hsm
+        try:
+            status = await hsm.run_async(hsm.status)
+            hsm_part = HsmReadiness(
+                ok=True,
+                module=status.module,
+                token_label=status.token_label,
+                manufacturer=status.manufacturer,
+                key_versions=status.key_versions,
+            )
+        except HsmError as exc:
+            hsm_part = HsmReadiness(ok=False, reason=str(exc))
+        database = await anyio.to_thread.run_sync(_check_database, services)
+        ok = hsm_part.ok and database.ok
+        return Response(
+            Readiness("ready" if ok else "unavailable", hsm_part, database),
+            status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+
+def _check_database(services: Services) -> DatabaseReadiness:
+    try:
+        with services.db.engine.connect() as connection:
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError as exc:
+        return DatabaseReadiness(
+            ok=False,
+            reason=f"the database cannot be used: {_error_name(exc)}",
+        )
+    return DatabaseReadiness(
+        ok=True, dialect=services.db.engine.dialect.name, revision=str(revision)
+    )
+
+
+class MetricsController(Controller):
+    """Prometheus scrape endpoint."""
+
+    path = "/metrics"
+    tags = ("operations",)
+
+    @get("/", summary="Prometheus metrics", media_type=MediaType.TEXT)
+    async def metrics(self, state: State) -> Response[bytes]:
+        """Verifications by result and purpose, verify latency, HSM operations."""
+        services: Services = state.services
+        return Response(
+            services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+
+def _error_name(exc: SQLAlchemyError) -> str:
+    """The driver's error class (e.g. OperationalError), never its message (may hold a URL)."""
+    return type(getattr(exc, "orig", None) or exc).__name__

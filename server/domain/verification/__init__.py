@@ -1,0 +1,1 @@
+"""The verify API the bank calls for login and transaction approval."""

@@ -1,0 +1,54 @@
+"""The verify API's request and response bodies (msgspec validates them at the edge)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from server.domain.verification.purposes import Purpose
+
+TransactionValue = str | int | float | bool | None
+
+
+class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A code to check.
+
+    Attributes:
+        username: the bank customer's username.
+        code: the 6 to 8 digits the customer typed.
+        purpose: what the code approves.
+        transaction: details of what is approved (amount, destination account, ...); shown
+            in the audit trail.
+        source: where the customer is (e.g. the IP address the bank sees); failures are
+            rate-limited per source.
+    """
+
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
+    code: Annotated[
+        str, msgspec.Meta(pattern=r"^[0-9]{6,8}$", description="6 to 8 digits", examples=["123456"])
+    ]
+    purpose: Purpose
+    transaction: (
+        Annotated[
+            dict[Annotated[str, msgspec.Meta(max_length=64)], TransactionValue],
+            msgspec.Meta(max_length=32),
+        ]
+        | None
+    ) = None
+    source: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class VerifyAnswer(msgspec.Struct, omit_defaults=True):
+    """The decision.
+
+    `result` is `accepted` (200), `rejected` (403), `locked` (423, with `retry_after`),
+    `rate_limited` (429, with `retry_after`) or `unavailable` (503: the HSM cannot be used;
+    never `accepted`). An unknown user and a wrong code get the same `rejected` answer.
+    """
+
+    result: str
+    purpose: str
+    credential_id: str | None = None
+    retry_after: int | None = None
+    message: str = ""

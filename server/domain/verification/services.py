@@ -1,0 +1,336 @@
+"""Deciding whether a code is good: window, drift, exactly-once, lock-out, rate limit, audit.
+
+The decision runs in three steps so that no database lock is held while the HSM works:
+read the credential; compute the window's codes in the HSM; then one transaction that
+applies the decision with a conditional UPDATE (`last_step < :step`), which is what makes a
+code count at most once even when processes race, and appends the audit event.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from hsm import Algorithm, Hsm, HsmError, WrappedSeed, totp_counter
+from server.clock import Clock
+from server.db.engine import Database
+from server.db.models import (
+    Credential,
+    CredentialKind,
+    CredentialStatus,
+    Customer,
+    CustomerStatus,
+    SourceFailures,
+)
+from server.domain.audit.services import AuditLog, AuditRecord
+from server.metrics import Metrics
+
+log = structlog.get_logger("server.verify")
+
+
+class Result(enum.StrEnum):
+    """The answer the relying party gets."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    LOCKED = "locked"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """Windows and limits (DESIGN.md §4)."""
+
+    totp_window: int = 1
+    hotp_look_ahead: int = 10
+    max_drift: int = 10
+    lockout_threshold: int = 5
+    lockout_base_seconds: float = 60.0
+    lockout_max_seconds: float = 3600.0
+    source_failure_limit: int = 50
+    source_window_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """One code to check, with what it approves."""
+
+    username: str
+    code: str
+    purpose: str
+    client: str
+    source: str = ""
+    transaction: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision. `reason` goes to the audit only; callers see `result`."""
+
+    result: Result
+    reason: str
+    credential_id: str | None = None
+    retry_after: int | None = None
+    step: int | None = None
+
+
+def window_counters(credential: Credential, now: float, policy: VerifyPolicy) -> list[int]:
+    """The counters (TOTP steps or HOTP counters) a code may match, last used ones included."""
+    if credential.kind == CredentialKind.HOTP:
+        first = credential.last_step + 1
+        return list(range(first, first + policy.hotp_look_ahead))
+    centre = totp_counter(now, credential.period) + credential.drift
+    return list(range(centre - policy.totp_window, centre + policy.totp_window + 1))
+
+
+def wrapped(credential: Credential) -> WrappedSeed:
+    return WrappedSeed(credential.wrapped_seed, credential.kek_version, credential.seed_length)
+
+
+def match(codes: Sequence[str], counters: Sequence[int], code: str) -> int | None:
+    """The counter whose code equals `code`, comparing every one in constant time."""
+    found = None
+    for counter, candidate in zip(counters, codes, strict=True):
+        if hmac.compare_digest(candidate.encode(), code.encode()) and found is None:
+            found = counter
+    return found
+
+
+class VerificationService:
+    """Checks codes for the verify API and the portal."""
+
+    def __init__(
+        self,
+        db: Database,
+        hsm: Hsm,
+        audit: AuditLog,
+        clock: Clock,
+        policy: VerifyPolicy,
+        metrics: Metrics,
+    ) -> None:
+        self._db = db
+        self._hsm = hsm
+        self._audit = audit
+        self._clock = clock
+        self.policy = policy
+        self._metrics = metrics
+        self._decoy: WrappedSeed | None = None
+
+    def verify(self, request: VerifyRequest) -> Outcome:
+        """Decide on `request`; every decision is audited.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was half-written.
+        """
+        now = self._clock()
+        source_key = f"{request.client}|{request.source}"
+        window = int(now // self.policy.source_window_seconds)
+        with self._db.transaction() as session:
+            if self._source_failures(session, source_key, window) >= (
+                self.policy.source_failure_limit
+            ):
+                retry = self.policy.source_window_seconds * (window + 1) - now
+                outcome = Outcome(
+                    Result.RATE_LIMITED, "source_rate_limited", retry_after=max(1, math.ceil(retry))
+                )
+                self._record(session, request, outcome)
+                return outcome
+            credentials = self._active_credentials(session, request.username)
+        outcome = self._decide(request, credentials, now)
+        with self._db.transaction() as session:
+            outcome = self._apply(session, request, outcome, credentials, now)
+            if outcome.result in (Result.REJECTED, Result.LOCKED) and outcome.reason != "locked":
+                self._count_source_failure(session, source_key, window)
+            self._record(session, request, outcome)
+        return outcome
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _active_credentials(self, session: Session, username: str) -> list[Credential]:
+        statement = (
+            select(Credential)
+            .join(Customer, col(Customer.id) == col(Credential.customer_id))
+            .where(Customer.username == username.strip().lower())
+            .where(Customer.status == CustomerStatus.ACTIVE)
+            .where(Credential.status == CredentialStatus.ACTIVE)
+            .order_by(col(Credential.id))
+        )
+        return list(session.exec(statement).all())
+
+    def _decide(self, request: VerifyRequest, credentials: list[Credential], now: float) -> Outcome:
+        """Compute the window's codes in the HSM and compare; no database access."""
+        if not credentials:
+            self._spend_like_a_check()
+            return Outcome(Result.REJECTED, "unknown_user")
+        usable = [c for c in credentials if not c.locked_until or c.locked_until <= now]
+        if not usable:
+            until = min(c.locked_until or now for c in credentials)
+            return Outcome(
+                Result.LOCKED,
+                "locked",
+                credentials[0].public_id,
+                retry_after=max(1, math.ceil(until - now)),
+            )
+        for credential in usable:
+            counters = window_counters(credential, now, self.policy)
+            try:
+                codes = self._hsm.otp_values(
+                    wrapped(credential),
+                    Algorithm.parse(credential.algorithm),
+                    credential.digits,
+                    counters,
+                )
+            except HsmError as exc:
+                self._metrics.hsm_operations.labels("otp_values", "error").inc()
+                log.warning("verify.hsm_unavailable", reason=str(exc))
+                return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
+            self._metrics.hsm_operations.labels("otp_values", "ok").inc()
+            step = match(codes, counters, request.code)
+            if step is not None:
+                reason = "replay" if step <= credential.last_step else "match"
+                return Outcome(Result.ACCEPTED, reason, credential.public_id, step=step)
+        return Outcome(Result.REJECTED, "wrong_code", usable[0].public_id)
+
+    def _spend_like_a_check(self) -> None:
+        """Do the HSM work of a real check, so unknown users answer in the same time."""
+        try:
+            if self._decoy is None:
+                self._decoy = self._hsm.generate_seed(Algorithm.SHA1)
+            self._hsm.otp_values(self._decoy, Algorithm.SHA1, 6, [0, 1, 2])
+        except HsmError:
+            pass
+
+    def _apply(
+        self,
+        session: Session,
+        request: VerifyRequest,
+        outcome: Outcome,
+        credentials: list[Credential],
+        now: float,
+    ) -> Outcome:
+        """Write the decision; an acceptance only if no one else used this step first."""
+        if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
+            return outcome
+        credential = next(c for c in credentials if c.public_id == outcome.credential_id)
+        if outcome.result is Result.ACCEPTED and outcome.reason == "match":
+            assert outcome.step is not None  # noqa: S101 - set with every match
+            step = outcome.step
+            drift = 0
+            if credential.kind == CredentialKind.TOTP:
+                drift = step - totp_counter(now, credential.period)
+                drift = max(-self.policy.max_drift, min(self.policy.max_drift, drift))
+            changed = (
+                session.connection()
+                .execute(
+                    update(Credential)
+                    .where(col(Credential.id) == credential.id)
+                    .where(col(Credential.last_step) < step)
+                    .where(col(Credential.status) == CredentialStatus.ACTIVE)
+                    .values(
+                        last_step=step,
+                        drift=drift,
+                        failure_count=0,
+                        lockouts=0,
+                        locked_until=None,
+                        updated_at=now,
+                    )
+                )
+                .rowcount
+            )
+            if changed == 1:
+                return Outcome(Result.ACCEPTED, "accepted", credential.public_id)
+            outcome = Outcome(Result.REJECTED, "replay", credential.public_id)
+        elif outcome.result is Result.ACCEPTED:
+            outcome = Outcome(Result.REJECTED, "replay", credential.public_id)
+        return self._count_failure(session, credential, outcome, now)
+
+    def _count_failure(
+        self, session: Session, credential: Credential, outcome: Outcome, now: float
+    ) -> Outcome:
+        connection = session.connection()
+        failures, lockouts = connection.execute(
+            update(Credential)
+            .where(col(Credential.id) == credential.id)
+            .values(failure_count=col(Credential.failure_count) + 1, updated_at=now)
+            .returning(col(Credential.failure_count), col(Credential.lockouts))
+        ).one()
+        if failures < self.policy.lockout_threshold:
+            return outcome
+        seconds = min(
+            self.policy.lockout_base_seconds * 2**lockouts, self.policy.lockout_max_seconds
+        )
+        connection.execute(
+            update(Credential)
+            .where(col(Credential.id) == credential.id)
+            .values(failure_count=0, lockouts=lockouts + 1, locked_until=now + seconds)
+        )
+        return Outcome(
+            Result.LOCKED,
+            f"{outcome.reason}_locked",
+            credential.public_id,
+            retry_after=math.ceil(seconds),
+        )
+
+    def _source_failures(self, session: Session, source: str, window: int) -> int:
+        row = session.exec(
+            select(SourceFailures.failures)
+            .where(SourceFailures.source == source)
+            .where(SourceFailures.window == window)
+        ).first()
+        return row or 0
+
+    def _count_source_failure(self, session: Session, source: str, window: int) -> None:
+        dialect = postgresql if self._db.is_postgres else sqlite
+        insert = dialect.insert(SourceFailures).values(source=source, window=window, failures=1)
+        session.connection().execute(
+            insert.on_conflict_do_update(
+                index_elements=["source", "window"],
+                set_={"failures": col(SourceFailures.failures) + 1},
+            )
+        )
+        session.connection().execute(
+            delete(SourceFailures)
+            .where(col(SourceFailures.source) == source)
+            .where(col(SourceFailures.window) < window)
+        )
+
+    def _record(self, session: Session, request: VerifyRequest, outcome: Outcome) -> None:
+        details: dict[str, Any] = {}
+        if request.transaction:
+            details["transaction"] = dict(request.transaction)
+        if outcome.credential_id:
+            details["credential"] = outcome.credential_id
+        if outcome.retry_after:
+            details["retry_after"] = outcome.retry_after
+        self._audit.append(
+            session,
+            AuditRecord(
+                actor=f"client:{request.client}",
+                action="verify",
+                subject=request.username,
+                purpose=request.purpose,
+                result=outcome.result.value,
+                reason=outcome.reason,
+                source=request.source,
+                details=details,
+            ),
+        )
+        self._metrics.verifications.labels(outcome.result.value, request.purpose).inc()
+        log.info(
+            "verify.decision",
+            client=request.client,
+            username=request.username,
+            purpose=request.purpose,
+            result=outcome.result.value,
+            reason=outcome.reason,
+        )

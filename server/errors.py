@@ -1,0 +1,46 @@
+"""The server's domain errors; `server.app` maps them to HTTP in one place.
+
+    DomainError
+     ├── NotFound            a customer, credential or client that does not exist
+     ├── Conflict            it exists already / the state does not allow it
+     ├── InvalidInput        well-formed but unacceptable input (also ValueError)
+     ├── NotAuthenticated    missing or wrong API key
+     ├── NotAllowed          authenticated, but not for this purpose
+     └── ServiceUnavailable  the HSM or the database cannot be used now
+
+Messages are for people and never contain a seed, a code, a PIN or a password.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+
+class NotFound(DomainError):
+    """The thing named does not exist."""
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state."""
+
+
+class InvalidInput(DomainError, ValueError):
+    """Input that passed parsing but cannot be accepted."""
+
+
+class NotAuthenticated(DomainError):
+    """No valid credentials for this API."""
+
+
+class NotAllowed(DomainError):
+    """Valid credentials, but not for this."""
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (HSM, database) cannot be used now; retry later."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,68 @@
+"""The services of one app instance, wired once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hsm import Hsm
+from server.clock import Clock
+from server.db.engine import Database
+from server.domain.audit.services import AuditLog
+from server.domain.clients.services import ClientService
+from server.domain.credentials.services import CredentialService
+from server.domain.customers.services import CustomerService, PasswordPolicy, Passwords
+from server.domain.verification.services import VerificationService, VerifyPolicy
+from server.metrics import Metrics
+from server.settings import Settings
+
+
+@dataclass
+class Services:
+    """Everything a controller or the admin tool may call."""
+
+    settings: Settings
+    db: Database
+    hsm: Hsm
+    clock: Clock
+    metrics: Metrics
+    audit: AuditLog
+    customers: CustomerService
+    clients: ClientService
+    credentials: CredentialService
+    verification: VerificationService
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, hsm: Hsm, clock: Clock, db: Database | None = None
+    ) -> Services:
+        db = db or Database.from_url(settings.database_url)
+        metrics = Metrics()
+        audit = AuditLog(hsm, clock)
+        passwords = Passwords(
+            PasswordPolicy(
+                time_cost=settings.argon2_time_cost,
+                memory_cost=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            )
+        )
+        policy = VerifyPolicy(
+            totp_window=settings.totp_window,
+            hotp_look_ahead=settings.hotp_look_ahead,
+            lockout_threshold=settings.lockout_threshold,
+            lockout_base_seconds=settings.lockout_base_seconds,
+            lockout_max_seconds=settings.lockout_max_seconds,
+            source_failure_limit=settings.source_failure_limit,
+            source_window_seconds=settings.source_window_seconds,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            hsm=hsm,
+            clock=clock,
+            metrics=metrics,
+            audit=audit,
+            customers=CustomerService(passwords, clock),
+            clients=ClientService(clock),
+            credentials=CredentialService(hsm, audit, clock),
+            verification=VerificationService(db, hsm, audit, clock, policy, metrics),
+        )

@@ -1,0 +1,173 @@
+"""Server fixtures: a migrated SQLite database per test, an app with a controllable clock."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyotp
+import pytest
+from litestar.testing import TestClient
+
+from hsm import Algorithm, Hsm
+from server.app import create_app
+from server.db.migrate import upgrade
+from server.db.models import Credential, CredentialKind
+from server.domain.credentials.services import SeedImport
+from server.domain.verification.purposes import Purpose
+from server.services import Services
+from server.settings import Settings
+
+START = 1_800_000_000.0  # a Unix time on a step boundary of 60 s
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def fast_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings for tests: cheap Argon2, everything else as in production."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "argon2_parallelism": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Customer:
+    """A test customer with one credential and the seed to compute its codes."""
+
+    username: str
+    password: str
+    seed: bytes
+    credential_id: str
+    totp: pyotp.TOTP
+
+    def code(self, at: float) -> str:
+        return self.totp.at(at)
+
+
+@dataclass
+class Bank:
+    """A running app (in-process), its services, a clock, and a relying party key."""
+
+    client: TestClient  # type: ignore[type-arg]
+    services: Services
+    clock: FakeClock
+    api_key: str
+    secrets_used: set[str] = field(default_factory=set)
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.api_key}"}
+
+    def verify(
+        self, username: str, code: str, purpose: str = "login", **extra: object
+    ) -> tuple[int, dict]:  # type: ignore[type-arg]
+        self.secrets_used.add(code)
+        response = self.client.post(
+            "/api/v1/verify",
+            headers=self.headers(),
+            json={"username": username, "code": code, "purpose": purpose, **extra},
+        )
+        return response.status_code, response.json()
+
+    def add_customer(
+        self,
+        *,
+        kind: CredentialKind = CredentialKind.TOTP,
+        algorithm: Algorithm = Algorithm.SHA1,
+        digits: int = 6,
+        period: int = 60,
+        counter: int = 0,
+    ) -> Customer:
+        username = f"cust{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(12)
+        seed = secrets.token_bytes(algorithm.seed_length)
+        self.secrets_used.update({password, seed.hex(), base64.b32encode(seed).decode()})
+        with self.services.db.transaction() as session:
+            customer = self.services.customers.add(
+                session, username, f"{username}@example.com", password, "Test Customer"
+            )
+            credential = self.services.credentials.import_seed(
+                session,
+                customer,
+                SeedImport(
+                    seed=seed,
+                    kind=kind,
+                    algorithm=algorithm,
+                    digits=digits,
+                    period=period,
+                    counter=counter,
+                ),
+                actor="test",
+            )
+        digest = algorithm.value.lower()
+        totp = pyotp.TOTP(
+            base64.b32encode(seed).decode(), digits=digits, interval=period, digest=digest
+        )
+        return Customer(username, password, seed, credential.public_id, totp)
+
+    def credential(self, public_id: str) -> Credential:
+        with self.services.db.transaction() as session:
+            return self.services.credentials.get(session, public_id)[0]
+
+
+def make_client_key(services: Services, name: str, purposes: list[Purpose]) -> str:
+    with services.db.transaction() as session:
+        _, key = services.clients.create(session, name, purposes)
+    return key
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/otp.sqlite3"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def bank(hsm: Hsm, database_url: str, request: pytest.FixtureRequest) -> Iterator[Bank]:
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker else {}
+    clock = FakeClock()
+    app = create_app(fast_settings(database_url, **overrides), hsm=hsm, clock=clock)
+    services: Services = app.state.services
+    key = make_client_key(services, "netbank", list(Purpose))
+    with TestClient(app) as client:
+        yield Bank(client, services, clock, key, {key})
+
+
+class JsonLines(logging.Handler):
+    """Keeps every log record rendered by structlog's JSON renderer, timestamps dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        try:
+            data = json.loads(text)
+            data.pop("timestamp", None)
+            text = json.dumps(data)
+        except ValueError:
+            pass
+        self.lines.append(text)
