@@ -152,7 +152,10 @@ class Connection:
             if not lib.initialized:
                 lib.initialize()
         except p11e.PKCS11Error as exc:
-            raise HsmUnavailable(f"PKCS#11 module {module} cannot be loaded: {exc}") from exc
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise HsmUnavailable(
+                f"PKCS#11 module {module} cannot be loaded or initialised ({detail})"
+            ) from exc
         self._lib = lib
         return lib
 

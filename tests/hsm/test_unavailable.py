@@ -19,7 +19,7 @@ def test_missing_module_file(tokens: SoftHsmTokens) -> None:
 def test_file_that_is_not_a_pkcs11_module(tokens: SoftHsmTokens, tmp_path: Path) -> None:
     fake = tmp_path / "libfake.so"
     fake.write_bytes(b"not a shared library")
-    with pytest.raises(HsmUnavailable, match="cannot be loaded"):
+    with pytest.raises(HsmUnavailable, match="cannot be loaded or initialised"):
         Hsm(tokens.config(module=fake)).status()
 
 

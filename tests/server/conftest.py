@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from server.db.migrate import upgrade
 from server.db.models import Credential, CredentialKind
 from server.domain.credentials.services import SeedImport
 from server.domain.verification.purposes import Purpose
+from server.logging import configure_logging
 from server.services import Services
 from server.settings import Settings
 
@@ -143,16 +145,42 @@ def database_url(tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def json_logs() -> Iterator[JsonLines]:
+    """Every log line of the server tests, as the production JSON renderer writes it."""
+    configure_logging("json", "debug")
+    handler = JsonLines()
+    handler.setFormatter(logging.getLogger().handlers[0].formatter)
+    logging.getLogger().addHandler(handler)
+    yield handler
+    logging.getLogger().removeHandler(handler)
+
+
+def assert_no_secret_in(lines: list[str], secrets_used: set[str]) -> None:
+    """None of the secrets (codes with digit boundaries) appears in any line."""
+    for secret in secrets_used:
+        pattern = re.compile(rf"(?<![0-9]){re.escape(secret)}(?![0-9])")
+        leaks = [line for line in lines if pattern.search(line)]
+        assert leaks == [], f"a secret appears in {len(leaks)} log line(s): {leaks[:1]}"
+
+
 @pytest.fixture
-def bank(hsm: Hsm, database_url: str, request: pytest.FixtureRequest) -> Iterator[Bank]:
+def bank(
+    hsm: Hsm, database_url: str, request: pytest.FixtureRequest, json_logs: JsonLines
+) -> Iterator[Bank]:
     marker = request.node.get_closest_marker("settings")
     overrides = marker.kwargs if marker else {}
     clock = FakeClock()
     app = create_app(fast_settings(database_url, **overrides), hsm=hsm, clock=clock)
     services: Services = app.state.services
     key = make_client_key(services, "netbank", list(Purpose))
+    first_line = len(json_logs.lines)
     with TestClient(app) as client:
-        yield Bank(client, services, clock, key, {key})
+        the_bank = Bank(client, services, clock, key, {key})
+        yield the_bank
+    lines = json_logs.lines[first_line:]
+    assert lines, "no log line was captured: the leak check would prove nothing"
+    assert_no_secret_in(lines, the_bank.secrets_used)
 
 
 class JsonLines(logging.Handler):
