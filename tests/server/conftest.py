@@ -24,6 +24,7 @@ from server.domain.verification.purposes import Purpose
 from server.logging import configure_logging
 from server.services import Services
 from server.settings import Settings
+from tests.server.processes import PostgresCluster
 
 START = 1_800_000_000.0  # a Unix time on a step boundary of 60 s
 
@@ -199,3 +200,12 @@ class JsonLines(logging.Handler):
         except ValueError:
             pass
         self.lines.append(text)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL cluster for the test session (started as the `postgres` user)."""
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()

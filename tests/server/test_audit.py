@@ -91,38 +91,3 @@ def test_truncation_with_a_rewritten_head_is_found(audited: Bank) -> None:
     report = _report(audited)
     assert not report.ok
     assert "head seal is not the HSM's" in (report.problem or "")
-
-
-def test_cli_verdict(audited: Bank, tokens, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    """`otp-admin audit verify` exits 0 on a good chain and 1 naming the first bad event."""
-    import subprocess
-    import sys
-
-    env = {
-        "OTP_DATABASE_URL": str(audited.services.db.engine.url),
-        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
-        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
-        **tokens.main.env,
-    }
-    import os
-
-    run_env = {**os.environ, **env}
-    good = subprocess.run(
-        [sys.executable, "-m", "server.cli", "audit", "verify"],
-        capture_output=True,
-        text=True,
-        env=run_env,
-        check=False,
-    )
-    assert good.returncode == 0, good.stderr
-    assert "audit chain OK" in good.stdout
-    _sql(audited, "UPDATE audit_events SET subject = 'mallory' WHERE seq = 3")
-    bad = subprocess.run(
-        [sys.executable, "-m", "server.cli", "audit", "verify"],
-        capture_output=True,
-        text=True,
-        env=run_env,
-        check=False,
-    )
-    assert bad.returncode == 1
-    assert "BROKEN at event 3" in bad.stderr

@@ -1,0 +1,116 @@
+"""Real server processes and a real PostgreSQL on loopback, for tests across processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {seconds} s")
+        time.sleep(0.1)
+
+
+@contextmanager
+def server_process(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+    """`python -m server` on loopback with `env`; yields its base URL."""
+    port = port or free_port()
+    log = tempfile.NamedTemporaryFile(prefix="otp-server-", suffix=".log", delete=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "OTP_LOG_FORMAT": "json", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/health/live")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        os.unlink(log.name)
+
+
+class PostgresCluster:
+    """A throw-away PostgreSQL 15 cluster on loopback, run as the `postgres` user."""
+
+    def __init__(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            raise RuntimeError("PostgreSQL 15 is not installed (Debian package 'postgresql')")
+        self.dir = Path(tempfile.mkdtemp(prefix="otp-pg-"))
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.port = free_port()
+
+    def _as_postgres(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, text=True
+        )
+
+    def start(self) -> None:
+        data = str(self.dir / "data")
+        self._as_postgres(str(PG_BIN / "initdb"), "-D", data, "-A", "trust", "-U", "postgres")
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            data,
+            "-w",
+            "-l",
+            str(self.dir / "log"),
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200 -c fsync=off",
+            "start",
+        )
+
+    def create_database(self, name: str) -> str:
+        """Create database `name`; returns its SQLAlchemy URL."""
+        self._as_postgres(
+            str(PG_BIN / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            name,
+        )
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._as_postgres(
+                str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop"
+            )
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

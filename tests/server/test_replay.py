@@ -1,0 +1,118 @@
+"""A code is accepted at most once, even when 50 requests race, in one or two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pyotp
+import pytest
+
+from hsm import Hsm
+from server.app import create_app
+from server.db.migrate import upgrade
+from server.domain.credentials.services import SeedImport
+from server.domain.verification.purposes import Purpose
+from server.services import Services
+from server.settings import Settings
+from tests.conftest import SoftHsmTokens
+from tests.server.conftest import fast_settings, make_client_key
+from tests.server.processes import PostgresCluster, server_process
+
+RACERS = 50
+
+
+def _seed_customer(services: Services) -> tuple[str, pyotp.TOTP]:
+    seed = secrets.token_bytes(20)
+    username = f"racer{secrets.token_hex(3)}"
+    with services.db.transaction() as session:
+        customer = services.customers.add(
+            session, username, f"{username}@example.com", "a password 123"
+        )
+        services.credentials.import_seed(session, customer, SeedImport(seed=seed), "test")
+    return username, pyotp.TOTP(base64.b32encode(seed).decode(), interval=60)
+
+
+def _prepare(url: str, hsm: Hsm) -> tuple[str, str, pyotp.TOTP]:
+    """Migrate `url`, add a client and a customer; returns (api key, username, totp)."""
+    upgrade(url)
+    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
+    key = make_client_key(services, f"rp-{secrets.token_hex(3)}", [Purpose.LOGIN])
+    username, totp = _seed_customer(services)
+    services.db.dispose()
+    return key, username, totp
+
+
+async def _race(bases: list[str], key: str, username: str, code: str) -> Counter[str]:
+    limits = httpx.Limits(max_connections=RACERS)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def one(i: int) -> str:
+            response = await client.post(
+                f"{bases[i % len(bases)]}/api/v1/verify",
+                headers={"Authorization": f"Bearer {key}"},
+                json={
+                    "username": username,
+                    "code": code,
+                    "purpose": "login",
+                    "source": f"10.0.0.{i}",
+                },
+            )
+            return str(response.json()["result"])
+
+        return Counter(await asyncio.gather(*(one(i) for i in range(RACERS))))
+
+
+def _exactly_one_accepted(results: Counter[str]) -> None:
+    """One acceptance; every other answer refuses (replays count as failures and lock)."""
+    assert results["accepted"] == 1, results
+    assert results["rejected"] + results["locked"] == RACERS - 1, results
+    assert results["rejected"] >= 4, results  # the lock only comes after failures
+
+
+def _env(tokens: SoftHsmTokens, url: str) -> dict[str, str]:
+    return {
+        **tokens.main.env,
+        "OTP_DATABASE_URL": url,
+        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
+        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+    }
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresCluster) -> Iterator[str]:
+    yield postgres.create_database(f"otp_{secrets.token_hex(4)}")
+
+
+def test_fifty_concurrent_requests_one_process_sqlite(
+    hsm: Hsm, tokens: SoftHsmTokens, database_url: str
+) -> None:
+    key, username, totp = _prepare(database_url, hsm)
+    with server_process(_env(tokens, database_url)) as base:
+        results = asyncio.run(_race([base], key, username, totp.now()))
+    _exactly_one_accepted(results)
+
+
+def test_fifty_concurrent_requests_two_processes_postgres(
+    hsm: Hsm, tokens: SoftHsmTokens, pg_url: str
+) -> None:
+    key, username, totp = _prepare(pg_url, hsm)
+    env = _env(tokens, pg_url)
+    with server_process(env) as first, server_process(env) as second:
+        results = asyncio.run(_race([first, second], key, username, totp.now()))
+        _exactly_one_accepted(results)
+        # both processes really served: the audit has decisions from each
+        ready = [httpx.get(f"{b}/health/ready").json() for b in (first, second)]
+        assert all(r["database"]["dialect"] == "postgresql" for r in ready)
+
+    # the chain written by two processes at once is intact
+    services: Services = create_app(Settings(database_url=pg_url), hsm=hsm).state.services
+    with services.db.transaction() as session:
+        report = services.audit.verify(session)
+    services.db.dispose()
+    assert report.ok, report.problem
+    assert report.events >= RACERS
