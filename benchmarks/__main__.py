@@ -7,9 +7,9 @@ import logging
 
 import structlog
 
-from benchmarks import hsm_otp
+from benchmarks import hsm_otp, verify_api
 
-SUITES = {"hsm": hsm_otp.run}
+SUITES = {"hsm": hsm_otp.run, "verify": verify_api.run}
 
 
 def main() -> None:

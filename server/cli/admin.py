@@ -134,7 +134,9 @@ def customer_add(
             created = context.services.customers.add(
                 session, username, email, password, display_name
             )
-            context.services.audit.append(session, _record("customer.add", created.username))
+            context.services.audit.append(
+                session.connection(), _record("customer.add", created.username)
+            )
             return created.username
 
     name = _run(add)
@@ -174,7 +176,7 @@ def client_add(context: Context, name: str, purposes: tuple[str, ...]) -> None:
                 session, name, [Purpose(p) for p in purposes]
             )
             context.services.audit.append(
-                session, _record("client.add", created.name, purposes=sorted(purposes))
+                session.connection(), _record("client.add", created.name, purposes=sorted(purposes))
             )
             return key
 

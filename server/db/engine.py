@@ -7,23 +7,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, for_reads: bool = False) -> Engine:
     """An engine for `url` (e.g. `sqlite:///var/otp.sqlite3`, `postgresql+psycopg://...`).
 
     SQLite gets WAL, a busy timeout, foreign keys, synchronous=FULL (an accepted code must
     survive a power cut, or it could be replayed) and `BEGIN IMMEDIATE` for every
-    transaction, so that two writers queue instead of failing half-way.
+    transaction, so that two writers queue instead of failing half-way. With `for_reads`,
+    statements run in autocommit: under WAL they read a consistent snapshot without taking
+    the write lock.
     """
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return engine.execution_options(isolation_level="AUTOCOMMIT") if for_reads else engine
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -42,9 +45,11 @@ def make_engine(url: str) -> Engine:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not for_reads:
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -52,13 +57,20 @@ def make_engine(url: str) -> Engine:
 class Database:
     """Hands out sessions; each `transaction()` commits on success and rolls back on error."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine
         self.is_postgres = engine.dialect.name == "postgresql"
 
     @classmethod
     def from_url(cls, url: str) -> Database:
-        return cls(make_engine(url))
+        return cls(make_engine(url), make_engine(url, for_reads=True))
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads that never blocks (or waits for) a writer."""
+        with self.read_engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -68,3 +80,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from hsm import Hsm, HsmError
@@ -65,30 +66,54 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _fields(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "seq": event.seq,
-        "at": event.at,
-        "actor": event.actor,
-        "action": event.action,
-        "subject": event.subject,
-        "purpose": event.purpose,
-        "result": event.result,
-        "reason": event.reason,
-        "source": event.source,
-        "details": event.details,
-    }
+FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "subject",
+    "purpose",
+    "result",
+    "reason",
+    "source",
+    "details",
+)
 
 
-def event_hash(prev_hash: str, event: AuditEvent) -> str:
+def event_hash(prev_hash: str, event: AuditEvent | dict[str, Any]) -> str:
     """The chain hash of `event` after `prev_hash`."""
-    data = bytes.fromhex(prev_hash) + canonical(_fields(event)).encode()
+    values = event if isinstance(event, dict) else event.model_dump()
+    data = bytes.fromhex(prev_hash) + canonical({k: values[k] for k in FIELDS}).encode()
     return hashlib.sha256(data).hexdigest()
 
 
 def seal_message(seq: int, chain_hash: str) -> bytes:
     """What the HSM MACs for a head at `seq` with `chain_hash`."""
     return b"otp-audit-head\x00" + seq.to_bytes(8, "big") + bytes.fromhex(chain_hash)
+
+
+# Built once: constructing SQLAlchemy statements per call costs more than running them.
+_LOCK_HEAD = (
+    select(col(AuditHead.seq), col(AuditHead.hash)).where(col(AuditHead.id) == 1).with_for_update()
+)
+_INSERT_EVENT = insert(AuditEvent)
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(col(AuditHead.id) == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_SEAL_HEAD = (
+    update(AuditHead)
+    .where(col(AuditHead.id) == 1)
+    .values(
+        seq=bindparam("new_seq"),
+        hash=bindparam("new_hash"),
+        sealed_seq=bindparam("new_seq"),
+        sealed_hash=bindparam("new_hash"),
+        mac=bindparam("new_mac"),
+        key_version=bindparam("new_version"),
+    )
+)
 
 
 class AuditLog:
@@ -98,35 +123,40 @@ class AuditLog:
         self._hsm = hsm
         self._clock = clock
 
-    def append(self, session: Session, record: AuditRecord) -> AuditEvent:
-        """Add `record` as the next link; the caller's transaction commits it."""
-        head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
-        event = AuditEvent(
-            seq=head.seq + 1,
-            at=self._clock(),
-            actor=record.actor,
-            action=record.action,
-            subject=record.subject,
-            purpose=record.purpose,
-            result=record.result,
-            reason=record.reason,
-            source=record.source,
-            details=canonical(dict(record.details)),
-            prev_hash=head.hash,
-            hash="",
-        )
-        event.hash = event_hash(head.hash, event)
-        session.add(event)
-        head.seq, head.hash = event.seq, event.hash
+    def append(self, connection: Connection, record: AuditRecord) -> int:
+        """Add `record` as the next link in the caller's transaction; returns its seq."""
+        head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
+        event: dict[str, Any] = {
+            "seq": head_seq + 1,
+            "at": self._clock(),
+            "actor": record.actor,
+            "action": record.action,
+            "subject": record.subject,
+            "purpose": record.purpose,
+            "result": record.result,
+            "reason": record.reason,
+            "source": record.source,
+            "details": canonical(dict(record.details)),
+            "prev_hash": head_hash,
+        }
+        event["hash"] = event_hash(head_hash, event)
+        connection.execute(_INSERT_EVENT, event)
         try:
-            version, mac = self._hsm.audit_mac(seal_message(event.seq, event.hash))
+            version, mac = self._hsm.audit_mac(seal_message(event["seq"], event["hash"]))
         except HsmError as exc:
-            log.warning("audit.unsealed", seq=event.seq, reason=str(exc))
+            log.warning("audit.unsealed", seq=event["seq"], reason=str(exc))
+            connection.execute(_MOVE_HEAD, {"new_seq": event["seq"], "new_hash": event["hash"]})
         else:
-            head.sealed_seq, head.sealed_hash = event.seq, event.hash
-            head.mac, head.key_version = mac.hex(), version
-        session.add(head)
-        return event
+            connection.execute(
+                _SEAL_HEAD,
+                {
+                    "new_seq": event["seq"],
+                    "new_hash": event["hash"],
+                    "new_mac": mac.hex(),
+                    "new_version": version,
+                },
+            )
+        return int(event["seq"])
 
     def verify(self, session: Session, batch: int = 1000) -> AuditReport:
         """Walk the whole chain; report the first event that is wrong, or OK."""

@@ -18,8 +18,8 @@ async def require_client(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         raise NotAuthenticated("send the API key as 'Authorization: Bearer otpk_...'")
 
     def lookup() -> object:
-        with services.db.transaction() as session:
-            return services.clients.authenticate(session, header)
+        with services.db.reading() as connection:
+            return services.clients.authenticate(connection, header)
 
     try:
         connection.state.client = await anyio.to_thread.run_sync(lookup)

@@ -8,8 +8,9 @@ import re
 import secrets
 from collections.abc import Iterable
 
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from server.clock import Clock
 from server.db.models import RelyingParty
@@ -57,21 +58,25 @@ class ClientService:
         return client, f"{KEY_PREFIX}_{key_id}_{secret}"
 
     @staticmethod
-    def authenticate(session: Session, authorization: str | None) -> RelyingParty:
+    def authenticate(connection: Connection, authorization: str | None) -> RelyingParty:
         """The client whose key is in `Authorization: Bearer <key>`, or NotAuthenticated."""
         scheme, _, key = (authorization or "").partition(" ")
         match = _KEY_RE.match(key.strip()) if scheme.lower() == "bearer" else None
         if match is None:
             raise NotAuthenticated("send the API key as 'Authorization: Bearer otpk_...'")
-        client = session.exec(
-            select(RelyingParty).where(RelyingParty.key_id == match.group(1))
-        ).first()
+        row = connection.execute(_BY_KEY_ID, {"key_id": match.group(1)}).first()
+        client = RelyingParty.model_validate(row._mapping) if row is not None else None
         expected = client.key_hash if client is not None else _digest("no such client")
         if not hmac.compare_digest(expected, _digest(match.group(2))) or client is None:
             raise NotAuthenticated("the API key is not valid")
         if client.status != "active":
             raise NotAuthenticated("the API key was revoked")
         return client
+
+
+_BY_KEY_ID = select(RelyingParty.__table__).where(  # type: ignore[attr-defined]
+    col(RelyingParty.key_id) == bindparam("key_id")
+)
 
 
 def allowed_purposes(client: RelyingParty) -> set[str]:

@@ -80,7 +80,7 @@ class CredentialService:
         session.add(credential)
         session.flush()
         self._audit.append(
-            session,
+            session.connection(),
             AuditRecord(
                 actor=actor,
                 action="credential.import",
@@ -125,7 +125,7 @@ class CredentialService:
         credential.updated_at = self._clock()
         session.add(credential)
         self._audit.append(
-            session,
+            session.connection(),
             AuditRecord(
                 actor=actor,
                 action="credential.unlock",
@@ -151,7 +151,7 @@ class CredentialService:
         credential.updated_at = self._clock()
         session.add(credential)
         self._audit.append(
-            session,
+            session.connection(),
             AuditRecord(
                 actor=actor,
                 action=f"credential.{status.value.removesuffix('d')}",
@@ -206,7 +206,7 @@ class CredentialService:
         credential.updated_at = now
         session.add(credential)
         self._audit.append(
-            session,
+            session.connection(),
             AuditRecord(
                 actor=actor,
                 action="credential.resync",

@@ -12,13 +12,13 @@ import enum
 import hmac
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, update
+from sqlalchemy import Connection, bindparam, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from hsm import Algorithm, Hsm, HsmError, WrappedSeed, totp_counter
 from server.clock import Clock
@@ -74,6 +74,68 @@ class VerifyRequest:
 
 
 @dataclass(frozen=True)
+class CredentialState:
+    """What a verification reads of a credential (one row, no ORM object)."""
+
+    id: int
+    public_id: str
+    kind: str
+    wrapped_seed: bytes
+    kek_version: int
+    seed_length: int
+    algorithm: str
+    digits: int
+    period: int
+    last_step: int
+    drift: int
+    locked_until: float | None
+
+
+_STATE_COLUMNS = [getattr(Credential, f.name) for f in fields(CredentialState)]
+_LOAD_CREDENTIALS = (
+    select(*_STATE_COLUMNS)
+    .join(Customer, col(Customer.id) == col(Credential.customer_id))
+    .where(col(Customer.username) == bindparam("username"))
+    .where(col(Customer.status) == CustomerStatus.ACTIVE)
+    .where(col(Credential.status) == CredentialStatus.ACTIVE)
+    .order_by(col(Credential.id))
+)
+_LOAD_SOURCE_FAILURES = (
+    select(col(SourceFailures.failures))
+    .where(col(SourceFailures.source) == bindparam("source"))
+    .where(col(SourceFailures.window) == bindparam("window"))
+)
+
+
+# The hot path's writes, built once (building a statement costs more than running it).
+_ACCEPT = (
+    update(Credential)
+    .where(col(Credential.id) == bindparam("cid"))
+    .where(col(Credential.last_step) < bindparam("step"))
+    .where(col(Credential.status) == CredentialStatus.ACTIVE)
+    .values(
+        last_step=bindparam("step"),
+        drift=bindparam("new_drift"),
+        failure_count=0,
+        lockouts=0,
+        locked_until=None,
+        updated_at=bindparam("now"),
+    )
+)
+_COUNT_FAILURE = (
+    update(Credential)
+    .where(col(Credential.id) == bindparam("cid"))
+    .values(failure_count=col(Credential.failure_count) + 1, updated_at=bindparam("now"))
+    .returning(col(Credential.failure_count), col(Credential.lockouts))
+)
+_LOCK = (
+    update(Credential)
+    .where(col(Credential.id) == bindparam("cid"))
+    .values(failure_count=0, lockouts=bindparam("new_lockouts"), locked_until=bindparam("until"))
+)
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The decision. `reason` goes to the audit only; callers see `result`."""
 
@@ -84,7 +146,9 @@ class Outcome:
     step: int | None = None
 
 
-def window_counters(credential: Credential, now: float, policy: VerifyPolicy) -> list[int]:
+def window_counters(
+    credential: Credential | CredentialState, now: float, policy: VerifyPolicy
+) -> list[int]:
     """The counters (TOTP steps or HOTP counters) a code may match, last used ones included."""
     if credential.kind == CredentialKind.HOTP:
         first = credential.last_step + 1
@@ -93,7 +157,8 @@ def window_counters(credential: Credential, now: float, policy: VerifyPolicy) ->
     return list(range(centre - policy.totp_window, centre + policy.totp_window + 1))
 
 
-def wrapped(credential: Credential) -> WrappedSeed:
+def wrapped(credential: Credential | CredentialState) -> WrappedSeed:
+    """The credential's seed as the HSM layer takes it."""
     return WrappedSeed(credential.wrapped_seed, credential.kek_version, credential.seed_length)
 
 
@@ -135,39 +200,35 @@ class VerificationService:
         now = self._clock()
         source_key = f"{request.client}|{request.source}"
         window = int(now // self.policy.source_window_seconds)
-        with self._db.transaction() as session:
-            if self._source_failures(session, source_key, window) >= (
-                self.policy.source_failure_limit
-            ):
-                retry = self.policy.source_window_seconds * (window + 1) - now
-                outcome = Outcome(
-                    Result.RATE_LIMITED, "source_rate_limited", retry_after=max(1, math.ceil(retry))
+        with self._db.reading() as connection:
+            failures = connection.execute(
+                _LOAD_SOURCE_FAILURES, {"source": source_key, "window": window}
+            ).scalar()
+            credentials = [
+                CredentialState(*row)
+                for row in connection.execute(
+                    _LOAD_CREDENTIALS, {"username": request.username.strip().lower()}
                 )
-                self._record(session, request, outcome)
-                return outcome
-            credentials = self._active_credentials(session, request.username)
-        outcome = self._decide(request, credentials, now)
-        with self._db.transaction() as session:
-            outcome = self._apply(session, request, outcome, credentials, now)
+            ]
+        if (failures or 0) >= self.policy.source_failure_limit:
+            retry = self.policy.source_window_seconds * (window + 1) - now
+            outcome = Outcome(
+                Result.RATE_LIMITED, "source_rate_limited", retry_after=max(1, math.ceil(retry))
+            )
+        else:
+            outcome = self._decide(request, credentials, now)
+        with self._db.engine.begin() as connection:
+            outcome = self._apply(connection, outcome, credentials, now)
             if outcome.result in (Result.REJECTED, Result.LOCKED) and outcome.reason != "locked":
-                self._count_source_failure(session, source_key, window)
-            self._record(session, request, outcome)
+                self._count_source_failure(connection, source_key, window)
+            self._record(connection, request, outcome)
         return outcome
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _active_credentials(self, session: Session, username: str) -> list[Credential]:
-        statement = (
-            select(Credential)
-            .join(Customer, col(Customer.id) == col(Credential.customer_id))
-            .where(Customer.username == username.strip().lower())
-            .where(Customer.status == CustomerStatus.ACTIVE)
-            .where(Credential.status == CredentialStatus.ACTIVE)
-            .order_by(col(Credential.id))
-        )
-        return list(session.exec(statement).all())
-
-    def _decide(self, request: VerifyRequest, credentials: list[Credential], now: float) -> Outcome:
+    def _decide(
+        self, request: VerifyRequest, credentials: list[CredentialState], now: float
+    ) -> Outcome:
         """Compute the window's codes in the HSM and compare; no database access."""
         if not credentials:
             self._spend_like_a_check()
@@ -212,10 +273,9 @@ class VerificationService:
 
     def _apply(
         self,
-        session: Session,
-        request: VerifyRequest,
+        connection: Connection,
         outcome: Outcome,
-        credentials: list[Credential],
+        credentials: list[CredentialState],
         now: float,
     ) -> Outcome:
         """Write the decision; an acceptance only if no one else used this step first."""
@@ -229,40 +289,31 @@ class VerificationService:
             if credential.kind == CredentialKind.TOTP:
                 drift = step - totp_counter(now, credential.period)
                 drift = max(-self.policy.max_drift, min(self.policy.max_drift, drift))
-            changed = (
-                session.connection()
-                .execute(
-                    update(Credential)
-                    .where(col(Credential.id) == credential.id)
-                    .where(col(Credential.last_step) < step)
-                    .where(col(Credential.status) == CredentialStatus.ACTIVE)
-                    .values(
-                        last_step=step,
-                        drift=drift,
-                        failure_count=0,
-                        lockouts=0,
-                        locked_until=None,
-                        updated_at=now,
-                    )
+            changed = connection.execute(
+                update(Credential)
+                .where(col(Credential.id) == credential.id)
+                .where(col(Credential.last_step) < step)
+                .where(col(Credential.status) == CredentialStatus.ACTIVE)
+                .values(
+                    last_step=step,
+                    drift=drift,
+                    failure_count=0,
+                    lockouts=0,
+                    locked_until=None,
+                    updated_at=now,
                 )
-                .rowcount
-            )
+            ).rowcount
             if changed == 1:
                 return Outcome(Result.ACCEPTED, "accepted", credential.public_id)
+        if outcome.result is Result.ACCEPTED:
             outcome = Outcome(Result.REJECTED, "replay", credential.public_id)
-        elif outcome.result is Result.ACCEPTED:
-            outcome = Outcome(Result.REJECTED, "replay", credential.public_id)
-        return self._count_failure(session, credential, outcome, now)
+        return self._count_failure(connection, credential, outcome, now)
 
     def _count_failure(
-        self, session: Session, credential: Credential, outcome: Outcome, now: float
+        self, connection: Connection, credential: CredentialState, outcome: Outcome, now: float
     ) -> Outcome:
-        connection = session.connection()
         failures, lockouts = connection.execute(
-            update(Credential)
-            .where(col(Credential.id) == credential.id)
-            .values(failure_count=col(Credential.failure_count) + 1, updated_at=now)
-            .returning(col(Credential.failure_count), col(Credential.lockouts))
+            _COUNT_FAILURE, {"cid": credential.id, "now": now}
         ).one()
         if failures < self.policy.lockout_threshold:
             return outcome
@@ -270,9 +321,7 @@ class VerificationService:
             self.policy.lockout_base_seconds * 2**lockouts, self.policy.lockout_max_seconds
         )
         connection.execute(
-            update(Credential)
-            .where(col(Credential.id) == credential.id)
-            .values(failure_count=0, lockouts=lockouts + 1, locked_until=now + seconds)
+            _LOCK, {"cid": credential.id, "new_lockouts": lockouts + 1, "until": now + seconds}
         )
         return Outcome(
             Result.LOCKED,
@@ -281,30 +330,22 @@ class VerificationService:
             retry_after=math.ceil(seconds),
         )
 
-    def _source_failures(self, session: Session, source: str, window: int) -> int:
-        row = session.exec(
-            select(SourceFailures.failures)
-            .where(SourceFailures.source == source)
-            .where(SourceFailures.window == window)
-        ).first()
-        return row or 0
-
-    def _count_source_failure(self, session: Session, source: str, window: int) -> None:
+    def _count_source_failure(self, connection: Connection, source: str, window: int) -> None:
         dialect = postgresql if self._db.is_postgres else sqlite
         insert = dialect.insert(SourceFailures).values(source=source, window=window, failures=1)
-        session.connection().execute(
+        connection.execute(
             insert.on_conflict_do_update(
                 index_elements=["source", "window"],
                 set_={"failures": col(SourceFailures.failures) + 1},
             )
         )
-        session.connection().execute(
+        connection.execute(
             delete(SourceFailures)
             .where(col(SourceFailures.source) == source)
             .where(col(SourceFailures.window) < window)
         )
 
-    def _record(self, session: Session, request: VerifyRequest, outcome: Outcome) -> None:
+    def _record(self, connection: Connection, request: VerifyRequest, outcome: Outcome) -> None:
         details: dict[str, Any] = {}
         if request.transaction:
             details["transaction"] = dict(request.transaction)
@@ -313,7 +354,7 @@ class VerificationService:
         if outcome.retry_after:
             details["retry_after"] = outcome.retry_after
         self._audit.append(
-            session,
+            connection,
             AuditRecord(
                 actor=f"client:{request.client}",
                 action="verify",

@@ -1,0 +1,268 @@
+"""Verify API throughput and latency, each against a baseline measured in the same run.
+
+1. Throughput: one server process (HSM + database + replay protection + audit) against the
+   bare Litestar endpoint of `benchmarks.bare_app` (a pyotp code held in memory), both under
+   the same `wrk` load from a second process on loopback. Every request to our server carries
+   a fresh, valid code of a different customer, so each is a real acceptance.
+2. Scale: median latency of sequential verifications with 100,000 credentials in the database
+   against 1,000. Both databases share the same pool of wrapped seeds and the measured
+   customers are all new to the server (cold handle cache), so the two differ only in size.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pyotp
+from sqlalchemy import insert
+
+from hsm import Algorithm, Hsm, HsmConfig, WrappedSeed
+from server.db.engine import make_engine
+from server.db.migrate import upgrade
+from server.db.models import Credential, Customer
+from server.domain.clients.services import ClientService
+from server.domain.verification.purposes import Purpose
+from softhsm_config import create_token
+
+HERE = Path(__file__).parent
+DUMMY_HASH = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$3Kq0oXl5fV3oxO7Y0dPjlA"
+
+
+@dataclass
+class Fixture:
+    tmp: Path
+    env: dict[str, str]
+    hsm: Hsm
+    seeds: list[tuple[bytes, WrappedSeed]]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _serve(args: list[str], env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _database(fx: Fixture, name: str, customers: int) -> tuple[str, str, list[tuple[str, bytes]]]:
+    """A migrated SQLite database with `customers` TOTP credentials drawn from the seed pool.
+
+    Returns the URL, an API key and (username, seed) of every customer."""
+    url = f"sqlite:///{fx.tmp / name}.sqlite3"
+    upgrade(url)
+    engine = make_engine(url)
+    now = time.time()
+    people: list[tuple[str, bytes]] = []
+    with engine.begin() as connection:
+        for start in range(0, customers, 5000):
+            rows = range(start, min(customers, start + 5000))
+            connection.execute(
+                insert(Customer),
+                [
+                    {
+                        "id": i + 1,
+                        "username": f"user{i:06d}",
+                        "email": f"user{i}@example.com",
+                        "display_name": "",
+                        "password_hash": DUMMY_HASH,
+                        "status": "active",
+                        "created_at": now,
+                    }
+                    for i in rows
+                ],
+            )
+            credentials = []
+            for i in rows:
+                seed, sealed = fx.seeds[i % len(fx.seeds)]
+                people.append((f"user{i:06d}", seed))
+                credentials.append(
+                    {
+                        "public_id": f"cred_{i:020d}",
+                        "customer_id": i + 1,
+                        "kind": "totp",
+                        "wrapped_seed": sealed.blob,
+                        "kek_version": sealed.kek_version,
+                        "seed_length": sealed.length,
+                        "algorithm": "SHA1",
+                        "digits": 6,
+                        "period": 60,
+                        "last_step": -1,
+                        "drift": 0,
+                        "failure_count": 0,
+                        "lockouts": 0,
+                        "status": "active",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            connection.execute(insert(Credential), credentials)
+    from sqlmodel import Session
+
+    with Session(engine) as session, session.begin():
+        _, key = ClientService(time.time).create(session, "bench", [Purpose.LOGIN])
+    engine.dispose()
+    return url, key, people
+
+
+def _wrk(base: str, key: str, bodies: Path, seconds: int) -> float:
+    threads = 2
+    env = {
+        **os.environ,
+        "BENCH_KEY": key,
+        "BENCH_BODIES": str(bodies),
+        "BENCH_THREADS": str(threads),
+    }
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", "-c32", f"-d{seconds}s", "-s", str(HERE / "wrk_bodies.lua"), base],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    return float(match.group(1))
+
+
+def _bodies(path: Path, people: list[tuple[str, bytes]]) -> Path:
+    now = time.time()
+    with path.open("w") as out:
+        for username, seed in people:
+            code = pyotp.TOTP(base64.b32encode(seed).decode(), interval=60).at(now)
+            out.write(f'{{"username":"{username}","code":"{code}","purpose":"login"}}\n')
+    return path
+
+
+def _accepted(base: str) -> tuple[float, float]:
+    text = httpx.get(base + "/metrics").text
+    counts = {}
+    for result in ("accepted", "rejected"):
+        match = re.search(
+            rf'otp_verifications_total{{purpose="login",result="{result}"}} (\S+)', text
+        )
+        counts[result] = float(match.group(1)) if match else 0.0
+    return counts["accepted"], counts["rejected"]
+
+
+def throughput(fx: Fixture, seconds: int) -> list[str]:
+    customers = 12_000
+    url, key, people = _database(fx, "throughput", customers)
+    env = {**fx.env, "OTP_DATABASE_URL": url, "OTP_LOG_LEVEL": "warning"}
+    import json
+
+    bare_env = {
+        **fx.env,
+        "BENCH_BARE_USERS": json.dumps({u: base64.b32encode(s).decode() for u, s in people[:2000]}),
+    }
+    with _serve(["uvicorn", "benchmarks.bare_app:app", "--log-level", "warning"], bare_env) as bare:
+        bare_rate = _wrk(bare, key, _bodies(fx.tmp / "bare.jsonl", people[:2000]), seconds)
+    with _serve(["server"], env) as ours:
+        ours_rate = _wrk(ours, key, _bodies(fx.tmp / "ours.jsonl", people), seconds)
+        accepted, rejected = _accepted(ours)
+    lines = [
+        f"bare Litestar + pyotp in memory (baseline)   {bare_rate:>9,.0f} req/s",
+        f"verify API (HSM + SQLite + replay + audit)   {ours_rate:>9,.0f} req/s  "
+        f"ratio {ours_rate / bare_rate:.3f}  (goal >= 0.5)",
+        f"  of which accepted {accepted:,.0f}, rejected {rejected:,.0f}"
+        + ("  (ran out of fresh codes: some were replays)" if rejected else ""),
+    ]
+    return lines
+
+
+def latency(fx: Fixture, samples: int) -> list[str]:
+    medians = {}
+    for size in (1_000, 100_000):
+        url, key, people = _database(fx, f"scale{size}", size)
+        env = {**fx.env, "OTP_DATABASE_URL": url, "OTP_LOG_LEVEL": "warning"}
+        # customers spread over the table, each with a seed the server has not unwrapped yet
+        chosen = [people[i] for i in range(0, size, max(1, size // samples))][:samples]
+        with _serve(["server"], env) as base, httpx.Client(base_url=base) as client:
+            client.get("/health/ready")
+            times = []
+            for username, seed in chosen:
+                code = pyotp.TOTP(base64.b32encode(seed).decode(), interval=60).now()
+                started = time.perf_counter()
+                response = client.post(
+                    "/api/v1/verify",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={"username": username, "code": code, "purpose": "login"},
+                )
+                times.append(time.perf_counter() - started)
+                if response.json()["result"] != "accepted":
+                    raise RuntimeError(f"benchmark request refused: {response.text}")
+        medians[size] = statistics.median(times)
+    ratio = medians[100_000] / medians[1_000]
+    return [
+        f"median verify latency, 1,000 credentials     {medians[1_000] * 1000:8.2f} ms",
+        f"median verify latency, 100,000 credentials   {medians[100_000] * 1000:8.2f} ms  "
+        f"ratio {ratio:.3f}  (goal <= 1.2)",
+    ]
+
+
+def run(seconds: float = 1.0) -> list[str]:
+    """Build the fixtures, run both measurements, return the report lines."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-verify-"))
+    try:
+        token = create_token(tmp / "hsm", "bench", secrets_dir=tmp / "secrets")
+        os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
+        hsm = Hsm(
+            HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
+        )
+        hsm.ensure_keys()
+        pool = []
+        for _ in range(2_000):
+            seed = secrets.token_bytes(20)
+            pool.append((seed, hsm.import_seed(seed, Algorithm.SHA1)))
+        hsm.close()
+        env = {
+            **token.env,
+            "OTP_HSM_TOKEN_LABEL": token.label,
+            "OTP_HSM_PIN_FILE": str(token.user_pin_file),
+            "OTP_LOG_FORMAT": "json",
+        }
+        fx = Fixture(tmp, env, hsm, pool)
+        wrk_seconds = max(3, int(seconds * 5))
+        return [*throughput(fx, wrk_seconds), *latency(fx, 300)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
