@@ -1,0 +1,214 @@
+"""From state to screen: `render(state, now)` is pure and gives the `Screen` to show.
+
+Codes and countdowns depend only on `now` (plus the learned clock offset), so a tick that
+crosses a step boundary renders the new code without any change of state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from device_firmware.core import device_id
+from device_firmware.core.catalog import Msg, say
+from device_firmware.core.codes import code_at, grouped, seconds_left
+from device_firmware.core.menu import (
+    CONFIRM_ITEMS,
+    LANGUAGES,
+    SETTINGS_ITEMS,
+    USER_ACTIONS,
+    WELCOME_ADD_USER,
+    WELCOME_FIRST_START,
+)
+from device_firmware.core.records import TokenData
+from device_firmware.core.screens import (
+    CodeScreen,
+    DigitEntryScreen,
+    MenuScreen,
+    MessageScreen,
+    Screen,
+    TextEntryScreen,
+    Tone,
+)
+from device_firmware.core.state import (
+    About,
+    Activating,
+    CheckingPin,
+    ChooseLanguage,
+    ConfirmDelete,
+    ConfirmingEmailCode,
+    ConfirmPin,
+    Damaged,
+    DefinePin,
+    DeleteList,
+    Deleting,
+    EnterActivationCode,
+    EnterEmailCode,
+    EnterPassword,
+    EnterPin,
+    EnterUsername,
+    Erasing,
+    Notice,
+    Opening,
+    Registering,
+    Saving,
+    Settings,
+    ShowCode,
+    ShowDeviceId,
+    State,
+    Synchronised,
+    SyncingClock,
+    UserList,
+    Welcome,
+)
+from device_firmware.core.text_entry import TextEntry
+
+MASK = "•"
+Say = Callable[..., str]
+
+
+def render(state: State, now: float) -> Screen:
+    """The screen for `state` when the token's clock reads `now`."""
+    t: Say = partial(say, state.session.language)
+    place = state.place
+    data = state.session.data
+    match place:
+        case Welcome(cursor=cursor):
+            return _welcome(state, t, cursor)
+        case EnterUsername(entry=entry):
+            return _text(t(Msg.TITLE_USERNAME), entry, t, secret=False)
+        case EnterPassword(entry=entry):
+            return _text(t(Msg.TITLE_SECRET_WORD), entry, t, secret=True)
+        case EnterEmailCode(handle=handle, digits=digits):
+            note = t(Msg.EMAIL_SENT_TO, email=handle.masked_email)
+            return DigitEntryScreen(
+                t(Msg.TITLE_EMAIL_CODE), digits, None, note, t(Msg.HINT_DIGITS_BACK)
+            )
+        case ShowDeviceId():
+            lines = (t(Msg.ACTIVATE_TYPE_ID), _device_id(state))
+            return MessageScreen(t(Msg.TITLE_ACTIVATE), lines, hint=t(Msg.HINT_ACTIVATE_NEXT))
+        case EnterActivationCode(digits=digits):
+            title = t(Msg.TITLE_ACTIVATION_CODE)
+            return DigitEntryScreen(title, digits, hint=t(Msg.HINT_DIGITS_BACK))
+        case Synchronised():
+            done = (t(Msg.SYNCHRONISED_BODY),)
+            return MessageScreen(t(Msg.TITLE_SYNCHRONISED), done, Tone.SUCCESS, t(Msg.HINT_ANY_KEY))
+        case DefinePin(digits=digits) | ConfirmPin(digits=digits):
+            which = Msg.TITLE_DEFINE_PIN if isinstance(place, DefinePin) else Msg.TITLE_CONFIRM_PIN
+            return _pin(state, t, t(which, length=state.config.pin_length), digits)
+        case EnterPin(digits=digits):
+            return _pin(state, t, t(Msg.TITLE_ENTER_PIN), digits, _pin_note(state, t, place))
+        case Notice(title=title, body=body, tone=tone, params=params):
+            text = t(body, **dict(params))
+            return MessageScreen(t(title), (text,), tone, t(Msg.HINT_ANY_KEY))
+        case Damaged():
+            why = (t(Msg.DAMAGED_BODY),)
+            return MessageScreen(t(Msg.TITLE_DAMAGED), why, Tone.ERROR, t(Msg.HINT_ERASE))
+        case ChooseLanguage(cursor=cursor):
+            items = tuple(language.native_name for language in LANGUAGES)
+            return MenuScreen(t(Msg.TITLE_LANGUAGE), items, cursor, hint=t(Msg.HINT_MENU_BACK))
+        case Opening():
+            return _busy(t, Msg.BUSY_OPENING)
+        case Registering() | ConfirmingEmailCode() | Activating() | Deleting() | SyncingClock():
+            return _busy(t, Msg.BUSY_BANK)
+        case CheckingPin():
+            return _busy(t, Msg.BUSY_PIN)
+        case Saving():
+            return _busy(t, Msg.BUSY_SAVING)
+        case Erasing():
+            return _busy(t, Msg.BUSY_ERASING)
+    return _unlocked(state, t, data or TokenData(), now)
+
+
+def _unlocked(state: State, t: Say, data: TokenData, now: float) -> Screen:
+    """Screens that show the unlocked vault's contents."""
+    place = state.place
+    match place:
+        case UserList(cursor=cursor):
+            users = tuple(c.label for c in data.credentials)
+            items = users + tuple(t(m) for m in USER_ACTIONS)
+            note = "" if users else t(Msg.NO_USERS)
+            return MenuScreen(t(Msg.TITLE_USERS), items, cursor, note, t(Msg.HINT_USERS))
+        case ShowCode(credential_id=credential_id):
+            credential = data.find(credential_id)
+            if credential is not None:
+                bank_time = now + data.clock_offset
+                left = seconds_left(credential.period, bank_time)
+                return CodeScreen(
+                    title=t(Msg.TITLE_CODE),
+                    user=credential.label,
+                    code=grouped(code_at(credential, bank_time)),
+                    seconds_left=left,
+                    period=credential.period,
+                    countdown=t(Msg.CODE_CHANGES_IN, seconds=left),
+                    hint=t(Msg.HINT_BACK),
+                )
+        case DeleteList(cursor=cursor):
+            items = tuple(t(Msg.DELETE_ITEM, name=c.label) for c in data.credentials)
+            return MenuScreen(t(Msg.TITLE_DELETE_USER), items, cursor, hint=t(Msg.HINT_MENU_BACK))
+        case ConfirmDelete(credential_id=credential_id, cursor=cursor):
+            credential = data.find(credential_id)
+            name = credential.label if credential else credential_id
+            items = tuple(t(m) for m in CONFIRM_ITEMS)
+            title = t(Msg.TITLE_CONFIRM_DELETE, name=name)
+            return MenuScreen(title, items, cursor, hint=t(Msg.HINT_MENU_BACK))
+        case Settings(cursor=cursor):
+            items = tuple(t(m) for m in SETTINGS_ITEMS)
+            return MenuScreen(t(Msg.TITLE_SETTINGS), items, cursor, hint=t(Msg.HINT_MENU_BACK))
+        case About():
+            body = (
+                t(Msg.DEVICE_ID_LINE, device_id=_device_id(state)),
+                t(Msg.ABOUT_VERSION, version=state.config.version),
+            )
+            return MessageScreen(t(Msg.TITLE_ABOUT), body, hint=t(Msg.HINT_ANY_KEY))
+    # A place whose subject vanished (e.g. a code for a deleted user): say so plainly.
+    return MessageScreen(t(Msg.TITLE_USERS), (t(Msg.NO_USERS),), hint=t(Msg.HINT_BACK))
+
+
+def _welcome(state: State, t: Say, cursor: int) -> MenuScreen:
+    adding = state.session.data is not None
+    items = tuple(t(m) for m in (WELCOME_ADD_USER if adding else WELCOME_FIRST_START))
+    return MenuScreen(
+        title=t(Msg.TITLE_ADD_USER if adding else Msg.TITLE_WELCOME),
+        items=items,
+        cursor=cursor,
+        note=t(Msg.DEVICE_ID_LINE, device_id=_device_id(state)),
+        hint=t(Msg.HINT_MENU_BACK if adding else Msg.HINT_MENU),
+    )
+
+
+def _device_id(state: State) -> str:
+    found = state.session.device_id
+    return device_id.format(found) if found is not None else ""
+
+
+def _text(title: str, entry: TextEntry, t: Say, *, secret: bool) -> TextEntryScreen:
+    shown = entry.text
+    if secret:
+        # Every character masked but the one still cycling, as phones show passwords.
+        visible = entry.cursor - 1 if entry.pending else -1
+        shown = "".join(c if i == visible else MASK for i, c in enumerate(entry.text))
+    return TextEntryScreen(
+        title, shown, entry.cursor, entry.mode.value, entry.pending, t(Msg.HINT_TEXT)
+    )
+
+
+def _pin(state: State, t: Say, title: str, digits: str, note: str = "") -> DigitEntryScreen:
+    length = state.config.pin_length
+    if not note and not isinstance(state.place, EnterPin):
+        note = t(Msg.PIN_REMEMBER)
+    return DigitEntryScreen(title, MASK * len(digits), length, note, t(Msg.HINT_DIGITS))
+
+
+def _pin_note(state: State, t: Say, place: EnterPin) -> str:
+    session = state.session
+    notes = []
+    if place.refused:
+        notes.append(t(Msg.PIN_WRONG, remaining=session.attempts_remaining))
+    if session.attempts_allowed > 1 and session.attempts_remaining == 1:
+        notes.append(t(Msg.PIN_LAST_ATTEMPT))  # warned before the last PIN is typed
+    return " ".join(notes)
+
+
+def _busy(t: Say, msg: Msg) -> MessageScreen:
+    return MessageScreen(t(Msg.TITLE_WAIT), (t(msg),), Tone.BUSY)

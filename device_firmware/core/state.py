@@ -1,0 +1,312 @@
+"""The core's state: where the customer is (a *place*) and what outlives places (*session*).
+
+A place is a step of a flow: typing the username, looking at a code, waiting for the bank.
+The session holds the language, the device ID and, while unlocked, the vault's contents.
+All are frozen values; `machine.step` makes new ones (see `transitions` for events and
+effects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from device_firmware import __version__
+from device_firmware.core.catalog import Language, Msg
+from device_firmware.core.device_id import DeviceId
+from device_firmware.core.records import (
+    RegistrationHandle,
+    TokenData,
+)
+from device_firmware.core.screens import Tone
+from device_firmware.core.text_entry import DEFAULT_TIMEOUT, TextEntry
+
+PIN_LENGTH = 4
+MIN_CODE_DIGITS = 4
+MAX_CODE_DIGITS = 12
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    """Fixed facts about this token build.
+
+    Attributes:
+        version: firmware version shown in "About".
+        pin_length: digits of the access PIN.
+        multitap_timeout: seconds after which a multi-tap character is fixed.
+    """
+
+    version: str = __version__
+    pin_length: int = PIN_LENGTH
+    multitap_timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Session:
+    """What outlives a single screen.
+
+    Attributes:
+        language: the screens' language.
+        device_id: this token's device ID (None until the vault has been opened).
+        public_key: the identity's DER public key, sent to the bank when provisioning.
+        attempts_allowed: wrong PINs allowed before the wipe.
+        attempts_remaining: PIN attempts left now.
+        data: the unlocked vault's contents; None while locked or before enrolment.
+    """
+
+    language: Language = Language.ES
+    device_id: DeviceId | None = None
+    public_key: bytes = field(default=b"", repr=False)
+    attempts_allowed: int = 1
+    attempts_remaining: int = 1
+    data: TokenData | None = None
+
+
+# Places ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opening:
+    """Start-up: the vault's status is being read."""
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """First start (or "add another user"): the device ID and register / activate."""
+
+    cursor: int = 0
+
+
+@dataclass(frozen=True)
+class EnterUsername:
+    """Registration: typing the online-banking username."""
+
+    entry: TextEntry
+
+
+@dataclass(frozen=True)
+class EnterPassword:
+    """Registration: typing the online-banking password."""
+
+    username: str
+    entry: TextEntry = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EnterEmailCode:
+    """Registration: typing the code the bank e-mailed."""
+
+    handle: RegistrationHandle
+    digits: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class ShowDeviceId:
+    """Activation: the device ID to type into the bank's portal."""
+
+
+@dataclass(frozen=True)
+class EnterActivationCode:
+    """Activation: typing the code the portal showed."""
+
+    digits: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Synchronised:
+    """Activation succeeded; any key goes on to `then`."""
+
+    then: Place
+
+
+@dataclass(frozen=True)
+class DefinePin:
+    """First enrolment: choosing the PIN that will seal `pending`."""
+
+    pending: TokenData = field(repr=False)
+    digits: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class ConfirmPin:
+    """First enrolment: typing the chosen PIN again."""
+
+    pending: TokenData = field(repr=False)
+    first: str = field(repr=False)
+    digits: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class EnterPin:
+    """Opening the token: typing the PIN. `refused` after a wrong one."""
+
+    digits: str = field(default="", repr=False)
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class UserList:
+    """All registered users, then "add another user", "delete user", "settings"."""
+
+    cursor: int = 0
+
+
+@dataclass(frozen=True)
+class ShowCode:
+    """One user's current code and countdown."""
+
+    credential_id: str
+
+
+@dataclass(frozen=True)
+class DeleteList:
+    """The "delete user" list: the users, each with an X."""
+
+    cursor: int = 0
+
+
+@dataclass(frozen=True)
+class ConfirmDelete:
+    """The question "Delete <name>? Yes / No" (the cursor starts on No)."""
+
+    credential_id: str
+    cursor: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Language, clock resynchronisation, about."""
+
+    cursor: int = 0
+
+
+@dataclass(frozen=True)
+class ChooseLanguage:
+    """The language list; goes back to `back` once chosen."""
+
+    back: Place
+    cursor: int = 0
+
+
+@dataclass(frozen=True)
+class About:
+    """Device ID and firmware version."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message (error, confirmation) until a key is pressed; then `then`."""
+
+    title: Msg
+    body: Msg
+    then: Place
+    tone: Tone = Tone.INFO
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """The vault cannot be read; # erases it."""
+
+
+# Busy places: the screen says "please wait" while the runner performs the effect.
+
+
+@dataclass(frozen=True)
+class Registering:
+    """Waiting for the bank to check the username and password."""
+
+    username: str
+
+
+@dataclass(frozen=True)
+class ConfirmingEmailCode:
+    """Waiting for the bank to check the e-mailed code and provision."""
+
+    handle: RegistrationHandle
+
+
+@dataclass(frozen=True)
+class Activating:
+    """Waiting for the bank to check the device ID and activation code and provision."""
+
+
+@dataclass(frozen=True)
+class CheckingPin:
+    """Waiting for the vault to count the attempt and check the PIN."""
+
+
+@dataclass(frozen=True)
+class Saving:
+    """Waiting for the vault to write `pending`; then `then`, or `retry` on failure."""
+
+    pending: TokenData = field(repr=False)
+    then: Place
+    retry: Place
+
+
+@dataclass(frozen=True)
+class Deleting:
+    """Waiting for the bank to retire a credential."""
+
+    credential_id: str
+
+
+@dataclass(frozen=True)
+class SyncingClock:
+    """Waiting for the bank's time."""
+
+
+@dataclass(frozen=True)
+class Erasing:
+    """Waiting for the vault to be destroyed; then `then`."""
+
+    then: Place
+
+
+Place = (
+    Opening
+    | Welcome
+    | EnterUsername
+    | EnterPassword
+    | EnterEmailCode
+    | ShowDeviceId
+    | EnterActivationCode
+    | Synchronised
+    | DefinePin
+    | ConfirmPin
+    | EnterPin
+    | UserList
+    | ShowCode
+    | DeleteList
+    | ConfirmDelete
+    | Settings
+    | ChooseLanguage
+    | About
+    | Notice
+    | Damaged
+    | Registering
+    | ConfirmingEmailCode
+    | Activating
+    | CheckingPin
+    | Saving
+    | Deleting
+    | SyncingClock
+    | Erasing
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """The whole state of the token's core."""
+
+    place: Place = field(default_factory=Opening)
+    session: Session = field(default_factory=Session)
+    config: TokenConfig = field(default_factory=TokenConfig)
+
+    def at(self, place: Place) -> State:
+        """The same state at another place."""
+        return replace(self, place=place)
+
+    def with_session(self, session: Session) -> State:
+        """The same state with another session."""
+        return replace(self, session=session)

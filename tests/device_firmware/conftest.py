@@ -1,0 +1,136 @@
+"""A token on fake ports (clock, display, vault, bank) and the key sequences a customer types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from device_firmware.core import Key, Screen, Token, TokenConfig, Vault
+from device_firmware.core.device_id import DeviceId
+from device_firmware.core.fake_link import FakeServerLink
+from device_firmware.core.fakes import FakeClock, FakeDisplay, FakeVault
+from device_firmware.core.state import Place
+from device_firmware.core.text_entry import LETTERS
+
+PIN = "2580"
+MULTITAP_TIMEOUT = 1.0
+
+
+@dataclass
+class Rig:
+    """A started token and everything around it."""
+
+    clock: FakeClock
+    display: FakeDisplay
+    vault: Vault
+    bank: FakeServerLink
+    token: Token
+
+    @property
+    def screen(self) -> Screen:
+        return self.display.current
+
+    @property
+    def place(self) -> Place:
+        return self.token.state.place
+
+    @property
+    def device_id(self) -> DeviceId:
+        found = self.token.state.session.device_id
+        assert found is not None
+        return found
+
+    def press(self, keys: str) -> None:
+        """Press each key printed in `keys` (e.g. "1234#")."""
+        for char in keys:
+            self.token.handle(Key.parse(char))
+
+    def type_text(self, text: str) -> None:
+        """Type `text` with multi-tap (lower case, digits in abc mode, symbols on 1 and 0)."""
+        for key, presses in taps(text):
+            for _ in range(presses):
+                self.token.handle(key)
+            self.clock.advance(MULTITAP_TIMEOUT)  # let the letter settle
+
+    def restart(self, vault: Vault | None = None) -> None:
+        """Power off and on: a new core on the same ports (the vault's storage survives)."""
+        self.vault.lock()  # memory does not survive a power cycle
+        self.vault = vault or self.vault
+        self.token = Token(display=self.display, clock=self.clock, vault=self.vault, link=self.bank)
+        self.token.start()
+
+
+def taps(text: str) -> list[tuple[Key, int]]:
+    """The (key, presses) that type `text` on the multi-tap keypad in lower-case mode."""
+    out = []
+    for char in text:
+        key = next(k for k, letters in LETTERS.items() if char in letters)
+        out.append((key, LETTERS[key].index(char) + 1))
+    return out
+
+
+def make_rig(vault: Vault | None = None, *, attempts_allowed: int = 1, skew: float = 0.0) -> Rig:
+    clock = FakeClock()
+    bank = FakeServerLink(clock, skew=skew)
+    bank.add_user("ana", "clave1", "ana@correo.com", "Ana Pérez")
+    bank.add_user("beto", "s3cret", "beto@correo.com", "Beto Ruiz")
+    bank.add_user("caro", "caro.99", "caro@correo.com", "Caro Díaz")
+    display = FakeDisplay()
+    the_vault = vault or FakeVault(attempts_allowed=attempts_allowed)
+    token = Token(
+        display=display,
+        clock=clock,
+        vault=the_vault,
+        link=bank,
+        config=TokenConfig(multitap_timeout=MULTITAP_TIMEOUT),
+    )
+    token.start()
+    return Rig(clock, display, the_vault, bank, token)
+
+
+def register(rig: Rig, username: str, password: str, *, from_welcome: bool = True) -> None:
+    """Self-registration up to the point the bank has provisioned (PIN next, if first user)."""
+    if from_welcome:
+        rig.press("1")  # "Registrarme con mi usuario"
+    rig.type_text(username)
+    rig.press("#")
+    rig.type_text(password)
+    rig.press("#")
+    rig.press(rig.bank.last_email_code(username) + "#")
+
+
+def activate(rig: Rig, username: str) -> None:
+    """Portal activation: read the device ID, get the portal's code, type it."""
+    rig.press("2")  # "Activar con un código"
+    code = rig.bank.portal_activation_code(username, rig.device_id)
+    rig.press("#" + code + "#")
+
+
+def define_pin(rig: Rig, pin: str = PIN) -> None:
+    rig.press(pin + "#" + pin + "#")
+
+
+@pytest.fixture
+def rig() -> Rig:
+    """A brand-new token (first start), fake vault allowing 1 PIN attempt."""
+    return make_rig()
+
+
+@pytest.fixture
+def rig_factory() -> Callable[..., Rig]:
+    return make_rig
+
+
+@pytest.fixture
+def enrolled() -> Rig:
+    """A token with two users (ana by registration, beto added), unlocked, on the user list."""
+    rig = make_rig(attempts_allowed=3)
+    register(rig, "ana", "clave1")
+    define_pin(rig)
+    rig.press("C")  # from ana's code to the user list
+    rig.press(str(1 + 1))  # user list: item 2 is "Agregar otro usuario" with one user
+    register(rig, "beto", "s3cret")
+    rig.press("C")
+    return rig

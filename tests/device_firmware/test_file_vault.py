@@ -1,0 +1,269 @@
+"""`FileVault` on disk: format, persistence, tampering, damage, destruction, KDF cost."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from device_firmware.core import (
+    InvalidRecord,
+    Language,
+    StorageFailed,
+    VaultUnreadable,
+    WrongPin,
+)
+from device_firmware.vault import DeviceIdentity, FileVault, KdfCost, Step, contents, sealed
+from device_firmware.vault.file_vault import IDENTITY_FILE, STATUS_FILE, VAULT_FILE
+from tests.device_firmware.vault_samples import PIN, TINY_COST, sample_data
+
+
+def open_vault(directory: Path, attempts: int = 3, **kwargs: object) -> FileVault:
+    return FileVault(directory, attempts_allowed=attempts, kdf_cost=TINY_COST, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    """A directory holding a vault (3 attempts allowed) with two users, locked."""
+    vault_dir = tmp_path / "token"
+    vault = open_vault(vault_dir)
+    vault.public_key()  # as the core does at first start
+    vault.create(PIN, sample_data(2))
+    return vault_dir
+
+
+def with_checksum(body: bytes) -> bytes:
+    return body + hashlib.sha256(body).digest()
+
+
+def rewrite(directory: Path, change: int, value: int | None = None) -> None:
+    """Change one byte of vault.bin's body and recompute the checksum (a deliberate edit)."""
+    blob = bytearray((directory / VAULT_FILE).read_bytes()[: -sealed.CHECKSUM_BYTES])
+    blob[change] = value if value is not None else blob[change] ^ 0x01
+    (directory / VAULT_FILE).write_bytes(with_checksum(bytes(blob)))
+
+
+def test_contents_survive_a_restart(directory: Path) -> None:
+    assert open_vault(directory).unlock(PIN) == sample_data(2)
+
+
+def test_files_and_permissions(directory: Path) -> None:
+    assert sorted(p.name for p in directory.iterdir()) == [IDENTITY_FILE, STATUS_FILE, VAULT_FILE]
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    for path in directory.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_header_layout(directory: Path) -> None:
+    blob = (directory / VAULT_FILE).read_bytes()
+    assert blob[:8] == b"OTPVAULT"
+    assert blob[8] == 1  # format version
+    assert tuple(blob[9:12]) == (TINY_COST.log2_n, TINY_COST.r, TINY_COST.p)
+    assert hashlib.sha256(blob[:-32]).digest() == blob[-32:]
+    assert len(blob) == 100 + 1024 + 16 + 32  # header, padded contents, GCM tag, checksum
+
+
+def test_no_secret_in_clear_on_disk(directory: Path) -> None:
+    everything = b"".join(p.read_bytes() for p in directory.iterdir())
+    for credential in sample_data(2).credentials:
+        assert credential.seed not in everything
+        assert credential.seed.hex().encode() not in everything
+        assert credential.username.encode() not in everything
+    assert PIN.encode() not in everything
+
+
+def test_size_does_not_tell_the_number_of_users(tmp_path: Path) -> None:
+    sizes = set()
+    for users in (0, 1, 4):
+        vault = open_vault(tmp_path / str(users))
+        vault.create(PIN, sample_data(users))
+        sizes.add((tmp_path / str(users) / VAULT_FILE).stat().st_size)
+    assert len(sizes) == 1
+
+
+def test_every_flipped_byte_is_unreadable_and_costs_no_attempt(directory: Path) -> None:
+    original = (directory / VAULT_FILE).read_bytes()
+    for position in range(len(original)):
+        damaged = bytearray(original)
+        damaged[position] ^= 0x40
+        (directory / VAULT_FILE).write_bytes(bytes(damaged))
+        vault = open_vault(directory)
+        with pytest.raises(VaultUnreadable):
+            vault.unlock(PIN)
+    assert open_vault(directory).status().attempts_used == 0
+
+
+@pytest.mark.parametrize("length", [0, 1, 8, 99, 100, 140, 1171])
+def test_truncated_vault_is_unreadable(directory: Path, length: int) -> None:
+    path = directory / VAULT_FILE
+    path.write_bytes(path.read_bytes()[:length])
+    with pytest.raises(VaultUnreadable):
+        open_vault(directory).unlock(PIN)
+
+
+def test_edited_contents_with_a_fixed_checksum_are_unreadable(directory: Path) -> None:
+    rewrite(directory, change=100 + 5)  # inside the sealed contents
+    with pytest.raises(VaultUnreadable):
+        open_vault(directory).unlock(PIN)
+
+
+def test_edited_key_wrap_with_a_fixed_checksum_looks_like_a_wrong_pin(directory: Path) -> None:
+    rewrite(directory, change=12)  # first byte of the salt
+    with pytest.raises(WrongPin):
+        open_vault(directory).unlock(PIN)
+
+
+@pytest.mark.parametrize(
+    ("offset", "value"),
+    [(0, ord("X")), (8, 2), (9, 40), (10, 0), (11, 0), (9, 24)],
+    ids=["magic", "version", "huge-n", "zero-r", "zero-p", "too-much-memory"],
+)
+def test_edited_header_is_unreadable_before_any_kdf(
+    directory: Path, offset: int, value: int
+) -> None:
+    rewrite(directory, change=offset, value=value)
+    vault = open_vault(directory)
+    with pytest.raises(VaultUnreadable):
+        vault.unlock(PIN)
+    assert vault.status().attempts_used == 0
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"format": 2, "attempts_used": 0, "language": "es"}',
+        b'{"format": 1, "attempts_used": -1, "language": "es"}',
+        b'{"format": 1, "attempts_used": "0", "language": "es"}',
+        b'{"format": 1, "attempts_used": 0, "language": "fr"}',
+        b'{"format": 1}',
+        b"\xff\xfe",
+    ],
+)
+def test_damaged_status_file_is_unreadable(directory: Path, document: bytes) -> None:
+    (directory / STATUS_FILE).write_bytes(document)
+    vault = open_vault(directory)
+    with pytest.raises(VaultUnreadable):
+        vault.status()
+    with pytest.raises(VaultUnreadable):
+        vault.unlock(PIN)
+
+
+def test_damaged_identity_is_unreadable(directory: Path) -> None:
+    (directory / IDENTITY_FILE).write_bytes(b"\x30\x03\x02\x01\x00")
+    with pytest.raises(VaultUnreadable):
+        open_vault(directory).public_key()
+
+
+def test_identity_on_another_curve_is_unreadable(directory: Path) -> None:
+    other = ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (directory / IDENTITY_FILE).write_bytes(other)
+    with pytest.raises(VaultUnreadable):
+        open_vault(directory).public_key()
+
+
+def test_wipe_overwrites_before_removing(directory: Path) -> None:
+    originals = {name: (directory / name).read_bytes() for name in (VAULT_FILE, IDENTITY_FILE)}
+    seen: dict[str, bytes] = {}
+
+    def look(step: Step, name: str) -> None:
+        if step is Step.OVERWRITTEN:
+            seen[name] = (directory / f".{name}.destroy").read_bytes()
+
+    vault = open_vault(directory, checkpoint=look)
+    old_key = vault.public_key()
+    vault.wipe()
+    for name, original in originals.items():
+        assert len(seen[name]) == len(original)
+        assert seen[name] != original
+    assert sorted(p.name for p in directory.iterdir()) == [IDENTITY_FILE, STATUS_FILE]
+    assert open_vault(directory).public_key() != old_key
+
+
+def test_status_keeps_the_language_and_counts_across_restarts(directory: Path) -> None:
+    vault = open_vault(directory)
+    vault.set_language(Language.EN)
+    with pytest.raises(WrongPin):
+        vault.unlock("0000")
+    again = open_vault(directory).status()
+    assert (again.language, again.attempts_used, again.attempts_remaining) == (Language.EN, 1, 2)
+    assert json.loads((directory / STATUS_FILE).read_text())["attempts_used"] == 1
+
+
+def test_vault_opens_with_the_cost_it_was_made_with(directory: Path) -> None:
+    other_cost = FileVault(directory, attempts_allowed=3, kdf_cost=KdfCost(log2_n=5, r=2, p=1))
+    assert other_cost.unlock(PIN) == sample_data(2)
+
+
+def test_disk_errors_are_storage_failures_and_keep_the_old_vault(directory: Path) -> None:
+    def disk_full(step: Step, name: str) -> None:
+        if name == VAULT_FILE and step is Step.TEMP_WRITTEN:
+            raise OSError(28, "No space left on device")
+
+    vault = open_vault(directory, checkpoint=disk_full)
+    vault.unlock(PIN)
+    with pytest.raises(StorageFailed):
+        vault.save(sample_data(5))
+    assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+    assert open_vault(directory).unlock(PIN) == sample_data(2)
+
+
+def test_kdf_cost_defaults_and_limits() -> None:
+    assert KdfCost() == KdfCost(log2_n=14, r=8, p=1)
+    assert KdfCost().memory == 16 * 1024 * 1024
+    for bad in ({"log2_n": 0}, {"log2_n": 25}, {"r": 0}, {"p": 17}, {"log2_n": 20, "r": 32}):
+        with pytest.raises(InvalidRecord):
+            KdfCost(**bad)
+
+
+def test_attempts_allowed_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(InvalidRecord):
+        FileVault(tmp_path, attempts_allowed=0)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"",
+        b"{}",
+        b'{"format": 2, "clock_offset": 0, "credentials": []}',
+        b'{"format": 1, "clock_offset": "x", "credentials": []}',
+        b'{"format": 1, "clock_offset": 0, "credentials": [{}]}',
+        b'{"format": 1, "clock_offset": 0, "credentials": [1]}',
+        b'{"format": 1, "clock_offset": 0, "credentials": [{"credential_id": "c", "issuer": "",'
+        b' "username": "u", "display_name": "", "algorithm": "MD5", "digits": 6, "period": 60,'
+        b' "seed": "00"}]}',
+        "ñ".encode(),
+    ],
+)
+def test_malformed_contents_are_unreadable(document: bytes) -> None:
+    with pytest.raises(VaultUnreadable):
+        contents.decode(document)
+
+
+def test_contents_round_trip() -> None:
+    for users in range(4):
+        assert contents.decode(contents.encode(sample_data(users))) == sample_data(users)
+
+
+def test_identity_signs_and_agrees_keys() -> None:
+    identity = DeviceIdentity.generate()
+    again = DeviceIdentity.from_der(identity.to_der())
+    assert again.public_key_der == identity.public_key_der
+    public = serialization.load_der_public_key(identity.public_key_der)
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(identity.sign(b"request"), b"request", ec.ECDSA(hashes.SHA256()))
+    peer = DeviceIdentity.generate()
+    assert identity.exchange(peer.public_key_der) == peer.exchange(identity.public_key_der)
+    assert "PRIVATE" not in repr(identity) and len(repr(identity)) < 60

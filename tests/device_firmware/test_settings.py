@@ -1,0 +1,128 @@
+"""Settings: language (one catalog, switchable), clock resync with the bank, about."""
+
+from __future__ import annotations
+
+from device_firmware import __version__
+from device_firmware.core import (
+    CodeScreen,
+    DigitEntryScreen,
+    Language,
+    MenuScreen,
+    MessageScreen,
+    Tone,
+    Unreachable,
+    device_id,
+)
+from device_firmware.core.fakes import FakeVault
+from device_firmware.core.state import About, ChooseLanguage, Settings, UserList
+from tests.device_firmware.conftest import Rig
+from tests.oracles import oathtool_totp
+
+
+def menu(rig: Rig) -> MenuScreen:
+    screen = rig.screen
+    assert isinstance(screen, MenuScreen)
+    return screen
+
+
+def message(rig: Rig) -> MessageScreen:
+    screen = rig.screen
+    assert isinstance(screen, MessageScreen)
+    return screen
+
+
+def test_settings_menu(enrolled: Rig) -> None:
+    enrolled.press("5")
+    assert isinstance(enrolled.place, Settings)
+    assert menu(enrolled).items == ("Idioma", "Sincronizar hora", "Acerca de")
+    enrolled.press("C")
+    assert isinstance(enrolled.place, UserList)
+
+
+def test_switch_to_english_and_back(enrolled: Rig) -> None:
+    enrolled.press("51")
+    assert isinstance(enrolled.place, ChooseLanguage)
+    assert menu(enrolled).items == ("Español", "English")
+    assert menu(enrolled).cursor == 0  # the current language
+    enrolled.press("2")
+    assert isinstance(enrolled.place, Settings)
+    assert menu(enrolled).items == ("Language", "Synchronise clock", "About")
+    assert isinstance(enrolled.vault, FakeVault)
+    assert enrolled.vault.language is Language.EN
+    enrolled.press("C")
+    assert menu(enrolled).items[2:] == ("Add another user", "Delete user", "Settings")
+    enrolled.press("1")
+    assert isinstance(enrolled.screen, CodeScreen)
+    assert enrolled.screen.countdown.startswith("Changes in ")
+    enrolled.press("C51")
+    assert menu(enrolled).cursor == 1
+    enrolled.press("1")
+    assert menu(enrolled).items == ("Idioma", "Sincronizar hora", "Acerca de")
+
+
+def test_language_is_remembered_for_the_pin_screen(enrolled: Rig) -> None:
+    enrolled.press("512")
+    enrolled.restart()
+    screen = enrolled.screen
+    assert isinstance(screen, DigitEntryScreen)
+    assert screen.title == "Enter your PIN"
+
+
+def test_language_can_be_chosen_at_first_start(rig: Rig) -> None:
+    assert menu(rig).items[2] == "Idioma / Language"
+    rig.press("3B#")
+    assert menu(rig).title == "Welcome"
+    assert menu(rig).items[:2] == ("Register with my bank username", "Activate with a code")
+    assert menu(rig).note.startswith("Device ID: ")
+    rig.press("3C")  # back without choosing keeps English
+    assert menu(rig).title == "Welcome"
+
+
+def test_clock_resync_learns_the_new_offset(enrolled: Rig) -> None:
+    assert isinstance(enrolled.vault, FakeVault)
+    assert enrolled.vault.stored is not None
+    assert enrolled.vault.stored.clock_offset == 0.0
+    enrolled.bank.skew = -42.0  # the token's clock drifted 42 s ahead
+    enrolled.press("52")
+    screen = message(enrolled)
+    assert screen.tone is Tone.SUCCESS
+    assert screen.body == ("Hora sincronizada con el banco (diferencia: -42 s).",)
+    assert enrolled.vault.stored.clock_offset == -42.0
+    enrolled.press("#")
+    assert enrolled.place == Settings(cursor=1)
+    enrolled.press("C1")  # back to the list, then Ana's code
+    seed = enrolled.vault.stored.credentials[0].seed
+    bank_time = int(enrolled.clock.now() - 42.0)
+    assert isinstance(enrolled.screen, CodeScreen)
+    assert enrolled.screen.code.replace(" ", "") == oathtool_totp(seed, "SHA1", 6, 60, bank_time)
+
+
+def test_clock_resync_failure_is_explained(enrolled: Rig) -> None:
+    enrolled.bank.fail_next(Unreachable("offline"))
+    enrolled.press("52")
+    assert message(enrolled).body[0].startswith("No se pudo conectar con el banco.")
+    enrolled.press("#")
+    assert enrolled.place == Settings(cursor=1)
+
+
+def test_about_shows_device_id_and_version(enrolled: Rig) -> None:
+    enrolled.press("53")
+    about = enrolled.place
+    assert about == About()
+    screen = message(enrolled)
+    assert screen.body == (
+        f"ID del dispositivo: {device_id.format(enrolled.device_id)}",
+        f"Versión {__version__}",
+    )
+    enrolled.press("7")  # any key goes back
+    assert enrolled.place == Settings(cursor=2)
+
+
+def test_a_full_disk_when_saving_the_language(enrolled: Rig) -> None:
+    assert isinstance(enrolled.vault, FakeVault)
+    enrolled.vault.fail_writes = True
+    enrolled.press("512")
+    assert message(enrolled).tone is Tone.ERROR
+    enrolled.press("#")
+    assert isinstance(enrolled.place, Settings)
+    assert enrolled.vault.language is Language.ES  # not saved; this session speaks English
