@@ -16,6 +16,7 @@ export OTP_DATABASE_URL ?= sqlite:///$(abspath $(VAR))/otp.sqlite3
 run: deps
 	$(BIN)/softhsm-token init --dir $(VAR)/softhsm --label otp-server --secrets-dir $(VAR)/secrets
 	$(BIN)/otp-hsm --token-label otp-server init-keys
+	$(BIN)/otp-admin db upgrade
 	OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)
 
 ## test: install what is missing, then ruff, mypy and pytest

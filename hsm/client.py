@@ -17,6 +17,7 @@ from hsm.executor import SerialExecutor, pkcs11_executor
 from hsm.keys import KeyInfo, KeyPurpose, KeyRing
 from hsm.otp import Algorithm, check_digits
 from hsm.seeds import SeedHandleCache, SeedStore, WrappedSeed
+from hsm.selftest import mechanism_self_test
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -62,6 +63,8 @@ class Hsm:
         self._cache = SeedHandleCache(config.seed_cache_size)
         self._seeds = SeedStore(self._keys, self._cache)
         self._generation = 0
+        self._clock = clock
+        self._keys_loaded_at = clock()
 
     # -- running on the PKCS#11 thread -----------------------------------------------------
 
@@ -78,6 +81,10 @@ class Hsm:
             self._cache.forget()
             self._keys.refresh(session, self._conn.generation)
             self._generation = self._conn.generation
+            self._keys_loaded_at = self._clock()
+        elif self._clock() - self._keys_loaded_at > self.config.key_refresh_interval:
+            self._keys.load(session)
+            self._keys_loaded_at = self._clock()
         return session
 
     # -- keys ------------------------------------------------------------------------------
@@ -141,6 +148,43 @@ class Hsm:
         return self._run(
             lambda session: self._seeds.otp_values(session, seed, algorithm, digits, counters)
         )
+
+    def rewrap_seeds(
+        self, seeds: Sequence[WrappedSeed], to_version: int | None = None
+    ) -> list[WrappedSeed]:
+        """Re-wrap `seeds` under KEK `to_version` (default: current), inside the HSM.
+
+        Each seed is unwrapped into a session object, wrapped again and destroyed; no seed
+        leaves the HSM in plaintext. One call handles a whole batch (one hop to the PKCS#11
+        thread). Seeds already under `to_version` come back unchanged.
+        """
+        seeds = list(seeds)
+        return self._run(lambda session: self._seeds.rewrap(session, seeds, to_version))
+
+    def create_kek(self) -> int:
+        """Create KEK version n+1; new seeds are wrapped under it from now on.
+
+        Returns:
+            The new version.
+        """
+        return self._run(self._keys.create_next_kek)
+
+    def destroy_kek(self, version: int) -> None:
+        """Destroy an old KEK version (the caller checks that no seed still uses it).
+
+        Raises:
+            InvalidSeedRequest: `version` is the current KEK.
+            KeyNotFound: there is no such version.
+        """
+        self._run(lambda session: self._keys.destroy_kek(session, version))
+
+    def self_test(self) -> dict[str, str | None]:
+        """Try every mechanism the product needs; maps its name to None (works) or the error.
+
+        `get_mechanism_info` is not trusted (SoftHSM returns garbage flags for some
+        mechanisms): each mechanism is exercised on throw-away session objects.
+        """
+        return self._run(mechanism_self_test)
 
     # -- audit -----------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ class HsmConfig:
         user_pin: the user PIN; never shown in repr or logs.
         seed_cache_size: unwrapped seed handles kept per process (0 turns the cache off).
         reconnect_interval: seconds to wait between attempts to re-open an HSM that failed.
+        key_refresh_interval: seconds between scans of the token for keys added by others
+            (an officer's new KEK version becomes current in running servers after this).
     """
 
     module: Path
@@ -24,3 +26,4 @@ class HsmConfig:
     user_pin: str = field(repr=False)
     seed_cache_size: int = 4096
     reconnect_interval: float = 1.0
+    key_refresh_interval: float = 60.0

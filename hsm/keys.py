@@ -21,7 +21,7 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
-from hsm.errors import KeyNotFound
+from hsm.errors import InvalidSeedRequest, KeyNotFound
 
 LABEL_PREFIX = "otp-"
 _LABEL_RE = re.compile(r"^otp-(kek|provisioning|audit-mac)-v(\d+)$")
@@ -134,6 +134,23 @@ class KeyRing:
         if created:
             self.load(session)
         return created
+
+    def create_next_kek(self, session: pkcs11.Session) -> int:
+        """Create KEK version max+1 and make it current."""
+        self.load(session)
+        versions = self.versions(KeyPurpose.SEED_WRAPPING)
+        version = (versions[-1] if versions else 0) + 1
+        create_kek(session, version)
+        self.load(session)
+        return version
+
+    def destroy_kek(self, session: pkcs11.Session, version: int) -> None:
+        """Destroy an old KEK version; the current one is refused."""
+        self.load(session)
+        if version == self.current_version(KeyPurpose.SEED_WRAPPING):
+            raise InvalidSeedRequest(f"KEK v{version} is the current KEK and cannot be retired")
+        self.get(KeyPurpose.SEED_WRAPPING, version).destroy()
+        self.load(session)
 
     def inventory(self) -> list[KeyInfo]:
         """Every key of the hierarchy, by purpose then version."""

@@ -17,7 +17,7 @@ import pkcs11
 import pkcs11.exceptions as p11e
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 
-from hsm.errors import InvalidSeedRequest, SeedRejected
+from hsm.errors import InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.keys import KeyPurpose, KeyRing
 from hsm.otp import Algorithm, counter_bytes, truncate
 
@@ -186,10 +186,43 @@ class SeedStore:
             _destroy(seed)
         return WrappedSeed(blob=blob, kek_version=version, length=length)
 
-    def unwrap(self, session: pkcs11.Session, seed: WrappedSeed, *, store: bool = False) -> Any:
-        """Unwrap into a non-extractable SIGN-only object (a token object only if `store`)."""
-        kek = self._keys.get(KeyPurpose.SEED_WRAPPING, seed.kek_version)
-        template = seed_template(extractable=False)
+    def rewrap(
+        self, session: pkcs11.Session, seeds: Sequence[WrappedSeed], to_version: int | None
+    ) -> list[WrappedSeed]:
+        """Unwrap each seed (extractable, so it can be wrapped again), wrap it under
+        `to_version`, destroy the object. Seeds under `to_version` already pass through."""
+        target = to_version or self._keys.current_version(KeyPurpose.SEED_WRAPPING)
+        self._kek(session, target)  # fail before doing anything if the target is missing
+        result = []
+        for seed in seeds:
+            if seed.kek_version == target:
+                result.append(seed)
+                continue
+            obj = self.unwrap(session, seed, extractable=True)
+            result.append(self._wrap_and_destroy(obj, target, seed.length))
+        return result
+
+    def _kek(self, session: pkcs11.Session, version: int) -> Any:
+        """KEK `version`, scanning the token again once if it is not known yet (an officer
+        may have created it in another process)."""
+        try:
+            return self._keys.get(KeyPurpose.SEED_WRAPPING, version)
+        except KeyNotFound:
+            self._keys.load(session)
+            return self._keys.get(KeyPurpose.SEED_WRAPPING, version)
+
+    def unwrap(
+        self,
+        session: pkcs11.Session,
+        seed: WrappedSeed,
+        *,
+        store: bool = False,
+        extractable: bool = False,
+    ) -> Any:
+        """Unwrap into a sensitive SIGN-only object (a token object only if `store`;
+        extractable only to be wrapped again, by `rewrap`)."""
+        kek = self._kek(session, seed.kek_version)
+        template = seed_template(extractable=extractable)
         template[Attribute.TOKEN] = store
         try:
             return kek.unwrap_key(

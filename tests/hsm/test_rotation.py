@@ -1,0 +1,77 @@
+"""KEK versions: create, re-wrap inside the HSM, retire; other openers notice new keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from hsm import Algorithm, Hsm, InvalidSeedRequest, KeyNotFound, KeyPurpose
+from tests.conftest import SoftHsmTokens
+from tests.oracles import RFC_SEEDS, load_vectors
+
+
+@pytest.fixture
+def spare(tokens: SoftHsmTokens) -> Iterator[Hsm]:
+    """The spare token (rotation must not disturb the main token's KEK v1)."""
+    hsm = Hsm(
+        tokens.config(
+            token_label=tokens.spare.label,
+            user_pin=tokens.spare.user_pin(),
+            key_refresh_interval=0.0,
+        )
+    )
+    hsm.ensure_keys()
+    yield hsm
+    hsm.close()
+
+
+def _kek_versions(hsm: Hsm) -> list[int]:
+    return [k.version for k in hsm.keys() if k.purpose is KeyPurpose.SEED_WRAPPING]
+
+
+def test_rotate_rewrap_and_retire(spare: Hsm) -> None:
+    old = _kek_versions(spare)[-1]
+    seeds = [spare.import_seed(RFC_SEEDS["SHA1"], Algorithm.SHA1) for _ in range(3)]
+    assert {s.kek_version for s in seeds} == {old}
+    new = spare.create_kek()
+    assert new == old + 1
+    assert spare.generate_seed(Algorithm.SHA1).kek_version == new
+    rewrapped = spare.rewrap_seeds(seeds)
+    assert {s.kek_version for s in rewrapped} == {new}
+    assert all(a.blob != b.blob for a, b in zip(seeds, rewrapped, strict=True))
+    expected = [v for _, v in load_vectors("rfc4226-hotp.txt")]
+    for seed in rewrapped:
+        assert spare.otp_values(seed, Algorithm.SHA1, 6, range(10)) == expected
+    # already current: passes through unchanged
+    assert spare.rewrap_seeds(rewrapped) == rewrapped
+    with pytest.raises(InvalidSeedRequest, match="current KEK"):
+        spare.destroy_kek(new)
+    spare.destroy_kek(old)
+    assert old not in _kek_versions(spare)
+    with pytest.raises(KeyNotFound, match=f"otp-kek-v{old}"):
+        spare.otp_values(seeds[0], Algorithm.SHA1, 6, [0])
+
+
+def test_another_opener_sees_a_new_kek(spare: Hsm, tokens: SoftHsmTokens) -> None:
+    other = Hsm(
+        tokens.config(
+            token_label=tokens.spare.label,
+            user_pin=tokens.spare.user_pin(),
+            key_refresh_interval=3600.0,
+        )
+    )
+    before = other.generate_seed(Algorithm.SHA1)
+    new = spare.create_kek()
+    rewrapped = spare.rewrap_seeds([before])[0]
+    # `other` has not scanned again, yet it unwraps a seed under the version it never saw
+    assert other.otp_values(rewrapped, Algorithm.SHA1, 6, [1]) == spare.otp_values(
+        before, Algorithm.SHA1, 6, [1]
+    )
+    assert rewrapped.kek_version == new
+
+
+def test_self_test_finds_every_mechanism(spare: Hsm) -> None:
+    results = spare.self_test()
+    assert results == dict.fromkeys(results)
+    assert len(results) == 6
