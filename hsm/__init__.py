@@ -9,6 +9,7 @@ from hsm.config import HsmConfig
 from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.keys import KeyInfo, KeyPurpose
 from hsm.otp import Algorithm, totp_counter, truncate
+from hsm.provisioning import ProvisionedSeed, kdf_input
 from hsm.seeds import WrappedSeed
 
 __all__ = [
@@ -22,8 +23,10 @@ __all__ = [
     "KeyInfo",
     "KeyNotFound",
     "KeyPurpose",
+    "ProvisionedSeed",
     "SeedRejected",
     "WrappedSeed",
+    "kdf_input",
     "totp_counter",
     "truncate",
 ]

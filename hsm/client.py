@@ -10,12 +10,14 @@ from typing import ParamSpec, TypeVar
 import pkcs11
 from pkcs11 import Mechanism
 
+from hsm import provisioning
 from hsm.config import HsmConfig
 from hsm.connection import Connection
-from hsm.errors import KeyNotFound
+from hsm.errors import InvalidSeedRequest, KeyNotFound
 from hsm.executor import SerialExecutor, pkcs11_executor
 from hsm.keys import KeyInfo, KeyPurpose, KeyRing
 from hsm.otp import Algorithm, check_digits
+from hsm.provisioning import ProvisionedSeed
 from hsm.seeds import SeedHandleCache, SeedStore, WrappedSeed
 from hsm.selftest import mechanism_self_test
 
@@ -185,6 +187,36 @@ class Hsm:
         mechanisms): each mechanism is exercised on throw-away session objects.
         """
         return self._run(mechanism_self_test)
+
+    # -- provisioning ----------------------------------------------------------------------
+
+    def provision_seed(
+        self, algorithm: Algorithm, token_point: bytes, context: bytes
+    ) -> ProvisionedSeed:
+        """A new seed, wrapped under the KEK and for the token whose public point is given.
+
+        See `hsm.provisioning` and docs/protocol.md for the key agreement and KDF.
+        """
+        return self._run(
+            lambda session: provisioning.provision(
+                session, self._seeds, self._keys, algorithm, token_point, context
+            )
+        )
+
+    def sign_provisioning(self, data: bytes) -> tuple[int, bytes]:
+        """ECDSA P-256 signature (r || s) over SHA-256(data) by the provisioning key."""
+        return self._run(lambda _session: provisioning.sign(self._keys, data))
+
+    def provisioning_public_key(self) -> tuple[int, bytes]:
+        """(version, uncompressed point) of the provisioning key tokens pin."""
+        return self._run(lambda _session: provisioning.public_point(self._keys))
+
+    def keyed_digest(self, purpose: bytes, data: bytes) -> bytes:
+        """HMAC-SHA256 in the HSM (audit key, domain-separated by `purpose`): for short
+        secrets such as e-mailed codes, whose plain hash could be brute-forced offline."""
+        if not purpose or b"\0" in purpose:
+            raise InvalidSeedRequest("a digest purpose is a non-empty label without NUL")
+        return self.audit_mac(b"otp-digest\0" + purpose + b"\0" + data)[1]
 
     # -- audit -----------------------------------------------------------------------------
 

@@ -13,17 +13,21 @@ from litestar.openapi.spec import Components, SecurityScheme
 from hsm import Hsm
 from server.clock import Clock, system_clock
 from server.db.engine import Database
+from server.domain.enrollment.controllers import EnrollmentController
 from server.domain.operations.controllers import HealthController, MetricsController
 from server.domain.verification.controllers import VerifyController
 from server.errors import (
     Conflict,
     DomainError,
+    Gone,
     InvalidInput,
     NotAllowed,
     NotAuthenticated,
     NotFound,
     ServiceUnavailable,
+    TooManyRequests,
 )
+from server.mail import Mailer
 from server.services import Services
 from server.settings import Settings
 
@@ -33,6 +37,8 @@ HTTP_STATUS: dict[type[DomainError], int] = {
     NotAllowed: 403,
     NotFound: 404,
     Conflict: 409,
+    Gone: 410,
+    TooManyRequests: 429,
     ServiceUnavailable: 503,
 }
 
@@ -56,6 +62,7 @@ def create_app(
     hsm: Hsm | None = None,
     clock: Clock = system_clock,
     db: Database | None = None,
+    mailer: Mailer | None = None,
 ) -> Litestar:
     """Build the application.
 
@@ -64,10 +71,11 @@ def create_app(
         hsm: an `Hsm` to use instead of one built from `settings` (tests share one token).
         clock: the time source (tests pass one they control).
         db: a database to use instead of one built from `settings.database_url`.
+        mailer: where e-mails go instead of the one `settings` describe.
     """
     owned = hsm is None
     the_hsm = hsm if hsm is not None else Hsm(settings.hsm_config())
-    services = Services.build(settings, hsm=the_hsm, clock=clock, db=db)
+    services = Services.build(settings, hsm=the_hsm, clock=clock, db=db, mailer=mailer)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -79,7 +87,12 @@ def create_app(
             services.db.dispose()
 
     return Litestar(
-        route_handlers=[HealthController, MetricsController, VerifyController],
+        route_handlers=[
+            HealthController,
+            MetricsController,
+            VerifyController,
+            EnrollmentController,
+        ],
         state=State({"settings": settings, "services": services}),
         lifespan=[lifespan],
         exception_handlers={DomainError: domain_error},

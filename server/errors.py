@@ -6,6 +6,8 @@
      ├── InvalidInput        well-formed but unacceptable input (also ValueError)
      ├── NotAuthenticated    missing or wrong API key
      ├── NotAllowed          authenticated, but not for this purpose
+     ├── Gone                a code or registration that is over (expired, used, void)
+     ├── TooManyRequests     slow down
      └── ServiceUnavailable  the HSM or the database cannot be used now
 
 Messages are for people and never contain a seed, a code, a PIN or a password.
@@ -36,6 +38,14 @@ class NotAuthenticated(DomainError):
 
 class NotAllowed(DomainError):
     """Valid credentials, but not for this."""
+
+
+class Gone(DomainError):
+    """A registration or activation that is over: expired, used, or void after wrong codes."""
+
+
+class TooManyRequests(DomainError):
+    """Too many attempts in a short time."""
 
 
 class ServiceUnavailable(DomainError):

@@ -11,7 +11,9 @@ from server.domain.audit.services import AuditLog
 from server.domain.clients.services import ClientService
 from server.domain.credentials.services import CredentialService
 from server.domain.customers.services import CustomerService, PasswordPolicy, Passwords
+from server.domain.enrollment.services import EnrollmentPolicy, EnrollmentService
 from server.domain.verification.services import VerificationService, VerifyPolicy
+from server.mail import Mailer
 from server.metrics import Metrics
 from server.settings import Settings
 
@@ -30,10 +32,17 @@ class Services:
     clients: ClientService
     credentials: CredentialService
     verification: VerificationService
+    enrollment: EnrollmentService
 
     @classmethod
     def build(
-        cls, settings: Settings, *, hsm: Hsm, clock: Clock, db: Database | None = None
+        cls,
+        settings: Settings,
+        *,
+        hsm: Hsm,
+        clock: Clock,
+        db: Database | None = None,
+        mailer: Mailer | None = None,
     ) -> Services:
         db = db or Database.from_url(settings.database_url)
         metrics = Metrics()
@@ -54,6 +63,14 @@ class Services:
             source_failure_limit=settings.source_failure_limit,
             source_window_seconds=settings.source_window_seconds,
         )
+        enrollment_policy = EnrollmentPolicy(
+            issuer=settings.issuer,
+            email_code_digits=settings.email_code_digits,
+            ttl_seconds=settings.enrollment_ttl_seconds,
+            email_code_attempts=settings.email_code_attempts,
+            activation_code_attempts=settings.activation_code_attempts,
+            clock_skew_seconds=settings.request_clock_skew_seconds,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -65,4 +82,7 @@ class Services:
             clients=ClientService(clock),
             credentials=CredentialService(hsm, audit, clock),
             verification=VerificationService(db, hsm, audit, clock, policy, metrics),
+            enrollment=EnrollmentService(
+                db, hsm, audit, passwords, mailer or settings.mailer(), clock, enrollment_policy
+            ),
         )

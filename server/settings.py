@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hsm import HsmConfig
+from server.mail import Mailer, OutboxMailer, SmtpMailer
 
 
 class Settings(BaseSettings):
@@ -38,12 +39,42 @@ class Settings(BaseSettings):
     source_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
 
+    issuer: str = "Banco Demo"
+    """The bank's name, shown on tokens and in e-mails."""
+    smtp_host: str | None = None
+    """Without an SMTP host, e-mails are written as .eml files under `outbox_dir`."""
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, repr=False)
+    mail_sender: str = "no-reply@banco.example"
+    outbox_dir: Path = Path("var/outbox")
+    email_code_digits: int = 8
+    enrollment_ttl_seconds: int = 600
+    email_code_attempts: int = 5
+    activation_code_attempts: int = 3
+    request_clock_skew_seconds: int = 300
+
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
 
     log_format: Literal["console", "json"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def mailer(self) -> Mailer:
+        """SMTP when `smtp_host` is set, else the outbox directory."""
+        if self.smtp_host is None:
+            return OutboxMailer(self.outbox_dir, self.mail_sender)
+        password = self.smtp_password.get_secret_value() if self.smtp_password else None
+        return SmtpMailer(
+            self.smtp_host,
+            self.smtp_port,
+            self.mail_sender,
+            security=self.smtp_security,
+            username=self.smtp_username,
+            password=password,
+        )
 
     def hsm_config(self) -> HsmConfig:
         """The HSM configuration; the PIN comes from `hsm_pin` or else `hsm_pin_file`.

@@ -142,3 +142,56 @@ class SourceFailures(SQLModel, table=True):
     source: str = Field(max_length=140)
     window: int = Field(sa_column=Column(BigInteger, nullable=False))
     failures: int = 0
+
+
+class EnrollmentStatus(enum.StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class Registration(SQLModel, table=True):
+    """A self-registration waiting for its e-mailed code (the PaySecure flow)."""
+
+    __tablename__ = "registrations"
+
+    id: str = Field(primary_key=True, max_length=40)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    device_id: str = Field(max_length=32)
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    code_digest: str = Field(max_length=64)
+    """HMAC-SHA256 of the code by the HSM: the code itself is never stored."""
+    attempts: int = 0
+    expires_at: float
+    status: str = Field(default=EnrollmentStatus.PENDING, max_length=16)
+    credential_id: str | None = Field(default=None, max_length=40)
+    created_at: float
+    completed_at: float | None = None
+
+
+class Activation(SQLModel, table=True):
+    """An activation code shown in the portal, waiting for the token (the INVEX flow)."""
+
+    __tablename__ = "activations"
+
+    id: str = Field(primary_key=True, max_length=40)
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    device_id: str = Field(max_length=32, index=True)
+    token_kind: str = Field(max_length=16)
+    code_digest: str = Field(max_length=64)
+    attempts: int = 0
+    expires_at: float
+    status: str = Field(default=EnrollmentStatus.PENDING, max_length=16, index=True)
+    credential_id: str | None = Field(default=None, max_length=40)
+    created_at: float
+    completed_at: float | None = None
+
+
+class RequestNonce(SQLModel, table=True):
+    """Nonces of signed token requests seen recently: a captured request cannot be replayed."""
+
+    __tablename__ = "request_nonces"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    seen_at: float = Field(index=True)

@@ -1,0 +1,1 @@
+"""Getting a seed onto a customer's token: self-registration and portal activation."""

@@ -1,0 +1,77 @@
+"""Request and response bodies of the enrollment API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+DigitsTyped = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=40, description="digits; spaces and hyphens are ignored"),
+]
+
+
+class RegistrationBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Start a self-registration with the online-banking username and password."""
+
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    device_id: DigitsTyped
+
+
+class RegistrationStartedBody(msgspec.Struct):
+    registration_id: str
+    masked_email: str
+    expires_at: int
+
+
+class ConfirmBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The code e-mailed to the customer."""
+
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,8}$")]
+
+
+class ActivationBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Ask for an activation code for the device ID the token shows."""
+
+    device_id: DigitsTyped
+    token_kind: Literal["hardware", "emulator"] = "hardware"  # noqa: S105 - not a secret
+
+
+class ActivationIssuedBody(msgspec.Struct):
+    activation_id: str
+    activation_code: str
+    device_id: str
+    expires_at: int
+
+
+class ActivationStateBody(msgspec.Struct, omit_defaults=True):
+    """`state` is pending, completed, expired or failed."""
+
+    activation_id: str
+    state: str
+    device_id: str
+    expires_at: int
+    credential_id: str | None = None
+
+
+class RedeemBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The activation code the portal showed, typed on the token."""
+
+    device_id: DigitsTyped
+    activation_code: DigitsTyped
+
+
+class TimeBody(msgspec.Struct):
+    server_time: float
+
+
+class ProvisioningKeyBody(msgspec.Struct):
+    """The key that signs bundles: tokens pin it at first contact."""
+
+    key_id: str
+    public_key: str
+    """Base64url of the uncompressed P-256 point."""
+    fingerprint: str
+    """Hex SHA-256 of the point, to compare out of band."""

@@ -1,0 +1,534 @@
+"""Self-registration (PaySecure), portal activation (INVEX Clave), and what they share:
+binding a device, issuing the bundle, and keeping one token per customer."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from hsm import Hsm, HsmError
+from server.clock import Clock
+from server.db.engine import Database
+from server.db.models import (
+    Activation,
+    Credential,
+    CredentialKind,
+    CredentialStatus,
+    Customer,
+    CustomerStatus,
+    Device,
+    EnrollmentStatus,
+    Registration,
+)
+from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.credentials.services import new_public_id
+from server.domain.customers.services import Passwords, normalise_username
+from server.domain.enrollment import device_id as ids
+from server.domain.enrollment.bundle import CredentialProfile, issue
+from server.domain.enrollment.signing import SignedRequest, remember_nonce
+from server.errors import (
+    Conflict,
+    Gone,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
+from server.mail import Mailer, MailError, mask_address
+
+log = structlog.get_logger("server.enrollment")
+
+WRONG_LOGIN = "the username or the password is not correct"
+WRONG_ACTIVATION = "the device ID or the activation code is not correct: try again"
+TOKEN_KINDS = ("hardware", "emulator")
+
+
+@dataclass(frozen=True)
+class EnrollmentPolicy:
+    issuer: str = "Banco Demo"
+    email_code_digits: int = 8
+    ttl_seconds: int = 600
+    email_code_attempts: int = 5
+    activation_code_attempts: int = 3
+    clock_skew_seconds: int = 300
+    registrations_per_hour: int = 5
+
+
+@dataclass(frozen=True)
+class RegistrationStarted:
+    registration_id: str
+    masked_email: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class ActivationIssued:
+    activation_id: str
+    activation_code: str
+    device_id: str
+    expires_at: float
+
+
+class EnrollmentService:
+    """The two enrollment flows and credential deletion by the token."""
+
+    def __init__(
+        self,
+        db: Database,
+        hsm: Hsm,
+        audit: AuditLog,
+        passwords: Passwords,
+        mailer: Mailer,
+        clock: Clock,
+        policy: EnrollmentPolicy,
+        profile: CredentialProfile | None = None,
+    ) -> None:
+        self._db = db
+        self._hsm = hsm
+        self._audit = audit
+        self._passwords = passwords
+        self._mailer = mailer
+        self._clock = clock
+        self.policy = policy
+        self._profile = profile or CredentialProfile()
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def _digest(self, purpose: bytes, record_id: str, code: str) -> str:
+        try:
+            return self._hsm.keyed_digest(purpose, f"{record_id}:{code}".encode()).hex()
+        except HsmError as exc:
+            raise ServiceUnavailable("the HSM cannot be used now") from exc
+
+    def _fresh_request(self, session: Session, signed: SignedRequest) -> None:
+        remember_nonce(
+            session.connection(),
+            signed.nonce,
+            self._clock(),
+            keep=2 * self.policy.clock_skew_seconds,
+        )
+
+    def _complete(
+        self,
+        session: Session,
+        customer: Customer,
+        device_id: str,
+        signed: SignedRequest,
+        actor: str,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Bind the device, issue the bundle, store the credential, retire the others."""
+        now = self._clock()
+        device = session.exec(select(Device).where(Device.device_id == device_id)).first()
+        if device is None:
+            device = Device(device_id=device_id, public_key=signed.point, created_at=now)
+            session.add(device)
+            session.flush()
+        elif not hmac.compare_digest(device.public_key, signed.point):
+            raise Conflict("this device ID is bound to another key")
+        credential_id = new_public_id()
+        try:
+            issued = issue(
+                self._hsm,
+                credential_id=credential_id,
+                issuer=self.policy.issuer,
+                username=customer.username,
+                display_name=customer.display_name,
+                device_id=device_id,
+                token_point=signed.point,
+                server_time=now,
+                profile=self._profile,
+            )
+        except HsmError as exc:
+            raise ServiceUnavailable("the HSM cannot be used now: try again shortly") from exc
+        others = session.exec(
+            select(Credential.public_id)
+            .where(Credential.customer_id == customer.id)
+            .where(Credential.status == CredentialStatus.ACTIVE)
+        ).all()
+        if others:
+            session.connection().execute(
+                update(Credential)
+                .where(col(Credential.public_id).in_(others))
+                .values(status=CredentialStatus.RETIRED, updated_at=now)
+            )
+        session.add(
+            Credential(
+                public_id=credential_id,
+                customer_id=customer.id or 0,
+                device_id=device.id,
+                kind=CredentialKind.TOTP,
+                wrapped_seed=issued.stored.blob,
+                kek_version=issued.stored.kek_version,
+                seed_length=issued.stored.length,
+                algorithm=self._profile.algorithm.value,
+                digits=self._profile.digits,
+                period=self._profile.period,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for old in others:
+            self._audit.append(
+                session.connection(),
+                AuditRecord(
+                    actor=actor,
+                    action="credential.retired",
+                    subject=customer.username,
+                    result="ok",
+                    details={"credential": old, "replaced_by": credential_id},
+                ),
+            )
+        return issued.bundle, list(others)
+
+    def _tell_about_retired(self, customer: Customer, retired: list[str], device_id: str) -> None:
+        if not retired:
+            return
+        try:
+            self._mailer.send(
+                customer.email,
+                f"{self.policy.issuer}: nuevo token activado / new token",
+                f"Hola {customer.display_name}:\n\nSu token {ids.group(device_id)} fue "
+                "registrado. El token anterior ya no genera códigos válidos. Si no fue usted, "
+                "comuníquese con su banco.\n\n"
+                f"Your token {ids.group(device_id)} was registered. Your previous token no "
+                "longer gives valid codes. If this was not you, call your bank.\n",
+            )
+        except MailError as exc:
+            log.warning("enrollment.notice_not_sent", reason=str(exc))
+
+    # -- self-registration -----------------------------------------------------------------
+
+    def start_registration(
+        self, signed: SignedRequest, username: str, password: str, device_id: str
+    ) -> RegistrationStarted:
+        """Check the online-banking password, e-mail a code, remember the device's key."""
+        device_id = ids.normalise(device_id)
+        if device_id != ids.device_id_for(signed.public_key):
+            raise InvalidInput("the device ID does not belong to the key that signed the request")
+        now = self._clock()
+        registration_id = "reg_" + secrets.token_hex(12)
+        code = ids.new_email_code(self.policy.email_code_digits)
+        with self._db.transaction() as session:
+            self._fresh_request(session, signed)
+            customer = session.exec(
+                select(Customer).where(Customer.username == normalise_username(username))
+            ).first()
+            known = customer is not None and customer.status == CustomerStatus.ACTIVE
+            good = self._passwords.check(
+                customer.password_hash if known and customer else None, password
+            )
+            if not (known and good and customer):
+                raise NotAuthenticated(WRONG_LOGIN)
+            recent = session.exec(
+                select(func.count())
+                .select_from(Registration)
+                .where(Registration.customer_id == customer.id)
+                .where(col(Registration.created_at) > now - 3600)
+            ).one()
+            if recent >= self.policy.registrations_per_hour:
+                raise TooManyRequests("too many registrations in the last hour: try again later")
+            session.add(
+                Registration(
+                    id=registration_id,
+                    customer_id=customer.id or 0,
+                    device_id=device_id,
+                    public_key=signed.point,
+                    code_digest=self._digest(b"email-code", registration_id, code),
+                    expires_at=now + self.policy.ttl_seconds,
+                    created_at=now,
+                )
+            )
+            self._audit.append(
+                session.connection(),
+                AuditRecord(
+                    actor=f"device:{device_id}",
+                    action="registration.start",
+                    subject=customer.username,
+                    result="ok",
+                    details={"registration": registration_id},
+                ),
+            )
+            try:
+                self._mailer.send(
+                    customer.email,
+                    f"{self.policy.issuer}: código de registro / registration code",
+                    f"Hola {customer.display_name}:\n\nSu código para registrar el token es: "
+                    f"{code}\nVence en {self.policy.ttl_seconds // 60} minutos.\n\n"
+                    f"Your code to register the token is: {code}\n"
+                    f"It expires in {self.policy.ttl_seconds // 60} minutes.\n\n"
+                    "Si no fue usted, no comparta este código. / If this was not you, do not "
+                    "share this code.\n",
+                )
+            except MailError as exc:
+                raise ServiceUnavailable(
+                    "the e-mail with the code could not be sent: try again later"
+                ) from exc
+            masked = mask_address(customer.email)
+        return RegistrationStarted(registration_id, masked, now + self.policy.ttl_seconds)
+
+    def confirm_registration(
+        self, signed: SignedRequest, registration_id: str, code: str
+    ) -> dict[str, Any]:
+        """The e-mailed code, from the same token: issue the bundle."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            self._fresh_request(session, signed)
+            registration = session.get(Registration, registration_id)
+            if registration is None or not hmac.compare_digest(
+                registration.public_key, signed.point
+            ):
+                raise NotFound("no such registration for this token")
+            closed = self._closed(session, registration, now)
+        if closed is not None:
+            raise closed
+        expected = registration.code_digest
+        given = self._digest(b"email-code", registration_id, code)
+        if not hmac.compare_digest(expected, given):
+            self._count_wrong(Registration, registration_id, self.policy.email_code_attempts)
+            raise InvalidInput("the code is not correct")
+        with self._db.transaction() as session:
+            claimed = (
+                session.connection()
+                .execute(
+                    update(Registration)
+                    .where(col(Registration.id) == registration_id)
+                    .where(col(Registration.status) == EnrollmentStatus.PENDING)
+                    .values(status=EnrollmentStatus.COMPLETED, completed_at=now)
+                )
+                .rowcount
+            )
+            if claimed != 1:
+                raise Gone("this registration was completed already")
+            customer = session.get(Customer, registration.customer_id)
+            if customer is None or customer.status != CustomerStatus.ACTIVE:
+                raise Gone("this customer can no longer register a token")
+            actor = f"device:{registration.device_id}"
+            bundle, retired = self._complete(
+                session, customer, registration.device_id, signed, actor
+            )
+            session.connection().execute(
+                update(Registration)
+                .where(col(Registration.id) == registration_id)
+                .values(credential_id=bundle["credential_id"])
+            )
+            self._audit.append(
+                session.connection(),
+                AuditRecord(
+                    actor=actor,
+                    action="registration.complete",
+                    subject=customer.username,
+                    result="ok",
+                    details={
+                        "registration": registration_id,
+                        "credential": bundle["credential_id"],
+                    },
+                ),
+            )
+        self._tell_about_retired(customer, retired, registration.device_id)
+        return bundle
+
+    @staticmethod
+    def _closed(session: Session, record: Registration | Activation, now: float) -> Gone | None:
+        """Why `record` cannot take a code any more (marking it expired on time), or None."""
+        if record.status == EnrollmentStatus.PENDING and record.expires_at <= now:
+            record.status = EnrollmentStatus.EXPIRED
+            session.add(record)
+        return {
+            EnrollmentStatus.PENDING: None,
+            EnrollmentStatus.EXPIRED: Gone("the code has expired: start again"),
+            EnrollmentStatus.FAILED: Gone("too many wrong codes: start again"),
+            EnrollmentStatus.COMPLETED: Gone("this code was used already"),
+        }[EnrollmentStatus(record.status)]
+
+    def _count_wrong(
+        self, table: type[Registration] | type[Activation], record_id: str, allowed: int
+    ) -> None:
+        """One more wrong code; at `allowed` the record is void (in its own transaction)."""
+        with self._db.transaction() as session:
+            record: Registration | Activation | None = session.get(table, record_id)  # type: ignore[assignment]
+            if record is None or record.status != EnrollmentStatus.PENDING:
+                return
+            record.attempts += 1
+            if record.attempts >= allowed:
+                record.status = EnrollmentStatus.FAILED
+            session.add(record)
+
+    # -- portal activation -----------------------------------------------------------------
+
+    def create_activation(
+        self, customer: Customer, typed_device_id: str, token_kind: str
+    ) -> ActivationIssued:
+        """For a logged-in customer: an activation code for the device ID the token shows."""
+        if token_kind not in TOKEN_KINDS:
+            raise InvalidInput(f"the kind of token is one of: {', '.join(TOKEN_KINDS)}")
+        device_id = ids.normalise(typed_device_id)
+        if not ids.is_device_id(device_id):
+            raise InvalidInput("the device ID is not correct: check the 16 digits on the token")
+        now = self._clock()
+        activation_id = "act_" + secrets.token_hex(12)
+        code = ids.new_activation_code()
+        with self._db.transaction() as session:
+            session.connection().execute(
+                update(Activation)
+                .where(col(Activation.customer_id) == customer.id)
+                .where(col(Activation.status) == EnrollmentStatus.PENDING)
+                .values(status=EnrollmentStatus.EXPIRED)
+            )
+            session.add(
+                Activation(
+                    id=activation_id,
+                    customer_id=customer.id or 0,
+                    device_id=device_id,
+                    token_kind=token_kind,
+                    code_digest=self._digest(b"activation-code", device_id, code),
+                    expires_at=now + self.policy.ttl_seconds,
+                    created_at=now,
+                )
+            )
+            self._audit.append(
+                session.connection(),
+                AuditRecord(
+                    actor=f"customer:{customer.username}",
+                    action="activation.start",
+                    subject=customer.username,
+                    result="ok",
+                    details={
+                        "activation": activation_id,
+                        "device": device_id,
+                        "token_kind": token_kind,
+                    },
+                ),
+            )
+        return ActivationIssued(activation_id, code, device_id, now + self.policy.ttl_seconds)
+
+    def activation_state(self, customer: Customer, activation_id: str) -> Activation:
+        """The activation as the portal polls it (`pending` turns `expired` on time)."""
+        with self._db.transaction() as session:
+            activation = session.get(Activation, activation_id)
+            if activation is None or activation.customer_id != customer.id:
+                raise NotFound("no such activation")
+            if (
+                activation.status == EnrollmentStatus.PENDING
+                and activation.expires_at <= self._clock()
+            ):
+                activation.status = EnrollmentStatus.EXPIRED
+                session.add(activation)
+            return activation
+
+    def redeem_activation(
+        self, signed: SignedRequest, typed_device_id: str, code: str
+    ) -> dict[str, Any]:
+        """The token sends the code the portal showed: issue the bundle."""
+        device_id = ids.normalise(typed_device_id)
+        if device_id != ids.device_id_for(signed.public_key):
+            raise InvalidInput(WRONG_ACTIVATION)
+        now = self._clock()
+        with self._db.transaction() as session:
+            self._fresh_request(session, signed)
+            activation = session.exec(
+                select(Activation)
+                .where(Activation.device_id == device_id)
+                .where(Activation.status == EnrollmentStatus.PENDING)
+                .order_by(col(Activation.created_at).desc())
+            ).first()
+            if activation is None:
+                raise InvalidInput(WRONG_ACTIVATION)
+            closed = self._closed(session, activation, now)
+        if closed is not None:
+            raise closed
+        code = ids.normalise(code)
+        if not (len(code) == 10 and ids.has_valid_check_digit(code)):
+            raise InvalidInput(WRONG_ACTIVATION)  # a typo: not counted as a guess
+        given = self._digest(b"activation-code", device_id, code)
+        if not hmac.compare_digest(activation.code_digest, given):
+            self._count_wrong(Activation, activation.id, self.policy.activation_code_attempts)
+            raise InvalidInput(WRONG_ACTIVATION)
+        with self._db.transaction() as session:
+            claimed = (
+                session.connection()
+                .execute(
+                    update(Activation)
+                    .where(col(Activation.id) == activation.id)
+                    .where(col(Activation.status) == EnrollmentStatus.PENDING)
+                    .values(status=EnrollmentStatus.COMPLETED, completed_at=now)
+                )
+                .rowcount
+            )
+            if claimed != 1:
+                raise Gone("this activation code was used already")
+            customer = session.get(Customer, activation.customer_id)
+            if customer is None or customer.status != CustomerStatus.ACTIVE:
+                raise Gone("this customer can no longer activate a token")
+            actor = f"device:{device_id}"
+            bundle, retired = self._complete(session, customer, device_id, signed, actor)
+            session.connection().execute(
+                update(Activation)
+                .where(col(Activation.id) == activation.id)
+                .values(credential_id=bundle["credential_id"])
+            )
+            self._audit.append(
+                session.connection(),
+                AuditRecord(
+                    actor=actor,
+                    action="activation.complete",
+                    subject=customer.username,
+                    result="ok",
+                    details={"activation": activation.id, "credential": bundle["credential_id"]},
+                ),
+            )
+        self._tell_about_retired(customer, retired, device_id)
+        return bundle
+
+    # -- the token removes a user ----------------------------------------------------------
+
+    def delete_credential(self, signed: SignedRequest, credential_id: str) -> None:
+        """Retire a credential on behalf of the token it was provisioned to."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            self._fresh_request(session, signed)
+            row = session.exec(
+                select(Credential, Device, Customer)
+                .join(Device, col(Device.id) == col(Credential.device_id))
+                .join(Customer, col(Customer.id) == col(Credential.customer_id))
+                .where(Credential.public_id == credential_id)
+            ).first()
+            if row is None or not hmac.compare_digest(row[1].public_key, signed.point):
+                raise NotFound("no such credential on this token")
+            credential, device, customer = row
+            if credential.status == CredentialStatus.ACTIVE:
+                credential.status = CredentialStatus.RETIRED
+                credential.updated_at = now
+                session.add(credential)
+                self._audit.append(
+                    session.connection(),
+                    AuditRecord(
+                        actor=f"device:{device.device_id}",
+                        action="credential.deleted_by_token",
+                        subject=customer.username,
+                        result="ok",
+                        details={"credential": credential_id},
+                    ),
+                )
+
+    # -- portal login for the API half -----------------------------------------------------
+
+    def authenticate_customer(self, username: str, password: str) -> Customer:
+        """The customer for a username and password, or NotAuthenticated (same time)."""
+        with self._db.transaction() as session:
+            customer = session.exec(
+                select(Customer).where(Customer.username == normalise_username(username))
+            ).first()
+        active = customer is not None and customer.status == CustomerStatus.ACTIVE
+        ok = self._passwords.check(
+            customer.password_hash if active and customer else None, password
+        )
+        if not (ok and active and customer):
+            raise NotAuthenticated(WRONG_LOGIN)
+        return customer

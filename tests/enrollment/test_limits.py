@@ -1,0 +1,253 @@
+"""Every way an enrollment can go wrong gives its clear error and leaves nothing half-made."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.enrollment.conftest import Enrollment, Person
+from tests.enrollment.token_client import TokenClient
+
+
+def _start(enroll: Enrollment, token: TokenClient, person: Person) -> tuple[str, str]:
+    started = token.start_registration(person.username, person.password)
+    assert started.status_code == 202, started.text
+    code = enroll.inbox.last_code(person.email)
+    enroll.secrets_used.add(code)
+    return started.json()["registration_id"], code
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+
+
+def _activation(enroll: Enrollment, token: TokenClient, person: Person) -> dict:  # type: ignore[type-arg]
+    issued = enroll.client.post(
+        "/api/v1/activations",
+        auth=enroll.portal_auth(person),
+        json={"device_id": token.device_id, "token_kind": "hardware"},
+    )
+    assert issued.status_code == 201, issued.text
+    enroll.secrets_used.add(issued.json()["activation_code"].replace(" ", ""))
+    return issued.json()  # type: ignore[no-any-return]
+
+
+def _wrong_activation_code(code: str) -> str:
+    """Another code with a valid check digit (a real guess, not a typo)."""
+    from server.domain.enrollment.device_id import check_digit
+
+    digits = code.replace(" ", "")
+    body = f"{(int(digits[:9]) + 1) % 10**9:09d}"
+    return body + check_digit(body)
+
+
+def test_wrong_password_and_unknown_user_look_the_same(enroll: Enrollment) -> None:
+    ana = enroll.customer()
+    token = enroll.token()
+    wrong = token.start_registration(ana.username, ana.password + "x")
+    unknown = token.start_registration("nobody-at-all", "whatever-password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert enroll.inbox.for_address(ana.email) == []
+
+
+def test_sixth_wrong_email_code_and_the_right_one_after(enroll: Enrollment) -> None:
+    before = enroll.counts()
+    ana = enroll.customer()
+    token = enroll.token()
+    registration_id, code = _start(enroll, token, ana)
+    for _ in range(5):
+        answer = token.confirm(registration_id, _wrong(code))
+        assert (answer.status_code, answer.json()["detail"]) == (400, "the code is not correct")
+    sixth = token.confirm(registration_id, _wrong(code))
+    assert (sixth.status_code, sixth.json()["detail"]) == (410, "too many wrong codes: start again")
+    late = token.confirm(registration_id, code)
+    assert late.status_code == 410
+    after = enroll.counts()
+    assert (after["credentials"], after["devices"]) == (before["credentials"], before["devices"])
+
+
+def test_fourth_wrong_activation_code(enroll: Enrollment) -> None:
+    before = enroll.counts()
+    bea = enroll.customer()
+    token = enroll.token()
+    activation = _activation(enroll, token, bea)
+    guess = _wrong_activation_code(activation["activation_code"])
+    for _ in range(3):
+        answer = token.redeem(guess)
+        assert answer.status_code == 400
+        assert answer.json()["detail"] == (
+            "the device ID or the activation code is not correct: try again"
+        )
+    fourth = token.redeem(activation["activation_code"])
+    assert fourth.status_code == 400
+    state = enroll.client.get(
+        f"/api/v1/activations/{activation['activation_id']}", auth=enroll.portal_auth(bea)
+    ).json()
+    assert state["state"] == "failed"
+    assert enroll.counts()["credentials"] == before["credentials"]
+
+
+def test_a_typo_in_the_activation_code_does_not_count(enroll: Enrollment) -> None:
+    bea = enroll.customer()
+    token = enroll.token()
+    activation = _activation(enroll, token, bea)
+    code = activation["activation_code"].replace(" ", "")
+    typo = (
+        code[:3] + code[4] + code[3] + code[5:]
+        if code[3] != code[4]
+        else (code[:3] + str((int(code[3]) + 1) % 10) + code[4:])
+    )
+    for _ in range(5):
+        assert token.redeem(typo).status_code == 400
+    assert token.provisioned(token.redeem(code)).bundle["device_id"] == token.device_id
+
+
+def test_expired_codes(enroll: Enrollment) -> None:
+    ana, bea = enroll.customer(), enroll.customer()
+    token = enroll.token()
+    registration_id, code = _start(enroll, token, ana)
+    activation = _activation(enroll, token, bea)
+    enroll.clock.advance(601)
+    late = token.confirm(registration_id, code)
+    assert (late.status_code, late.json()["detail"]) == (410, "the code has expired: start again")
+    late = token.redeem(activation["activation_code"])
+    assert (late.status_code, late.json()["detail"]) == (410, "the code has expired: start again")
+    state = enroll.client.get(
+        f"/api/v1/activations/{activation['activation_id']}", auth=enroll.portal_auth(bea)
+    ).json()
+    assert state["state"] == "expired"
+
+
+def test_replayed_confirm_and_redeem(enroll: Enrollment) -> None:
+    ana, bea = enroll.customer(), enroll.customer()
+    token = enroll.token()
+    registration_id, code = _start(enroll, token, ana)
+    token.provisioned(token.confirm(registration_id, code))
+    replayed = token.replay_last()
+    assert replayed.status_code == 401
+    assert "replayed" in replayed.json()["detail"]
+    again = token.confirm(registration_id, code)  # a fresh nonce, the same code
+    assert (again.status_code, again.json()["detail"]) == (410, "this code was used already")
+
+    activation = _activation(enroll, token, bea)
+    token.provisioned(token.redeem(activation["activation_code"]))
+    assert token.replay_last().status_code == 401
+    assert token.redeem(activation["activation_code"]).status_code == 400
+
+
+def test_requests_signed_by_another_key(enroll: Enrollment) -> None:
+    ana = enroll.customer()
+    token = enroll.token()
+    registration_id, code = _start(enroll, token, ana)
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    forged = token.signed(
+        "POST", f"/api/v1/registrations/{registration_id}/confirm", {"code": code}, signer=stranger
+    )
+    assert (forged.status_code, forged.json()["detail"]) == (
+        401,
+        "the request signature does not verify",
+    )
+    other_token = enroll.token()
+    stolen = other_token.confirm(registration_id, code)
+    assert stolen.status_code == 404
+    # the rightful token still can
+    assert token.provisioned(token.confirm(registration_id, code)).bundle
+
+
+def test_unsigned_and_stale_requests(enroll: Enrollment) -> None:
+    unsigned = enroll.client.post(
+        "/api/v1/registrations", json={"username": "a", "password": "b", "device_id": "1"}
+    )
+    assert unsigned.status_code == 401
+    assert "must be signed" in unsigned.json()["detail"]
+    token = enroll.token()
+    token.offset -= 400  # the token's clock is six minutes late
+    stale = token.start_registration("a", "b")
+    assert stale.status_code == 401
+    assert "clock" in stale.json()["detail"]
+
+
+def test_device_id_typos_are_caught_in_the_portal(enroll: Enrollment) -> None:
+    bea = enroll.customer()
+    device_id = enroll.token().device_id
+    variants = set()
+    for i in range(16):
+        for digit in "0123456789":
+            if digit != device_id[i]:
+                variants.add(device_id[:i] + digit + device_id[i + 1 :])
+    for i in range(15):
+        if device_id[i] != device_id[i + 1]:
+            variants.add(device_id[:i] + device_id[i + 1] + device_id[i] + device_id[i + 2 :])
+    assert len(variants) >= 150
+    for typed in variants:
+        answer = enroll.client.post(
+            "/api/v1/activations",
+            auth=enroll.portal_auth(bea),
+            json={"device_id": typed, "token_kind": "hardware"},
+        )
+        assert answer.status_code == 400, typed
+        assert "the device ID is not correct" in answer.json()["detail"]
+
+
+def test_the_device_id_must_be_the_signing_keys(enroll: Enrollment) -> None:
+    ana = enroll.customer()
+    token, other = enroll.token(), enroll.token()
+    claimed = token.signed(
+        "POST",
+        "/api/v1/registrations",
+        {"username": ana.username, "password": ana.password, "device_id": other.device_id},
+    )
+    assert claimed.status_code == 400
+    assert "does not belong to the key" in claimed.json()["detail"]
+
+
+def test_portal_login_is_required_and_checked(enroll: Enrollment) -> None:
+    bea = enroll.customer()
+    body = {"device_id": enroll.token().device_id, "token_kind": "hardware"}
+    assert enroll.client.post("/api/v1/activations", json=body).status_code == 401
+    assert (
+        enroll.client.post(
+            "/api/v1/activations", json=body, auth=(bea.username, "wrong-password")
+        ).status_code
+        == 401
+    )
+    other = enroll.customer()
+    activation = enroll.client.post(
+        "/api/v1/activations", json=body, auth=enroll.portal_auth(bea)
+    ).json()
+    enroll.secrets_used.add(activation["activation_code"].replace(" ", ""))
+    peek = enroll.client.get(
+        f"/api/v1/activations/{activation['activation_id']}", auth=enroll.portal_auth(other)
+    )
+    assert peek.status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["smartwatch", ""])
+def test_unknown_token_kind(enroll: Enrollment, kind: str) -> None:
+    bea = enroll.customer()
+    answer = enroll.client.post(
+        "/api/v1/activations",
+        auth=enroll.portal_auth(bea),
+        json={"device_id": enroll.token().device_id, "token_kind": kind},
+    )
+    assert answer.status_code == 400
+
+
+def test_mail_server_down_leaves_no_registration(enroll: Enrollment) -> None:
+    from server.mail import SmtpMailer
+    from tests.server.processes import free_port
+
+    ana = enroll.customer()
+    enroll.services.enrollment._mailer = SmtpMailer(
+        "127.0.0.1", free_port(), "x@example.com", security="none", timeout=2
+    )
+    answer = enroll.token().start_registration(ana.username, ana.password)
+    assert answer.status_code == 503
+    assert "could not be sent" in answer.json()["detail"]
+    from sqlmodel import select
+
+    from server.db.models import Registration
+
+    with enroll.services.db.transaction() as session:
+        assert session.exec(select(Registration)).all() == []
