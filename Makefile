@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 VAR := var
-APT_PACKAGES := softhsm2 opensc oathtool postgresql wrk
+APT_PACKAGES := softhsm2 opensc oathtool postgresql wrk fonts-dejavu-core chromium
 export SOFTHSM2_CONF := $(abspath $(VAR))/softhsm/softhsm2.conf
 export OTP_HSM_PIN_FILE := $(abspath $(VAR))/secrets/otp-server.user-pin
 export OTP_DATABASE_URL ?= sqlite:///$(abspath $(VAR))/otp.sqlite3
 
-.PHONY: run test lint typecheck unit bench deps system-deps venv clean
+.PHONY: run test lint typecheck unit bench screens deps system-deps venv clean
 
 ## run: start the server on the embedded defaults (SoftHSM2 token + SQLite under ./var/)
 run: deps
@@ -35,6 +35,10 @@ unit:
 ## bench: throughput figures with their same-run baselines
 bench: deps
 	$(BIN)/python -m benchmarks
+
+## screens: every screen of the Pi token as PNG under docs/screens/
+screens: deps
+	$(BIN)/python -m device_firmware.pi.screens docs/screens --scale 4 --prefix pi-
 
 deps: system-deps venv
 

@@ -2,9 +2,9 @@
 
 `machine.step(state, event) -> Transition` is pure; `render(state, now) -> Screen` is pure;
 `Token` is the small runner that performs each effect through a port (`Display`, `Clock`,
-`Keypad`, `Vault`, `ServerLink`) and feeds the outcome back as an event. This package imports
-no hardware, network, clock or server code (tests/test_layering.py checks it); time comes
-only from the `Clock` port.
+`ClockCheck`, `Keypad`, `Vault`, `ServerLink`) and feeds the outcome back as an event. This
+package imports no hardware, network, clock or server code (tests/test_layering.py checks it);
+time comes only from the `Clock` port.
 
 Public API: `Token`, `run`, `TokenConfig`, `Key`, the screen models, the ports, the records
 (`Credential`, `ProvisionedCredential`, `RegistrationHandle`, `TokenData`, `VaultStatus`),
@@ -35,7 +35,7 @@ from device_firmware.core.errors import (
 )
 from device_firmware.core.keys import Key
 from device_firmware.core.machine import step
-from device_firmware.core.ports import Clock, Display, Keypad, ServerLink, Vault
+from device_firmware.core.ports import Clock, ClockCheck, Display, Keypad, ServerLink, Vault
 from device_firmware.core.records import (
     Algorithm,
     Credential,
@@ -62,6 +62,7 @@ __all__ = [
     "Algorithm",
     "BundleRejected",
     "Clock",
+    "ClockCheck",
     "CodeExpired",
     "CodeScreen",
     "Credential",

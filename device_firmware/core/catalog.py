@@ -54,6 +54,7 @@ class Msg(enum.Enum):
     TITLE_ERASED = enum.auto()
     TITLE_DAMAGED = enum.auto()
     TITLE_CLOCK = enum.auto()
+    TITLE_CLOCK_UNSET = enum.auto()
     # Menu items
     MENU_REGISTER = enum.auto()
     MENU_ACTIVATE = enum.auto()
@@ -81,6 +82,7 @@ class Msg(enum.Enum):
     NO_USERS = enum.auto()
     CODE_CHANGES_IN = enum.auto()
     CLOCK_SYNCED = enum.auto()
+    CLOCK_UNSET_BODY = enum.auto()
     ABOUT_VERSION = enum.auto()
     BUSY_BANK = enum.auto()
     BUSY_PIN = enum.auto()
@@ -145,6 +147,7 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.TITLE_ERASED: ("Token borrado", "Token erased"),
     Msg.TITLE_DAMAGED: ("Memoria dañada", "Memory damaged"),
     Msg.TITLE_CLOCK: ("Hora", "Clock"),
+    Msg.TITLE_CLOCK_UNSET: ("Hora no configurada", "Clock not set"),
     Msg.MENU_REGISTER: ("Registrarme con mi usuario", "Register with my bank username"),
     Msg.MENU_ACTIVATE: ("Activar con un código", "Activate with a code"),
     Msg.MENU_LANGUAGE_BOTH: ("Idioma / Language", "Idioma / Language"),
@@ -201,6 +204,12 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.CLOCK_SYNCED: (
         "Hora sincronizada con el banco (diferencia: {offset} s).",
         "Clock synchronised with the bank (offset: {offset} s).",
+    ),
+    Msg.CLOCK_UNSET_BODY: (
+        "El token aún no tiene la hora correcta y no puede mostrar códigos. "
+        "Conéctelo a internet y espere un momento.",
+        "The token does not have the correct time yet and cannot show codes. "
+        "Connect it to the internet and wait a moment.",
     ),
     Msg.ABOUT_VERSION: ("Versión {version}", "Version {version}"),
     Msg.BUSY_BANK: ("Conectando con el banco…", "Contacting the bank…"),

@@ -45,14 +45,19 @@ class FakeDisplay:
 
 
 class FakeClock:
-    """A clock that moves only when told to."""
+    """A clock that moves only when told to; also a `ClockCheck` (`known` says if it is set)."""
 
-    def __init__(self, start: float = DEFAULT_START) -> None:
+    def __init__(self, start: float = DEFAULT_START, *, known: bool = True) -> None:
         self.time = start
+        self.known = known
 
     def now(self) -> float:
         """The fake's current Unix time."""
         return self.time
+
+    def is_set(self) -> bool:
+        """Whether the fake clock counts as set (`known`)."""
+        return self.known
 
     def advance(self, seconds: float) -> None:
         """Move time forward by `seconds`."""

@@ -35,6 +35,18 @@ class Clock(Protocol):
         """The current Unix time in seconds."""
 
 
+class ClockCheck(Protocol):
+    """Whether the clock can be trusted for codes (synchronised by NTP, or kept by an RTC).
+
+    A token whose clock is unknown (no network since power-on, no real-time clock) shows
+    "clock not set" instead of a code: a code for the wrong time is refused by the bank and
+    would only teach the customer to distrust the token.
+    """
+
+    def is_set(self) -> bool:
+        """True once the clock is known to be right."""
+
+
 class Keypad(Protocol):
     """Where key presses come from (a matrix keypad, a keyboard, a script)."""
 

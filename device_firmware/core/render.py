@@ -67,8 +67,15 @@ MASK = "•"
 Say = Callable[..., str]
 
 
-def render(state: State, now: float) -> Screen:
-    """The screen for `state` when the token's clock reads `now`."""
+def render(state: State, now: float, *, clock_set: bool = True) -> Screen:
+    """The screen for `state` when the token's clock reads `now`.
+
+    Args:
+        state: the core's state.
+        now: the token's clock (the learned offset is added for codes).
+        clock_set: False while the clock is not known to be right: a code screen then
+            says "clock not set" instead of showing a code.
+    """
     t: Say = partial(say, state.session.language)
     place = state.place
     data = state.session.data
@@ -117,10 +124,10 @@ def render(state: State, now: float) -> Screen:
             return _busy(t, Msg.BUSY_SAVING)
         case Erasing():
             return _busy(t, Msg.BUSY_ERASING)
-    return _unlocked(state, t, data or TokenData(), now)
+    return _unlocked(state, t, data or TokenData(), now, clock_set)
 
 
-def _unlocked(state: State, t: Say, data: TokenData, now: float) -> Screen:
+def _unlocked(state: State, t: Say, data: TokenData, now: float, clock_set: bool) -> Screen:
     """Screens that show the unlocked vault's contents."""
     place = state.place
     match place:
@@ -131,6 +138,9 @@ def _unlocked(state: State, t: Say, data: TokenData, now: float) -> Screen:
             return MenuScreen(t(Msg.TITLE_USERS), items, cursor, note, t(Msg.HINT_USERS))
         case ShowCode(credential_id=credential_id):
             credential = data.find(credential_id)
+            if credential is not None and not clock_set:
+                why = (t(Msg.CLOCK_UNSET_BODY),)
+                return MessageScreen(t(Msg.TITLE_CLOCK_UNSET), why, Tone.ERROR, t(Msg.HINT_BACK))
             if credential is not None:
                 bank_time = now + data.clock_offset
                 left = seconds_left(credential.period, bank_time)

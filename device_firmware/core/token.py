@@ -13,7 +13,7 @@ from collections.abc import Callable
 from device_firmware.core.errors import LinkError, VaultError, WrongPin
 from device_firmware.core.keys import Key
 from device_firmware.core.machine import step
-from device_firmware.core.ports import Clock, Display, Keypad, ServerLink, Vault
+from device_firmware.core.ports import Clock, ClockCheck, Display, Keypad, ServerLink, Vault
 from device_firmware.core.render import render
 from device_firmware.core.screens import Screen
 from device_firmware.core.state import (
@@ -62,6 +62,8 @@ class Token:
         vault: the protected storage.
         link: the bank.
         config: PIN length, multi-tap timeout, version.
+        clock_check: whether the clock is set; codes are shown only while it says so
+            (None: the clock is always trusted, as in the emulator and most tests).
     """
 
     def __init__(
@@ -72,11 +74,13 @@ class Token:
         vault: Vault,
         link: ServerLink,
         config: TokenConfig | None = None,
+        clock_check: ClockCheck | None = None,
     ) -> None:
         self._display = display
         self._clock = clock
         self._vault = vault
         self._link = link
+        self._clock_check = clock_check
         self._state = State(config=config or TokenConfig())
         self._shown: Screen | None = None
 
@@ -112,7 +116,8 @@ class Token:
                 self._dispatch(outcome)
 
     def _refresh(self) -> None:
-        screen = render(self._state, self._clock.now())
+        clock_set = self._clock_check is None or self._clock_check.is_set()
+        screen = render(self._state, self._clock.now(), clock_set=clock_set)
         if screen != self._shown:
             self._shown = screen
             self._display.show(screen)

@@ -1,0 +1,95 @@
+"""The token's service on the Pi: the core, the file vault, the keypad and the OLED, wired.
+
+`run_service(config, keep_going)` opens the hardware the configuration names and runs the core
+until `keep_going()` is False; `serve(...)` is the same loop on ports given to it (tests pass
+a keypad on gpiozero's MockFactory and a display on luma's dummy device). Whatever happens,
+the keypad's pins are released and the display is cleared and switched off on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from device_firmware.core import Token, TokenConfig, run
+from device_firmware.core.ports import Clock, ClockCheck, Keypad, ServerLink, Vault
+from device_firmware.pi.blanking import BlankingKeypad
+from device_firmware.pi.clock import SystemClock, SystemClockCheck
+from device_firmware.pi.config import ServiceConfig
+from device_firmware.pi.display import OledDisplay, open_device
+from device_firmware.pi.fonts import load_fonts
+from device_firmware.pi.keypad import MatrixKeypad
+from device_firmware.pi.link import make_link
+from device_firmware.vault import FileVault
+
+log = logging.getLogger(__name__)
+
+
+def serve(
+    *,
+    keypad: Keypad,
+    display: OledDisplay,
+    clock: Clock,
+    clock_check: ClockCheck,
+    vault: Vault,
+    link: ServerLink,
+    blank_after: float,
+    keep_going: Callable[[], bool],
+    token_config: TokenConfig | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Token:
+    """Run the core on these ports until `keep_going()` is False; the token, for inspection.
+
+    The display is blanked after `blank_after` idle seconds by `monotonic` (see `blanking`).
+    """
+    token = Token(
+        display=display,
+        clock=clock,
+        vault=vault,
+        link=link,
+        config=token_config,
+        clock_check=clock_check,
+    )
+    blanking = BlankingKeypad(keypad, display, blank_after=blank_after, monotonic=monotonic)
+    run(token, blanking, keep_going=keep_going)
+    return token
+
+
+def run_service(config: ServiceConfig, keep_going: Callable[[], bool]) -> None:
+    """Open the configured hardware and run the token until `keep_going()` is False.
+
+    Raises:
+        PiError: something the token needs is missing (link, fonts, display, keypad pins);
+            whatever was opened is closed again.
+    """
+    clock = SystemClock()
+    link = make_link(config.server_url, clock)  # before any hardware: fail fast
+    fonts = load_fonts(config.display.font_dir)
+    with ExitStack() as stack:
+        display = OledDisplay(open_device(config.display), fonts)
+        stack.callback(display.close)
+        keypad = MatrixKeypad(config.keypad)
+        stack.callback(keypad.close)
+        vault = FileVault(config.vault_dir, attempts_allowed=config.pin_attempts)
+        log.info(
+            "token started: %s %s on %s, keypad %dx%d, vault %s",
+            config.display.driver,
+            config.display.bus,
+            config.server_url,
+            len(config.keypad.rows),
+            len(config.keypad.columns),
+            config.vault_dir,
+        )
+        serve(
+            keypad=keypad,
+            display=display,
+            clock=clock,
+            clock_check=SystemClockCheck(config.clock, clock),
+            vault=vault,
+            link=link,
+            blank_after=config.display.blank_after,
+            keep_going=keep_going,
+        )
+    log.info("token stopped; display cleared and switched off")

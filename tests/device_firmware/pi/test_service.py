@@ -1,0 +1,172 @@
+"""The service around the adapters: configuration, the link factory, the command line."""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from device_firmware.__main__ import main
+from device_firmware.core.fakes import FakeClock
+from device_firmware.core.keys import Key
+from device_firmware.pi.config import (
+    ClockConfig,
+    DisplayConfig,
+    KeypadConfig,
+    ServiceConfig,
+    load_config,
+    parse_config,
+)
+from device_firmware.pi.errors import ConfigError, DisplayUnavailable, LinkUnavailable
+from device_firmware.pi.link import DemoBank, make_link
+from device_firmware.pi.service import run_service
+
+PI = Path(__file__).resolve().parents[3] / "device_firmware" / "pi"
+EXAMPLE = PI / "config.example.toml"
+UNIT = PI / "otp-token.service"
+
+
+def test_the_example_configuration_holds_the_defaults() -> None:
+    assert load_config(EXAMPLE) == ServiceConfig(server_url="demo:")
+
+
+def test_a_full_configuration() -> None:
+    config = parse_config(
+        tomllib.loads(
+            """
+            server_url = "demo:"
+            vault_dir = "/srv/token"
+            pin_attempts = 3
+            [keypad]
+            layout = "4x3"
+            rows = [17, 27, 22, 23]
+            debounce = 0.02
+            [display]
+            driver = "sh1106"
+            bus = "spi"
+            rotate = 2
+            contrast = 80
+            blank_after = 30
+            [clock]
+            source = "rtc"
+            """
+        )
+    )
+    assert config.pin_attempts == 3 and config.vault_dir == Path("/srv/token")
+    assert config.keypad.keys == ("123", "456", "789", "*0#")
+    assert config.keypad.columns == (12, 16, 20)  # the 4x3 default: three columns
+    assert config.keypad.hold[Key.STAR] is Key.C  # a 4x3 keypad holds * for C
+    assert config.display == DisplayConfig(
+        driver="sh1106", bus="spi", rotate=2, contrast=80, blank_after=30.0
+    )
+    assert config.clock == ClockConfig(source="rtc")
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("", "server_url is required"),
+        ('server_url = "demo:"\ndebounce = 1', "unknown key 'debounce'"),
+        ('server_url = "demo:"\n[keypad]\ndebunce = 0.1', "unknown key 'keypad.debunce'"),
+        ('server_url = "demo:"\npin_attempts = "3"', "pin_attempts must be a int"),
+        ('server_url = "demo:"\n[display]\ndriver = "ssd1309"', "display.driver"),
+        ('server_url = "demo:"\n[display]\nrotate = 1', "display.rotate"),
+        ('server_url = "demo:"\n[display]\ni2c_address = 0x90', "not a 7-bit address"),
+        ('server_url = "demo:"\n[keypad]\nrows = [5, 6, 13]', "3 row pins for 4 rows"),
+        ('server_url = "demo:"\n[keypad]\nrows = [5, 6, 13, 12]', "used twice"),
+        ('server_url = "demo:"\n[keypad]\nrows = [5, 6, 13, 40]', "not a BCM GPIO"),
+        ('server_url = "demo:"\n[keypad]\nkeys = ["123A", "456B", "789C", "*0#E"]', "'E'"),
+        ('server_url = "demo:"\n[keypad]\nkeys = ["123A", "456B", "789C", "*0#1"]', "twice"),
+        ('server_url = "demo:"\n[keypad]\nlayout = "4x3"\n[keypad.hold]\nA = "B"', "not on"),
+        ('server_url = "demo:"\n[clock]\nsource = "gps"', "clock.source"),
+        ('server_url = "demo:"\npin_attempts = 0', "at least 1"),
+    ],
+)
+def test_bad_configurations_say_what_is_wrong(toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(tomllib.loads(toml))
+
+
+def test_a_missing_or_broken_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("server_url = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)
+
+
+def test_the_link_factory(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    with pytest.raises(LinkUnavailable, match="not available yet"):
+        make_link("https://otp.bank.example", clock)
+    with pytest.raises(LinkUnavailable, match="neither"):
+        make_link("ftp://bank", clock)
+    link = make_link("demo:", clock)
+    assert isinstance(link, DemoBank)
+    public_key = b"demo-key"
+    from device_firmware.core import device_id
+
+    with caplog.at_level(logging.WARNING):
+        handle = link.start_registration("ana", "clave1", public_key, device_id.make(public_key))
+    code = link.bank.last_email_code("ana")
+    assert f"your code is {code}" in caplog.text  # what the customer would read by e-mail
+    provisioned = link.confirm_registration(handle, code)
+    assert provisioned.credential.username == "ana"
+
+
+def test_the_service_refuses_to_start_without_a_link_before_touching_hardware() -> None:
+    with pytest.raises(LinkUnavailable):
+        run_service(ServiceConfig(server_url="https://otp.bank.example"), lambda: False)
+
+
+def test_the_service_says_when_there_is_no_display(tmp_path: Path) -> None:
+    config = ServiceConfig(
+        server_url="demo:",
+        vault_dir=tmp_path / "token",
+        display=DisplayConfig(i2c_port=97),  # no /dev/i2c-97 on any machine
+        keypad=KeypadConfig(),
+    )
+    with pytest.raises(DisplayUnavailable, match="I2C bus 97 address 0x3c"):
+        run_service(config, lambda: False)
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(tmp_path / "missing.toml")]) == 2
+    assert "cannot read the configuration" in capsys.readouterr().err
+    assert main(["--config", str(EXAMPLE), "--check-config"]) == 0
+    assert "is valid" in capsys.readouterr().out
+    https = tmp_path / "https.toml"
+    https.write_text('server_url = "https://otp.bank.example"\n')
+    assert main(["--config", str(https)]) == 1
+    assert "not available yet" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--config", str(EXAMPLE), "--dir", "x"])  # --dir is the emulator's
+
+
+def test_the_emulator_still_runs_from_the_package(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "device_firmware", "--emulator", "--dir", str(tmp_path / "t")],
+        input="q",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Bienvenido" in out.stdout
+
+
+def test_the_systemd_unit_runs_the_package_with_the_default_configuration() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(UNIT)
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("-m device_firmware --config /etc/otp-token/config.toml")
+    assert service["StateDirectory"] == "otp-token"  # /var/lib/otp-token, the default vault_dir
+    assert set(service["SupplementaryGroups"].split()) == {"gpio", "i2c", "spi"}
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
