@@ -17,6 +17,7 @@ run: deps
 	$(BIN)/softhsm-token init --dir $(VAR)/softhsm --label otp-server --secrets-dir $(VAR)/secrets
 	$(BIN)/otp-hsm --token-label otp-server init-keys
 	$(BIN)/otp-admin db upgrade
+	OTP_PORT=$(PORT) $(BIN)/python -m server.demo
 	OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)
 
 ## test: install what is missing, then ruff, mypy and pytest
@@ -36,8 +37,9 @@ unit:
 bench: deps
 	$(BIN)/python -m benchmarks
 
-## screens: every screen of the Pi token as PNG under docs/screens/
+## screens: the portal's main pages and every screen of the Pi token, as PNG in docs/screens/
 screens: deps
+	PORTAL_SCREENS=docs/screens $(BIN)/pytest -q tests/portal
 	$(BIN)/python -m device_firmware.pi.screens docs/screens --scale 4 --prefix pi-
 
 deps: system-deps venv

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -28,6 +29,7 @@ from server.errors import (
     TooManyRequests,
 )
 from server.mail import Mailer
+from server.portal.setup import add_security_headers, portal_error, portal_parts
 from server.services import Services
 from server.settings import Settings
 
@@ -86,16 +88,22 @@ def create_app(
                 await the_hsm.run_async(the_hsm.close)
             services.db.dispose()
 
+    portal = portal_parts(settings)
     return Litestar(
         route_handlers=[
             HealthController,
             MetricsController,
             VerifyController,
             EnrollmentController,
+            *portal.route_handlers,
         ],
+        middleware=portal.middleware,
+        template_config=portal.template_config,
+        csrf_config=portal.csrf_config,
+        after_request=add_security_headers,
         state=State({"settings": settings, "services": services}),
         lifespan=[lifespan],
-        exception_handlers={DomainError: domain_error},
+        exception_handlers={DomainError: domain_error, HTTPException: portal_error},
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # server.logging configures structured logs for the process
         openapi_config=OpenAPIConfig(
@@ -108,6 +116,11 @@ def create_app(
                         type="http",
                         scheme="bearer",
                         description="A relying party's API key (otpk_...)",
+                    ),
+                    "customer": SecurityScheme(
+                        type="http",
+                        scheme="basic",
+                        description="The customer's online-banking login",
                     ),
                 }
             ),

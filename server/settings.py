@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -55,6 +57,18 @@ class Settings(BaseSettings):
     activation_code_attempts: int = 3
     request_clock_skew_seconds: int = 300
 
+    session_secret: SecretStr | None = Field(default=None, repr=False)
+    """Key for the portal's encrypted session cookies (hex, 32 bytes). When unset it is read
+    from `session_secret_file`, which is created on first use; every process behind one
+    load balancer needs the same key."""
+    session_secret_file: Path = Path("var/secrets/portal-session.key")
+    cookie_secure: bool = False
+    """Set behind TLS (the default serves plain HTTP on loopback for `make run`)."""
+    portal_idle_seconds: int = 900
+    portal_max_seconds: int = 8 * 3600
+    portal_login_failures: int = 10
+    portal_login_window_seconds: int = 900
+
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
@@ -75,6 +89,22 @@ class Settings(BaseSettings):
             username=self.smtp_username,
             password=password,
         )
+
+    def session_key(self) -> bytes:
+        """The 32-byte portal session key (created, mode 0600, if the file is missing)."""
+        if self.session_secret is not None:
+            return bytes.fromhex(self.session_secret.get_secret_value())
+        path = self.session_secret_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
 
     def hsm_config(self) -> HsmConfig:
         """The HSM configuration; the PIN comes from `hsm_pin` or else `hsm_pin_file`.

@@ -49,6 +49,7 @@ def fast_settings(database_url: str, **overrides: object) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
         "argon2_parallelism": 1,
+        "session_secret": secrets.token_hex(32),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

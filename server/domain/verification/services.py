@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, update
 from sqlmodel import col, select
 
 from hsm import Algorithm, Hsm, HsmError, WrappedSeed, totp_counter
@@ -29,9 +28,9 @@ from server.db.models import (
     CredentialStatus,
     Customer,
     CustomerStatus,
-    SourceFailures,
 )
 from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.ratelimit import FailureLimit
 from server.metrics import Metrics
 
 log = structlog.get_logger("server.verify")
@@ -99,11 +98,6 @@ _LOAD_CREDENTIALS = (
     .where(col(Customer.status) == CustomerStatus.ACTIVE)
     .where(col(Credential.status) == CredentialStatus.ACTIVE)
     .order_by(col(Credential.id))
-)
-_LOAD_SOURCE_FAILURES = (
-    select(col(SourceFailures.failures))
-    .where(col(SourceFailures.source) == bindparam("source"))
-    .where(col(SourceFailures.window) == bindparam("window"))
 )
 
 
@@ -190,6 +184,9 @@ class VerificationService:
         self.policy = policy
         self._metrics = metrics
         self._decoy: WrappedSeed | None = None
+        self._limit = FailureLimit(
+            policy.source_failure_limit, policy.source_window_seconds, postgres=db.is_postgres
+        )
 
     def verify(self, request: VerifyRequest) -> Outcome:
         """Decide on `request`; every decision is audited.
@@ -199,28 +196,24 @@ class VerificationService:
         """
         now = self._clock()
         source_key = f"{request.client}|{request.source}"
-        window = int(now // self.policy.source_window_seconds)
         with self._db.reading() as connection:
-            failures = connection.execute(
-                _LOAD_SOURCE_FAILURES, {"source": source_key, "window": window}
-            ).scalar()
+            limited = self._limit.exceeded(connection, source_key, now)
             credentials = [
                 CredentialState(*row)
                 for row in connection.execute(
                     _LOAD_CREDENTIALS, {"username": request.username.strip().lower()}
                 )
             ]
-        if (failures or 0) >= self.policy.source_failure_limit:
-            retry = self.policy.source_window_seconds * (window + 1) - now
+        if limited:
             outcome = Outcome(
-                Result.RATE_LIMITED, "source_rate_limited", retry_after=max(1, math.ceil(retry))
+                Result.RATE_LIMITED, "source_rate_limited", retry_after=self._limit.retry_after(now)
             )
         else:
             outcome = self._decide(request, credentials, now)
         with self._db.engine.begin() as connection:
             outcome = self._apply(connection, outcome, credentials, now)
             if outcome.result in (Result.REJECTED, Result.LOCKED) and outcome.reason != "locked":
-                self._count_source_failure(connection, source_key, window)
+                self._limit.count(connection, source_key, now)
             self._record(connection, request, outcome)
         return outcome
 
@@ -328,21 +321,6 @@ class VerificationService:
             f"{outcome.reason}_locked",
             credential.public_id,
             retry_after=math.ceil(seconds),
-        )
-
-    def _count_source_failure(self, connection: Connection, source: str, window: int) -> None:
-        dialect = postgresql if self._db.is_postgres else sqlite
-        insert = dialect.insert(SourceFailures).values(source=source, window=window, failures=1)
-        connection.execute(
-            insert.on_conflict_do_update(
-                index_elements=["source", "window"],
-                set_={"failures": col(SourceFailures.failures) + 1},
-            )
-        )
-        connection.execute(
-            delete(SourceFailures)
-            .where(col(SourceFailures.source) == source)
-            .where(col(SourceFailures.window) < window)
         )
 
     def _record(self, connection: Connection, request: VerifyRequest, outcome: Outcome) -> None:

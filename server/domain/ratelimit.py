@@ -1,0 +1,60 @@
+"""Failure counters per source and fixed time window, kept in the database (so that every
+server process sees the same counts): the per-source limits of the verify API and the
+portal's login."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
+
+from server.db.models import SourceFailures
+
+_FAILURES = (
+    select(col(SourceFailures.failures))
+    .where(col(SourceFailures.source) == bindparam("source"))
+    .where(col(SourceFailures.window) == bindparam("window"))
+)
+
+
+@dataclass(frozen=True)
+class FailureLimit:
+    """At most `limit` failures per `window_seconds` for one source."""
+
+    limit: int
+    window_seconds: int
+    postgres: bool = False
+
+    def window(self, now: float) -> int:
+        return int(now // self.window_seconds)
+
+    def retry_after(self, now: float) -> int:
+        """Seconds until the current window ends."""
+        return max(1, math.ceil(self.window_seconds * (self.window(now) + 1) - now))
+
+    def exceeded(self, connection: Connection, source: str, now: float) -> bool:
+        """True when `source` has used up its failures in this window."""
+        failures = connection.execute(
+            _FAILURES, {"source": source, "window": self.window(now)}
+        ).scalar()
+        return (failures or 0) >= self.limit
+
+    def count(self, connection: Connection, source: str, now: float) -> None:
+        """One more failure for `source` (older windows of it are dropped)."""
+        window = self.window(now)
+        dialect = postgresql if self.postgres else sqlite
+        insert = dialect.insert(SourceFailures).values(source=source, window=window, failures=1)
+        connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=["source", "window"],
+                set_={"failures": col(SourceFailures.failures) + 1},
+            )
+        )
+        connection.execute(
+            delete(SourceFailures)
+            .where(col(SourceFailures.source) == source)
+            .where(col(SourceFailures.window) < window)
+        )

@@ -1,0 +1,155 @@
+"""One message catalog for the portal, in Spanish (the bank guides' words) and English."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("es", "en")
+DEFAULT = "es"
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # key: (Spanish, English)
+    "app.title": ("Banca en línea", "Online banking"),
+    "nav.home": ("Inicio", "Home"),
+    "nav.activate": ("Activar token", "Activate token"),
+    "nav.operations": ("Operaciones", "Operations"),
+    "nav.logout": ("Salir", "Log out"),
+    "lang.switch": ("English", "Español"),
+    "login.title": ("Acceso a clientes", "Customer access"),
+    "login.username": ("Usuario", "Username"),
+    "login.password": ("Contraseña", "Password"),
+    "login.submit": ("Ingresar", "Log in"),
+    "login.wrong": (
+        "El usuario o la contraseña no es correcto.",
+        "The username or the password is not correct.",
+    ),
+    "login.throttled": (
+        "Demasiados intentos. Intente de nuevo en unos minutos.",
+        "Too many attempts. Try again in a few minutes.",
+    ),
+    "login.expired": (
+        "Su sesión terminó. Ingrese de nuevo.",
+        "Your session ended. Please log in again.",
+    ),
+    "code.title": ("Código de seguridad", "Security code"),
+    "code.help": (
+        "Abra su token, ingrese su PIN y escriba el código de 6 dígitos.",
+        "Open your token, enter your PIN and type the 6-digit code.",
+    ),
+    "code.label": ("Código", "Code"),
+    "code.submit": ("Continuar", "Continue"),
+    "code.wrong": ("El código no es correcto.", "The code is not correct."),
+    "code.locked": (
+        "Demasiados códigos incorrectos. Intente de nuevo en {minutes} min.",
+        "Too many wrong codes. Try again in {minutes} min.",
+    ),
+    "code.unavailable": (
+        "No podemos validar códigos en este momento. Intente más tarde.",
+        "Codes cannot be checked right now. Please try later.",
+    ),
+    "home.hello": ("Hola, {name}", "Hello, {name}"),
+    "home.no_token": (
+        "Aún no tiene un token activo. Actívelo para operar.",
+        "You have no active token yet. Activate one to operate.",
+    ),
+    "home.token": ("Su token {device} está activo.", "Your token {device} is active."),
+    "activate.title": ("Activar token", "Activate token"),
+    "activate.kind": ("Elija el tipo de token", "Choose the kind of token"),
+    "activate.kind.hardware": ("Token físico", "Hardware token"),
+    "activate.kind.emulator": ("Emulador", "Emulator"),
+    "activate.step1": (
+        "En su token elija «Activar con código»: aparecerá el ID de su dispositivo.",
+        "On your token choose “Activate with a code”: it shows the ID of your device.",
+    ),
+    "activate.device_id": ("ID del dispositivo", "Device ID"),
+    "activate.device_id.ok": ("El ID parece correcto.", "The ID looks right."),
+    "activate.device_id.bad": (
+        "El ID del dispositivo no es correcto: revise los 16 dígitos.",
+        "The device ID is not correct: check the 16 digits.",
+    ),
+    "activate.generate": ("Generar código de activación", "Generate activation code"),
+    "activate.code": ("Su código de activación", "Your activation code"),
+    "activate.code.help": (
+        "Escriba este código en su token donde dice «Introduzca el código de activación».",
+        "Type this code on your token where it says “Enter the activation code”.",
+    ),
+    "activate.expires": ("Vence en", "Expires in"),
+    "activate.waiting": ("Esperando a su token…", "Waiting for your token…"),
+    "activate.synchronised": ("Su token quedó sincronizado.", "Your token is synchronised."),
+    "activate.expired": (
+        "El código venció. Genere uno nuevo.",
+        "The code expired. Generate a new one.",
+    ),
+    "activate.failed": (
+        "El ID de dispositivo o el código de activación no es correcto. "
+        "Intente el proceso nuevamente.",
+        "The device ID or the activation code is not correct. Try the process again.",
+    ),
+    "activate.again": ("Empezar de nuevo", "Start again"),
+    "ops.title": ("Operaciones", "Operations"),
+    "ops.help": (
+        "Cada operación pide un código nuevo de su token.",
+        "Each operation asks for a fresh code from your token.",
+    ),
+    "ops.transfer": ("Operaciones monetarias", "Money transfer"),
+    "ops.statement": ("Consulta de estado de cuenta", "Account statement"),
+    "ops.limits": ("Modificación de los límites de operación", "Change of operating limits"),
+    "ops.notification": ("Modificación del medio de notificación", "Change of notification medium"),
+    "ops.new_keys": ("Generación de nuevas claves", "Generation of new keys"),
+    "field.amount": ("Importe", "Amount"),
+    "field.account": ("Cuenta destino", "Destination account"),
+    "field.concept": ("Concepto", "Reference"),
+    "field.month": ("Mes", "Month"),
+    "field.daily_limit": ("Límite diario", "Daily limit"),
+    "field.medium": ("Medio", "Medium"),
+    "field.medium.email": ("Correo electrónico", "E-mail"),
+    "field.medium.sms": ("Mensaje de texto", "Text message"),
+    "field.destination": ("Destino de los avisos", "Where notices go"),
+    "field.confirm": ("Confirmo que quiero generar nuevas claves.", "I confirm I want new keys."),
+    "field.invalid": ("Revise el campo «{field}».", "Check the field “{field}”."),
+    "ops.approve": ("Aprobar con código", "Approve with code"),
+    "ops.approved": ("Operación aprobada", "Operation approved"),
+    "ops.reference": ("Referencia", "Reference"),
+    "ops.refused": ("Operación no aprobada", "Operation not approved"),
+    "ops.back": ("Volver a operaciones", "Back to operations"),
+    "ops.need_token": (
+        "Active un token para aprobar operaciones.",
+        "Activate a token to approve operations.",
+    ),
+    "csrf.refused": (
+        "El formulario caducó. Vuelva a cargar la página.",
+        "The form expired. Reload the page.",
+    ),
+}
+
+
+def negotiate(query: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The language to use: ?lang=, then the cookie, then the browser's preference, then es."""
+    for candidate in (query, cookie):
+        if candidate in LANGUAGES:
+            return candidate
+    weighted = []
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        weighted.append((quality, tag.strip().lower()[:2]))
+    for _, tag in sorted(weighted, reverse=True):
+        if tag in LANGUAGES:
+            return tag
+    return DEFAULT
+
+
+def translator(language: str) -> Callable[..., str]:
+    """`t(key, **values)` in `language`."""
+    index = LANGUAGES.index(language)
+
+    def t(key: str, **values: object) -> str:
+        text = MESSAGES[key][index]
+        return text.format(**values) if values else text
+
+    return t

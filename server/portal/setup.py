@@ -1,0 +1,99 @@
+"""Everything the portal adds to the app: routes, templates, static files, encrypted
+cookie sessions, CSRF protection and security headers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler, Middleware
+
+from server.portal.controllers import PortalController, language, page, root
+from server.portal.i18n import translator
+from server.settings import Settings
+
+HERE = Path(__file__).parent
+NOT_PORTAL = ["^/api/", "^/health", "^/metrics", "^/schema"]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass(frozen=True)
+class PortalParts:
+    route_handlers: list[ControllerRouterHandler]
+    middleware: list[Middleware]
+    template_config: TemplateConfig[Any]
+    csrf_config: CSRFConfig
+
+
+def portal_parts(settings: Settings) -> PortalParts:
+    """Build the portal's pieces from the settings."""
+    key = settings.session_key()
+    sessions = CookieBackendConfig(
+        secret=key,
+        key="otp_session",
+        max_age=settings.portal_max_seconds,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        exclude=NOT_PORTAL,
+    )
+    csrf = CSRFConfig(
+        secret=hmac.new(key, b"csrf", hashlib.sha256).hexdigest(),
+        cookie_name="otp_csrf",
+        cookie_secure=settings.cookie_secure,
+        cookie_httponly=True,
+        cookie_samesite="strict",
+        exclude=NOT_PORTAL,
+    )
+    return PortalParts(
+        route_handlers=[
+            PortalController,
+            root,
+            create_static_files_router(
+                path="/static", directories=[HERE / "static"], include_in_schema=False
+            ),
+        ],
+        middleware=[sessions.middleware],
+        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        csrf_config=csrf,
+    )
+
+
+def add_security_headers(response: Response[Any]) -> Response[Any]:
+    """Headers every page gets (the API answers JSON and is not framed either)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def portal_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any] | Template:
+    """Portal errors as pages (a refused CSRF token says to reload); others as JSON."""
+    if not request.url.path.startswith("/portal"):
+        body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+        if exc.extra:
+            body["extra"] = exc.extra
+        return Response(body, status_code=exc.status_code, headers=exc.headers)
+    message = exc.detail
+    if isinstance(exc, PermissionDeniedException) and "CSRF" in (exc.detail or ""):
+        message = translator(language(request))("csrf.refused")
+    template: Template = page(
+        request, "error.html", exc.status_code, message=message, code=exc.status_code
+    )
+    return template

@@ -1,0 +1,166 @@
+"""Portal rules checked over HTTP with an injected clock: throttling, session time-outs,
+form checks, and every operation approved with its purpose in the audit."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlmodel import select
+
+from server.db.models import AuditEvent
+from tests.server.conftest import Bank, Customer, bank, database_url, json_logs  # noqa: F401
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
+
+
+def _login(bank: Bank, username: str, password: str) -> object:  # noqa: F811
+    token = _csrf(bank.client.get("/portal/login").text)
+    return bank.client.post(
+        "/portal/login",
+        follow_redirects=False,
+        data={"username": username, "password": password, "_csrf_token": token},
+    )
+
+
+def _logged_in(bank: Bank) -> Customer:  # noqa: F811
+    alice = bank.add_customer()
+    answer = _login(bank, alice.username, alice.password)
+    assert answer.headers["location"] == "/portal/login/code"  # type: ignore[attr-defined]
+    token = _csrf(bank.client.get("/portal/login/code").text)
+    code = alice.code(bank.clock())
+    bank.secrets_used.add(code)
+    done = bank.client.post(
+        "/portal/login/code", follow_redirects=False, data={"code": code, "_csrf_token": token}
+    )
+    assert done.headers["location"] == "/portal/"
+    bank.clock.advance(60)  # the next operation needs the next code
+    return alice
+
+
+def test_password_failures_are_throttled(bank: Bank) -> None:  # noqa: F811
+    alice = bank.add_customer()
+    for _ in range(10):
+        assert _login(bank, alice.username, "wrong password").status_code == 401  # type: ignore[attr-defined]
+    throttled = _login(bank, alice.username, alice.password)
+    assert throttled.status_code == 429  # type: ignore[attr-defined]
+    assert "Demasiados intentos" in throttled.text  # type: ignore[attr-defined]
+    bank.clock.advance(900)
+    assert _login(bank, alice.username, alice.password).status_code == 302  # type: ignore[attr-defined]
+
+
+def test_idle_session_ends(bank: Bank) -> None:  # noqa: F811
+    _logged_in(bank)
+    assert bank.client.get("/portal/", follow_redirects=False).status_code == 200
+    bank.clock.advance(901)
+    gone = bank.client.get("/portal/", follow_redirects=False)
+    assert (gone.status_code, gone.headers["location"]) == (302, "/portal/login")
+
+
+def test_logout(bank: Bank) -> None:  # noqa: F811
+    _logged_in(bank)
+    token = _csrf(bank.client.get("/portal/").text)
+    bank.client.post("/portal/logout", data={"_csrf_token": token})
+    assert bank.client.get("/portal/", follow_redirects=False).status_code == 302
+
+
+def test_code_step_must_follow_the_password_quickly(bank: Bank) -> None:  # noqa: F811
+    alice = bank.add_customer()
+    _login(bank, alice.username, alice.password)
+    token = _csrf(bank.client.get("/portal/login/code").text)
+    bank.clock.advance(301)
+    late = bank.client.post(
+        "/portal/login/code",
+        follow_redirects=False,
+        data={"code": alice.code(bank.clock()), "_csrf_token": token},
+    )
+    assert late.headers["location"] == "/portal/login"
+
+
+@pytest.mark.parametrize(
+    ("slug", "fields", "purpose"),
+    [
+        ("transfer", {"amount": "99.90", "account": "1234567890", "concept": "Luz"}, "transfer"),
+        ("statement", {"month": "2026-10"}, "statement"),
+        ("limits", {"daily_limit": "5000"}, "limits"),
+        ("notification", {"medium": "sms", "destination": "+52 55 1234 5678"}, "notification"),
+        ("new_keys", {"confirm": "yes"}, "new_keys"),
+    ],
+)
+def test_each_operation_is_approved_with_its_purpose(
+    bank: Bank,
+    slug: str,  # noqa: F811
+    fields: dict[str, str],
+    purpose: str,
+) -> None:
+    alice = _logged_in(bank)
+    token = _csrf(bank.client.get(f"/portal/operations/{slug}").text)
+    code = alice.code(bank.clock())
+    bank.secrets_used.add(code)
+    answer = bank.client.post(
+        f"/portal/operations/{slug}", data={**fields, "code": code, "_csrf_token": token}
+    )
+    assert answer.status_code == 200, answer.text
+    assert "Operación aprobada" in answer.text
+    with bank.services.db.transaction() as session:
+        event = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.subject == alice.username)
+            .where(AuditEvent.purpose == purpose)
+        ).one()
+    assert event.result == "accepted"
+    assert event.actor == "client:portal"
+    assert json.loads(event.details)["transaction"] == {
+        k: (f"{float(v):.2f}" if k in ("amount", "daily_limit") else v) for k, v in fields.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ({"amount": "-5", "account": "1234567890", "concept": "x"}, "Importe"),
+        ({"amount": "10.999", "account": "1234567890", "concept": "x"}, "Importe"),
+        ({"amount": "10", "account": "12ab", "concept": "x"}, "Cuenta destino"),
+        ({"amount": "10", "account": "1234567890", "concept": "<script>"}, "Concepto"),
+    ],
+)
+def test_operation_fields_are_checked_before_the_code(
+    bank: Bank,
+    fields: dict[str, str],  # noqa: F811
+    bad: str,
+) -> None:
+    alice = _logged_in(bank)
+    token = _csrf(bank.client.get("/portal/operations/transfer").text)
+    code = alice.code(bank.clock())
+    answer = bank.client.post(
+        "/portal/operations/transfer", data={**fields, "code": code, "_csrf_token": token}
+    )
+    assert answer.status_code == 400
+    assert f"Revise el campo «{bad}»" in answer.text
+    assert "<script>" not in answer.text.split("</header>")[1].replace("&lt;script&gt;", "")
+    # the code was not spent on a refused form
+    with bank.services.db.transaction() as session:
+        assert session.exec(select(AuditEvent).where(AuditEvent.purpose == "transfer")).all() == []
+
+
+def test_pages_need_a_login_and_carry_security_headers(bank: Bank) -> None:  # noqa: F811
+    for path in (
+        "/portal/",
+        "/portal/activate",
+        "/portal/operations",
+        "/portal/operations/transfer",
+    ):
+        answer = bank.client.get(path, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (302, "/portal/login"), path
+    bank.client.cookies.clear()
+    page = bank.client.get("/portal/login")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    cookie = page.headers.get("set-cookie", "")
+    assert "HttpOnly" in cookie
