@@ -187,6 +187,54 @@ class EnrollmentService:
             )
         return issued.bundle, list(others)
 
+    def _finish(
+        self,
+        table: type[Registration] | type[Activation],
+        record_id: str,
+        customer_id: int,
+        device_id: str,
+        signed: SignedRequest,
+        kind: str,
+    ) -> dict[str, Any]:
+        """Claim the pending record (exactly once), issue the bundle, audit, notify."""
+        now = self._clock()
+        actor = f"device:{device_id}"
+        with self._db.transaction() as session:
+            record = table.__table__.c  # type: ignore[union-attr]
+            claimed = (
+                session.connection()
+                .execute(
+                    update(table)
+                    .where(record.id == record_id)
+                    .where(record.status == EnrollmentStatus.PENDING)
+                    .values(status=EnrollmentStatus.COMPLETED, completed_at=now)
+                )
+                .rowcount
+            )
+            if claimed != 1:
+                raise Gone("this code was used already")
+            customer = session.get(Customer, customer_id)
+            if customer is None or customer.status != CustomerStatus.ACTIVE:
+                raise Gone("this customer can no longer enrol a token")
+            bundle, retired = self._complete(session, customer, device_id, signed, actor)
+            session.connection().execute(
+                update(table)
+                .where(record.id == record_id)
+                .values(credential_id=bundle["credential_id"])
+            )
+            self._audit.append(
+                session.connection(),
+                AuditRecord(
+                    actor=actor,
+                    action=f"{kind}.complete",
+                    subject=customer.username,
+                    result="ok",
+                    details={kind: record_id, "credential": bundle["credential_id"]},
+                ),
+            )
+        self._tell_about_retired(customer, retired, device_id)
+        return bundle
+
     def _tell_about_retired(self, customer: Customer, retired: list[str], device_id: str) -> None:
         if not retired:
             return
@@ -293,46 +341,14 @@ class EnrollmentService:
         if not hmac.compare_digest(expected, given):
             self._count_wrong(Registration, registration_id, self.policy.email_code_attempts)
             raise InvalidInput("the code is not correct")
-        with self._db.transaction() as session:
-            claimed = (
-                session.connection()
-                .execute(
-                    update(Registration)
-                    .where(col(Registration.id) == registration_id)
-                    .where(col(Registration.status) == EnrollmentStatus.PENDING)
-                    .values(status=EnrollmentStatus.COMPLETED, completed_at=now)
-                )
-                .rowcount
-            )
-            if claimed != 1:
-                raise Gone("this registration was completed already")
-            customer = session.get(Customer, registration.customer_id)
-            if customer is None or customer.status != CustomerStatus.ACTIVE:
-                raise Gone("this customer can no longer register a token")
-            actor = f"device:{registration.device_id}"
-            bundle, retired = self._complete(
-                session, customer, registration.device_id, signed, actor
-            )
-            session.connection().execute(
-                update(Registration)
-                .where(col(Registration.id) == registration_id)
-                .values(credential_id=bundle["credential_id"])
-            )
-            self._audit.append(
-                session.connection(),
-                AuditRecord(
-                    actor=actor,
-                    action="registration.complete",
-                    subject=customer.username,
-                    result="ok",
-                    details={
-                        "registration": registration_id,
-                        "credential": bundle["credential_id"],
-                    },
-                ),
-            )
-        self._tell_about_retired(customer, retired, registration.device_id)
-        return bundle
+        return self._finish(
+            Registration,
+            registration_id,
+            registration.customer_id,
+            registration.device_id,
+            signed,
+            "registration",
+        )
 
     @staticmethod
     def _closed(session: Session, record: Registration | Activation, now: float) -> Gone | None:
@@ -450,41 +466,9 @@ class EnrollmentService:
         if not hmac.compare_digest(activation.code_digest, given):
             self._count_wrong(Activation, activation.id, self.policy.activation_code_attempts)
             raise InvalidInput(WRONG_ACTIVATION)
-        with self._db.transaction() as session:
-            claimed = (
-                session.connection()
-                .execute(
-                    update(Activation)
-                    .where(col(Activation.id) == activation.id)
-                    .where(col(Activation.status) == EnrollmentStatus.PENDING)
-                    .values(status=EnrollmentStatus.COMPLETED, completed_at=now)
-                )
-                .rowcount
-            )
-            if claimed != 1:
-                raise Gone("this activation code was used already")
-            customer = session.get(Customer, activation.customer_id)
-            if customer is None or customer.status != CustomerStatus.ACTIVE:
-                raise Gone("this customer can no longer activate a token")
-            actor = f"device:{device_id}"
-            bundle, retired = self._complete(session, customer, device_id, signed, actor)
-            session.connection().execute(
-                update(Activation)
-                .where(col(Activation.id) == activation.id)
-                .values(credential_id=bundle["credential_id"])
-            )
-            self._audit.append(
-                session.connection(),
-                AuditRecord(
-                    actor=actor,
-                    action="activation.complete",
-                    subject=customer.username,
-                    result="ok",
-                    details={"activation": activation.id, "credential": bundle["credential_id"]},
-                ),
-            )
-        self._tell_about_retired(customer, retired, device_id)
-        return bundle
+        return self._finish(
+            Activation, activation.id, activation.customer_id, device_id, signed, "activation"
+        )
 
     # -- the token removes a user ----------------------------------------------------------
 
