@@ -94,7 +94,7 @@ def test_code_step_must_follow_the_password_quickly(bank: Bank) -> None:  # noqa
 )
 def test_each_operation_is_approved_with_its_purpose(
     bank: Bank,
-    slug: str,  # noqa: F811
+    slug: str,
     fields: dict[str, str],
     purpose: str,
 ) -> None:
@@ -131,7 +131,7 @@ def test_each_operation_is_approved_with_its_purpose(
 )
 def test_operation_fields_are_checked_before_the_code(
     bank: Bank,
-    fields: dict[str, str],  # noqa: F811
+    fields: dict[str, str],
     bad: str,
 ) -> None:
     alice = _logged_in(bank)
