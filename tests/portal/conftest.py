@@ -20,7 +20,12 @@ from server.db.migrate import upgrade
 from server.domain.credentials.services import SeedImport
 from server.services import Services
 from tests.conftest import SoftHsmTokens
-from tests.server.conftest import fast_settings
+from tests.server.conftest import (  # noqa: F401 - fixtures for test_pages
+    bank,
+    database_url,
+    fast_settings,
+    json_logs,
+)
 from tests.server.processes import server_process
 
 CHROMIUM_ARGS = [

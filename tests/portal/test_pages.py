@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from server.db.models import AuditEvent
-from tests.server.conftest import Bank, Customer, bank, database_url, json_logs  # noqa: F401
+from tests.server.conftest import Bank, Customer
 
 
 def _csrf(html: str) -> str:
@@ -19,7 +19,7 @@ def _csrf(html: str) -> str:
     return match.group(1)
 
 
-def _login(bank: Bank, username: str, password: str) -> object:  # noqa: F811
+def _login(bank: Bank, username: str, password: str) -> object:
     token = _csrf(bank.client.get("/portal/login").text)
     return bank.client.post(
         "/portal/login",
@@ -28,7 +28,7 @@ def _login(bank: Bank, username: str, password: str) -> object:  # noqa: F811
     )
 
 
-def _logged_in(bank: Bank) -> Customer:  # noqa: F811
+def _logged_in(bank: Bank) -> Customer:
     alice = bank.add_customer()
     answer = _login(bank, alice.username, alice.password)
     assert answer.headers["location"] == "/portal/login/code"  # type: ignore[attr-defined]
@@ -43,7 +43,7 @@ def _logged_in(bank: Bank) -> Customer:  # noqa: F811
     return alice
 
 
-def test_password_failures_are_throttled(bank: Bank) -> None:  # noqa: F811
+def test_password_failures_are_throttled(bank: Bank) -> None:
     alice = bank.add_customer()
     for _ in range(10):
         assert _login(bank, alice.username, "wrong password").status_code == 401  # type: ignore[attr-defined]
@@ -54,7 +54,7 @@ def test_password_failures_are_throttled(bank: Bank) -> None:  # noqa: F811
     assert _login(bank, alice.username, alice.password).status_code == 302  # type: ignore[attr-defined]
 
 
-def test_idle_session_ends(bank: Bank) -> None:  # noqa: F811
+def test_idle_session_ends(bank: Bank) -> None:
     _logged_in(bank)
     assert bank.client.get("/portal/", follow_redirects=False).status_code == 200
     bank.clock.advance(901)
@@ -62,14 +62,14 @@ def test_idle_session_ends(bank: Bank) -> None:  # noqa: F811
     assert (gone.status_code, gone.headers["location"]) == (302, "/portal/login")
 
 
-def test_logout(bank: Bank) -> None:  # noqa: F811
+def test_logout(bank: Bank) -> None:
     _logged_in(bank)
     token = _csrf(bank.client.get("/portal/").text)
     bank.client.post("/portal/logout", data={"_csrf_token": token})
     assert bank.client.get("/portal/", follow_redirects=False).status_code == 302
 
 
-def test_code_step_must_follow_the_password_quickly(bank: Bank) -> None:  # noqa: F811
+def test_code_step_must_follow_the_password_quickly(bank: Bank) -> None:
     alice = bank.add_customer()
     _login(bank, alice.username, alice.password)
     token = _csrf(bank.client.get("/portal/login/code").text)
@@ -148,7 +148,7 @@ def test_operation_fields_are_checked_before_the_code(
         assert session.exec(select(AuditEvent).where(AuditEvent.purpose == "transfer")).all() == []
 
 
-def test_pages_need_a_login_and_carry_security_headers(bank: Bank) -> None:  # noqa: F811
+def test_pages_need_a_login_and_carry_security_headers(bank: Bank) -> None:
     for path in (
         "/portal/",
         "/portal/activate",
