@@ -98,8 +98,10 @@ def portal(
     services.db.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one module: Playwright's sync API keeps an event loop running in this
+    thread while it is open, which would break later tests that call asyncio.run()."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
