@@ -10,7 +10,7 @@ export SOFTHSM2_CONF := $(abspath $(VAR))/softhsm/softhsm2.conf
 export OTP_HSM_PIN_FILE := $(abspath $(VAR))/secrets/otp-server.user-pin
 export OTP_DATABASE_URL ?= sqlite:///$(abspath $(VAR))/otp.sqlite3
 
-.PHONY: run test lint typecheck unit bench screens deps system-deps venv clean
+.PHONY: run test lint typecheck unit bench screens token deps system-deps venv clean
 
 ## run: start the server on the embedded defaults (SoftHSM2 token + SQLite under ./var/)
 run: deps
@@ -36,6 +36,10 @@ unit:
 ## bench: throughput figures with their same-run baselines
 bench: deps
 	$(BIN)/python -m benchmarks
+
+## token: the token emulator against `make run`'s server (start that first)
+token: deps
+	$(BIN)/python -m device_firmware --emulator --server http://127.0.0.1:$(PORT) --dir $(VAR)/token-local
 
 ## screens: the portal's main pages and every screen of the Pi token, as PNG in docs/screens/
 screens: deps

@@ -6,6 +6,7 @@ and every value is checked here, so a bad file fails at start-up with the key's 
 than deep inside a driver::
 
     server_url = "demo:"              # the bank; "demo:" = an in-memory demo bank
+    provisioning_key = "BJa_wQ..."    # the bank's published key (else pinned at first contact)
     vault_dir = "/var/lib/otp-token"
     pin_attempts = 1
 
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from device_firmware.core.keys import Key
+from device_firmware.link.pinning import ProvisioningKey
 from device_firmware.pi.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/otp-token/config.toml")
@@ -162,6 +164,8 @@ class ServiceConfig:
 
     Attributes:
         server_url: the bank's enrollment API, or "demo:" for the in-memory demo bank.
+        provisioning_key: the bank's provisioning public key as it publishes it (base64url
+            of the point); None: pinned at first contact (see `device_firmware.link.pinning`).
         vault_dir: where the vault's files live.
         pin_attempts: wrong PINs allowed before the vault is wiped (the bank's app: 1).
         keypad: the keypad's wiring and timing.
@@ -170,6 +174,7 @@ class ServiceConfig:
     """
 
     server_url: str
+    provisioning_key: ProvisioningKey | None = None
     vault_dir: Path = DEFAULT_VAULT_DIR
     pin_attempts: int = 1
     keypad: KeypadConfig = field(default_factory=KeypadConfig)
@@ -208,6 +213,7 @@ def parse_config(document: Mapping[str, Any]) -> ServiceConfig:
     top = _Table("", document)
     config = ServiceConfig(
         server_url=top.get("server_url", str, ""),
+        provisioning_key=_provisioning_key(top.get("provisioning_key", str, "")),
         vault_dir=Path(top.get("vault_dir", str, str(DEFAULT_VAULT_DIR))),
         pin_attempts=top.get("pin_attempts", int, 1),
         keypad=_keypad(top.table("keypad")),
@@ -216,6 +222,18 @@ def parse_config(document: Mapping[str, Any]) -> ServiceConfig:
     )
     top.done()
     return config
+
+
+def _provisioning_key(text: str) -> ProvisioningKey | None:
+    if not text:
+        return None
+    try:
+        return ProvisioningKey.from_b64url(text)
+    except ValueError:
+        raise ConfigError(
+            "provisioning_key must be the bank's key as it publishes it: base64url of an "
+            "uncompressed P-256 point (the public_key of /api/v1/provisioning-key)"
+        ) from None
 
 
 def _keypad(table: _Table) -> KeypadConfig:

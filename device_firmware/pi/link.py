@@ -1,16 +1,15 @@
 """The token's link to the bank, made from `server_url` by one factory: `make_link`.
 
-The HTTP `ServerLink` (signed requests, checked provisioning bundles, DESIGN.md §3) comes with
-the enrollment protocol and does not exist yet. Until it does:
-
-- ``server_url = "https://..."`` (or ``http://``) refuses to start with `LinkUnavailable`,
-  saying so: a token that looked enrolled but could not reach any bank would be worse;
+- ``server_url = "https://..."`` gives `HttpServerLink` (docs/protocol.md): requests signed
+  with the vault's device key, bundles checked against the pinned provisioning key, seeds
+  unwrapped on the token. The provisioning key comes from the configuration's
+  `provisioning_key` when set (it wins), else it is pinned at first contact and kept in the
+  vault directory (see `device_firmware.link.pinning`). ``http://`` is accepted only to a
+  loopback address (a server on the same machine, tests, `make token`).
 - ``server_url = "demo:"`` gives `DemoBank`, the emulator's in-memory bank with its demo
   customers (ana / clave1, beto / s3cret), for a Pi on a bench. What the customer would read
   in the e-mail (the registration code) is written to the service's log
   (``journalctl -u otp-token``). Its codes are accepted by no real bank.
-
-When the HTTP link lands, `make_link` returns it for http(s) URLs; nothing else changes.
 """
 
 from __future__ import annotations
@@ -21,27 +20,52 @@ from device_firmware.core.device_id import DeviceId
 from device_firmware.core.ports import Clock, ServerLink
 from device_firmware.core.records import ProvisionedCredential, RegistrationHandle
 from device_firmware.emulator.session import demo_bank
+from device_firmware.link import HttpServerLink, InsecureServerUrl, PinnedKeyFile, ProvisioningKey
 from device_firmware.pi.errors import LinkUnavailable
+from device_firmware.vault import FileVault
 
 DEMO_URL = "demo:"
 log = logging.getLogger(__name__)
 
 
-def make_link(server_url: str, clock: Clock) -> ServerLink:
+def make_link(
+    server_url: str,
+    clock: Clock,
+    vault: FileVault | None = None,
+    *,
+    provisioning_key: ProvisioningKey | None = None,
+) -> ServerLink:
     """The `ServerLink` for `server_url`.
 
+    Args:
+        server_url: the bank's https:// URL, or "demo:".
+        clock: the token's clock.
+        vault: the token's vault: its identity signs, its directory keeps the pinned key
+            (needed for an http(s) URL).
+        provisioning_key: the bank's provisioning key from the configuration (it wins over
+            a key pinned at first contact).
+
     Raises:
-        LinkUnavailable: an http(s) URL (the HTTP link is not available yet), or a URL of
-            no known kind.
+        LinkUnavailable: a URL of no known kind, plain http to another machine, or an
+            http(s) URL without a vault.
     """
     if server_url == DEMO_URL:
         return DemoBank(clock)
     if server_url.startswith(("https://", "http://")):
-        raise LinkUnavailable(
-            f"server_url {server_url!r}: the HTTP link to the bank is not available yet "
-            "(it comes with the enrollment protocol, docs/protocol.md); "
-            f'set server_url = "{DEMO_URL}" to try the token with the demo bank'
-        )
+        if vault is None:
+            raise LinkUnavailable(f"server_url {server_url!r}: the link needs the token's vault")
+        if provisioning_key is not None:
+            log.info("provisioning key from the configuration: %s", provisioning_key.fingerprint)
+        try:
+            return HttpServerLink(
+                server_url,
+                token_key=vault.identity,
+                pins=PinnedKeyFile(vault.directory),
+                clock=clock,
+                provisioning_key=provisioning_key,
+            )
+        except InsecureServerUrl as exc:
+            raise LinkUnavailable(f"server_url: {exc}") from exc
     raise LinkUnavailable(f'server_url {server_url!r} is neither an https:// URL nor "{DEMO_URL}"')
 
 

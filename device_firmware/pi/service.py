@@ -15,6 +15,7 @@ from contextlib import ExitStack
 
 from device_firmware.core import Token, TokenConfig, run
 from device_firmware.core.ports import Clock, ClockCheck, Keypad, ServerLink, Vault
+from device_firmware.link import HttpServerLink
 from device_firmware.pi.blanking import BlankingKeypad
 from device_firmware.pi.clock import SystemClock, SystemClockCheck
 from device_firmware.pi.config import ServiceConfig
@@ -65,14 +66,17 @@ def run_service(config: ServiceConfig, keep_going: Callable[[], bool]) -> None:
             whatever was opened is closed again.
     """
     clock = SystemClock()
-    link = make_link(config.server_url, clock)  # before any hardware: fail fast
-    fonts = load_fonts(config.display.font_dir)
+    vault = FileVault(config.vault_dir, attempts_allowed=config.pin_attempts)
+    # before any hardware: fail fast
+    link = make_link(config.server_url, clock, vault, provisioning_key=config.provisioning_key)
     with ExitStack() as stack:
+        if isinstance(link, HttpServerLink):
+            stack.callback(link.close)
+        fonts = load_fonts(config.display.font_dir)
         display = OledDisplay(open_device(config.display), fonts)
         stack.callback(display.close)
         keypad = MatrixKeypad(config.keypad)
         stack.callback(keypad.close)
-        vault = FileVault(config.vault_dir, attempts_allowed=config.pin_attempts)
         log.info(
             "token started: %s %s on %s, keypad %dx%d, vault %s",
             config.display.driver,

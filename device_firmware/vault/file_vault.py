@@ -15,6 +15,10 @@ Three files, each replaced atomically (`storage.DirectoryStorage`):
   the recorded provisioning exchange too), and anyone who can read it can also brute-force the
   4-digit PIN offline. A hardware-backed `Vault` keeps this key inside the secure element.
 
+The HTTP link keeps one more file here, ``provisioning-key.json`` (the bank's provisioning
+key pinned at first contact, `device_firmware.link.pinning`); the vault neither reads nor
+destroys it.
+
 Wrong PINs: `unlock` writes the incremented attempt counter durably *before* deriving the key,
 so cutting the power after a wrong guess still counts it (and cutting it after a right one
 counts it too, until the next right PIN resets it: the safe side). When the allowed attempts
@@ -86,6 +90,11 @@ class FileVault:
         self._storage = DirectoryStorage(directory, checkpoint=checkpoint)
         self._identity: DeviceIdentity | None = None
         self._key: DataKey | None = None
+
+    @property
+    def directory(self) -> Path:
+        """The directory the vault's files live in."""
+        return self._storage.directory
 
     @property
     def unlocked(self) -> bool:

@@ -14,6 +14,8 @@ import pytest
 from device_firmware.__main__ import main
 from device_firmware.core.fakes import FakeClock
 from device_firmware.core.keys import Key
+from device_firmware.link import HttpServerLink, ProvisioningKey
+from device_firmware.link.signing import b64url
 from device_firmware.pi.config import (
     ClockConfig,
     DisplayConfig,
@@ -25,6 +27,7 @@ from device_firmware.pi.config import (
 from device_firmware.pi.errors import ConfigError, DisplayUnavailable, LinkUnavailable
 from device_firmware.pi.link import DemoBank, make_link
 from device_firmware.pi.service import run_service
+from device_firmware.vault import DeviceIdentity, FileVault
 
 PI = Path(__file__).resolve().parents[3] / "device_firmware" / "pi"
 EXAMPLE = PI / "config.example.toml"
@@ -85,6 +88,7 @@ def test_a_full_configuration() -> None:
         ('server_url = "demo:"\n[keypad]\nlayout = "4x3"\n[keypad.hold]\nA = "B"', "not on"),
         ('server_url = "demo:"\n[clock]\nsource = "gps"', "clock.source"),
         ('server_url = "demo:"\npin_attempts = 0', "at least 1"),
+        ('server_url = "demo:"\nprovisioning_key = "BAAA"', "provisioning_key must be"),
     ],
 )
 def test_bad_configurations_say_what_is_wrong(toml: str, message: str) -> None:
@@ -101,12 +105,18 @@ def test_a_missing_or_broken_file(tmp_path: Path) -> None:
         load_config(broken)
 
 
-def test_the_link_factory(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_link_factory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
-    with pytest.raises(LinkUnavailable, match="not available yet"):
+    vault = FileVault(tmp_path / "token")
+    link = make_link("https://otp.bank.example", clock, vault)
+    assert isinstance(link, HttpServerLink)
+    link.close()
+    with pytest.raises(LinkUnavailable, match="the token's vault"):
         make_link("https://otp.bank.example", clock)
+    with pytest.raises(LinkUnavailable, match="https:// only"):
+        make_link("http://otp.bank.example", clock, vault)  # the password would go in clear
     with pytest.raises(LinkUnavailable, match="neither"):
-        make_link("ftp://bank", clock)
+        make_link("ftp://bank", clock, vault)
     link = make_link("demo:", clock)
     assert isinstance(link, DemoBank)
     public_key = b"demo-key"
@@ -120,9 +130,29 @@ def test_the_link_factory(caplog: pytest.LogCaptureFixture) -> None:
     assert provisioned.credential.username == "ana"
 
 
-def test_the_service_refuses_to_start_without_a_link_before_touching_hardware() -> None:
-    with pytest.raises(LinkUnavailable):
-        run_service(ServiceConfig(server_url="https://otp.bank.example"), lambda: False)
+def test_the_provisioning_key_from_the_configuration(tmp_path: Path) -> None:
+    point = DeviceIdentity.generate().public_key_der[-65:]  # a P-256 point: the SPKI's tail
+    config = parse_config(
+        {"server_url": "https://otp.bank.example", "provisioning_key": b64url(point)}
+    )
+    assert config.provisioning_key == ProvisioningKey(point)
+    link = make_link(
+        config.server_url,
+        FakeClock(),
+        FileVault(tmp_path / "token"),
+        provisioning_key=config.provisioning_key,
+    )
+    assert isinstance(link, HttpServerLink)
+    link.close()
+
+
+def test_the_service_refuses_to_start_without_a_link_before_touching_hardware(
+    tmp_path: Path,
+) -> None:
+    for url in ("ftp://bank", "http://otp.bank.example"):
+        config = ServiceConfig(server_url=url, vault_dir=tmp_path / "token")
+        with pytest.raises(LinkUnavailable):
+            run_service(config, lambda: False)
 
 
 def test_the_service_says_when_there_is_no_display(tmp_path: Path) -> None:
@@ -141,10 +171,12 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "cannot read the configuration" in capsys.readouterr().err
     assert main(["--config", str(EXAMPLE), "--check-config"]) == 0
     assert "is valid" in capsys.readouterr().out
-    https = tmp_path / "https.toml"
-    https.write_text('server_url = "https://otp.bank.example"\n')
-    assert main(["--config", str(https)]) == 1
-    assert "not available yet" in capsys.readouterr().err
+    plain = tmp_path / "plain.toml"
+    plain.write_text(
+        f'server_url = "http://otp.bank.example"\nvault_dir = "{tmp_path / "token"}"\n'
+    )
+    assert main(["--config", str(plain)]) == 1
+    assert "https:// only" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--config", str(EXAMPLE), "--dir", "x"])  # --dir is the emulator's
 
