@@ -79,7 +79,7 @@ class Services:
             metrics=metrics,
             audit=audit,
             customers=CustomerService(passwords, clock),
-            clients=ClientService(clock),
+            clients=ClientService(clock, settings.client_cache_seconds),
             credentials=CredentialService(hsm, audit, clock),
             verification=VerificationService(db, hsm, audit, clock, policy, metrics),
             enrollment=EnrollmentService(

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     source_failure_limit: int = 50
     source_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
+    client_cache_seconds: float = 5.0
+    """How long a process trusts a relying party read from the database (a revoked API key
+    stops working within this time); 0 reads it on every request."""
 
     issuer: str = "Banco Demo"
     """The bank's name, shown on tokens and in e-mails."""

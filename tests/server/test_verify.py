@@ -249,3 +249,15 @@ def test_openapi_documents_the_verify_api(bank: Bank) -> None:
     assert {"200", "403", "423", "429", "503"} <= set(operation["responses"])
     assert "requestBody" in operation
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+def test_a_recently_used_key_is_still_checked_in_full(bank: Bank) -> None:
+    alice = bank.add_customer()
+    assert bank.verify(alice.username, alice.code(bank.clock()))[0] == 200  # key now cached
+    tampered = bank.api_key[:-1] + ("A" if bank.api_key[-1] != "A" else "B")
+    response = bank.client.post(
+        "/api/v1/verify",
+        headers={"Authorization": f"Bearer {tampered}"},
+        json={"username": alice.username, "code": "123456", "purpose": "login"},
+    )
+    assert response.status_code == 401

@@ -17,6 +17,11 @@ async def require_client(connection: ASGIConnection, _: BaseRouteHandler) -> Non
     if not header:
         raise NotAuthenticated("send the API key as 'Authorization: Bearer otpk_...'")
 
+    recent = services.clients.authenticate_recent(header)
+    if recent is not None:  # read moments ago: no database round trip, no thread hop
+        connection.state.client = recent
+        return
+
     def lookup() -> object:
         with services.db.reading() as connection:
             return services.clients.authenticate(connection, header)

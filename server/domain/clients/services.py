@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, bindparam
@@ -30,8 +31,10 @@ def _digest(secret: str) -> bytes:
 class ClientService:
     """Creates relying parties and authenticates their requests."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, cache_seconds: float = 5.0) -> None:
         self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._recent: dict[str, tuple[RelyingParty, float]] = {}
 
     def create(
         self, session: Session, name: str, purposes: Iterable[Purpose]
@@ -58,20 +61,41 @@ class ClientService:
         return client, f"{KEY_PREFIX}_{key_id}_{secret}"
 
     @staticmethod
-    def authenticate(connection: Connection, authorization: str | None) -> RelyingParty:
-        """The client whose key is in `Authorization: Bearer <key>`, or NotAuthenticated."""
+    def parse(authorization: str | None) -> tuple[str, str]:
+        """(key id, secret) from `Authorization: Bearer otpk_<id>_<secret>`."""
         scheme, _, key = (authorization or "").partition(" ")
         match = _KEY_RE.match(key.strip()) if scheme.lower() == "bearer" else None
         if match is None:
             raise NotAuthenticated("send the API key as 'Authorization: Bearer otpk_...'")
-        row = connection.execute(_BY_KEY_ID, {"key_id": match.group(1)}).first()
-        client = RelyingParty.model_validate(row._mapping) if row is not None else None
+        return match.group(1), match.group(2)
+
+    @staticmethod
+    def _check(client: RelyingParty | None, secret: str) -> RelyingParty:
         expected = client.key_hash if client is not None else _digest("no such client")
-        if not hmac.compare_digest(expected, _digest(match.group(2))) or client is None:
+        if not hmac.compare_digest(expected, _digest(secret)) or client is None:
             raise NotAuthenticated("the API key is not valid")
         if client.status != "active":
             raise NotAuthenticated("the API key was revoked")
         return client
+
+    def authenticate(self, connection: Connection, authorization: str | None) -> RelyingParty:
+        """The client whose key is in `Authorization: Bearer <key>`, or NotAuthenticated."""
+        key_id, secret = self.parse(authorization)
+        row = connection.execute(_BY_KEY_ID, {"key_id": key_id}).first()
+        client = RelyingParty.model_validate(row._mapping) if row is not None else None
+        checked = self._check(client, secret)
+        if self._cache_seconds > 0:
+            self._recent[key_id] = (checked, time.monotonic() + self._cache_seconds)
+        return checked
+
+    def authenticate_recent(self, authorization: str | None) -> RelyingParty | None:
+        """The same check against a client read in the last `cache_seconds`, or None when
+        the database must be asked. A revoked key stops working within that time."""
+        key_id, secret = self.parse(authorization)
+        entry = self._recent.get(key_id)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return self._check(entry[0], secret)
 
 
 _BY_KEY_ID = select(RelyingParty.__table__).where(  # type: ignore[attr-defined]
