@@ -70,7 +70,10 @@ class Services:
             email_code_attempts=settings.email_code_attempts,
             activation_code_attempts=settings.activation_code_attempts,
             clock_skew_seconds=settings.request_clock_skew_seconds,
+            password_failures=settings.portal_login_failures,
+            password_window_seconds=settings.portal_login_window_seconds,
         )
+        verification = VerificationService(db, hsm, audit, clock, policy, metrics)
         return cls(
             settings=settings,
             db=db,
@@ -81,8 +84,15 @@ class Services:
             customers=CustomerService(passwords, clock),
             clients=ClientService(clock, settings.client_cache_seconds),
             credentials=CredentialService(hsm, audit, clock),
-            verification=VerificationService(db, hsm, audit, clock, policy, metrics),
+            verification=verification,
             enrollment=EnrollmentService(
-                db, hsm, audit, passwords, mailer or settings.mailer(), clock, enrollment_policy
+                db,
+                hsm,
+                audit,
+                passwords,
+                mailer or settings.mailer(),
+                clock,
+                enrollment_policy,
+                verification,
             ),
         )

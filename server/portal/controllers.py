@@ -16,9 +16,8 @@ from sqlmodel import col, select
 from server.db.models import Credential, CredentialStatus, Customer, CustomerStatus, Device
 from server.domain.customers.services import normalise_username
 from server.domain.enrollment.device_id import group
-from server.domain.ratelimit import FailureLimit
 from server.domain.verification.services import Result, VerifyRequest
-from server.errors import DomainError, InvalidInput
+from server.errors import DomainError, InvalidInput, NotAllowed, TooManyRequests
 from server.portal.i18n import LANGUAGES, negotiate, translator
 from server.portal.operations import OPERATIONS
 from server.services import Services
@@ -108,15 +107,6 @@ def active_device(services: Services, customer: Customer) -> str | None:
     return group(row[1]) if row[1] else "—"
 
 
-def _login_limit(services: Services) -> FailureLimit:
-    settings = services.settings
-    return FailureLimit(
-        settings.portal_login_failures,
-        settings.portal_login_window_seconds,
-        postgres=services.db.is_postgres,
-    )
-
-
 class PortalController(Controller):
     """Login, home, activation wizard and operations."""
 
@@ -141,19 +131,14 @@ class PortalController(Controller):
         services = _services(request)
         username = normalise_username(data.get("username", ""))[:150]
         password = data.get("password", "")[:200]
-        limit = _login_limit(services)
         now = services.clock()
-        keys = [f"portal-login|ip|{_source(request)}", f"portal-login|user|{username}"]
-        with services.db.reading() as connection:
-            throttled = any(limit.exceeded(connection, key, now) for key in keys)
-        if throttled:
-            return page(request, "login.html", 429, error="login.throttled", username=username)
         try:
-            customer = services.enrollment.authenticate_customer(username, password)
+            customer = services.enrollment.authenticate_customer(
+                username, password, _source(request)
+            )
+        except TooManyRequests:
+            return page(request, "login.html", 429, error="login.throttled", username=username)
         except DomainError:
-            with services.db.engine.begin() as connection:
-                for key in keys:
-                    limit.count(connection, key, now)
             return page(request, "login.html", 401, error="login.wrong", username=username)
         request.clear_session()
         fresh = {
@@ -219,9 +204,17 @@ class PortalController(Controller):
 
     @get("/activate", sync_to_thread=True)
     def activate_form(self, request: Request[Any, Any, Any]) -> Template | Redirect:
-        if current_customer(request) is None:
+        customer = current_customer(request)
+        if customer is None:
             return Redirect("/portal/login")
-        return page(request, "activate.html", error=None, device_id="", kind="hardware")
+        return page(
+            request,
+            "activate.html",
+            error=None,
+            device_id="",
+            kind="hardware",
+            has_token=_services(request).enrollment.has_token(customer),
+        )
 
     @post("/activate", sync_to_thread=True)
     def activate(self, request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
@@ -231,8 +224,15 @@ class PortalController(Controller):
         services = _services(request)
         kind = data.get("token_kind", "hardware")
         typed = data.get("device_id", "")[:40]
+        has_token = services.enrollment.has_token(customer)
         try:
-            issued = services.enrollment.create_activation(customer, typed, kind)
+            issued = services.enrollment.create_activation(
+                customer,
+                typed,
+                kind,
+                code=data.get("code", "").strip()[:8] or None,
+                source=_source(request),
+            )
         except InvalidInput:
             return page(
                 request,
@@ -241,6 +241,17 @@ class PortalController(Controller):
                 error="activate.device_id.bad",
                 device_id=typed,
                 kind=kind,
+                has_token=has_token,
+            )
+        except NotAllowed:
+            return page(
+                request,
+                "activate.html",
+                403,
+                error="activate.code.bad",
+                device_id=typed,
+                kind=kind,
+                has_token=has_token,
             )
         return page(
             request,

@@ -67,6 +67,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "El ID del dispositivo no es correcto: revise los 16 dígitos.",
         "The device ID is not correct: check the 16 digits.",
     ),
+    "activate.replace": (
+        "Ya tiene un token activo: al activar uno nuevo, el anterior deja de "
+        "funcionar. Confírmelo con un código de su token actual.",
+        "You already have an active token: activating a new one retires it. "
+        "Confirm with a code from your current token.",
+    ),
+    "activate.current_code": ("Código de su token actual", "Code from your current token"),
+    "activate.code.bad": (
+        "El código de su token actual no es correcto.",
+        "The code from your current token is not correct.",
+    ),
     "activate.generate": ("Generar código de activación", "Generate activation code"),
     "activate.code": ("Su código de activación", "Your activation code"),
     "activate.code.help": (

@@ -121,13 +121,19 @@ class Enrollment:
         self.secrets_used.add(provisioned.seed.hex())
         return provisioned
 
-    def activate(self, token: TokenClient, person: Person):  # type: ignore[no-untyped-def]
-        """The whole INVEX flow; returns the Provisioned credential."""
-        issued = self.client.post(
-            "/api/v1/activations",
-            auth=self.portal_auth(person),
-            json={"device_id": token.device_id, "token_kind": "emulator"},
-        )
+    def activate(
+        self,
+        token: TokenClient,
+        person: Person,  # type: ignore[no-untyped-def]
+        approve_with: str | None = None,
+    ):
+        """The whole INVEX flow; returns the Provisioned credential. A customer who has a
+        token already approves the new one with a code from it (`approve_with`)."""
+        body = {"device_id": token.device_id, "token_kind": "emulator"}
+        if approve_with is not None:
+            body["code"] = approve_with
+            self.secrets_used.add(approve_with)
+        issued = self.client.post("/api/v1/activations", auth=self.portal_auth(person), json=body)
         assert issued.status_code == 201, issued.text
         code = issued.json()["activation_code"]
         self.secrets_used.add(code.replace(" ", ""))

@@ -100,7 +100,25 @@ def test_registering_on_a_second_token_retires_the_first(enroll: Enrollment) -> 
     first = enroll.register(enroll.token(), carla)
     assert enroll.verify(carla.username, first.totp().at(enroll.clock())) == "accepted"
     enroll.clock.advance(60)
-    second = enroll.activate(enroll.token(), carla)
+    new_token = enroll.token()
+    refused = enroll.client.post(
+        "/api/v1/activations",
+        auth=enroll.portal_auth(carla),
+        json={"device_id": new_token.device_id},
+    )
+    assert refused.status_code == 403  # a password alone never moves the second factor
+    wrong = enroll.client.post(
+        "/api/v1/activations",
+        auth=enroll.portal_auth(carla),
+        json={
+            "device_id": new_token.device_id,
+            "code": "000000" if first.totp().at(enroll.clock()) != "000000" else "1111111",
+        },
+    )
+    assert wrong.status_code == 403
+    assert enroll.verify(carla.username, first.totp().at(enroll.clock())) == "accepted"
+    enroll.clock.advance(60)
+    second = enroll.activate(new_token, carla, approve_with=first.totp().at(enroll.clock()))
     assert enroll.verify(carla.username, first.totp().at(enroll.clock())) == "rejected"
     assert enroll.verify(carla.username, second.totp().at(enroll.clock())) == "accepted"
     notices = [m for m in enroll.inbox.for_address(carla.email) if "nuevo token" in m["Subject"]]

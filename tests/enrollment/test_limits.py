@@ -234,7 +234,7 @@ def test_unknown_token_kind(enroll: Enrollment, kind: str) -> None:
     assert answer.status_code == 400
 
 
-def test_mail_server_down_leaves_no_registration(enroll: Enrollment) -> None:
+def test_mail_server_down_leaves_no_usable_registration(enroll: Enrollment) -> None:
     from server.mail import SmtpMailer
     from tests.server.processes import free_port
 
@@ -250,4 +250,23 @@ def test_mail_server_down_leaves_no_registration(enroll: Enrollment) -> None:
     from server.db.models import Registration
 
     with enroll.services.db.transaction() as session:
-        assert session.exec(select(Registration)).all() == []
+        left = session.exec(select(Registration)).all()
+    assert [r.status for r in left] == ["failed"]  # nobody can confirm it
+
+
+def test_password_guessing_is_throttled_on_the_api(enroll: Enrollment) -> None:
+    ana = enroll.customer()
+    token = enroll.token()
+    for _ in range(10):
+        assert token.start_registration(ana.username, "not-the-password").status_code == 401
+    blocked = token.start_registration(ana.username, ana.password)
+    assert blocked.status_code == 429
+    body = {"device_id": token.device_id}
+    assert (
+        enroll.client.post(
+            "/api/v1/activations", json=body, auth=enroll.portal_auth(ana)
+        ).status_code
+        == 429
+    )
+    enroll.clock.advance(900)
+    assert token.start_registration(ana.username, ana.password).status_code == 202

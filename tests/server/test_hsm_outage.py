@@ -38,6 +38,7 @@ def test_outage_gives_unavailable_then_recovers(
         assert "libsofthsm2.so cannot be loaded or initialised" in ready.json()["hsm"]["reason"]
         # unknown users are not "rejected" while the HSM is away either
         assert bank.verify(alice.username, "000000")[1]["result"] == "unavailable"
+        assert bank.verify("no-such-customer", "000000")[1]["result"] == "unavailable"
     # back, without restarting anything
     status, body = bank.verify(alice.username, alice.code(bank.clock()))
     assert (status, body["result"]) == (200, "accepted")

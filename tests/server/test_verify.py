@@ -261,3 +261,29 @@ def test_a_recently_used_key_is_still_checked_in_full(bank: Bank) -> None:
         json={"username": alice.username, "code": "123456", "purpose": "login"},
     )
     assert response.status_code == 401
+
+
+def test_a_lock_written_after_the_read_still_stops_the_acceptance(bank: Bank) -> None:
+    """A parallel wrong guess may lock the credential while a good code is being checked."""
+    from sqlalchemy import text
+
+    from server.domain.verification.services import Result, VerifyRequest
+
+    alice = bank.add_customer()
+    service = bank.services.verification
+    decide = service._decide
+
+    def decide_then_get_locked(request, credentials, now):  # type: ignore[no-untyped-def]
+        outcome = decide(request, credentials, now)
+        with bank.services.db.engine.begin() as connection:
+            connection.execute(text("UPDATE credentials SET locked_until = :t"), {"t": now + 60})
+        return outcome
+
+    service._decide = decide_then_get_locked  # type: ignore[method-assign]
+    try:
+        code = alice.code(bank.clock())
+        bank.secrets_used.add(code)
+        outcome = service.verify(VerifyRequest(alice.username, code, "login", "netbank"))
+    finally:
+        del service._decide
+    assert outcome.result is not Result.ACCEPTED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -55,7 +56,10 @@ async def _customer(request: Request[Any, Any, Any], services: Services) -> Cust
     if scheme.lower() != "basic" or not username:
         raise NotAuthenticated("log in with the online-banking username and password")
     return await anyio.to_thread.run_sync(
-        services.enrollment.authenticate_customer, username, password
+        services.enrollment.authenticate_customer,
+        username,
+        password,
+        request.client.host if request.client else "",
     )
 
 
@@ -100,6 +104,7 @@ class EnrollmentController(Controller):
             data.username,
             data.password,
             data.device_id,
+            request.client.host if request.client else "",
         )
         return RegistrationStartedBody(
             started.registration_id, started.masked_email, int(started.expires_at)
@@ -137,7 +142,14 @@ class EnrollmentController(Controller):
         services: Services = state.services
         customer = await _customer(request, services)
         issued = await anyio.to_thread.run_sync(
-            services.enrollment.create_activation, customer, data.device_id, data.token_kind
+            partial(
+                services.enrollment.create_activation,
+                customer,
+                data.device_id,
+                data.token_kind,
+                code=data.code,
+                source=request.client.host if request.client else "",
+            )
         )
         return ActivationIssuedBody(
             issued.activation_id,

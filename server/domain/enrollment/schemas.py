@@ -37,6 +37,8 @@ class ActivationBody(msgspec.Struct, forbid_unknown_fields=True):
 
     device_id: DigitsTyped
     token_kind: Literal["hardware", "emulator"] = "hardware"  # noqa: S105 - not a secret
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,8}$")] | None = None
+    """A code from the customer's current token: required when one is active."""
 
 
 class ActivationIssuedBody(msgspec.Struct):

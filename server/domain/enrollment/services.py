@@ -32,10 +32,13 @@ from server.domain.customers.services import Passwords, normalise_username
 from server.domain.enrollment import device_id as ids
 from server.domain.enrollment.bundle import CredentialProfile, issue
 from server.domain.enrollment.signing import SignedRequest, remember_nonce
+from server.domain.ratelimit import FailureLimit
+from server.domain.verification.services import Result, VerificationService, VerifyRequest
 from server.errors import (
     Conflict,
     Gone,
     InvalidInput,
+    NotAllowed,
     NotAuthenticated,
     NotFound,
     ServiceUnavailable,
@@ -59,6 +62,8 @@ class EnrollmentPolicy:
     activation_code_attempts: int = 3
     clock_skew_seconds: int = 300
     registrations_per_hour: int = 5
+    password_failures: int = 10
+    password_window_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class EnrollmentService:
         mailer: Mailer,
         clock: Clock,
         policy: EnrollmentPolicy,
+        verification: VerificationService,
         profile: CredentialProfile | None = None,
     ) -> None:
         self._db = db
@@ -98,6 +104,13 @@ class EnrollmentService:
         self._clock = clock
         self.policy = policy
         self._profile = profile or CredentialProfile()
+        self._verification = verification
+        self._password_limit = FailureLimit(
+            policy.password_failures, policy.password_window_seconds, db.is_postgres
+        )
+        self._source_password_limit = FailureLimit(
+            10 * policy.password_failures, policy.password_window_seconds, db.is_postgres
+        )
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -254,26 +267,28 @@ class EnrollmentService:
     # -- self-registration -----------------------------------------------------------------
 
     def start_registration(
-        self, signed: SignedRequest, username: str, password: str, device_id: str
+        self,
+        signed: SignedRequest,
+        username: str,
+        password: str,
+        device_id: str,
+        source: str = "",
     ) -> RegistrationStarted:
-        """Check the online-banking password, e-mail a code, remember the device's key."""
+        """Check the online-banking password, e-mail a code, remember the device's key.
+
+        The password is checked (and throttled) before any database write, and the e-mail goes
+        out after the commit, so no slow step ever holds the write lock.
+        """
         device_id = ids.normalise(device_id)
         if device_id != ids.device_id_for(signed.public_key):
             raise InvalidInput("the device ID does not belong to the key that signed the request")
+        customer = self.authenticate_customer(username, password, source)
         now = self._clock()
         registration_id = "reg_" + secrets.token_hex(12)
         code = ids.new_email_code(self.policy.email_code_digits)
+        digest = self._digest(b"email-code", registration_id, code)
         with self._db.transaction() as session:
             self._fresh_request(session, signed)
-            customer = session.exec(
-                select(Customer).where(Customer.username == normalise_username(username))
-            ).first()
-            known = customer is not None and customer.status == CustomerStatus.ACTIVE
-            good = self._passwords.check(
-                customer.password_hash if known and customer else None, password
-            )
-            if not (known and good and customer):
-                raise NotAuthenticated(WRONG_LOGIN)
             recent = session.exec(
                 select(func.count())
                 .select_from(Registration)
@@ -288,7 +303,7 @@ class EnrollmentService:
                     customer_id=customer.id or 0,
                     device_id=device_id,
                     public_key=signed.point,
-                    code_digest=self._digest(b"email-code", registration_id, code),
+                    code_digest=digest,
                     expires_at=now + self.policy.ttl_seconds,
                     created_at=now,
                 )
@@ -303,23 +318,40 @@ class EnrollmentService:
                     details={"registration": registration_id},
                 ),
             )
-            try:
-                self._mailer.send(
-                    customer.email,
-                    f"{self.policy.issuer}: código de registro / registration code",
-                    f"Hola {customer.display_name}:\n\nSu código para registrar el token es: "
-                    f"{code}\nVence en {self.policy.ttl_seconds // 60} minutos.\n\n"
-                    f"Your code to register the token is: {code}\n"
-                    f"It expires in {self.policy.ttl_seconds // 60} minutes.\n\n"
-                    "Si no fue usted, no comparta este código. / If this was not you, do not "
-                    "share this code.\n",
+        try:
+            self._mailer.send(
+                customer.email,
+                f"{self.policy.issuer}: código de registro / registration code",
+                f"Hola {customer.display_name}:\n\nSu código para registrar el token es: "
+                f"{code}\nVence en {self.policy.ttl_seconds // 60} minutos.\n\n"
+                f"Your code to register the token is: {code}\n"
+                f"It expires in {self.policy.ttl_seconds // 60} minutes.\n\n"
+                "Si no fue usted, no comparta este código. / If this was not you, do not "
+                "share this code.\n",
+            )
+        except MailError as exc:
+            with self._db.transaction() as session:
+                session.connection().execute(
+                    update(Registration)
+                    .where(col(Registration.id) == registration_id)
+                    .values(status=EnrollmentStatus.FAILED)
                 )
-            except MailError as exc:
-                raise ServiceUnavailable(
-                    "the e-mail with the code could not be sent: try again later"
-                ) from exc
-            masked = mask_address(customer.email)
-        return RegistrationStarted(registration_id, masked, now + self.policy.ttl_seconds)
+                self._audit.append(
+                    session.connection(),
+                    AuditRecord(
+                        actor=f"device:{device_id}",
+                        action="registration.mail_failed",
+                        subject=customer.username,
+                        result="failed",
+                        details={"registration": registration_id},
+                    ),
+                )
+            raise ServiceUnavailable(
+                "the e-mail with the code could not be sent: try again later"
+            ) from exc
+        return RegistrationStarted(
+            registration_id, mask_address(customer.email), now + self.policy.ttl_seconds
+        )
 
     def confirm_registration(
         self, signed: SignedRequest, registration_id: str, code: str
@@ -378,15 +410,39 @@ class EnrollmentService:
 
     # -- portal activation -----------------------------------------------------------------
 
+    def has_token(self, customer: Customer) -> bool:
+        """True when the customer has an active credential."""
+        with self._db.transaction() as session:
+            return (
+                session.exec(
+                    select(Credential.id)
+                    .where(Credential.customer_id == customer.id)
+                    .where(Credential.status == CredentialStatus.ACTIVE)
+                ).first()
+                is not None
+            )
+
     def create_activation(
-        self, customer: Customer, typed_device_id: str, token_kind: str
+        self,
+        customer: Customer,
+        typed_device_id: str,
+        token_kind: str,
+        *,
+        code: str | None = None,
+        source: str = "",
     ) -> ActivationIssued:
-        """For a logged-in customer: an activation code for the device ID the token shows."""
+        """For a logged-in customer: an activation code for the device ID the token shows.
+
+        A customer who already has a token must approve the new one with a code from it
+        (purpose `new_keys`): a password alone must never move the second factor.
+        """
         if token_kind not in TOKEN_KINDS:
             raise InvalidInput(f"the kind of token is one of: {', '.join(TOKEN_KINDS)}")
         device_id = ids.normalise(typed_device_id)
         if not ids.is_device_id(device_id):
             raise InvalidInput("the device ID is not correct: check the 16 digits on the token")
+        if self.has_token(customer):
+            self._approve_new_token(customer, device_id, code, source)
         now = self._clock()
         activation_id = "act_" + secrets.token_hex(12)
         code = ids.new_activation_code()
@@ -423,6 +479,26 @@ class EnrollmentService:
                 ),
             )
         return ActivationIssued(activation_id, code, device_id, now + self.policy.ttl_seconds)
+
+    def _approve_new_token(
+        self, customer: Customer, device_id: str, code: str | None, source: str
+    ) -> None:
+        if not code:
+            raise NotAllowed("replacing your token needs a code from the token you have now")
+        outcome = self._verification.verify(
+            VerifyRequest(
+                username=customer.username,
+                code=code,
+                purpose="new_keys",
+                client="enrollment",
+                source=source,
+                transaction={"new_device": device_id},
+            )
+        )
+        if outcome.result is Result.UNAVAILABLE:
+            raise ServiceUnavailable("codes cannot be checked right now: try again shortly")
+        if outcome.result is not Result.ACCEPTED:
+            raise NotAllowed("the code from your current token is not correct")
 
     def activation_state(self, customer: Customer, activation_id: str) -> Activation:
         """The activation as the portal polls it (`pending` turns `expired` on time)."""
@@ -503,16 +579,30 @@ class EnrollmentService:
 
     # -- portal login for the API half -----------------------------------------------------
 
-    def authenticate_customer(self, username: str, password: str) -> Customer:
-        """The customer for a username and password, or NotAuthenticated (same time)."""
+    def authenticate_customer(self, username: str, password: str, source: str = "") -> Customer:
+        """The customer for a username and password, or NotAuthenticated (same time).
+
+        Failures are counted per (username, source) and per source in the database; past the
+        limit the check is refused before the password is even looked at.
+        """
+        name = normalise_username(username)[:150]
+        keys = (
+            (f"password|{name}|{source}", self._password_limit),
+            (f"password-source|{source}", self._source_password_limit),
+        )
+        now = self._clock()
+        with self._db.reading() as connection:
+            if any(limit.exceeded(connection, key, now) for key, limit in keys):
+                raise TooManyRequests("too many wrong passwords: try again later")
         with self._db.transaction() as session:
-            customer = session.exec(
-                select(Customer).where(Customer.username == normalise_username(username))
-            ).first()
+            customer = session.exec(select(Customer).where(Customer.username == name)).first()
         active = customer is not None and customer.status == CustomerStatus.ACTIVE
         ok = self._passwords.check(
             customer.password_hash if active and customer else None, password
         )
         if not (ok and active and customer):
+            with self._db.engine.begin() as connection:
+                for key, limit in keys:
+                    limit.count(connection, key, now)
             raise NotAuthenticated(WRONG_LOGIN)
         return customer

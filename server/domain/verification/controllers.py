@@ -66,7 +66,7 @@ class VerifyController(Controller):
                 f"client {client.name!r} may not verify codes for {data.purpose.value!r}"
             )
         started = time.perf_counter()
-        source = data.source or (request.client.host if request.client else "")
+        source = data.source or ""  # the end customer's address, as the bank sees it
         try:
             outcome = services.verification.verify(
                 VerifyRequest(

@@ -21,7 +21,7 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
         transaction: details of what is approved (amount, destination account, ...); shown
             in the audit trail.
         source: where the customer is (e.g. the IP address the bank sees); failures are
-            rate-limited per source.
+            rate-limited per source. Without it only the per-credential lock-out applies.
     """
 
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=150)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, or_, update
 from sqlmodel import col, select
 
 from hsm import Algorithm, Hsm, HsmError, WrappedSeed, totp_counter
@@ -107,6 +107,12 @@ _ACCEPT = (
     .where(col(Credential.id) == bindparam("cid"))
     .where(col(Credential.last_step) < bindparam("step"))
     .where(col(Credential.status) == CredentialStatus.ACTIVE)
+    # a lock written by a parallel wrong guess since we read the row still holds
+    .where(
+        or_(
+            col(Credential.locked_until).is_(None), col(Credential.locked_until) <= bindparam("now")
+        )
+    )
     .values(
         last_step=bindparam("step"),
         drift=bindparam("new_drift"),
@@ -197,7 +203,9 @@ class VerificationService:
         now = self._clock()
         source_key = f"{request.client}|{request.source}"
         with self._db.reading() as connection:
-            limited = self._limit.exceeded(connection, source_key, now)
+            # without a source there is no per-source limit: a shared bucket (the bank's
+            # own address) would let one attacker block every customer
+            limited = bool(request.source) and self._limit.exceeded(connection, source_key, now)
             credentials = [
                 CredentialState(*row)
                 for row in connection.execute(
@@ -212,7 +220,8 @@ class VerificationService:
             outcome = self._decide(request, credentials, now)
         with self._db.engine.begin() as connection:
             outcome = self._apply(connection, outcome, credentials, now)
-            if outcome.result in (Result.REJECTED, Result.LOCKED) and outcome.reason != "locked":
+            failed = outcome.result in (Result.REJECTED, Result.LOCKED)
+            if failed and outcome.reason != "locked" and request.source:
                 self._limit.count(connection, source_key, now)
             self._record(connection, request, outcome)
         return outcome
@@ -224,7 +233,8 @@ class VerificationService:
     ) -> Outcome:
         """Compute the window's codes in the HSM and compare; no database access."""
         if not credentials:
-            self._spend_like_a_check()
+            if not self._spend_like_a_check():
+                return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
             return Outcome(Result.REJECTED, "unknown_user")
         usable = [c for c in credentials if not c.locked_until or c.locked_until <= now]
         if not usable:
@@ -255,14 +265,16 @@ class VerificationService:
                 return Outcome(Result.ACCEPTED, reason, credential.public_id, step=step)
         return Outcome(Result.REJECTED, "wrong_code", usable[0].public_id)
 
-    def _spend_like_a_check(self) -> None:
-        """Do the HSM work of a real check, so unknown users answer in the same time."""
+    def _spend_like_a_check(self) -> bool:
+        """Do the HSM work of a real check, so unknown users answer in the same time (and
+        say "unavailable" like everybody else while the HSM is away)."""
         try:
             if self._decoy is None:
                 self._decoy = self._hsm.generate_seed(Algorithm.SHA1)
             self._hsm.otp_values(self._decoy, Algorithm.SHA1, 6, [0, 1, 2])
         except HsmError:
-            pass
+            return False
+        return True
 
     def _apply(
         self,
@@ -283,18 +295,7 @@ class VerificationService:
                 drift = step - totp_counter(now, credential.period)
                 drift = max(-self.policy.max_drift, min(self.policy.max_drift, drift))
             changed = connection.execute(
-                update(Credential)
-                .where(col(Credential.id) == credential.id)
-                .where(col(Credential.last_step) < step)
-                .where(col(Credential.status) == CredentialStatus.ACTIVE)
-                .values(
-                    last_step=step,
-                    drift=drift,
-                    failure_count=0,
-                    lockouts=0,
-                    locked_until=None,
-                    updated_at=now,
-                )
+                _ACCEPT, {"cid": credential.id, "step": step, "new_drift": drift, "now": now}
             ).rowcount
             if changed == 1:
                 return Outcome(Result.ACCEPTED, "accepted", credential.public_id)
