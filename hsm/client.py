@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 import pkcs11
+import pkcs11.exceptions as p11e
 from pkcs11 import Mechanism
 
 from hsm import provisioning
 from hsm.config import HsmConfig
 from hsm.connection import Connection
-from hsm.errors import InvalidSeedRequest, KeyNotFound
+from hsm.errors import HsmUnavailable, InvalidSeedRequest, KeyNotFound
 from hsm.executor import SerialExecutor, pkcs11_executor
 from hsm.keys import KeyInfo, KeyPurpose, KeyRing
 from hsm.otp import Algorithm, check_digits
@@ -75,7 +76,12 @@ class Hsm:
         return await self._executor.acall(fn, *args, **kwargs)
 
     def _run(self, operation: Callable[[pkcs11.Session], T]) -> T:
-        return self._executor.call(self._conn.run, lambda session: operation(self._sync(session)))
+        try:
+            return self._executor.call(
+                self._conn.run, lambda session: operation(self._sync(session))
+            )
+        except p11e.PKCS11Error as exc:  # anything not translated closer to its cause
+            raise HsmUnavailable(f"the HSM refused an operation ({type(exc).__name__})") from exc
 
     def _sync(self, session: pkcs11.Session) -> pkcs11.Session:
         """Forget handles from an older session, find the keys in a new one."""

@@ -28,6 +28,8 @@ class Field:
                 amount = Decimal(value.replace(",", ""))
             except InvalidOperation:
                 return None
+            if not amount.is_finite():
+                return None
             if not Decimal("0.01") <= amount <= Decimal("1000000") or amount != round(amount, 2):
                 return None
             return f"{amount:.2f}"

@@ -96,4 +96,5 @@ def portal_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     template: Template = page(
         request, "error.html", exc.status_code, message=message, code=exc.status_code
     )
+    template.headers.update(SECURITY_HEADERS)  # error responses skip after_request
     return template

@@ -270,3 +270,24 @@ def test_password_guessing_is_throttled_on_the_api(enroll: Enrollment) -> None:
     )
     enroll.clock.advance(900)
     assert token.start_registration(ana.username, ana.password).status_code == 202
+
+
+def test_unicode_digits_in_a_device_id_are_refused_cleanly(enroll: Enrollment) -> None:
+    bea = enroll.customer()
+    answer = enroll.client.post(
+        "/api/v1/activations",
+        auth=enroll.portal_auth(bea),
+        json={"device_id": "1234567812345678\u00b2"},
+    )
+    assert answer.status_code == 400
+
+
+def test_someone_else_typing_my_device_id_cannot_push_my_activation_out(
+    enroll: Enrollment,
+) -> None:
+    bea, intruder = enroll.customer(), enroll.customer()
+    token = enroll.token()
+    mine = _activation(enroll, token, bea)
+    _activation(enroll, token, intruder)  # newer, for the same device ID
+    provisioned = token.provisioned(token.redeem(mine["activation_code"]))
+    assert provisioned.bundle["username"] == bea.username

@@ -8,7 +8,7 @@ import pkcs11
 import pytest
 from pkcs11 import Attribute, Mechanism
 
-from hsm import Algorithm, Hsm, WrappedSeed
+from hsm import Algorithm, Hsm, HsmUnavailable, WrappedSeed
 from tests.conftest import SoftHsmTokens
 
 
@@ -43,8 +43,9 @@ def stored_seed(hsm: Hsm) -> object:
 
 
 def test_seed_value_is_refused_through_python_pkcs11(hsm: Hsm, stored_seed: object) -> None:
-    with pytest.raises(pkcs11.exceptions.AttributeSensitive):
+    with pytest.raises(HsmUnavailable) as refused:
         hsm._run(lambda s: stored_seed[Attribute.VALUE])  # type: ignore[index]
+    assert isinstance(refused.value.__cause__, pkcs11.exceptions.AttributeSensitive)
     assert hsm._run(lambda s: stored_seed[Attribute.SENSITIVE]) is True  # type: ignore[index]
     assert hsm._run(lambda s: stored_seed[Attribute.EXTRACTABLE]) is False  # type: ignore[index]
 
@@ -54,8 +55,9 @@ def test_unwrapped_seed_cannot_be_wrapped_out_again(hsm: Hsm, stored_seed: objec
         kek = session.get_key(label="otp-kek-v1")
         return kek.wrap_key(stored_seed, mechanism=Mechanism.AES_KEY_WRAP_PAD)
 
-    with pytest.raises(pkcs11.exceptions.KeyUnextractable):
+    with pytest.raises(HsmUnavailable) as refused:
         hsm._run(wrap_out)
+    assert isinstance(refused.value.__cause__, pkcs11.exceptions.KeyUnextractable)
 
 
 def _object_block(listing: str, label: str) -> str:

@@ -124,6 +124,8 @@ def test_each_operation_is_approved_with_its_purpose(
     ("fields", "bad"),
     [
         ({"amount": "-5", "account": "1234567890", "concept": "x"}, "Importe"),
+        ({"amount": "NaN", "account": "1234567890", "concept": "x"}, "Importe"),
+        ({"amount": "Infinity", "account": "1234567890", "concept": "x"}, "Importe"),
         ({"amount": "10.999", "account": "1234567890", "concept": "x"}, "Importe"),
         ({"amount": "10", "account": "12ab", "concept": "x"}, "Cuenta destino"),
         ({"amount": "10", "account": "1234567890", "concept": "<script>"}, "Concepto"),
@@ -164,3 +166,10 @@ def test_pages_need_a_login_and_carry_security_headers(bank: Bank) -> None:
     assert page.headers["cache-control"] == "no-store"
     cookie = page.headers.get("set-cookie", "")
     assert "HttpOnly" in cookie
+
+
+def test_error_pages_carry_the_security_headers(bank: Bank) -> None:
+    refused = bank.client.post("/portal/login", data={"username": "x", "password": "y"})
+    assert refused.status_code == 403
+    assert refused.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in refused.headers["content-security-policy"]

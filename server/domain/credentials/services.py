@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
@@ -28,7 +28,7 @@ def new_public_id() -> str:
 class SeedImport:
     """A known seed to load (an imported hardware token, or a test)."""
 
-    seed: bytes
+    seed: bytes = field(repr=False)
     kind: CredentialKind = CredentialKind.TOTP
     algorithm: Algorithm = Algorithm.SHA1
     digits: int = 6

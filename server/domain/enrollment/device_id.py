@@ -43,6 +43,7 @@ _PERMUTE = (
 )
 _INVERSE = "0432156789"
 _SEPARATORS = re.compile(r"[\s\-.]")
+_DIGITS = re.compile(r"[0-9]{2,}")  # ASCII only: str.isdigit() also takes "²"
 
 
 def _checksum(digits: str, offset: int) -> int:
@@ -59,7 +60,7 @@ def check_digit(body: str) -> str:
 
 def has_valid_check_digit(number: str) -> bool:
     """True when the last digit of `number` is the Verhoeff check digit of the rest."""
-    return len(number) >= 2 and number.isdigit() and _checksum(number, 0) == 0
+    return _DIGITS.fullmatch(number) is not None and _checksum(number, 0) == 0
 
 
 def normalise(typed: str) -> str:

@@ -226,7 +226,10 @@ class EnrollmentService:
             )
             if claimed != 1:
                 raise Gone("this code was used already")
-            customer = session.get(Customer, customer_id)
+            # lock the customer: two enrollments finishing at once must not both stay active
+            customer = session.exec(
+                select(Customer).where(Customer.id == customer_id).with_for_update()
+            ).first()
             if customer is None or customer.status != CustomerStatus.ACTIVE:
                 raise Gone("this customer can no longer enrol a token")
             bundle, retired = self._complete(session, customer, device_id, signed, actor)
@@ -522,28 +525,34 @@ class EnrollmentService:
         if device_id != ids.device_id_for(signed.public_key):
             raise InvalidInput(WRONG_ACTIVATION)
         now = self._clock()
+        code = ids.normalise(code)
         with self._db.transaction() as session:
             self._fresh_request(session, signed)
-            activation = session.exec(
-                select(Activation)
-                .where(Activation.device_id == device_id)
-                .where(Activation.status == EnrollmentStatus.PENDING)
-                .order_by(col(Activation.created_at).desc())
-            ).first()
-            if activation is None:
-                raise InvalidInput(WRONG_ACTIVATION)
-            closed = self._closed(session, activation, now)
-        if closed is not None:
-            raise closed
-        code = ids.normalise(code)
+            pending = list(
+                session.exec(
+                    select(Activation)
+                    .where(Activation.device_id == device_id)
+                    .where(Activation.status == EnrollmentStatus.PENDING)
+                    .order_by(col(Activation.created_at).desc())
+                ).all()
+            )
+            open_ones = [a for a in pending if self._closed(session, a, now) is None]
+        if not open_ones:
+            if pending:
+                raise Gone("the code has expired: start again")
+            raise InvalidInput(WRONG_ACTIVATION)
         if not (len(code) == 10 and ids.has_valid_check_digit(code)):
             raise InvalidInput(WRONG_ACTIVATION)  # a typo: not counted as a guess
         given = self._digest(b"activation-code", device_id, code)
-        if not hmac.compare_digest(activation.code_digest, given):
-            self._count_wrong(Activation, activation.id, self.policy.activation_code_attempts)
+        # Several customers may have typed this device ID (one of them perhaps to get in
+        # the way): the code says which activation it is.
+        chosen = next((a for a in open_ones if hmac.compare_digest(a.code_digest, given)), None)
+        if chosen is None:
+            for activation in open_ones:
+                self._count_wrong(Activation, activation.id, self.policy.activation_code_attempts)
             raise InvalidInput(WRONG_ACTIVATION)
         return self._finish(
-            Activation, activation.id, activation.customer_id, device_id, signed, "activation"
+            Activation, chosen.id, chosen.customer_id, device_id, signed, "activation"
         )
 
     # -- the token removes a user ----------------------------------------------------------
