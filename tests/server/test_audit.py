@@ -91,3 +91,62 @@ def test_truncation_with_a_rewritten_head_is_found(audited: Bank) -> None:
     report = _report(audited)
     assert not report.ok
     assert "head seal is not the HSM's" in (report.problem or "")
+
+
+def _strip_seal_and_rewrite_from(bank: Bank, seq: int) -> None:
+    """What someone with write access to the database, but not the HSM key, can do: edit
+    an event, recompute every hash after it, and remove the seal (claiming an outage)."""
+    from sqlmodel import select
+
+    from server.db.models import AuditEvent
+    from server.domain.audit.services import GENESIS, event_hash
+
+    with bank.services.db.transaction() as session:
+        events = session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        prev = GENESIS
+        for event in events:
+            if event.seq == seq:
+                event.result = "accepted"
+            event.prev_hash = prev
+            event.hash = event_hash(prev, event)
+            prev = event.hash
+            session.add(event)
+        session.connection().execute(
+            text(
+                "UPDATE audit_head SET hash = :h, sealed_seq = 0, sealed_hash = :g, "
+                "mac = NULL, key_version = NULL"
+            ),
+            {"h": prev, "g": GENESIS},
+        )
+
+
+def test_a_removed_seal_is_reported_and_new_events_do_not_cover_it(audited: Bank) -> None:
+    _strip_seal_and_rewrite_from(audited, 7)
+    report = _report(audited)
+    assert not report.ok
+    assert "not sealed by the HSM" in (report.problem or "")
+    # the server keeps working, but will not put its seal over a chain it cannot vouch for
+    alice = audited.add_customer()
+    assert audited.verify(alice.username, alice.code(audited.clock()))[0] == 200
+    report = _report(audited)
+    assert not report.ok
+    assert report.unsealed >= 1
+
+
+def test_officer_reseals_after_review(audited: Bank) -> None:
+    _strip_seal_and_rewrite_from(audited, 7)
+    with audited.services.db.engine.begin() as connection:
+        audited.services.audit.reseal(connection, "officer:test")
+    report = _report(audited)
+    assert report.ok, report.problem
+    with audited.services.db.transaction() as session:
+        from sqlmodel import select
+
+        from server.db.models import AuditEvent
+
+        assert (
+            session.exec(select(AuditEvent).where(AuditEvent.action == "audit.resealed"))
+            .one()
+            .actor
+            == "officer:test"
+        )

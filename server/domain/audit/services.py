@@ -94,7 +94,22 @@ def seal_message(seq: int, chain_hash: str) -> bytes:
 
 # Built once: constructing SQLAlchemy statements per call costs more than running them.
 _LOCK_HEAD = (
-    select(col(AuditHead.seq), col(AuditHead.hash)).where(col(AuditHead.id) == 1).with_for_update()
+    select(  # type: ignore[call-overload]
+        col(AuditHead.seq),
+        col(AuditHead.hash),
+        col(AuditHead.sealed_seq),
+        col(AuditHead.sealed_hash),
+        col(AuditHead.mac),
+        col(AuditHead.key_version),
+    )
+    .where(col(AuditHead.id) == 1)
+    .with_for_update()
+)
+_TAIL = (
+    select(col(AuditEvent.seq), col(AuditEvent.hash))
+    .where(col(AuditEvent.seq) > bindparam("after"))
+    .where(col(AuditEvent.seq) <= bindparam("upto"))
+    .order_by(col(AuditEvent.seq))
 )
 _INSERT_EVENT = insert(AuditEvent)
 _MOVE_HEAD = (
@@ -122,10 +137,15 @@ class AuditLog:
     def __init__(self, hsm: Hsm, clock: Clock) -> None:
         self._hsm = hsm
         self._clock = clock
+        self._trusted: tuple[int, str | None] = (0, None)
+        """(sealed seq, MAC) of the seal this process made or checked last."""
+        self._own_tail: dict[int, str] = {}
+        """Events this process appended after that seal while the HSM was away."""
 
     def append(self, connection: Connection, record: AuditRecord) -> int:
         """Add `record` as the next link in the caller's transaction; returns its seq."""
-        head_seq, head_hash = connection.execute(_LOCK_HEAD).one()
+        head = connection.execute(_LOCK_HEAD).one()
+        head_seq, head_hash = head.seq, head.hash
         event: dict[str, Any] = {
             "seq": head_seq + 1,
             "at": self._clock(),
@@ -142,11 +162,16 @@ class AuditLog:
         event["hash"] = event_hash(head_hash, event)
         connection.execute(_INSERT_EVENT, event)
         try:
+            if not self._may_extend(connection, head):
+                connection.execute(_MOVE_HEAD, {"new_seq": event["seq"], "new_hash": event["hash"]})
+                return int(event["seq"])
             version, mac = self._hsm.audit_mac(seal_message(event["seq"], event["hash"]))
         except HsmError as exc:
             log.warning("audit.unsealed", seq=event["seq"], reason=str(exc))
+            self._own_tail[event["seq"]] = event["hash"]
             connection.execute(_MOVE_HEAD, {"new_seq": event["seq"], "new_hash": event["hash"]})
         else:
+            self._trusted, self._own_tail = (event["seq"], mac.hex()), {}
             connection.execute(
                 _SEAL_HEAD,
                 {
@@ -157,6 +182,62 @@ class AuditLog:
                 },
             )
         return int(event["seq"])
+
+    def _may_extend(self, connection: Connection, head: Any) -> bool:
+        """Whether a new seal may cover the chain as it stands: the stored seal must be the
+        HSM's, and any unsealed events after it must be ones this process wrote itself.
+        Otherwise (a removed or forged seal, a tail from elsewhere) the chain is left
+        unsealed, which the verifier reports, until an officer reviews it and reseals.
+
+        Raises:
+            HsmError: the HSM cannot check the seal now.
+        """
+        if head.sealed_seq > 0 and (head.sealed_seq, head.mac) != self._trusted:
+            _, expected = self._hsm.audit_mac(
+                seal_message(head.sealed_seq, head.sealed_hash), head.key_version
+            )
+            if head.mac is None or not hmac.compare_digest(expected.hex(), head.mac):
+                log.critical("audit.seal_invalid", sealed_seq=head.sealed_seq)
+                return False
+            self._trusted, self._own_tail = (head.sealed_seq, head.mac), {}
+        if head.seq != head.sealed_seq:
+            tail = connection.execute(_TAIL, {"after": head.sealed_seq, "upto": head.seq}).all()
+            if any(self._own_tail.get(seq) != chain_hash for seq, chain_hash in tail):
+                log.critical(
+                    "audit.unsealed_tail_not_ours", sealed_seq=head.sealed_seq, head_seq=head.seq
+                )
+                return False
+        return True
+
+    def reseal(self, connection: Connection, actor: str) -> AuditReport:
+        """An officer's decision, after reviewing an unsealed tail: check the chain's links
+        and seal its head as it is now. Audited."""
+        report = self.verify(Session(bind=connection))
+        if (
+            report.first_bad_seq is not None
+            and report.problem
+            and "not sealed" not in (report.problem)
+        ):
+            return report
+        head = connection.execute(_LOCK_HEAD).one()
+        version, mac = self._hsm.audit_mac(seal_message(head.seq, head.hash))
+        connection.execute(
+            _SEAL_HEAD,
+            {
+                "new_seq": head.seq,
+                "new_hash": head.hash,
+                "new_mac": mac.hex(),
+                "new_version": version,
+            },
+        )
+        self._trusted, self._own_tail = (head.seq, mac.hex()), {}
+        self.append(
+            connection,
+            AuditRecord(
+                actor=actor, action="audit.resealed", result="ok", details={"sealed_seq": head.seq}
+            ),
+        )
+        return report
 
     def verify(self, session: Session, batch: int = 1000) -> AuditReport:
         """Walk the whole chain; report the first event that is wrong, or OK."""
@@ -232,4 +313,15 @@ class AuditLog:
                 )
         elif newest > 0 and head.mac is not None:
             return AuditReport(False, count, 1, "the head seal does not belong to this chain")
-        return AuditReport(True, count, unsealed=newest - head.sealed_seq)
+        unsealed = newest - head.sealed_seq
+        if unsealed:
+            return AuditReport(
+                False,
+                count,
+                head.sealed_seq + 1,
+                f"the newest {unsealed} events are not sealed by the HSM "
+                "(written while it was unavailable, or the seal was removed): "
+                "review them, then reseal",
+                unsealed=unsealed,
+            )
+        return AuditReport(True, count)
