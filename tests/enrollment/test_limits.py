@@ -291,3 +291,32 @@ def test_someone_else_typing_my_device_id_cannot_push_my_activation_out(
     _activation(enroll, token, intruder)  # newer, for the same device ID
     provisioned = token.provisioned(token.redeem(mine["activation_code"]))
     assert provisioned.bundle["username"] == bea.username
+
+
+def test_parallel_wrong_codes_get_no_more_tries_than_allowed(enroll: Enrollment) -> None:
+    import secrets
+    from concurrent.futures import ThreadPoolExecutor
+
+    from server.domain.enrollment.signing import SignedRequest
+    from server.errors import Gone, InvalidInput
+
+    ana = enroll.customer()
+    token = enroll.token()
+    registration_id, code = _start(enroll, token, ana)
+    signed = [
+        SignedRequest(token.key.public_key(), token.point, secrets.token_hex(16)) for _ in range(20)
+    ]
+
+    def guess(request: SignedRequest) -> str:
+        try:
+            enroll.services.enrollment.confirm_registration(request, registration_id, _wrong(code))
+        except InvalidInput:
+            return "compared"
+        except Gone:
+            return "refused"
+        return "accepted"
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(guess, signed))
+    assert answers.count("compared") == 5, answers
+    assert answers.count("refused") == 15

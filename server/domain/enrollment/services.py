@@ -371,10 +371,12 @@ class EnrollmentService:
             closed = self._closed(session, registration, now)
         if closed is not None:
             raise closed
-        expected = registration.code_digest
+        allowed = self.policy.email_code_attempts
+        if not self._reserve_attempt(Registration, registration_id, allowed):
+            raise Gone("too many wrong codes: start again")
         given = self._digest(b"email-code", registration_id, code)
-        if not hmac.compare_digest(expected, given):
-            self._count_wrong(Registration, registration_id, self.policy.email_code_attempts)
+        if not hmac.compare_digest(registration.code_digest, given):
+            self._void_if_spent(Registration, registration_id, allowed)
             raise InvalidInput("the code is not correct")
         return self._finish(
             Registration,
@@ -398,18 +400,37 @@ class EnrollmentService:
             EnrollmentStatus.COMPLETED: Gone("this code was used already"),
         }[EnrollmentStatus(record.status)]
 
-    def _count_wrong(
+    def _reserve_attempt(
+        self, table: type[Registration] | type[Activation], record_id: str, allowed: int
+    ) -> bool:
+        """Spend one try before the code is compared, in one atomic UPDATE: parallel guesses
+        cannot get more than `allowed` comparisons between them."""
+        c = table.__table__.c  # type: ignore[union-attr]
+        with self._db.engine.begin() as connection:
+            return (
+                connection.execute(
+                    update(table)
+                    .where(c.id == record_id)
+                    .where(c.status == EnrollmentStatus.PENDING)
+                    .where(c.attempts < allowed)
+                    .values(attempts=c.attempts + 1)
+                ).rowcount
+                == 1
+            )
+
+    def _void_if_spent(
         self, table: type[Registration] | type[Activation], record_id: str, allowed: int
     ) -> None:
-        """One more wrong code; at `allowed` the record is void (in its own transaction)."""
-        with self._db.transaction() as session:
-            record: Registration | Activation | None = session.get(table, record_id)  # type: ignore[assignment]
-            if record is None or record.status != EnrollmentStatus.PENDING:
-                return
-            record.attempts += 1
-            if record.attempts >= allowed:
-                record.status = EnrollmentStatus.FAILED
-            session.add(record)
+        """After a wrong code: when every try is spent the record is void."""
+        c = table.__table__.c  # type: ignore[union-attr]
+        with self._db.engine.begin() as connection:
+            connection.execute(
+                update(table)
+                .where(c.id == record_id)
+                .where(c.status == EnrollmentStatus.PENDING)
+                .where(c.attempts >= allowed)
+                .values(status=EnrollmentStatus.FAILED)
+            )
 
     # -- portal activation -----------------------------------------------------------------
 
@@ -546,10 +567,12 @@ class EnrollmentService:
         given = self._digest(b"activation-code", device_id, code)
         # Several customers may have typed this device ID (one of them perhaps to get in
         # the way): the code says which activation it is.
-        chosen = next((a for a in open_ones if hmac.compare_digest(a.code_digest, given)), None)
+        allowed = self.policy.activation_code_attempts
+        tried = [a for a in open_ones if self._reserve_attempt(Activation, a.id, allowed)]
+        chosen = next((a for a in tried if hmac.compare_digest(a.code_digest, given)), None)
         if chosen is None:
-            for activation in open_ones:
-                self._count_wrong(Activation, activation.id, self.policy.activation_code_attempts)
+            for activation in tried:
+                self._void_if_spent(Activation, activation.id, allowed)
             raise InvalidInput(WRONG_ACTIVATION)
         return self._finish(
             Activation, chosen.id, chosen.customer_id, device_id, signed, "activation"
