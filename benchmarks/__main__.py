@@ -7,9 +7,14 @@ import logging
 
 import structlog
 
-from benchmarks import hsm_otp, verify_api
+from benchmarks import hsm_otp, rotation, token, verify_api
 
-SUITES = {"hsm": hsm_otp.run, "verify": verify_api.run}
+SUITES = {
+    "hsm": hsm_otp.run,
+    "verify": verify_api.run,
+    "rotation": rotation.run,
+    "token": token.run,
+}
 
 
 def main() -> None:

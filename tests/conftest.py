@@ -14,6 +14,7 @@ from softhsm_config import SoftHsmToken, create_token
 TOKEN_LABEL = "otp-test"
 SPARE_LABEL = "otp-spare"  # a second token nobody logs in to, for wrong-PIN cases
 EMPTY_LABEL = "otp-empty"  # a token that never gets keys
+OFFICER_LABEL = "otp-officer"  # KEK rotation tests (tests/officer) rotate this one only
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class SoftHsmTokens:
     main: SoftHsmToken
     spare: SoftHsmToken
     empty: SoftHsmToken
+    officer: SoftHsmToken
 
     def config(self, **overrides: object) -> HsmConfig:
         values: dict[str, object] = {
@@ -40,9 +42,10 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmTokens:
     main = create_token(base / "hsm", TOKEN_LABEL, secrets_dir=base / "secrets")
     spare = create_token(base / "hsm", SPARE_LABEL, secrets_dir=base / "secrets")
     empty = create_token(base / "hsm", EMPTY_LABEL, secrets_dir=base / "secrets")
+    officer = create_token(base / "hsm", OFFICER_LABEL, secrets_dir=base / "secrets")
     # SoftHSM reads its configuration when the module is initialised: set it first.
     os.environ["SOFTHSM2_CONF"] = str(main.conf_path)
-    return SoftHsmTokens(main, spare, empty)
+    return SoftHsmTokens(main, spare, empty, officer)
 
 
 @pytest.fixture(scope="session")

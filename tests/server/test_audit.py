@@ -150,3 +150,11 @@ def test_officer_reseals_after_review(audited: Bank) -> None:
             .actor
             == "officer:test"
         )
+
+
+def test_reseal_refuses_a_chain_with_a_broken_link(audited: Bank) -> None:
+    _sql(audited, "UPDATE audit_events SET subject = 'mallory' WHERE seq = 4")
+    with audited.services.db.engine.begin() as connection:
+        report = audited.services.audit.reseal(connection, "officer:test")
+    assert (report.ok, report.first_bad_seq) == (False, 4)
+    assert not _report(audited).ok

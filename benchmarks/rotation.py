@@ -1,0 +1,133 @@
+"""KEK rotation: credentials re-wrapped per second, against the HSM floor of the same run.
+
+  - HSM floor: `Hsm.rewrap_seeds` on the same wrapped seeds in batches of 200, without a
+    database: one unwrap and one wrap per credential inside the HSM, one hop to the PKCS#11
+    thread per batch. No rotation can beat it.
+  - rotation: what `otp-admin keys rotate` runs (`KeyRotation.start` + `run`) over the same
+    number of credentials in a SQLite file: the same HSM work, plus reading each batch, one
+    conditional UPDATE per row, one audit event per batch, and a commit per batch.
+
+The ratio says how much of the HSM's rate the rotation keeps (1.0 = the database is free).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from benchmarks.timing import Rate
+from hsm import Algorithm, Hsm, HsmConfig, WrappedSeed
+from server.db.engine import Database, make_engine
+from server.db.migrate import upgrade
+from server.db.models import Credential, Customer
+from server.domain.audit.services import AuditLog
+from server.domain.keys.rotation import DEFAULT_BATCH, KeyRotation
+from softhsm_config import create_token
+
+POOL = 500
+ROUNDS = 3
+
+
+def _populate(url: str, pool: list[WrappedSeed], count: int) -> None:
+    """`count` customers with one credential each, blobs drawn from `pool` (bulk insert)."""
+    upgrade(url)
+    engine = make_engine(url)
+    now = time.time()
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Customer),
+            [
+                {
+                    "id": i + 1,
+                    "username": f"user{i:06d}",
+                    "email": f"user{i}@example.com",
+                    "display_name": "",
+                    "password_hash": "-",
+                    "status": "active",
+                    "created_at": now,
+                }
+                for i in range(count)
+            ],
+        )
+        connection.execute(
+            insert(Credential),
+            [
+                {
+                    "public_id": f"cred_{i:020d}",
+                    "customer_id": i + 1,
+                    "kind": "totp",
+                    "wrapped_seed": pool[i % len(pool)].blob,
+                    "kek_version": pool[i % len(pool)].kek_version,
+                    "seed_length": pool[i % len(pool)].length,
+                    "algorithm": "SHA1",
+                    "digits": 6,
+                    "period": 60,
+                    "last_step": -1,
+                    "drift": 0,
+                    "failure_count": 0,
+                    "lockouts": 0,
+                    "status": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(count)
+            ],
+        )
+    engine.dispose()
+
+
+def _rate(name: str, count: int, durations: list[float]) -> Rate:
+    rates = [count / d for d in durations]
+    return Rate(name, statistics.median(rates), min(rates), max(rates))
+
+
+def run(seconds: float = 1.0) -> list[str]:
+    """Measure and return the report lines (`seconds` scales the number of credentials)."""
+    count = max(2_000, int(5_000 * seconds))
+    with tempfile.TemporaryDirectory(prefix="bench-rotation-") as tmp:
+        base = Path(tmp)
+        token = create_token(base / "hsm", "bench-rotation", secrets_dir=base / "secrets")
+        os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
+        hsm = Hsm(
+            HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
+        )
+        hsm.ensure_keys()
+        pool = [hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1) for _ in range(POOL)]
+        seeds = [pool[i % POOL] for i in range(count)]
+
+        floor_target = hsm.create_kek()
+        floor: list[float] = []
+        rotation: list[float] = []
+        # Rounds alternate floor and rotation, so that a noisy neighbour hits both alike.
+        for round_ in range(ROUNDS):
+            started = time.perf_counter()
+            for i in range(0, count, DEFAULT_BATCH):
+                hsm.rewrap_seeds(seeds[i : i + DEFAULT_BATCH], to_version=floor_target)
+            floor.append(time.perf_counter() - started)
+
+            url = f"sqlite:///{base}/rotation{round_}.sqlite3"
+            _populate(url, pool, count)
+            db = Database.from_url(url)
+            keys = KeyRotation(db, hsm, AuditLog(hsm, time.time), time.time)
+            started = time.perf_counter()
+            report = keys.run(keys.start("officer:bench"), "officer:bench")
+            rotation.append(time.perf_counter() - started)
+            db.dispose()
+            if report.rewrapped != count:
+                raise RuntimeError(f"rotation re-wrapped {report.rewrapped} of {count}")
+        hsm.close()
+
+    floor_rate = _rate("HSM floor: rewrap_seeds (unwrap + wrap), no database", count, floor)
+    rotation_rate = _rate("rotation: HSM + SQLite conditional UPDATEs + audit", count, rotation)
+    return [
+        f"KEK rotation, {count:,} credentials, batches of {DEFAULT_BATCH}, "
+        f"median of {ROUNDS} rounds (credentials/second)",
+        floor_rate.line(),
+        rotation_rate.line(floor_rate),
+    ]

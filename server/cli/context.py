@@ -1,0 +1,124 @@
+"""What every `otp-admin` command shares: lazily built services, errors, actor, progress.
+
+Nothing here touches the HSM or the database until a command asks for it, so `--help`
+works anywhere. Domain, HSM and database errors become one line on stderr and exit code 1
+(`run_action`); a traceback is never shown to an officer.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from hsm import Hsm, HsmError
+from server.clock import system_clock
+from server.domain.audit.services import AuditRecord
+from server.errors import DomainError
+from server.services import Services
+from server.settings import Settings
+
+T = TypeVar("T")
+
+
+def actor() -> str:
+    """`officer:<login name>`: who runs the tool, as the audit trail names them."""
+    try:
+        return f"officer:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "officer:unknown"
+
+
+def record(action: str, subject: str, **details: Any) -> AuditRecord:
+    """An audit record of an officer's successful action."""
+    return AuditRecord(actor=actor(), action=action, subject=subject, result="ok", details=details)
+
+
+class Context:
+    """Lazily built services (so that `--help` touches neither the HSM nor the database)."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._services: Services | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The `OTP_*` settings, read on first use."""
+        if self._settings is None:
+            try:
+                self._settings = Settings()
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"OTP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+                )
+                raise click.ClickException(f"bad settings: {problems}") from exc
+        return self._settings
+
+    @property
+    def services(self) -> Services:
+        """The same services the server wires, built on first use."""
+        if self._services is None:
+            hsm = Hsm(self.settings.hsm_config())
+            self._services = Services.build(self.settings, hsm=hsm, clock=system_clock)
+        return self._services
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A database session inside one transaction (committed when the block ends)."""
+        with self.services.db.transaction() as session:
+            yield session
+
+    def close(self) -> None:
+        """Close the HSM session and the database pools, if they were opened."""
+        if self._services is not None:
+            self._services.hsm.close()
+            self._services.db.dispose()
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def run_action(action: Callable[[], T]) -> T:
+    """Run `action`; turn domain, HSM and database errors into one-line messages (exit 1)."""
+    try:
+        return action()
+    except (DomainError, HsmError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(
+            f"the database cannot be used: {type(getattr(exc, 'orig', None) or exc).__name__}"
+        ) from exc
+
+
+def stderr() -> Console:
+    """The console for progress bars and warnings (stdout stays for results)."""
+    return Console(stderr=True)
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr: done/total, rate, elapsed and remaining time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=stderr(),
+        transient=False,
+    )

@@ -1,0 +1,1 @@
+"""The officer's keys: which KEK versions protect which credentials, rotation, retirement."""

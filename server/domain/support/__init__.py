@@ -1,0 +1,1 @@
+"""Customer support actions that span several credentials (a lost or stolen device)."""

@@ -1,0 +1,71 @@
+"""Revoking a customer's device: every active credential bound to it stops at once."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, col, select
+
+from server.clock import Clock
+from server.db.models import Credential, CredentialStatus, Device
+from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.credentials.services import CredentialService
+from server.errors import Conflict, NotFound
+
+REVOKED = "revoked"
+_SEPARATORS = re.compile(r"[\s\-.]")
+
+
+def normalise_device_id(device_id: str) -> str:
+    """A device ID as stored: the digits without the grouping the token shows."""
+    return _SEPARATORS.sub("", device_id)
+
+
+class DeviceSupport:
+    """Support actions on devices (the customer's hardware token or emulator)."""
+
+    def __init__(self, credentials: CredentialService, audit: AuditLog, clock: Clock) -> None:
+        self._credentials = credentials
+        self._audit = audit
+        self._clock = clock
+
+    def revoke(self, session: Session, device_id: str, actor: str) -> list[str]:
+        """Revoke every active credential bound to the device and mark the device revoked.
+
+        Each credential's revocation is audited on its own (`credential.revoke`), then the
+        device's (`device.revoke`).
+
+        Returns:
+            The public ids of the credentials revoked.
+
+        Raises:
+            NotFound: no device with this ID.
+            Conflict: the device is revoked already and has no active credential.
+        """
+        wanted = normalise_device_id(device_id)
+        device = session.exec(select(Device).where(Device.device_id == wanted)).first()
+        if device is None:
+            raise NotFound(f"no device {wanted!r}")
+        active = session.exec(
+            select(Credential.public_id)
+            .where(Credential.device_id == device.id)
+            .where(Credential.status == CredentialStatus.ACTIVE)
+            .order_by(col(Credential.id))
+        ).all()
+        if not active and device.status == REVOKED:
+            raise Conflict(f"device {wanted} is revoked already")
+        for public_id in active:
+            self._credentials.revoke(session, public_id, actor)
+        device.status = REVOKED
+        session.add(device)
+        self._audit.append(
+            session.connection(),
+            AuditRecord(
+                actor=actor,
+                action="device.revoke",
+                subject=wanted,
+                result="ok",
+                details={"credentials": list(active)},
+            ),
+        )
+        return list(active)

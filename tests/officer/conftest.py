@@ -1,0 +1,100 @@
+"""Officer-tool fixtures: the `otp-officer` token (the only one whose KEK gets rotated), a
+database per test, and `otp-admin` run as a subprocess like an officer runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hsm import Hsm
+from server.db.migrate import upgrade
+from tests.conftest import SoftHsmTokens
+from tests.server.processes import PostgresCluster
+
+AdminRun = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def officer_hsm(tokens: SoftHsmTokens) -> Iterator[Hsm]:
+    """The officer token's `Hsm` in this process, keys created. It finds a KEK version that
+    a subprocess created when a blob names it; call `reload_keys()` before wrapping new seeds
+    to wrap them under a KEK created elsewhere."""
+    hsm = Hsm(
+        tokens.config(
+            token_label=tokens.officer.label,
+            user_pin=tokens.officer.user_pin(),
+            key_refresh_interval=3600.0,
+        )
+    )
+    hsm.ensure_keys()
+    yield hsm
+    hsm.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/otp.sqlite3"
+    upgrade(url)
+    return url
+
+
+def token_env(tokens: SoftHsmTokens, label: str, database_url: str) -> dict[str, str]:
+    """What a server or `otp-admin` process needs to use token `label` and the database."""
+    token = tokens.officer if label == tokens.officer.label else tokens.main
+    return {
+        **token.env,
+        "OTP_DATABASE_URL": database_url,
+        "OTP_HSM_TOKEN_LABEL": token.label,
+        "OTP_HSM_PIN_FILE": str(token.user_pin_file),
+        "OTP_ARGON2_TIME_COST": "1",
+        "OTP_ARGON2_MEMORY_KIB": "1024",
+        "OTP_LOG_LEVEL": "warning",
+    }
+
+
+def admin_runner(env: dict[str, str]) -> AdminRun:
+    """`otp-admin ARGS` in a subprocess with `env`; checks there is never a traceback."""
+
+    def run(
+        *args: str, stdin: str | None = None, ok: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "server.cli", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=False,
+        )
+        if ok:
+            assert result.returncode == 0, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    return run
+
+
+@pytest.fixture
+def officer_admin(tokens: SoftHsmTokens, officer_hsm: Hsm, database_url: str) -> AdminRun:
+    """`otp-admin` on the officer token (rotation allowed) and this test's database."""
+    return admin_runner(token_env(tokens, tokens.officer.label, database_url))
+
+
+@pytest.fixture
+def main_admin(tokens: SoftHsmTokens, hsm: Hsm, database_url: str) -> AdminRun:
+    """`otp-admin` on the main test token (never rotated) and this test's database."""
+    return admin_runner(token_env(tokens, tokens.main.label, database_url))
+
+
+@pytest.fixture(scope="session")
+def officer_postgres() -> Iterator[PostgresCluster]:
+    """A throw-away PostgreSQL cluster for the officer tests (started as `postgres`)."""
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()

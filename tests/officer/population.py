@@ -1,0 +1,85 @@
+"""Many credentials fast: a pool of seeds wrapped once by the HSM, blobs reused by bulk insert."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+
+from hsm import Algorithm, Hsm, WrappedSeed
+from server.db.engine import make_engine
+from server.db.models import Credential, Customer
+
+DUMMY_HASH = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$3Kq0oXl5fV3oxO7Y0dPjlA"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A customer with one TOTP credential (SHA-1, 6 digits, 60 s) and its seed."""
+
+    username: str
+    public_id: str
+    seed: bytes
+
+
+def seed_pool(hsm: Hsm, size: int) -> list[tuple[bytes, WrappedSeed]]:
+    """`size` distinct random seeds, each wrapped once under the current KEK."""
+    pool = []
+    for _ in range(size):
+        seed = secrets.token_bytes(20)
+        pool.append((seed, hsm.import_seed(seed, Algorithm.SHA1)))
+    return pool
+
+
+def populate(url: str, pool: list[tuple[bytes, WrappedSeed]], count: int) -> list[Holder]:
+    """`count` customers, each with one credential whose seed is drawn from `pool`."""
+    engine = make_engine(url)
+    now = time.time()
+    holders = []
+    with engine.begin() as connection:
+        for start in range(0, count, 5000):
+            rows = range(start, min(count, start + 5000))
+            connection.execute(
+                insert(Customer),
+                [
+                    {
+                        "id": i + 1,
+                        "username": f"user{i:06d}",
+                        "email": f"user{i}@example.com",
+                        "display_name": "",
+                        "password_hash": DUMMY_HASH,
+                        "status": "active",
+                        "created_at": now,
+                    }
+                    for i in rows
+                ],
+            )
+            credentials = []
+            for i in rows:
+                seed, sealed = pool[i % len(pool)]
+                holders.append(Holder(f"user{i:06d}", f"cred_{i:020d}", seed))
+                credentials.append(
+                    {
+                        "public_id": f"cred_{i:020d}",
+                        "customer_id": i + 1,
+                        "kind": "totp",
+                        "wrapped_seed": sealed.blob,
+                        "kek_version": sealed.kek_version,
+                        "seed_length": sealed.length,
+                        "algorithm": "SHA1",
+                        "digits": 6,
+                        "period": 60,
+                        "last_step": -1,
+                        "drift": 0,
+                        "failure_count": 0,
+                        "lockouts": 0,
+                        "status": "active",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            connection.execute(insert(Credential), credentials)
+    engine.dispose()
+    return holders
