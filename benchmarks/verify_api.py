@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -28,18 +27,16 @@ from pathlib import Path
 
 import httpx
 import pyotp
-from sqlalchemy import insert
 
-from hsm import Algorithm, Hsm, HsmConfig, WrappedSeed
+from benchmarks.population import populate, seed_pool
+from hsm import Hsm, HsmConfig, WrappedSeed
 from server.db.engine import make_engine
 from server.db.migrate import upgrade
-from server.db.models import Credential, Customer
 from server.domain.clients.services import ClientService
 from server.domain.verification.purposes import Purpose
 from softhsm_config import create_token
 
 HERE = Path(__file__).parent
-DUMMY_HASH = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$3Kq0oXl5fV3oxO7Y0dPjlA"
 
 
 @dataclass
@@ -90,52 +87,9 @@ def _database(fx: Fixture, name: str, customers: int) -> tuple[str, str, list[tu
     Returns the URL, an API key and (username, seed) of every customer."""
     url = f"sqlite:///{fx.tmp / name}.sqlite3"
     upgrade(url)
+    holders = populate(url, fx.seeds, customers)
+    people = [(h.username, h.seed) for h in holders]
     engine = make_engine(url)
-    now = time.time()
-    people: list[tuple[str, bytes]] = []
-    with engine.begin() as connection:
-        for start in range(0, customers, 5000):
-            rows = range(start, min(customers, start + 5000))
-            connection.execute(
-                insert(Customer),
-                [
-                    {
-                        "id": i + 1,
-                        "username": f"user{i:06d}",
-                        "email": f"user{i}@example.com",
-                        "display_name": "",
-                        "password_hash": DUMMY_HASH,
-                        "status": "active",
-                        "created_at": now,
-                    }
-                    for i in rows
-                ],
-            )
-            credentials = []
-            for i in rows:
-                seed, sealed = fx.seeds[i % len(fx.seeds)]
-                people.append((f"user{i:06d}", seed))
-                credentials.append(
-                    {
-                        "public_id": f"cred_{i:020d}",
-                        "customer_id": i + 1,
-                        "kind": "totp",
-                        "wrapped_seed": sealed.blob,
-                        "kek_version": sealed.kek_version,
-                        "seed_length": sealed.length,
-                        "algorithm": "SHA1",
-                        "digits": 6,
-                        "period": 60,
-                        "last_step": -1,
-                        "drift": 0,
-                        "failure_count": 0,
-                        "lockouts": 0,
-                        "status": "active",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-            connection.execute(insert(Credential), credentials)
     from sqlmodel import Session
 
     with Session(engine) as session, session.begin():
@@ -262,10 +216,7 @@ def run(seconds: float = 1.0) -> list[str]:
             HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
         )
         hsm.ensure_keys()
-        pool = []
-        for _ in range(2_000):
-            seed = secrets.token_bytes(20)
-            pool.append((seed, hsm.import_seed(seed, Algorithm.SHA1)))
+        pool = seed_pool(hsm, 2_000)
         hsm.close()
         env = {
             **token.env,

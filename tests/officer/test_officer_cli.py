@@ -16,12 +16,12 @@ import structlog
 from click.testing import CliRunner
 from sqlalchemy import insert, text
 
+from benchmarks.population import populate, seed_pool
 from hsm import Hsm
 from server.cli.admin import main
 from server.db.engine import make_engine
 from server.db.models import Credential, Device
 from tests.officer.conftest import AdminRun
-from tests.officer.population import populate, seed_pool
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -27,6 +27,7 @@ import pyotp
 import pytest
 from sqlmodel import Session
 
+from benchmarks.population import Holder, populate, seed_pool
 from hsm import Algorithm, Hsm, KeyPurpose, WrappedSeed
 from server.db.engine import make_engine
 from server.db.migrate import upgrade
@@ -34,7 +35,6 @@ from server.domain.clients.services import ClientService
 from server.domain.verification.purposes import Purpose
 from tests.conftest import SoftHsmTokens
 from tests.officer.conftest import admin_runner, token_env
-from tests.officer.population import Holder, populate, seed_pool
 from tests.server.processes import server_process
 
 CREDENTIALS = 10_000

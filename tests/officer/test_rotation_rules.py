@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
+from benchmarks.population import Holder, populate, seed_pool
 from hsm import Algorithm, Hsm, KeyPurpose, WrappedSeed
 from server.db.engine import Database
 from server.db.migrate import upgrade
@@ -22,7 +23,6 @@ from server.db.models import AuditEvent, Credential
 from server.domain.audit.services import AuditLog
 from server.domain.keys.rotation import KeyRotation
 from server.errors import Conflict, NotFound
-from tests.officer.population import Holder, populate, seed_pool
 from tests.server.conftest import START, FakeClock
 from tests.server.processes import PostgresCluster
 

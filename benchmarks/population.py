@@ -1,4 +1,5 @@
-"""Many credentials fast: a pool of seeds wrapped once by the HSM, blobs reused by bulk insert."""
+"""Many credentials fast, for benchmarks and scale tests: a pool of seeds wrapped once by the
+HSM, blobs reused by bulk insert."""
 
 from __future__ import annotations
 
