@@ -29,7 +29,12 @@ from server.errors import (
     TooManyRequests,
 )
 from server.mail import Mailer
-from server.portal.setup import add_security_headers, portal_error, portal_parts
+from server.portal.setup import (
+    add_security_headers,
+    portal_error,
+    portal_parts,
+    security_headers,
+)
 from server.services import Services
 from server.settings import Settings
 
@@ -100,7 +105,7 @@ def create_app(
         middleware=portal.middleware,
         template_config=portal.template_config,
         csrf_config=portal.csrf_config,
-        after_request=add_security_headers,
+        after_request=add_security_headers(security_headers(settings)),
         state=State({"settings": settings, "services": services}),
         lifespan=[lifespan],
         exception_handlers={DomainError: domain_error, HTTPException: portal_error},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,25 @@ def portal_parts(settings: Settings) -> PortalParts:
     )
 
 
-def add_security_headers(response: Response[Any]) -> Response[Any]:
-    """Headers every page gets (the API answers JSON and is not framed either)."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+def security_headers(settings: Settings) -> dict[str, str]:
+    """The headers every response gets; HSTS too when the site is served over TLS."""
+    headers = dict(SECURITY_HEADERS)
+    if settings.cookie_secure:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
+def add_security_headers(
+    headers: dict[str, str],
+) -> Callable[[Response[Any]], Response[Any]]:
+    """An after-request hook putting `headers` on every response (pages, JSON, files)."""
+
+    def hook(response: Response[Any]) -> Response[Any]:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return hook
 
 
 def portal_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any] | Template:
@@ -96,5 +111,6 @@ def portal_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     template: Template = page(
         request, "error.html", exc.status_code, message=message, code=exc.status_code
     )
-    template.headers.update(SECURITY_HEADERS)  # error responses skip after_request
+    # error responses skip after_request
+    template.headers.update(security_headers(request.app.state.settings))
     return template

@@ -173,3 +173,17 @@ def test_error_pages_carry_the_security_headers(bank: Bank) -> None:
     assert refused.status_code == 403
     assert refused.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in refused.headers["content-security-policy"]
+
+
+def test_hsts_only_when_served_over_tls(hsm: object, database_url: str) -> None:
+    from litestar.testing import TestClient
+
+    from server.app import create_app
+    from tests.server.conftest import fast_settings
+
+    for secure, expected in ((False, None), (True, "max-age=31536000; includeSubDomains")):
+        app = create_app(fast_settings(database_url, cookie_secure=secure), hsm=hsm)  # type: ignore[arg-type]
+        with TestClient(app) as client:
+            assert client.get("/portal/login").headers.get("strict-transport-security") == (
+                expected
+            )
