@@ -224,7 +224,6 @@ class PortalController(Controller):
         services = _services(request)
         kind = data.get("token_kind", "hardware")
         typed = data.get("device_id", "")[:40]
-        has_token = services.enrollment.has_token(customer)
         try:
             issued = services.enrollment.create_activation(
                 customer,
@@ -233,25 +232,17 @@ class PortalController(Controller):
                 code=data.get("code", "").strip()[:8] or None,
                 source=_source(request),
             )
-        except InvalidInput:
+        except (InvalidInput, NotAllowed) as exc:
+            # NotAllowed only comes for a customer who has a token (the code was refused)
+            refused_code = isinstance(exc, NotAllowed)
             return page(
                 request,
                 "activate.html",
-                400,
-                error="activate.device_id.bad",
+                403 if refused_code else 400,
+                error="activate.code.bad" if refused_code else "activate.device_id.bad",
                 device_id=typed,
                 kind=kind,
-                has_token=has_token,
-            )
-        except NotAllowed:
-            return page(
-                request,
-                "activate.html",
-                403,
-                error="activate.code.bad",
-                device_id=typed,
-                kind=kind,
-                has_token=has_token,
+                has_token=refused_code or services.enrollment.has_token(customer),
             )
         return page(
             request,

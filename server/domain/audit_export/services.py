@@ -19,22 +19,10 @@ from sqlmodel import Session, col, select
 
 from server.db.engine import Database
 from server.db.models import AuditEvent
+from server.domain.audit.services import FIELDS
 
 KEY_ACTION_PREFIXES = ("key.", "hsm.")
-EXPORT_FIELDS = (
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "subject",
-    "purpose",
-    "result",
-    "reason",
-    "source",
-    "details",
-    "prev_hash",
-    "hash",
-)
+EXPORT_FIELDS = (*FIELDS, "prev_hash", "hash")
 
 
 def event_line(event: AuditEvent) -> str:

@@ -19,6 +19,12 @@ RESYNC_TOTP_STEPS = 240  # ±4 hours at 60 s
 RESYNC_HOTP_COUNTERS = 1000
 
 
+def clear_lockout(credential: Credential, now: float) -> None:
+    """Forget the failures and any lock: the escalation starts again from the beginning."""
+    credential.failure_count, credential.lockouts, credential.locked_until = 0, 0, None
+    credential.updated_at = now
+
+
 def new_public_id() -> str:
     """An opaque identifier for a credential, safe to show and to log."""
     return "cred_" + secrets.token_hex(10)
@@ -121,8 +127,7 @@ class CredentialService:
     def unlock(self, session: Session, public_id: str, actor: str) -> Credential:
         """Lift a lock-out and forget the failures (the escalation starts again)."""
         credential, customer = self.get(session, public_id)
-        credential.failure_count, credential.lockouts, credential.locked_until = 0, 0, None
-        credential.updated_at = self._clock()
+        clear_lockout(credential, self._clock())
         session.add(credential)
         self._audit.append(
             session.connection(),
@@ -202,8 +207,7 @@ class CredentialService:
         credential.last_step = found
         if credential.kind == CredentialKind.TOTP:
             credential.drift = found - totp_counter(now, credential.period)
-        credential.failure_count, credential.lockouts, credential.locked_until = 0, 0, None
-        credential.updated_at = now
+        clear_lockout(credential, now)
         session.add(credential)
         self._audit.append(
             session.connection(),

@@ -34,7 +34,7 @@ from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer, CustomerStatus
 from server.domain.audit.services import AuditLog, AuditRecord
-from server.domain.credentials.services import new_public_id
+from server.domain.credentials.services import clear_lockout, new_public_id
 from server.domain.customers.services import normalise_username
 from server.domain.imports.pskc import PskcBatch, PskcToken, RejectedKey
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
@@ -364,8 +364,7 @@ class TokenImportService:
             raise Conflict(f"customer {name!r} is {customer.status}")
         credential.customer_id = customer.id
         credential.status = CredentialStatus.ACTIVE
-        credential.failure_count, credential.lockouts, credential.locked_until = 0, 0, None
-        credential.updated_at = self._clock()
+        clear_lockout(credential, self._clock())
         session.add(credential)
         self._audit.append(
             session.connection(),
