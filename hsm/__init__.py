@@ -4,7 +4,7 @@ Public API: `Hsm` (open, keys, seeds, OTP values, audit MAC), `HsmConfig`, `Wrap
 `Algorithm`, and the `HsmError` tree.
 """
 
-from hsm.client import Hsm, HsmStatus
+from hsm.client import Hsm, HsmStatus, OtpJob
 from hsm.config import HsmConfig
 from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.keys import KeyInfo, KeyPurpose
@@ -23,6 +23,7 @@ __all__ = [
     "KeyInfo",
     "KeyNotFound",
     "KeyPurpose",
+    "OtpJob",
     "ProvisionedSeed",
     "SeedRejected",
     "WrappedSeed",

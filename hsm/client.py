@@ -14,7 +14,7 @@ from pkcs11 import Mechanism
 from hsm import provisioning
 from hsm.config import HsmConfig
 from hsm.connection import Connection
-from hsm.errors import HsmUnavailable, InvalidSeedRequest, KeyNotFound
+from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.executor import SerialExecutor, pkcs11_executor
 from hsm.keys import KeyInfo, KeyPurpose, KeyRing
 from hsm.otp import Algorithm, check_digits
@@ -24,6 +24,16 @@ from hsm.selftest import mechanism_self_test
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OtpJob:
+    """One seed's OTP values to compute: see `Hsm.otp_values_many`."""
+
+    seed: WrappedSeed
+    algorithm: Algorithm
+    digits: int
+    counters: Sequence[int]
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,34 @@ class Hsm:
         return self._run(
             lambda session: self._seeds.otp_values(session, seed, algorithm, digits, counters)
         )
+
+    def otp_values_many(self, jobs: Sequence[OtpJob]) -> list[list[str] | HsmError]:
+        """`otp_values` for many seeds in one hop to the PKCS#11 thread (the verify API
+        batches the requests that arrive together).
+
+        Returns, for each job in order, its values or the error that concerns that job only
+        (a seed that does not unwrap, an unknown KEK version, bad digits).
+
+        Raises:
+            HsmUnavailable: the HSM cannot be used; no job was answered.
+        """
+        jobs = list(jobs)
+
+        def compute(session: pkcs11.Session) -> list[list[str] | HsmError]:
+            answers: list[list[str] | HsmError] = []
+            for job in jobs:
+                try:
+                    check_digits(job.digits)
+                    answers.append(
+                        self._seeds.otp_values(
+                            session, job.seed, job.algorithm, job.digits, job.counters
+                        )
+                    )
+                except (SeedRejected, KeyNotFound, InvalidSeedRequest) as exc:
+                    answers.append(exc)
+            return answers
+
+        return self._run(compute)
 
     def rewrap_seeds(
         self, seeds: Sequence[WrappedSeed], to_version: int | None = None

@@ -6,7 +6,16 @@ import random
 
 import pytest
 
-from hsm import Algorithm, Hsm, InvalidSeedRequest, totp_counter
+from hsm import (
+    Algorithm,
+    Hsm,
+    InvalidSeedRequest,
+    KeyNotFound,
+    OtpJob,
+    SeedRejected,
+    WrappedSeed,
+    totp_counter,
+)
 from tests.oracles import oathtool_totp, pyotp_totp
 
 CASES = 40
@@ -71,3 +80,32 @@ def test_digits_outside_6_to_8_are_refused(hsm: Hsm, digits: int) -> None:
     wrapped = hsm.generate_seed(Algorithm.SHA1)
     with pytest.raises(InvalidSeedRequest, match="6 to 8 digits"):
         hsm.otp_values(wrapped, Algorithm.SHA1, digits, [1])
+
+
+def test_many_jobs_in_one_call_agree_with_pyotp_and_fail_one_by_one(hsm: Hsm) -> None:
+    """The verify API's batched call: each job gets its own values, or its own error."""
+    rng = random.Random(7)
+    cases = []
+    for _ in range(12):
+        algorithm = rng.choice(list(Algorithm))
+        seed = rng.randbytes(rng.choice([16, 20, 32, 64]))
+        cases.append((seed, algorithm, rng.choice([6, 7, 8]), rng.randrange(1, 2**27)))
+    good = [
+        OtpJob(hsm.import_seed(seed, algorithm), algorithm, digits, [step, step + 1])
+        for seed, algorithm, digits, step in cases
+    ]
+    altered = WrappedSeed(bytes([good[0].seed.blob[0] ^ 1]) + good[0].seed.blob[1:], 1, 20)
+    bad = [
+        OtpJob(altered, Algorithm.SHA1, 6, [1]),
+        OtpJob(WrappedSeed(good[1].seed.blob, 99, 20), Algorithm.SHA1, 6, [1]),
+        OtpJob(good[2].seed, Algorithm.SHA1, 9, [1]),
+    ]
+    answers = hsm.otp_values_many([*good[:6], *bad, *good[6:]])
+    assert isinstance(answers[6], SeedRejected)
+    assert isinstance(answers[7], KeyNotFound)
+    assert isinstance(answers[8], InvalidSeedRequest)
+    values = answers[:6] + answers[9:]
+    for (seed, algorithm, digits, step), codes in zip(cases, values, strict=True):
+        totp = pyotp_totp(seed, algorithm.value, digits, 30)
+        assert codes == [totp.at(step * 30), totp.at((step + 1) * 30)]
+    assert hsm.otp_values_many([]) == []
