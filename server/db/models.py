@@ -74,7 +74,9 @@ class Credential(SQLModel, table=True):
     failure_count: int = 0
     lockouts: int = 0
     locked_until: float | None = None
-    status: str = Field(default=CredentialStatus.ACTIVE, max_length=16, index=True)
+    # no index: three values, and SQLite (which keeps no statistics) would walk every
+    # active credential through it instead of looking customers up by username
+    status: str = Field(default=CredentialStatus.ACTIVE, max_length=16)
     created_at: float
     updated_at: float
 
