@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,10 +87,13 @@ def security_headers(settings: Settings) -> dict[str, str]:
 
 def add_security_headers(
     headers: dict[str, str],
-) -> Callable[[Response[Any]], Response[Any]]:
-    """An after-request hook putting `headers` on every response (pages, JSON, files)."""
+) -> Callable[[Response[Any]], Awaitable[Response[Any]]]:
+    """An after-request hook putting `headers` on every response (pages, JSON, files).
 
-    def hook(response: Response[Any]) -> Response[Any]:
+    A coroutine: Litestar runs a plain function hook in a worker thread, one thread hop
+    per response."""
+
+    async def hook(response: Response[Any]) -> Response[Any]:
         for name, value in headers.items():
             response.headers.setdefault(name, value)
         return response
