@@ -91,6 +91,7 @@ def create_app(
         finally:
             if owned:
                 await the_hsm.run_async(the_hsm.close)
+            services.verify_batcher.close()
             services.db.dispose()
 
     portal = portal_parts(settings)

@@ -26,6 +26,12 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self.verify_batch_size = Histogram(
+            "otp_verify_batch_size",
+            "Verifications decided together in one transaction (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.hsm_operations = Counter(
             "otp_hsm_operations",
             "Calls into the HSM",

@@ -12,6 +12,7 @@ from server.domain.clients.services import ClientService
 from server.domain.credentials.services import CredentialService
 from server.domain.customers.services import CustomerService, PasswordPolicy, Passwords
 from server.domain.enrollment.services import EnrollmentPolicy, EnrollmentService
+from server.domain.verification.batching import VerifyBatcher
 from server.domain.verification.services import VerificationService, VerifyPolicy
 from server.mail import Mailer
 from server.metrics import Metrics
@@ -32,6 +33,7 @@ class Services:
     clients: ClientService
     credentials: CredentialService
     verification: VerificationService
+    verify_batcher: VerifyBatcher
     enrollment: EnrollmentService
 
     @classmethod
@@ -85,6 +87,7 @@ class Services:
             clients=ClientService(clock, settings.client_cache_seconds),
             credentials=CredentialService(hsm, audit, clock),
             verification=verification,
+            verify_batcher=VerifyBatcher(verification, settings.verify_max_batch, metrics),
             enrollment=EnrollmentService(
                 db,
                 hsm,

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     lockout_max_seconds: float = 3600.0
     source_failure_limit: int = 50
     source_window_seconds: int = 60
+    verify_max_batch: int = Field(default=64, ge=1, le=1000)
+    """The most verify requests decided together in one transaction (group commit)."""
     max_body_bytes: int = 64 * 1024
     client_cache_seconds: float = 5.0
     """How long a process trusts a relying party read from the database (a revoked API key

@@ -5,6 +5,7 @@ portal's login."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, delete, select
@@ -16,6 +17,11 @@ from server.db.models import SourceFailures
 _FAILURES = (
     select(col(SourceFailures.failures))
     .where(col(SourceFailures.source) == bindparam("source"))
+    .where(col(SourceFailures.window) == bindparam("window"))
+)
+_MANY_FAILURES = (
+    select(col(SourceFailures.source), col(SourceFailures.failures))
+    .where(col(SourceFailures.source).in_(bindparam("sources", expanding=True)))
     .where(col(SourceFailures.window) == bindparam("window"))
 )
 
@@ -41,6 +47,16 @@ class FailureLimit:
             _FAILURES, {"source": source, "window": self.window(now)}
         ).scalar()
         return (failures or 0) >= self.limit
+
+    def counts(self, connection: Connection, sources: Iterable[str], now: float) -> dict[str, int]:
+        """Failures of each of `sources` in this window (sources without any are left out)."""
+        wanted = sorted(set(sources))
+        if not wanted:
+            return {}
+        rows = connection.execute(
+            _MANY_FAILURES, {"sources": wanted, "window": self.window(now)}
+        ).all()
+        return {source: failures for source, failures in rows}
 
     def count(self, connection: Connection, source: str, now: float) -> None:
         """One more failure for `source` (older windows of it are dropped)."""

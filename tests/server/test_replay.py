@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import secrets
 from collections import Counter
 from collections.abc import Iterator
@@ -94,7 +95,13 @@ def test_fifty_concurrent_requests_one_process_sqlite(
     key, username, totp = _prepare(database_url, hsm)
     with server_process(_env(tokens, database_url)) as base:
         results = asyncio.run(_race([base], key, username, totp.now()))
+        metrics = httpx.get(f"{base}/metrics").text
     _exactly_one_accepted(results)
+    # every request went through the group commit, several in one transaction
+    batched = float(re.search(r"otp_verify_batch_size_sum (\S+)", metrics).group(1))  # type: ignore[union-attr]
+    batches = float(re.search(r"otp_verify_batch_size_count (\S+)", metrics).group(1))  # type: ignore[union-attr]
+    assert batched == RACERS
+    assert batches < RACERS
 
 
 def test_fifty_concurrent_requests_two_processes_postgres(

@@ -273,8 +273,8 @@ def test_a_lock_written_after_the_read_still_stops_the_acceptance(bank: Bank) ->
     service = bank.services.verification
     decide = service._decide
 
-    def decide_then_get_locked(request, credentials, now):  # type: ignore[no-untyped-def]
-        outcome = decide(request, credentials, now)
+    def decide_then_get_locked(check, now):  # type: ignore[no-untyped-def]
+        outcome = decide(check, now)
         with bank.services.db.engine.begin() as connection:
             connection.execute(text("UPDATE credentials SET locked_until = :t"), {"t": now + 60})
         return outcome

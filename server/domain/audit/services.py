@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,44 +144,50 @@ class AuditLog:
 
     def append(self, connection: Connection, record: AuditRecord) -> int:
         """Add `record` as the next link in the caller's transaction; returns its seq."""
+        return self.append_many(connection, [record])[-1]
+
+    def append_many(self, connection: Connection, records: Sequence[AuditRecord]) -> list[int]:
+        """Add `records`, in order, in the caller's transaction; returns their seqs.
+
+        The head is read and moved once, and the HSM seals only the newest event: the
+        verify API appends all the decisions of one batch this way (group commit).
+        """
         head = connection.execute(_LOCK_HEAD).one()
-        head_seq, head_hash = head.seq, head.hash
-        event: dict[str, Any] = {
-            "seq": head_seq + 1,
-            "at": self._clock(),
-            "actor": record.actor,
-            "action": record.action,
-            "subject": record.subject,
-            "purpose": record.purpose,
-            "result": record.result,
-            "reason": record.reason,
-            "source": record.source,
-            "details": canonical(dict(record.details)),
-            "prev_hash": head_hash,
-        }
-        event["hash"] = event_hash(head_hash, event)
-        connection.execute(_INSERT_EVENT, event)
+        prev_hash, at = head.hash, self._clock()
+        events: list[dict[str, Any]] = []
+        for seq, record in enumerate(records, start=head.seq + 1):
+            event: dict[str, Any] = {
+                "seq": seq,
+                "at": at,
+                "actor": record.actor,
+                "action": record.action,
+                "subject": record.subject,
+                "purpose": record.purpose,
+                "result": record.result,
+                "reason": record.reason,
+                "source": record.source,
+                "details": canonical(dict(record.details)),
+                "prev_hash": prev_hash,
+            }
+            event["hash"] = prev_hash = event_hash(prev_hash, event)
+            events.append(event)
+        if not events:
+            return []
+        connection.execute(_INSERT_EVENT, events)
+        newest = {"new_seq": events[-1]["seq"], "new_hash": prev_hash}
         try:
             if not self._may_extend(connection, head):
-                connection.execute(_MOVE_HEAD, {"new_seq": event["seq"], "new_hash": event["hash"]})
-                return int(event["seq"])
-            version, mac = self._hsm.audit_mac(seal_message(event["seq"], event["hash"]))
+                connection.execute(_MOVE_HEAD, newest)
+                return [e["seq"] for e in events]
+            version, mac = self._hsm.audit_mac(seal_message(newest["new_seq"], prev_hash))
         except HsmError as exc:
-            log.warning("audit.unsealed", seq=event["seq"], reason=str(exc))
-            self._own_tail[event["seq"]] = event["hash"]
-            connection.execute(_MOVE_HEAD, {"new_seq": event["seq"], "new_hash": event["hash"]})
+            log.warning("audit.unsealed", seq=newest["new_seq"], reason=str(exc))
+            self._own_tail.update((e["seq"], e["hash"]) for e in events)
+            connection.execute(_MOVE_HEAD, newest)
         else:
-            self._trusted, self._own_tail = (event["seq"], mac.hex()), {}
-            connection.execute(
-                _SEAL_HEAD,
-                {
-                    "new_seq": event["seq"],
-                    "new_hash": event["hash"],
-                    "new_mac": mac.hex(),
-                    "new_version": version,
-                },
-            )
-        return int(event["seq"])
+            self._trusted, self._own_tail = (newest["new_seq"], mac.hex()), {}
+            connection.execute(_SEAL_HEAD, {**newest, "new_mac": mac.hex(), "new_version": version})
+        return [e["seq"] for e in events]
 
     def _may_extend(self, connection: Connection, head: Any) -> bool:
         """Whether a new seal may cover the chain as it stands: the stored seal must be the

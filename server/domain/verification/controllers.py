@@ -46,7 +46,6 @@ class VerifyController(Controller):
     @post(
         "/verify",
         summary="Check a one-time code",
-        sync_to_thread=True,
         status_code=200,
         security=[{"apiKey": []}],
         responses={
@@ -55,7 +54,7 @@ class VerifyController(Controller):
             if status != 200
         },
     )
-    def verify(
+    async def verify(
         self, data: JSONBody[VerifyBody], request: Request[Any, Any, Any], state: State
     ) -> Response[VerifyAnswer]:
         """Decide on a code for a purpose. Each decision is audited with the transaction."""
@@ -68,7 +67,7 @@ class VerifyController(Controller):
         started = time.perf_counter()
         source = data.source or ""  # the end customer's address, as the bank sees it
         try:
-            outcome = services.verification.verify(
+            outcome = await services.verify_batcher.verify(
                 VerifyRequest(
                     username=data.username,
                     code=data.code,

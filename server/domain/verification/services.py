@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, or_, update
 from sqlmodel import col, select
 
-from hsm import Algorithm, Hsm, HsmError, WrappedSeed, totp_counter
+from hsm import Algorithm, Hsm, HsmError, OtpJob, WrappedSeed, totp_counter
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import (
@@ -92,9 +92,9 @@ class CredentialState:
 
 _STATE_COLUMNS = [getattr(Credential, f.name) for f in fields(CredentialState)]
 _LOAD_CREDENTIALS = (
-    select(*_STATE_COLUMNS)
+    select(col(Customer.username), *_STATE_COLUMNS)
     .join(Customer, col(Customer.id) == col(Credential.customer_id))
-    .where(col(Customer.username) == bindparam("username"))
+    .where(col(Customer.username).in_(bindparam("usernames", expanding=True)))
     .where(col(Customer.status) == CustomerStatus.ACTIVE)
     .where(col(Credential.status) == CredentialStatus.ACTIVE)
     .order_by(col(Credential.id))
@@ -171,8 +171,27 @@ def match(codes: Sequence[str], counters: Sequence[int], code: str) -> int | Non
     return found
 
 
+@dataclass
+class _Check:
+    """One request of a batch on its way through the three steps."""
+
+    request: VerifyRequest
+    source_key: str
+    credentials: list[CredentialState]
+    outcome: Outcome | None = None
+    jobs: list[tuple[CredentialState | None, list[int]]] = field(default_factory=list)
+    """(credential, counters) whose values the HSM computes; None is the decoy seed."""
+    values: list[list[str] | HsmError] = field(default_factory=list)
+    """The HSM's answer for each job."""
+
+
 class VerificationService:
-    """Checks codes for the verify API and the portal."""
+    """Checks codes for the verify API and the portal.
+
+    `verify_many` decides a batch with one read, one hop to the HSM and one transaction
+    (one audit seal); the verify API feeds it the requests that arrive together, see
+    `batching.VerifyBatcher`.
+    """
 
     def __init__(
         self,
@@ -189,7 +208,7 @@ class VerificationService:
         self._clock = clock
         self.policy = policy
         self._metrics = metrics
-        self._decoy: WrappedSeed | None = None
+        self._decoy_seed: WrappedSeed | None = None
         self._limit = FailureLimit(
             policy.source_failure_limit, policy.source_window_seconds, postgres=db.is_postgres
         )
@@ -200,44 +219,129 @@ class VerificationService:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was half-written.
         """
+        return self.verify_many([request])[0]
+
+    def verify_many(self, requests: Sequence[VerifyRequest]) -> list[Outcome]:
+        """Decide on each request, in order, as if they came one after the other: a code
+        used twice in the batch counts once, a lock-out written for one request holds for
+        the next. Every decision is audited; all are written in one transaction.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was written.
+        """
         now = self._clock()
-        source_key = f"{request.client}|{request.source}"
-        with self._db.reading() as connection:
-            # without a source there is no per-source limit: a shared bucket (the bank's
-            # own address) would let one attacker block every customer
-            limited = bool(request.source) and self._limit.exceeded(connection, source_key, now)
-            credentials = [
-                CredentialState(*row)
-                for row in connection.execute(
-                    _LOAD_CREDENTIALS, {"username": request.username.strip().lower()}
-                )
-            ]
-        if limited:
-            outcome = Outcome(
-                Result.RATE_LIMITED, "source_rate_limited", retry_after=self._limit.retry_after(now)
-            )
-        else:
-            outcome = self._decide(request, credentials, now)
+        checks, failures = self._read(requests, now)
+        self._compute(checks, now)
+        self._decide_all(checks, failures, now)
         with self._db.engine.begin() as connection:
-            outcome = self._apply(connection, outcome, credentials, now)
-            failed = outcome.result in (Result.REJECTED, Result.LOCKED)
-            if failed and outcome.reason != "locked" and request.source:
-                self._limit.count(connection, source_key, now)
-            self._record(connection, request, outcome)
-        return outcome
+            locked_now: dict[int, float] = {}
+            for check in checks:
+                assert check.outcome is not None  # noqa: S101 - every check is decided
+                check.outcome = self._apply(
+                    connection, check.outcome, check.credentials, now, locked_now
+                )
+                failed = check.outcome.result in (Result.REJECTED, Result.LOCKED)
+                if failed and check.outcome.reason != "locked" and check.request.source:
+                    self._limit.count(connection, check.source_key, now)
+            self._audit.append_many(connection, [_audit_record(c) for c in checks])
+        outcomes = []
+        for check in checks:
+            assert check.outcome is not None  # noqa: S101
+            self._report(check.request, check.outcome)
+            outcomes.append(check.outcome)
+        return outcomes
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _decide(
-        self, request: VerifyRequest, credentials: list[CredentialState], now: float
-    ) -> Outcome:
-        """Compute the window's codes in the HSM and compare; no database access."""
+    def _read(
+        self, requests: Sequence[VerifyRequest], now: float
+    ) -> tuple[list[_Check], dict[str, int]]:
+        """The credentials of every user and the failure counts of every source, read
+        without taking the write lock."""
+        names = {r.username.strip().lower() for r in requests}
+        sources = {f"{r.client}|{r.source}" for r in requests if r.source}
+        found: dict[str, list[CredentialState]] = {name: [] for name in names}
+        with self._db.reading() as connection:
+            # without a source there is no per-source limit: a shared bucket (the bank's
+            # own address) would let one attacker block every customer
+            failures = self._limit.counts(connection, sources, now)
+            for username, *state in connection.execute(
+                _LOAD_CREDENTIALS, {"usernames": sorted(names)}
+            ):
+                found[username].append(CredentialState(*state))
+        checks = [
+            _Check(
+                request=r,
+                source_key=f"{r.client}|{r.source}",
+                credentials=found[r.username.strip().lower()],
+            )
+            for r in requests
+        ]
+        return checks, failures
+
+    def _compute(self, checks: list[_Check], now: float) -> None:
+        """One hop to the HSM for the codes of every usable credential in the batch (and
+        the same work for unknown users, so they answer like everybody else)."""
+        for check in checks:
+            if not check.credentials:
+                check.jobs.append((None, [0, 1, 2]))
+            for credential in check.credentials:
+                if not credential.locked_until or credential.locked_until <= now:
+                    check.jobs.append((credential, window_counters(credential, now, self.policy)))
+        jobs = [
+            OtpJob(wrapped(c), Algorithm.parse(c.algorithm), c.digits, counters)
+            if c is not None
+            else OtpJob(self._decoy, Algorithm.SHA1, 6, counters)
+            for check in checks
+            for c, counters in check.jobs
+        ]
+        answers: list[list[str] | HsmError]
+        try:
+            answers = self._hsm.otp_values_many(jobs) if jobs else []
+        except HsmError as exc:
+            log.warning("verify.hsm_unavailable", reason=str(exc))
+            answers = [exc] * len(jobs)
+        errors = sum(isinstance(a, HsmError) for a in answers)
+        self._metrics.hsm_operations.labels("otp_values", "error").inc(errors)
+        self._metrics.hsm_operations.labels("otp_values", "ok").inc(len(answers) - errors)
+        position = iter(answers)
+        for check in checks:
+            check.values = [next(position) for _ in check.jobs]
+
+    @property
+    def _decoy(self) -> WrappedSeed:
+        """A seed of nobody's: unknown users cost the HSM what a real check costs."""
+        if self._decoy_seed is None:
+            try:
+                self._decoy_seed = self._hsm.generate_seed(Algorithm.SHA1)
+            except HsmError:
+                return _UNUSABLE  # the batch's HSM call fails anyway: the HSM is away
+        return self._decoy_seed
+
+    def _decide_all(self, checks: list[_Check], failures: dict[str, int], now: float) -> None:
+        """Decide each check in order, counting the batch's own failures per source."""
+        for check in checks:
+            source = check.source_key
+            if check.request.source and failures.get(source, 0) >= self._limit.limit:
+                check.outcome = Outcome(
+                    Result.RATE_LIMITED,
+                    "source_rate_limited",
+                    retry_after=self._limit.retry_after(now),
+                )
+                continue
+            check.outcome = self._decide(check, now)
+            if check.request.source and check.outcome.result is Result.REJECTED:
+                failures[source] = failures.get(source, 0) + 1
+
+    def _decide(self, check: _Check, now: float) -> Outcome:
+        """Compare the code with the window's values; no database access."""
+        values = check.values
+        if any(isinstance(v, HsmError) for v in values):
+            return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
+        credentials = check.credentials
         if not credentials:
-            if not self._spend_like_a_check():
-                return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
             return Outcome(Result.REJECTED, "unknown_user")
-        usable = [c for c in credentials if not c.locked_until or c.locked_until <= now]
-        if not usable:
+        if not check.jobs:
             until = min(c.locked_until or now for c in credentials)
             return Outcome(
                 Result.LOCKED,
@@ -245,36 +349,15 @@ class VerificationService:
                 credentials[0].public_id,
                 retry_after=max(1, math.ceil(until - now)),
             )
-        for credential in usable:
-            counters = window_counters(credential, now, self.policy)
-            try:
-                codes = self._hsm.otp_values(
-                    wrapped(credential),
-                    Algorithm.parse(credential.algorithm),
-                    credential.digits,
-                    counters,
-                )
-            except HsmError as exc:
-                self._metrics.hsm_operations.labels("otp_values", "error").inc()
-                log.warning("verify.hsm_unavailable", reason=str(exc))
-                return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
-            self._metrics.hsm_operations.labels("otp_values", "ok").inc()
-            step = match(codes, counters, request.code)
+        for (credential, counters), codes in zip(check.jobs, values, strict=True):
+            assert credential is not None and isinstance(codes, list)  # noqa: S101
+            step = match(codes, counters, check.request.code)
             if step is not None:
                 reason = "replay" if step <= credential.last_step else "match"
                 return Outcome(Result.ACCEPTED, reason, credential.public_id, step=step)
-        return Outcome(Result.REJECTED, "wrong_code", usable[0].public_id)
-
-    def _spend_like_a_check(self) -> bool:
-        """Do the HSM work of a real check, so unknown users answer in the same time (and
-        say "unavailable" like everybody else while the HSM is away)."""
-        try:
-            if self._decoy is None:
-                self._decoy = self._hsm.generate_seed(Algorithm.SHA1)
-            self._hsm.otp_values(self._decoy, Algorithm.SHA1, 6, [0, 1, 2])
-        except HsmError:
-            return False
-        return True
+        first = check.jobs[0][0]
+        assert first is not None  # noqa: S101
+        return Outcome(Result.REJECTED, "wrong_code", first.public_id)
 
     def _apply(
         self,
@@ -282,11 +365,18 @@ class VerificationService:
         outcome: Outcome,
         credentials: list[CredentialState],
         now: float,
+        locked_now: dict[int, float],
     ) -> Outcome:
-        """Write the decision; an acceptance only if no one else used this step first."""
+        """Write the decision; an acceptance only if no one else used this step first.
+        `locked_now` holds the credentials locked earlier in this batch (id -> until)."""
         if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
             return outcome
         credential = next(c for c in credentials if c.public_id == outcome.credential_id)
+        if credential.id in locked_now:
+            until = locked_now[credential.id]
+            return Outcome(
+                Result.LOCKED, "locked", credential.public_id, retry_after=math.ceil(until - now)
+            )
         if outcome.result is Result.ACCEPTED and outcome.reason == "match":
             assert outcome.step is not None  # noqa: S101 - set with every match
             step = outcome.step
@@ -301,10 +391,15 @@ class VerificationService:
                 return Outcome(Result.ACCEPTED, "accepted", credential.public_id)
         if outcome.result is Result.ACCEPTED:
             outcome = Outcome(Result.REJECTED, "replay", credential.public_id)
-        return self._count_failure(connection, credential, outcome, now)
+        return self._count_failure(connection, credential, outcome, now, locked_now)
 
     def _count_failure(
-        self, connection: Connection, credential: CredentialState, outcome: Outcome, now: float
+        self,
+        connection: Connection,
+        credential: CredentialState,
+        outcome: Outcome,
+        now: float,
+        locked_now: dict[int, float],
     ) -> Outcome:
         failures, lockouts = connection.execute(
             _COUNT_FAILURE, {"cid": credential.id, "now": now}
@@ -317,6 +412,7 @@ class VerificationService:
         connection.execute(
             _LOCK, {"cid": credential.id, "new_lockouts": lockouts + 1, "until": now + seconds}
         )
+        locked_now[credential.id] = now + seconds
         return Outcome(
             Result.LOCKED,
             f"{outcome.reason}_locked",
@@ -324,27 +420,7 @@ class VerificationService:
             retry_after=math.ceil(seconds),
         )
 
-    def _record(self, connection: Connection, request: VerifyRequest, outcome: Outcome) -> None:
-        details: dict[str, Any] = {}
-        if request.transaction:
-            details["transaction"] = dict(request.transaction)
-        if outcome.credential_id:
-            details["credential"] = outcome.credential_id
-        if outcome.retry_after:
-            details["retry_after"] = outcome.retry_after
-        self._audit.append(
-            connection,
-            AuditRecord(
-                actor=f"client:{request.client}",
-                action="verify",
-                subject=request.username,
-                purpose=request.purpose,
-                result=outcome.result.value,
-                reason=outcome.reason,
-                source=request.source,
-                details=details,
-            ),
-        )
+    def _report(self, request: VerifyRequest, outcome: Outcome) -> None:
         self._metrics.verifications.labels(outcome.result.value, request.purpose).inc()
         log.info(
             "verify.decision",
@@ -354,3 +430,28 @@ class VerificationService:
             result=outcome.result.value,
             reason=outcome.reason,
         )
+
+
+_UNUSABLE = WrappedSeed(b"", 0, 0)
+
+
+def _audit_record(check: _Check) -> AuditRecord:
+    request, outcome = check.request, check.outcome
+    assert outcome is not None  # noqa: S101
+    details: dict[str, Any] = {}
+    if request.transaction:
+        details["transaction"] = dict(request.transaction)
+    if outcome.credential_id:
+        details["credential"] = outcome.credential_id
+    if outcome.retry_after:
+        details["retry_after"] = outcome.retry_after
+    return AuditRecord(
+        actor=f"client:{request.client}",
+        action="verify",
+        subject=request.username,
+        purpose=request.purpose,
+        result=outcome.result.value,
+        reason=outcome.reason,
+        source=request.source,
+        details=details,
+    )
