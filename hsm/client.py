@@ -34,6 +34,11 @@ class OtpJob:
     algorithm: Algorithm
     digits: int
     counters: Sequence[int]
+    code: str | None = None
+    """The code to look for (`Hsm.find_codes` only)."""
+
+    def __repr__(self) -> str:  # never the code
+        return f"OtpJob({self.seed!r}, {self.algorithm}, digits={self.digits})"
 
 
 @dataclass(frozen=True)
@@ -177,23 +182,49 @@ class Hsm:
         Raises:
             HsmUnavailable: the HSM cannot be used; no job was answered.
         """
+        return self._each(
+            jobs,
+            lambda session, job: self._seeds.otp_values(
+                session, job.seed, job.algorithm, job.digits, job.counters
+            ),
+        )
+
+    def find_codes(self, jobs: Sequence[OtpJob]) -> list[int | HsmError | None]:
+        """For each job, the first of its counters (in the order given: put the likeliest
+        first) whose value is the job's `code`, or None; in one hop to the PKCS#11 thread.
+
+        A code that matches early spares the HSM the rest of its window; a code that
+        matches nothing costs the whole window, like an unknown user's. Errors as in
+        `otp_values_many` (a job without a code is an InvalidSeedRequest).
+        """
+
+        def find(session: pkcs11.Session, job: OtpJob) -> int | None:
+            if not job.code:
+                raise InvalidSeedRequest("a job to match needs the code")
+            return self._seeds.first_match(
+                session, job.seed, job.algorithm, job.digits, job.counters, job.code
+            )
+
+        return self._each(jobs, find)
+
+    def _each(
+        self, jobs: Sequence[OtpJob], work: Callable[[pkcs11.Session, OtpJob], T]
+    ) -> list[T | HsmError]:
+        """`work` for each job on the PKCS#11 thread, in one hop; errors that concern one
+        job only become its answer."""
         jobs = list(jobs)
 
-        def compute(session: pkcs11.Session) -> list[list[str] | HsmError]:
-            answers: list[list[str] | HsmError] = []
+        def each(session: pkcs11.Session) -> list[T | HsmError]:
+            answers: list[T | HsmError] = []
             for job in jobs:
                 try:
                     check_digits(job.digits)
-                    answers.append(
-                        self._seeds.otp_values(
-                            session, job.seed, job.algorithm, job.digits, job.counters
-                        )
-                    )
+                    answers.append(work(session, job))
                 except (SeedRejected, KeyNotFound, InvalidSeedRequest) as exc:
                     answers.append(exc)
             return answers
 
-        return self._run(compute)
+        return self._run(each)
 
     def rewrap_seeds(
         self, seeds: Sequence[WrappedSeed], to_version: int | None = None

@@ -8,10 +8,11 @@ kept in a bounded per-process cache of handles.
 
 from __future__ import annotations
 
+import hmac
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pkcs11
 import pkcs11.exceptions as p11e
@@ -20,6 +21,8 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from hsm.errors import InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.keys import KeyPurpose, KeyRing
 from hsm.otp import Algorithm, counter_bytes, truncate
+
+T = TypeVar("T")
 
 WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
 HMAC_MECHANISMS = {
@@ -253,24 +256,52 @@ class SeedStore:
         counters: Sequence[int],
     ) -> list[str]:
         """The HOTP values of `seed` at each counter (TOTP: the time steps)."""
-        messages = [counter_bytes(c) for c in counters]
+        return self._with_object(
+            session, seed, lambda obj: _hmac_codes(obj, algorithm, digits, counters)
+        )
+
+    def first_match(
+        self,
+        session: pkcs11.Session,
+        seed: WrappedSeed,
+        algorithm: Algorithm,
+        digits: int,
+        counters: Sequence[int],
+        code: str,
+    ) -> int | None:
+        """The first of `counters`, in the order given, whose value is `code` (None if
+        none is); the values after a match are not computed. Each comparison takes the
+        same time whatever the digits."""
+
+        def search(obj: Any) -> int | None:
+            for counter in counters:
+                value = _hmac_codes(obj, algorithm, digits, [counter])[0]
+                if hmac.compare_digest(value.encode(), code.encode()):
+                    return counter
+            return None
+
+        return self._with_object(session, seed, search)
+
+    def _with_object(
+        self, session: pkcs11.Session, seed: WrappedSeed, use: Callable[[Any], T]
+    ) -> T:
+        """Call `use` with `seed` unwrapped: a cached handle, or a new one that is cached
+        (or destroyed afterwards when the cache is off)."""
         cache_key = (seed.kek_version, seed.blob)
         obj = self.cache.get(cache_key)
         if obj is None:
             obj = self.unwrap(session, seed)
             if not self.cache.put(cache_key, obj):
                 try:
-                    return _hmac_codes(obj, algorithm, digits, messages)
+                    return use(obj)
                 finally:
                     _destroy(obj)
-        return _hmac_codes(obj, algorithm, digits, messages)
+        return use(obj)
 
 
-def _hmac_codes(
-    obj: Any, algorithm: Algorithm, digits: int, messages: Iterable[bytes]
-) -> list[str]:
+def _hmac_codes(obj: Any, algorithm: Algorithm, digits: int, counters: Iterable[int]) -> list[str]:
     mechanism = HMAC_MECHANISMS[algorithm]
     try:
-        return [truncate(obj.sign(m, mechanism=mechanism), digits) for m in messages]
+        return [truncate(obj.sign(counter_bytes(c), mechanism=mechanism), digits) for c in counters]
     except p11e.KeySizeRange as exc:
         raise SeedRejected(f"the seed is too short for {algorithm.value} HMAC in this HSM") from exc

@@ -109,3 +109,30 @@ def test_many_jobs_in_one_call_agree_with_pyotp_and_fail_one_by_one(hsm: Hsm) ->
         totp = pyotp_totp(seed, algorithm.value, digits, 30)
         assert codes == [totp.at(step * 30), totp.at((step + 1) * 30)]
     assert hsm.otp_values_many([]) == []
+
+
+def test_find_codes_names_the_first_counter_whose_value_is_the_code(hsm: Hsm) -> None:
+    rng = random.Random(11)
+    jobs, expected = [], []
+    for i in range(12):
+        algorithm = rng.choice(list(Algorithm))
+        seed = rng.randbytes(rng.choice([16, 20, 32, 64]))
+        digits = rng.choice([6, 7, 8])
+        counters = [rng.randrange(1, 2**27) for _ in range(rng.choice([1, 3, 10]))]
+        totp = pyotp_totp(seed, algorithm.value, digits, 30)
+        if i % 3 == 0:  # a code that is in no window
+            code, found = ("0" * digits, None)
+            if any(totp.at(c * 30) == code for c in counters):
+                continue
+        else:
+            found = rng.choice(counters)
+            code = totp.at(found * 30)
+            # a counter earlier in the order with the same value would be found instead
+            found = next(c for c in counters if totp.at(c * 30) == code)
+        jobs.append(OtpJob(hsm.import_seed(seed, algorithm), algorithm, digits, counters, code))
+        expected.append(found)
+    assert hsm.find_codes(jobs) == expected
+    assert None in expected
+    assert "code" not in repr(jobs[0]) and jobs[0].code not in repr(jobs[0])
+    missing = hsm.find_codes([OtpJob(jobs[0].seed, Algorithm.SHA1, 6, [1])])
+    assert isinstance(missing[0], InvalidSeedRequest)
