@@ -240,7 +240,7 @@ def test_metrics_count_decisions(bank: Bank) -> None:
     assert 'otp_verifications_total{purpose="statement",result="accepted"} 1.0' in text
     assert 'otp_verifications_total{purpose="statement",result="rejected"} 1.0' in text
     assert "otp_verify_seconds_bucket" in text
-    assert 'otp_hsm_operations_total{operation="otp_values",outcome="ok"}' in text
+    assert 'otp_hsm_operations_total{operation="find_code",outcome="ok"}' in text
 
 
 def test_openapi_documents_the_verify_api(bank: Bank) -> None:

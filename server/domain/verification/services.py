@@ -9,7 +9,6 @@ code count at most once even when processes race, and appends the audit event.
 from __future__ import annotations
 
 import enum
-import hmac
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -149,26 +148,22 @@ class Outcome:
 def window_counters(
     credential: Credential | CredentialState, now: float, policy: VerifyPolicy
 ) -> list[int]:
-    """The counters (TOTP steps or HOTP counters) a code may match, last used ones included."""
+    """The counters (TOTP steps or HOTP counters) a code may match, likeliest first: the
+    HSM stops at the first that matches. TOTP: the expected step, then one either side and
+    so on (the used ones included, to tell a replay); HOTP: the next counters in order."""
     if credential.kind == CredentialKind.HOTP:
         first = credential.last_step + 1
         return list(range(first, first + policy.hotp_look_ahead))
     centre = totp_counter(now, credential.period) + credential.drift
-    return list(range(centre - policy.totp_window, centre + policy.totp_window + 1))
+    counters = [centre]
+    for distance in range(1, policy.totp_window + 1):
+        counters += [centre - distance, centre + distance]
+    return counters
 
 
 def wrapped(credential: Credential | CredentialState) -> WrappedSeed:
     """The credential's seed as the HSM layer takes it."""
     return WrappedSeed(credential.wrapped_seed, credential.kek_version, credential.seed_length)
-
-
-def match(codes: Sequence[str], counters: Sequence[int], code: str) -> int | None:
-    """The counter whose code equals `code`, comparing every one in constant time."""
-    found = None
-    for counter, candidate in zip(counters, codes, strict=True):
-        if hmac.compare_digest(candidate.encode(), code.encode()) and found is None:
-            found = counter
-    return found
 
 
 @dataclass
@@ -181,8 +176,8 @@ class _Check:
     outcome: Outcome | None = None
     jobs: list[tuple[CredentialState | None, list[int]]] = field(default_factory=list)
     """(credential, counters) whose values the HSM computes; None is the decoy seed."""
-    values: list[list[str] | HsmError] = field(default_factory=list)
-    """The HSM's answer for each job."""
+    found: list[int | HsmError | None] = field(default_factory=list)
+    """The HSM's answer for each job: the counter the code matched, or None."""
 
 
 class VerificationService:
@@ -280,8 +275,9 @@ class VerificationService:
         return checks, failures
 
     def _compute(self, checks: list[_Check], now: float) -> None:
-        """One hop to the HSM for the codes of every usable credential in the batch (and
-        the same work for unknown users, so they answer like everybody else)."""
+        """One hop to the HSM to look for every request's code in the windows of its usable
+        credentials (and the same work for unknown users, so they answer like everybody
+        else)."""
         for check in checks:
             if not check.credentials:
                 check.jobs.append((None, [0, 1, 2]))
@@ -289,24 +285,25 @@ class VerificationService:
                 if not credential.locked_until or credential.locked_until <= now:
                     check.jobs.append((credential, window_counters(credential, now, self.policy)))
         jobs = [
-            OtpJob(wrapped(c), Algorithm.parse(c.algorithm), c.digits, counters)
+            OtpJob(wrapped(c), Algorithm.parse(c.algorithm), c.digits, counters, code)
             if c is not None
-            else OtpJob(self._decoy, Algorithm.SHA1, 6, counters)
+            else OtpJob(self._decoy, Algorithm.SHA1, 6, counters, code)
             for check in checks
             for c, counters in check.jobs
+            for code in [check.request.code]
         ]
-        answers: list[list[str] | HsmError]
+        answers: list[int | HsmError | None]
         try:
-            answers = self._hsm.otp_values_many(jobs) if jobs else []
+            answers = self._hsm.find_codes(jobs) if jobs else []
         except HsmError as exc:
             log.warning("verify.hsm_unavailable", reason=str(exc))
             answers = [exc] * len(jobs)
         errors = sum(isinstance(a, HsmError) for a in answers)
-        self._metrics.hsm_operations.labels("otp_values", "error").inc(errors)
-        self._metrics.hsm_operations.labels("otp_values", "ok").inc(len(answers) - errors)
+        self._metrics.hsm_operations.labels("find_code", "error").inc(errors)
+        self._metrics.hsm_operations.labels("find_code", "ok").inc(len(answers) - errors)
         position = iter(answers)
         for check in checks:
-            check.values = [next(position) for _ in check.jobs]
+            check.found = [next(position) for _ in check.jobs]
 
     @property
     def _decoy(self) -> WrappedSeed:
@@ -334,9 +331,8 @@ class VerificationService:
                 failures[source] = failures.get(source, 0) + 1
 
     def _decide(self, check: _Check, now: float) -> Outcome:
-        """Compare the code with the window's values; no database access."""
-        values = check.values
-        if any(isinstance(v, HsmError) for v in values):
+        """Read the HSM's answers; no database access."""
+        if any(isinstance(found, HsmError) for found in check.found):
             return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
         credentials = check.credentials
         if not credentials:
@@ -349,9 +345,8 @@ class VerificationService:
                 credentials[0].public_id,
                 retry_after=max(1, math.ceil(until - now)),
             )
-        for (credential, counters), codes in zip(check.jobs, values, strict=True):
-            assert credential is not None and isinstance(codes, list)  # noqa: S101
-            step = match(codes, counters, check.request.code)
+        for (credential, _), step in zip(check.jobs, check.found, strict=True):
+            assert credential is not None and not isinstance(step, HsmError)  # noqa: S101
             if step is not None:
                 reason = "replay" if step <= credential.last_step else "match"
                 return Outcome(Result.ACCEPTED, reason, credential.public_id, step=step)
