@@ -1,16 +1,22 @@
-"""The verify API's authentication: a relying party's API key as a Bearer token."""
+"""The verify API's authentication: a relying party's API key as a Bearer token.
+
+It runs as the route's before-request hook rather than as a Litestar guard: Litestar
+copies the route handler object for every guard call, which cost a tenth of a verify
+request's time on the event loop. The hook also runs before the body is read.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio.to_thread
-from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
+from litestar import Request
 
 from server.errors import NotAuthenticated, ServiceUnavailable
 from server.services import Services
 
 
-async def require_client(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+async def require_client(connection: Request[Any, Any, Any]) -> None:
     """Authenticate before the body is read; the client lands in `connection.state.client`."""
     services: Services = connection.app.state.services
     header = connection.headers.get("authorization")

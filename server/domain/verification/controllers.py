@@ -41,12 +41,12 @@ class VerifyController(Controller):
 
     path = "/api/v1"
     tags = ("verification",)
-    guards = [require_client]  # noqa: RUF012 - Litestar's class attribute
 
     @post(
         "/verify",
         summary="Check a one-time code",
         status_code=200,
+        before_request=require_client,
         security=[{"apiKey": []}],
         responses={
             status: ResponseSpec(data_container=VerifyAnswer, description=MESSAGES[result])
