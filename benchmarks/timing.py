@@ -26,7 +26,7 @@ class Rate:
 
 
 def measure(
-    name: str, operation: Callable[[int], None], *, seconds: float = 1.0, rounds: int = 5
+    name: str, operation: Callable[[int], object], *, seconds: float = 1.0, rounds: int = 5
 ) -> Rate:
     """Call `operation(i)` repeatedly for `seconds` per round; return the median rate."""
     rates = []
