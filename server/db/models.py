@@ -146,6 +146,20 @@ class SourceFailures(SQLModel, table=True):
     failures: int = 0
 
 
+class UnknownUserFailures(SQLModel, table=True):
+    """Wrong codes sent for a username that has no active credential, counted and locked
+    out exactly like a credential's, so that the answers do not tell whether a customer
+    exists. Rows untouched for a long time are pruned."""
+
+    __tablename__ = "unknown_user_failures"
+
+    username: str = Field(primary_key=True, max_length=150)
+    failure_count: int = 0
+    lockouts: int = 0
+    locked_until: float | None = None
+    updated_at: float = Field(index=True)
+
+
 class EnrollmentStatus(enum.StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from hsm import Algorithm
-from server.db.models import CredentialKind
+from server.db.models import CredentialKind, UnknownUserFailures
 from server.domain.verification.purposes import Purpose
 from tests.oracles import oathtool_hotp, oathtool_totp
 from tests.server.conftest import Bank, make_client_key
@@ -29,6 +30,44 @@ def test_unknown_user_and_wrong_code_look_the_same(bank: Bank) -> None:
     status_unknown, unknown_body = bank.verify("nobody-here", "123456")
     assert status_wrong == status_unknown == 403
     assert wrong_body == unknown_body
+
+
+@pytest.mark.settings(lockout_threshold=3, lockout_base_seconds=60, lockout_max_seconds=200)
+def test_an_unknown_user_is_locked_out_like_a_customer(bank: Bank) -> None:
+    """Wrong codes for a username nobody has answer exactly like wrong codes for a
+    customer, lock-outs, their escalation and their expiry included; the customer's
+    right code and the unknown user's next guess after each lock are alike too."""
+    alice = bank.add_customer()
+    wrong = "000000" if alice.code(bank.clock()) != "000000" else "111111"
+
+    def answers(username: str) -> list[tuple[int, dict[str, object]]]:
+        seen = []
+        for seconds in (60, 120, 200):
+            seen += [bank.verify(username, wrong) for _ in range(3)]
+            seen.append(bank.verify(username, wrong))  # while locked
+            bank.clock.advance(seconds)
+        return seen
+
+    start = bank.clock.now
+    customer = answers(alice.username)
+    bank.clock.now = start
+    stranger = answers("Nobody-Here ")
+    assert [status for status, _ in customer] == [403, 403, 423, 423] * 3
+    assert stranger == customer
+    with bank.services.db.transaction() as session:
+        rows = session.exec(select(UnknownUserFailures)).all()
+    assert [(r.username, r.lockouts) for r in rows] == [("nobody-here", 3)]
+
+
+def test_unknown_usernames_untried_for_long_are_forgotten(bank: Bank) -> None:
+    service = bank.services.verification
+    retention = service.policy.unknown_user_retention_seconds
+    bank.verify("gone-soon", "123456")
+    bank.clock.advance(retention + 3601)
+    bank.verify("tried-now", "123456")
+    with bank.services.db.transaction() as session:
+        names = [r.username for r in session.exec(select(UnknownUserFailures)).all()]
+    assert names == ["tried-now"]
 
 
 @pytest.mark.parametrize(

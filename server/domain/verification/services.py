@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, or_, update
+from sqlalchemy import Connection, bindparam, delete, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hsm import Algorithm, Hsm, HsmError, OtpJob, WrappedSeed, totp_counter
@@ -27,6 +28,7 @@ from server.db.models import (
     CredentialStatus,
     Customer,
     CustomerStatus,
+    UnknownUserFailures,
 )
 from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.ratelimit import FailureLimit
@@ -57,6 +59,7 @@ class VerifyPolicy:
     lockout_max_seconds: float = 3600.0
     source_failure_limit: int = 50
     source_window_seconds: int = 60
+    unknown_user_retention_seconds: float = 90 * 86400
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,41 @@ _COUNT_FAILURE = (
     .values(failure_count=col(Credential.failure_count) + 1, updated_at=bindparam("now"))
     .returning(col(Credential.failure_count), col(Credential.lockouts))
 )
+_LOAD_UNKNOWN = select(
+    col(UnknownUserFailures.username), col(UnknownUserFailures.locked_until)
+).where(col(UnknownUserFailures.username).in_(bindparam("usernames", expanding=True)))
+
+
+def _count_unknown(dialect: Any) -> Any:
+    return (
+        dialect.insert(UnknownUserFailures)
+        .values(
+            username=bindparam("username"),
+            failure_count=1,
+            lockouts=0,
+            updated_at=bindparam("now"),
+        )
+        .on_conflict_do_update(
+            index_elements=["username"],
+            set_={
+                "failure_count": col(UnknownUserFailures.failure_count) + 1,
+                "updated_at": bindparam("now"),
+            },
+        )
+        .returning(col(UnknownUserFailures.failure_count), col(UnknownUserFailures.lockouts))
+    )
+
+
+_COUNT_UNKNOWN_SQLITE = _count_unknown(sqlite)
+_COUNT_UNKNOWN_PG = _count_unknown(postgresql)
+_LOCK_UNKNOWN = (
+    update(UnknownUserFailures)
+    .where(col(UnknownUserFailures.username) == bindparam("name"))
+    .values(failure_count=0, lockouts=bindparam("new_lockouts"), locked_until=bindparam("until"))
+)
+_PRUNE_UNKNOWN = delete(UnknownUserFailures).where(
+    col(UnknownUserFailures.updated_at) < bindparam("before")
+)
 _LOCK = (
     update(Credential)
     .where(col(Credential.id) == bindparam("cid"))
@@ -172,7 +210,10 @@ class _Check:
 
     request: VerifyRequest
     source_key: str
+    username: str
     credentials: list[CredentialState]
+    unknown_locked_until: float | None = None
+    """For a username without a credential: its stand-in lock-out (see `_count_unknown`)."""
     outcome: Outcome | None = None
     jobs: list[tuple[CredentialState | None, list[int]]] = field(default_factory=list)
     """(credential, counters) whose values the HSM computes; None is the decoy seed."""
@@ -204,6 +245,7 @@ class VerificationService:
         self.policy = policy
         self._metrics = metrics
         self._decoy_seed: WrappedSeed | None = None
+        self._pruned_at = 0.0
         self._limit = FailureLimit(
             policy.source_failure_limit, policy.source_window_seconds, postgres=db.is_postgres
         )
@@ -229,12 +271,9 @@ class VerificationService:
         self._compute(checks, now)
         self._decide_all(checks, failures, now)
         with self._db.engine.begin() as connection:
-            locked_now: dict[int, float] = {}
+            locked_now: dict[int | str, float] = {}
             for check in checks:
-                assert check.outcome is not None  # noqa: S101 - every check is decided
-                check.outcome = self._apply(
-                    connection, check.outcome, check.credentials, now, locked_now
-                )
+                check.outcome = self._apply(connection, check, now, locked_now)
                 failed = check.outcome.result in (Result.REJECTED, Result.LOCKED)
                 if failed and check.outcome.reason != "locked" and check.request.source:
                     self._limit.count(connection, check.source_key, now)
@@ -264,23 +303,33 @@ class VerificationService:
                 _LOAD_CREDENTIALS, {"usernames": sorted(names)}
             ):
                 found[username].append(CredentialState(*state))
-        checks = [
-            _Check(
-                request=r,
-                source_key=f"{r.client}|{r.source}",
-                credentials=found[r.username.strip().lower()],
+            unknown = sorted(name for name, credentials in found.items() if not credentials)
+            locks = dict(
+                connection.execute(_LOAD_UNKNOWN, {"usernames": unknown}).all() if unknown else []
             )
-            for r in requests
-        ]
+        checks = []
+        for r in requests:
+            name = r.username.strip().lower()
+            checks.append(
+                _Check(
+                    request=r,
+                    source_key=f"{r.client}|{r.source}",
+                    username=name,
+                    credentials=found[name],
+                    unknown_locked_until=locks.get(name),
+                )
+            )
         return checks, failures
 
     def _compute(self, checks: list[_Check], now: float) -> None:
         """One hop to the HSM to look for every request's code in the windows of its usable
         credentials (and the same work for unknown users, so they answer like everybody
         else)."""
+        decoy_window = list(range(2 * self.policy.totp_window + 1))
         for check in checks:
-            if not check.credentials:
-                check.jobs.append((None, [0, 1, 2]))
+            locked = check.unknown_locked_until and check.unknown_locked_until > now
+            if not check.credentials and not locked:
+                check.jobs.append((None, decoy_window))
             for credential in check.credentials:
                 if not credential.locked_until or credential.locked_until <= now:
                     check.jobs.append((credential, window_counters(credential, now, self.policy)))
@@ -336,6 +385,9 @@ class VerificationService:
             return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
         credentials = check.credentials
         if not credentials:
+            until = check.unknown_locked_until
+            if until and until > now:
+                return Outcome(Result.LOCKED, "locked", retry_after=max(1, math.ceil(until - now)))
             return Outcome(Result.REJECTED, "unknown_user")
         if not check.jobs:
             until = min(c.locked_until or now for c in credentials)
@@ -355,18 +407,18 @@ class VerificationService:
         return Outcome(Result.REJECTED, "wrong_code", first.public_id)
 
     def _apply(
-        self,
-        connection: Connection,
-        outcome: Outcome,
-        credentials: list[CredentialState],
-        now: float,
-        locked_now: dict[int, float],
+        self, connection: Connection, check: _Check, now: float, locked_now: dict[int | str, float]
     ) -> Outcome:
         """Write the decision; an acceptance only if no one else used this step first.
-        `locked_now` holds the credentials locked earlier in this batch (id -> until)."""
+        `locked_now` holds what was locked earlier in this batch (credential id or unknown
+        username -> until)."""
+        outcome = check.outcome
+        assert outcome is not None  # noqa: S101 - every check is decided
+        if outcome.reason == "unknown_user":
+            return self._count_unknown(connection, check.username, outcome, now, locked_now)
         if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
             return outcome
-        credential = next(c for c in credentials if c.public_id == outcome.credential_id)
+        credential = next(c for c in check.credentials if c.public_id == outcome.credential_id)
         if credential.id in locked_now:
             until = locked_now[credential.id]
             return Outcome(
@@ -394,16 +446,14 @@ class VerificationService:
         credential: CredentialState,
         outcome: Outcome,
         now: float,
-        locked_now: dict[int, float],
+        locked_now: dict[int | str, float],
     ) -> Outcome:
         failures, lockouts = connection.execute(
             _COUNT_FAILURE, {"cid": credential.id, "now": now}
         ).one()
         if failures < self.policy.lockout_threshold:
             return outcome
-        seconds = min(
-            self.policy.lockout_base_seconds * 2**lockouts, self.policy.lockout_max_seconds
-        )
+        seconds = self._lockout_seconds(lockouts)
         connection.execute(
             _LOCK, {"cid": credential.id, "new_lockouts": lockouts + 1, "until": now + seconds}
         )
@@ -413,6 +463,43 @@ class VerificationService:
             f"{outcome.reason}_locked",
             credential.public_id,
             retry_after=math.ceil(seconds),
+        )
+
+    def _count_unknown(
+        self,
+        connection: Connection,
+        username: str,
+        outcome: Outcome,
+        now: float,
+        locked_now: dict[int | str, float],
+    ) -> Outcome:
+        """A wrong code for a username without a credential counts and locks out like one
+        for a customer: otherwise only customers would ever answer `locked`."""
+        key = f"user:{username}"
+        if key in locked_now:
+            retry = math.ceil(locked_now[key] - now)
+            return Outcome(Result.LOCKED, "locked", retry_after=retry)
+        statement = _COUNT_UNKNOWN_PG if self._db.is_postgres else _COUNT_UNKNOWN_SQLITE
+        failures, lockouts = connection.execute(statement, {"username": username, "now": now}).one()
+        if now - self._pruned_at > 3600:  # forget names nobody has tried for a long time
+            connection.execute(
+                _PRUNE_UNKNOWN, {"before": now - self.policy.unknown_user_retention_seconds}
+            )
+            self._pruned_at = now
+        if failures < self.policy.lockout_threshold:
+            return outcome
+        seconds = self._lockout_seconds(lockouts)
+        connection.execute(
+            _LOCK_UNKNOWN,
+            {"name": username, "new_lockouts": lockouts + 1, "until": now + seconds},
+        )
+        locked_now[key] = now + seconds
+        return Outcome(Result.LOCKED, "unknown_user_locked", retry_after=math.ceil(seconds))
+
+    def _lockout_seconds(self, lockouts: int) -> float:
+        """The lock-out after `lockouts` earlier ones: doubling from the base to the cap."""
+        return float(
+            min(self.policy.lockout_base_seconds * 2**lockouts, self.policy.lockout_max_seconds)
         )
 
     def _report(self, request: VerifyRequest, outcome: Outcome) -> None:
