@@ -87,9 +87,11 @@ def test_login_with_code_then_transfer_approved_refused_and_replayed(
         page.get_by_label("Concepto").fill("Renta diciembre")
         page.get_by_label("Código").fill(code)
 
-    transfer(totp.at(time.time() + 60))  # the next code: the login used this step's
-    portal.shot(page, "transfer")
+    # the next code (the login used this step's), computed once: a minute may turn
+    # between here and the replay below
     fresh = totp.at(time.time() + 60)
+    transfer(fresh)
+    portal.shot(page, "transfer")
     page.get_by_role("button", name="Aprobar con código").click()
     expect(page.locator("#result")).to_have_text("Operación aprobada")
     assert page.locator("#reference").inner_text().startswith("TRA-")
