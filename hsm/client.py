@@ -92,9 +92,13 @@ class Hsm:
 
     def _run(self, operation: Callable[[pkcs11.Session], T]) -> T:
         try:
-            return self._executor.call(
-                self._conn.run, lambda session: operation(self._sync(session))
+            return self._executor.call_within(
+                self.config.call_timeout,
+                self._conn.run,
+                lambda session: operation(self._sync(session)),
             )
+        except TimeoutError as exc:
+            raise HsmUnavailable(f"the HSM did not answer in time ({exc})") from exc
         except p11e.PKCS11Error as exc:  # anything not translated closer to its cause
             raise HsmUnavailable(f"the HSM refused an operation ({type(exc).__name__})") from exc
 

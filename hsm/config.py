@@ -19,6 +19,9 @@ class HsmConfig:
         reconnect_interval: seconds to wait between attempts to re-open an HSM that failed.
         key_refresh_interval: seconds between scans of the token for keys added by others
             (an officer's new KEK version becomes current in running servers after this).
+        call_timeout: seconds a caller waits for an HSM operation (None: for ever). A hung
+            network HSM then makes calls fail with HsmUnavailable instead of hanging every
+            request; while the hung call is still running, later calls fail at once.
     """
 
     module: Path
@@ -27,3 +30,4 @@ class HsmConfig:
     seed_cache_size: int = 4096
     reconnect_interval: float = 1.0
     key_refresh_interval: float = 60.0
+    call_timeout: float | None = 10.0

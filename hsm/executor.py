@@ -13,8 +13,9 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -25,6 +26,7 @@ class SerialExecutor:
 
     def __init__(self) -> None:
         self._ident: int | None = None
+        self._overdue: Future[Any] | None = None
         self._pool = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="pkcs11", initializer=self._remember_thread
         )
@@ -41,6 +43,28 @@ class SerialExecutor:
         if self.on_thread():
             return fn(*args, **kwargs)
         return self._pool.submit(fn, *args, **kwargs).result()
+
+    def call_within(
+        self, timeout: float | None, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like `call`, waiting at most `timeout` seconds.
+
+        Raises:
+            TimeoutError: `fn` did not finish in time (it may still run: PKCS#11 calls
+                cannot be interrupted), or an earlier call that overran is still running.
+        """
+        if timeout is None or self.on_thread():
+            return self.call(fn, *args, **kwargs)
+        overdue = self._overdue
+        if overdue is not None and not overdue.done():
+            raise TimeoutError("an earlier call on the PKCS#11 thread has not returned yet")
+        future = self._pool.submit(fn, *args, **kwargs)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            if not future.cancel():  # already running: later calls fail fast until it ends
+                self._overdue = future
+            raise TimeoutError(f"the PKCS#11 call did not return within {timeout:g} s") from None
 
     async def acall(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Like `call`, for coroutines: the event loop keeps running while `fn` works."""

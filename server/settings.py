@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     hsm_pin_file: Path | None = Path("var/secrets/otp-server.user-pin")
     hsm_seed_cache_size: int = 4096
     hsm_reconnect_interval: float = 1.0
+    hsm_call_timeout: float = Field(default=10.0, gt=0)
+    """Seconds before an HSM call that does not return counts as the HSM being unavailable."""
 
     database_url: str = "sqlite:///var/otp.sqlite3"
 
@@ -129,4 +131,5 @@ class Settings(BaseSettings):
             user_pin=pin,
             seed_cache_size=self.hsm_seed_cache_size,
             reconnect_interval=self.hsm_reconnect_interval,
+            call_timeout=self.hsm_call_timeout,
         )

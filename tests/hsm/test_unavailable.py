@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from hsm import Algorithm, Hsm, HsmConfig, HsmUnavailable
+from hsm.executor import pkcs11_executor
 from tests.conftest import SoftHsmTokens
 
 
@@ -85,3 +90,60 @@ def test_finalised_library_is_initialised_again(hsm: Hsm) -> None:
     hsm._executor.call(lambda: hsm._conn._lib.finalize())  # C_Finalize under our feet
     assert hsm.otp_values(wrapped, Algorithm.SHA256, 6, [9]) == before
     assert hsm.generate_seed(Algorithm.SHA1).kek_version == 1
+
+
+@contextmanager
+def _hung_pkcs11_thread(overran: bool) -> Iterator[None]:
+    """The PKCS#11 thread stuck in a call that does not return (as a dead network HSM
+    would leave it) until the block ends. With `overran`, the stuck call was made with a
+    timeout that has passed already."""
+    executor = pkcs11_executor()
+    hung, release = threading.Event(), threading.Event()
+
+    def hang() -> None:
+        hung.set()
+        release.wait(30)
+
+    def call() -> None:
+        try:
+            executor.call_within(0.1 if overran else None, hang)
+        except TimeoutError:
+            pass
+
+    blocker = threading.Thread(target=call)
+    blocker.start()
+    assert hung.wait(5)
+    if overran:
+        blocker.join(5)  # its caller gave up; the call itself still runs
+    try:
+        yield
+    finally:
+        release.set()
+        blocker.join(10)
+        executor.call(lambda: None)  # the stuck call has returned
+
+
+def test_a_call_behind_a_hung_one_times_out(tokens: SoftHsmTokens, hsm: Hsm) -> None:
+    impatient = Hsm(tokens.config(call_timeout=0.3))
+    seed = impatient.generate_seed(Algorithm.SHA1)
+    with _hung_pkcs11_thread(overran=False):
+        started = time.monotonic()
+        with pytest.raises(HsmUnavailable, match="did not answer in time"):
+            impatient.otp_values(seed, Algorithm.SHA1, 6, [1])
+        assert 0.25 < time.monotonic() - started < 3
+    # the HSM answers again: so does the same object, without a restart (the call that
+    # timed out was withdrawn from the queue, not run late)
+    assert len(impatient.otp_values(seed, Algorithm.SHA1, 6, [1])) == 1
+
+
+def test_calls_fail_at_once_while_an_overrun_call_still_runs(
+    tokens: SoftHsmTokens, hsm: Hsm
+) -> None:
+    impatient = Hsm(tokens.config(call_timeout=5))
+    seed = impatient.generate_seed(Algorithm.SHA1)
+    with _hung_pkcs11_thread(overran=True):
+        started = time.monotonic()
+        with pytest.raises(HsmUnavailable, match="has not returned yet"):
+            impatient.otp_values(seed, Algorithm.SHA1, 6, [1])
+        assert time.monotonic() - started < 1
+    assert len(impatient.otp_values(seed, Algorithm.SHA1, 6, [1])) == 1
