@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, for_reads: bool = False) -> Engine:
@@ -52,6 +56,16 @@ def make_engine(url: str, *, for_reads: bool = False) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def per_dialect(build: Callable[[ModuleType], T]) -> dict[str, T]:
+    """`build(dialect)` for each database the product runs on, by dialect name.
+
+    SQLAlchemy's ON CONFLICT upserts are dialect-specific statements (`sqlite.insert`,
+    `postgresql.insert`); build them once at import and pick one with
+    `statements[connection.dialect.name]`.
+    """
+    return {"sqlite": build(sqlite), "postgresql": build(postgresql)}
 
 
 class Database:

@@ -1,9 +1,10 @@
 """Deciding whether a code is good: window, drift, exactly-once, lock-out, rate limit, audit.
 
-The decision runs in three steps so that no database lock is held while the HSM works:
-read the credential; compute the window's codes in the HSM; then one transaction that
-applies the decision with a conditional UPDATE (`last_step < :step`), which is what makes a
-code count at most once even when processes race, and appends the audit event.
+A batch of requests is decided in three steps so that no database lock is held while the
+HSM works: read the credentials; one HSM call looks for each code in its window; then one
+transaction applies each decision with a conditional UPDATE (`last_step < :step`), which
+is what makes a code count at most once even when processes race, and appends the audit
+events.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, bindparam, delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from hsm import Algorithm, Hsm, HsmError, OtpJob, WrappedSeed, totp_counter
 from server.clock import Clock
-from server.db.engine import Database
+from server.db.engine import Database, per_dialect
 from server.db.models import (
     Credential,
     CredentialKind,
@@ -135,8 +135,8 @@ _LOAD_UNKNOWN = select(
 ).where(col(UnknownUserFailures.username).in_(bindparam("usernames", expanding=True)))
 
 
-def _count_unknown(dialect: Any) -> Any:
-    return (
+_COUNT_UNKNOWN = per_dialect(
+    lambda dialect: (
         dialect.insert(UnknownUserFailures)
         .values(
             username=bindparam("username"),
@@ -153,10 +153,7 @@ def _count_unknown(dialect: Any) -> Any:
         )
         .returning(col(UnknownUserFailures.failure_count), col(UnknownUserFailures.lockouts))
     )
-
-
-_COUNT_UNKNOWN_SQLITE = _count_unknown(sqlite)
-_COUNT_UNKNOWN_PG = _count_unknown(postgresql)
+)
 _LOCK_UNKNOWN = (
     update(UnknownUserFailures)
     .where(col(UnknownUserFailures.username) == bindparam("name"))
@@ -292,33 +289,26 @@ class VerificationService:
     ) -> tuple[list[_Check], dict[str, int]]:
         """The credentials of every user and the failure counts of every source, read
         without taking the write lock."""
-        names = {r.username.strip().lower() for r in requests}
-        sources = {f"{r.client}|{r.source}" for r in requests if r.source}
-        found: dict[str, list[CredentialState]] = {name: [] for name in names}
+        checks = [
+            _Check(r, f"{r.client}|{r.source}", r.username.strip().lower(), []) for r in requests
+        ]
+        found: dict[str, list[CredentialState]] = {c.username: c.credentials for c in checks}
+        # without a source there is no per-source limit: a shared bucket (the bank's own
+        # address) would let one attacker block every customer
+        sources = {c.source_key for c in checks if c.request.source}
         with self._db.reading() as connection:
-            # without a source there is no per-source limit: a shared bucket (the bank's
-            # own address) would let one attacker block every customer
             failures = self._limit.counts(connection, sources, now)
             for username, *state in connection.execute(
-                _LOAD_CREDENTIALS, {"usernames": sorted(names)}
+                _LOAD_CREDENTIALS, {"usernames": sorted(found)}
             ):
                 found[username].append(CredentialState(*state))
             unknown = sorted(name for name, credentials in found.items() if not credentials)
             locks = dict(
                 connection.execute(_LOAD_UNKNOWN, {"usernames": unknown}).all() if unknown else []
             )
-        checks = []
-        for r in requests:
-            name = r.username.strip().lower()
-            checks.append(
-                _Check(
-                    request=r,
-                    source_key=f"{r.client}|{r.source}",
-                    username=name,
-                    credentials=found[name],
-                    unknown_locked_until=locks.get(name),
-                )
-            )
+        for check in checks:
+            check.credentials = found[check.username]
+            check.unknown_locked_until = locks.get(check.username)
         return checks, failures
 
     def _compute(self, checks: list[_Check], now: float) -> None:
@@ -326,21 +316,20 @@ class VerificationService:
         credentials (and the same work for unknown users, so they answer like everybody
         else)."""
         decoy_window = list(range(2 * self.policy.totp_window + 1))
+        jobs: list[OtpJob] = []
         for check in checks:
+            code = check.request.code
             locked = check.unknown_locked_until and check.unknown_locked_until > now
             if not check.credentials and not locked:
                 check.jobs.append((None, decoy_window))
-            for credential in check.credentials:
-                if not credential.locked_until or credential.locked_until <= now:
-                    check.jobs.append((credential, window_counters(credential, now, self.policy)))
-        jobs = [
-            OtpJob(wrapped(c), Algorithm.parse(c.algorithm), c.digits, counters, code)
-            if c is not None
-            else OtpJob(self._decoy, Algorithm.SHA1, 6, counters, code)
-            for check in checks
-            for c, counters in check.jobs
-            for code in [check.request.code]
-        ]
+                jobs.append(OtpJob(self._decoy, Algorithm.SHA1, 6, decoy_window, code))
+            for c in check.credentials:
+                if not c.locked_until or c.locked_until <= now:
+                    counters = window_counters(c, now, self.policy)
+                    check.jobs.append((c, counters))
+                    jobs.append(
+                        OtpJob(wrapped(c), Algorithm.parse(c.algorithm), c.digits, counters, code)
+                    )
         answers: list[int | HsmError | None]
         try:
             answers = self._hsm.find_codes(jobs) if jobs else []
@@ -415,15 +404,14 @@ class VerificationService:
         outcome = check.outcome
         assert outcome is not None  # noqa: S101 - every check is decided
         if outcome.reason == "unknown_user":
+            if locked := _locked_earlier(locked_now, f"user:{check.username}", None, now):
+                return locked
             return self._count_unknown(connection, check.username, outcome, now, locked_now)
         if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
             return outcome
         credential = next(c for c in check.credentials if c.public_id == outcome.credential_id)
-        if credential.id in locked_now:
-            until = locked_now[credential.id]
-            return Outcome(
-                Result.LOCKED, "locked", credential.public_id, retry_after=math.ceil(until - now)
-            )
+        if locked := _locked_earlier(locked_now, credential.id, credential.public_id, now):
+            return locked
         if outcome.result is Result.ACCEPTED and outcome.reason == "match":
             assert outcome.step is not None  # noqa: S101 - set with every match
             step = outcome.step
@@ -451,12 +439,11 @@ class VerificationService:
         failures, lockouts = connection.execute(
             _COUNT_FAILURE, {"cid": credential.id, "now": now}
         ).one()
-        if failures < self.policy.lockout_threshold:
-            return outcome
-        seconds = self._lockout_seconds(lockouts)
-        connection.execute(
-            _LOCK, {"cid": credential.id, "new_lockouts": lockouts + 1, "until": now + seconds}
+        seconds = self._lock_if_due(
+            connection, _LOCK, {"cid": credential.id}, failures, lockouts, now
         )
+        if seconds is None:
+            return outcome
         locked_now[credential.id] = now + seconds
         return Outcome(
             Result.LOCKED,
@@ -475,32 +462,39 @@ class VerificationService:
     ) -> Outcome:
         """A wrong code for a username without a credential counts and locks out like one
         for a customer: otherwise only customers would ever answer `locked`."""
-        key = f"user:{username}"
-        if key in locked_now:
-            retry = math.ceil(locked_now[key] - now)
-            return Outcome(Result.LOCKED, "locked", retry_after=retry)
-        statement = _COUNT_UNKNOWN_PG if self._db.is_postgres else _COUNT_UNKNOWN_SQLITE
+        statement = _COUNT_UNKNOWN[connection.dialect.name]
         failures, lockouts = connection.execute(statement, {"username": username, "now": now}).one()
         if now - self._pruned_at > 3600:  # forget names nobody has tried for a long time
             connection.execute(
                 _PRUNE_UNKNOWN, {"before": now - self.policy.unknown_user_retention_seconds}
             )
             self._pruned_at = now
-        if failures < self.policy.lockout_threshold:
-            return outcome
-        seconds = self._lockout_seconds(lockouts)
-        connection.execute(
-            _LOCK_UNKNOWN,
-            {"name": username, "new_lockouts": lockouts + 1, "until": now + seconds},
+        seconds = self._lock_if_due(
+            connection, _LOCK_UNKNOWN, {"name": username}, failures, lockouts, now
         )
-        locked_now[key] = now + seconds
+        if seconds is None:
+            return outcome
+        locked_now[f"user:{username}"] = now + seconds
         return Outcome(Result.LOCKED, "unknown_user_locked", retry_after=math.ceil(seconds))
 
-    def _lockout_seconds(self, lockouts: int) -> float:
-        """The lock-out after `lockouts` earlier ones: doubling from the base to the cap."""
-        return float(
+    def _lock_if_due(
+        self,
+        connection: Connection,
+        lock: Any,
+        row: dict[str, Any],
+        failures: int,
+        lockouts: int,
+        now: float,
+    ) -> float | None:
+        """After a counted failure: lock the row when the threshold is reached, for the base
+        time doubled by each earlier lock-out up to the cap; returns the seconds, or None."""
+        if failures < self.policy.lockout_threshold:
+            return None
+        seconds = float(
             min(self.policy.lockout_base_seconds * 2**lockouts, self.policy.lockout_max_seconds)
         )
+        connection.execute(lock, {**row, "new_lockouts": lockouts + 1, "until": now + seconds})
+        return seconds
 
     def _report(self, request: VerifyRequest, outcome: Outcome) -> None:
         self._metrics.verifications.labels(outcome.result.value, request.purpose).inc()
@@ -515,6 +509,17 @@ class VerificationService:
 
 
 _UNUSABLE = WrappedSeed(b"", 0, 0)
+
+
+def _locked_earlier(
+    locked_now: dict[int | str, float], key: int | str, public_id: str | None, now: float
+) -> Outcome | None:
+    """`locked` when an earlier request of the batch locked `key` (a credential id, or
+    "user:<name>" for an unknown username); None otherwise."""
+    until = locked_now.get(key)
+    if until is None:
+        return None
+    return Outcome(Result.LOCKED, "locked", public_id, retry_after=math.ceil(until - now))
 
 
 def _audit_record(check: _Check) -> AuditRecord:
