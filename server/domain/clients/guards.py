@@ -20,17 +20,15 @@ async def require_client(connection: Request[Any, Any, Any]) -> None:
     """Authenticate before the body is read; the client lands in `connection.state.client`."""
     services: Services = connection.app.state.services
     header = connection.headers.get("authorization")
-    if not header:
-        raise NotAuthenticated("send the API key as 'Authorization: Bearer otpk_...'")
-
+    # a missing or malformed header raises NotAuthenticated here, before any I/O
     recent = services.clients.authenticate_recent(header)
     if recent is not None:  # read moments ago: no database round trip, no thread hop
         connection.state.client = recent
         return
 
     def lookup() -> object:
-        with services.db.reading() as connection:
-            return services.clients.authenticate(connection, header)
+        with services.db.reading() as reading:
+            return services.clients.authenticate(reading, header)
 
     try:
         connection.state.client = await anyio.to_thread.run_sync(lookup)
