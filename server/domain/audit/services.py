@@ -152,6 +152,8 @@ class AuditLog:
         The head is read and moved once, and the HSM seals only the newest event: the
         verify API appends all the decisions of one batch this way (group commit).
         """
+        if not records:
+            return []
         head = connection.execute(_LOCK_HEAD).one()
         prev_hash, at = head.hash, self._clock()
         events: list[dict[str, Any]] = []
@@ -171,8 +173,6 @@ class AuditLog:
             }
             event["hash"] = prev_hash = event_hash(prev_hash, event)
             events.append(event)
-        if not events:
-            return []
         connection.execute(_INSERT_EVENT, events)
         newest = {"new_seq": events[-1]["seq"], "new_hash": prev_hash}
         try:
