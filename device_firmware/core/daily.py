@@ -207,11 +207,7 @@ def link_failed(state: State, error: LinkError) -> Transition | None:
                 # Already gone at the bank (retired by a newer registration): drop it here too.
                 return credential_deleted(state, CredentialDeleted(credential_id))
             back = UserList(cursor=_index(state.session.data or TokenData(), credential_id))
-            return go(state, _error(error, back))
+            return go(state, Notice.error(plain_words(error), back))
         case SyncingClock():
-            return go(state, _error(error, Settings(cursor=SYNC_CLOCK_ITEM)))
+            return go(state, Notice.error(plain_words(error), Settings(cursor=SYNC_CLOCK_ITEM)))
     return None
-
-
-def _error(error: LinkError, then: Settings | UserList) -> Notice:
-    return Notice(Msg.TITLE_ERROR, plain_words(error), then=then, tone=Tone.ERROR)

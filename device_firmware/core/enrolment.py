@@ -23,7 +23,6 @@ from device_firmware.core.errors import (
 from device_firmware.core.keys import BACK, OK, Key
 from device_firmware.core.menu import LANGUAGES, WELCOME_ADD_USER, WELCOME_FIRST_START, menu_key
 from device_firmware.core.records import TokenData
-from device_firmware.core.screens import Tone
 from device_firmware.core.state import (
     MAX_CODE_DIGITS,
     MIN_CODE_DIGITS,
@@ -160,10 +159,7 @@ def _confirm_pin(state: State, place: ConfirmPin, key: Key) -> Transition:
     if key is not OK or len(place.digits) != length:
         return go(state, replace(place, digits=edit_digits(place.digits, key, length)))
     if place.digits != place.first:
-        mismatch = Notice(
-            Msg.TITLE_ERROR, Msg.PIN_MISMATCH, then=DefinePin(place.pending), tone=Tone.ERROR
-        )
-        return go(state, mismatch)
+        return go(state, Notice.error(Msg.PIN_MISMATCH, then=DefinePin(place.pending)))
     first = place.pending.credentials[0].credential_id
     saving = Saving(place.pending, then=ShowCode(first), retry=DefinePin(place.pending))
     return go(state, saving, CreateVault(place.first, place.pending))
@@ -201,17 +197,13 @@ def link_failed(state: State, error: LinkError) -> Transition | None:
             return _error(state, error, EnterEmailCode(handle))
         case Activating():
             if isinstance(error, WrongCode | WrongCredentials):
-                return go(state, _notice(Msg.ERR_ACTIVATION, ShowDeviceId()))
+                return go(state, Notice.error(Msg.ERR_ACTIVATION, ShowDeviceId()))
             return _error(state, error, EnterActivationCode())
     return None
 
 
 def _error(state: State, error: LinkError, then: Place) -> Transition:
-    return go(state, _notice(plain_words(error), then))
-
-
-def _notice(body: Msg, then: Place) -> Notice:
-    return Notice(Msg.TITLE_ERROR, body, then=then, tone=Tone.ERROR)
+    return go(state, Notice.error(plain_words(error), then))
 
 
 _PLAIN_WORDS: tuple[tuple[type[LinkError], Msg], ...] = (

@@ -156,7 +156,7 @@ def _vault_failed(state: State, error: VaultError) -> Transition:
         retry = place.retry
     elif isinstance(place, CheckingPin):
         retry = EnterPin()
-    return go(state, Notice(Msg.TITLE_ERROR, Msg.ERR_STORAGE, then=retry, tone=Tone.ERROR))
+    return go(state, Notice.error(Msg.ERR_STORAGE, then=retry))
 
 
 def _erased(then: Place) -> Notice:

@@ -202,6 +202,11 @@ class Notice:
     tone: Tone = Tone.INFO
     params: tuple[tuple[str, str], ...] = ()
 
+    @classmethod
+    def error(cls, body: Msg, then: Place) -> Notice:
+        """An error ("Error" title, error tone) saying `body`; any key goes on to `then`."""
+        return cls(Msg.TITLE_ERROR, body, then=then, tone=Tone.ERROR)
+
 
 @dataclass(frozen=True)
 class Damaged:
