@@ -102,7 +102,8 @@ def render(state: State, now: float, *, clock_set: bool = True) -> Screen:
             return MessageScreen(t(Msg.TITLE_SYNCHRONISED), done, Tone.SUCCESS, t(Msg.HINT_ANY_KEY))
         case DefinePin(digits=digits) | ConfirmPin(digits=digits):
             which = Msg.TITLE_DEFINE_PIN if isinstance(place, DefinePin) else Msg.TITLE_CONFIRM_PIN
-            return _pin(state, t, t(which, length=state.config.pin_length), digits)
+            title = t(which, length=state.config.pin_length)
+            return _pin(state, t, title, digits, t(Msg.PIN_REMEMBER))
         case EnterPin(digits=digits):
             return _pin(state, t, t(Msg.TITLE_ENTER_PIN), digits, _pin_note(state, t, place))
         case Notice(title=title, body=body, tone=tone, params=params):
@@ -203,10 +204,8 @@ def _text(title: str, entry: TextEntry, t: Say, *, secret: bool) -> TextEntryScr
     )
 
 
-def _pin(state: State, t: Say, title: str, digits: str, note: str = "") -> DigitEntryScreen:
+def _pin(state: State, t: Say, title: str, digits: str, note: str) -> DigitEntryScreen:
     length = state.config.pin_length
-    if not note and not isinstance(state.place, EnterPin):
-        note = t(Msg.PIN_REMEMBER)
     return DigitEntryScreen(title, MASK * len(digits), length, note, t(Msg.HINT_DIGITS))
 
 
