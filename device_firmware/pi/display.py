@@ -65,6 +65,7 @@ class OledDisplay:
         self._device = device
         self._fonts = fonts
         self._screen: Screen | None = None
+        self._drawn: Screen | None = None  # the screen `_image` shows
         self._image = Image.new("1", (WIDTH, HEIGHT))
         self._blanked = False
         self._closed = False
@@ -76,7 +77,10 @@ class OledDisplay:
 
     @property
     def image(self) -> Image.Image:
-        """The frame of the last screen model."""
+        """The frame of the last screen model (drawn when first needed)."""
+        if self._screen is not None and self._drawn is not self._screen:
+            self._image = draw_screen(self._screen, self._fonts)
+            self._drawn = self._screen
         return self._image
 
     @property
@@ -85,11 +89,10 @@ class OledDisplay:
         return self._blanked
 
     def show(self, screen: Screen) -> None:
-        """Draw `screen` (while blanked: keep it for `wake()`)."""
+        """Draw `screen` (while blanked: keep it, undrawn, for `wake()`)."""
         self._screen = screen
-        self._image = draw_screen(screen, self._fonts)
         if not self._blanked and not self._closed:
-            self._device.display(self._image)
+            self._device.display(self.image)
 
     def blank(self) -> None:
         """Switch the panel off: nothing is lit, nothing burns in."""
@@ -100,7 +103,7 @@ class OledDisplay:
     def wake(self) -> None:
         """Switch the panel on with the latest screen."""
         if self._blanked and not self._closed:
-            self._device.display(self._image)
+            self._device.display(self.image)
             self._device.show()
         self._blanked = False
 
