@@ -19,12 +19,12 @@ from pathlib import Path
 
 from device_firmware.core.errors import TokenError
 from device_firmware.core.ports import Display, ServerLink
+from device_firmware.core.token import TICK_INTERVAL
 from device_firmware.emulator.session import EmulatorSession
-from device_firmware.emulator.terminal import SystemClock, TerminalKeypad, cbreak
+from device_firmware.emulator.terminal import TerminalKeypad, cbreak
 from device_firmware.emulator.text_frame import TextDisplay
+from device_firmware.pi.clock import SystemClock
 from device_firmware.vault import FileVault
-
-TICK = 0.25
 
 
 class CannotStart(Exception):
@@ -103,7 +103,7 @@ def _run(session: EmulatorSession) -> None:
     with cbreak(sys.stdin):
         session.start()
         while session.running:
-            key = keypad.read_key(TICK)
+            key = keypad.read_key(TICK_INTERVAL)
             if key is not None:
                 session.token.handle(key)
             elif keypad.other:

@@ -1,10 +1,9 @@
-"""The emulator's other ports: the system clock and the computer's keyboard as the keypad."""
+"""The emulator's keypad: the computer's keyboard (its clock is the Pi's `SystemClock`)."""
 
 from __future__ import annotations
 
 import select
 import termios
-import time
 import tty
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,14 +13,6 @@ from device_firmware.core.keys import Key
 
 # Keyboard characters that stand for keypad keys besides the keypad's own (0-9 * # A-D).
 ALIASES = {"\r": Key.HASH, "\n": Key.HASH, "\x7f": Key.STAR, "\x08": Key.STAR, "\x1b": Key.C}
-
-
-class SystemClock:
-    """The computer's clock (the emulator's only use of the real time)."""
-
-    def now(self) -> float:
-        """The current Unix time."""
-        return time.time()
 
 
 def key_for(char: str) -> Key | None:
