@@ -237,6 +237,7 @@ def _provisioning_key(text: str) -> ProvisioningKey | None:
 
 
 def _keypad(table: _Table) -> KeypadConfig:
+    defaults = KeypadConfig()
     layout = table.get("layout", str, "4x4")
     _one_of("keypad.layout", layout, tuple(LAYOUTS))
     keys = tuple(table.get_list("keys", str, list(LAYOUTS[layout])))
@@ -252,29 +253,30 @@ def _keypad(table: _Table) -> KeypadConfig:
         columns=tuple(table.get_list("columns", int, list(columns_default))),
         keys=keys,
         hold={_key("keypad.hold", k): _key("keypad.hold", v) for k, v in hold_chars.items()},
-        debounce=table.get("debounce", float, 0.03),
-        scan_interval=table.get("scan_interval", float, 0.01),
-        hold_time=table.get("hold_time", float, 0.8),
+        debounce=table.get("debounce", float, defaults.debounce),
+        scan_interval=table.get("scan_interval", float, defaults.scan_interval),
+        hold_time=table.get("hold_time", float, defaults.hold_time),
     )
     table.done()
     return config
 
 
 def _display(table: _Table) -> DisplayConfig:
+    defaults = DisplayConfig()
     contrast = table.get("contrast", int, -1)
     config = DisplayConfig(
-        driver=table.get("driver", str, "ssd1306"),
-        bus=table.get("bus", str, "i2c"),
-        i2c_port=table.get("i2c_port", int, 1),
-        i2c_address=table.get("i2c_address", int, 0x3C),
-        spi_port=table.get("spi_port", int, 0),
-        spi_device=table.get("spi_device", int, 0),
-        spi_dc=_pin("display.spi_dc", table.get("spi_dc", int, 24)),
-        spi_reset=_pin("display.spi_reset", table.get("spi_reset", int, 25)),
-        rotate=table.get("rotate", int, 0),
+        driver=table.get("driver", str, defaults.driver),
+        bus=table.get("bus", str, defaults.bus),
+        i2c_port=table.get("i2c_port", int, defaults.i2c_port),
+        i2c_address=table.get("i2c_address", int, defaults.i2c_address),
+        spi_port=table.get("spi_port", int, defaults.spi_port),
+        spi_device=table.get("spi_device", int, defaults.spi_device),
+        spi_dc=_pin("display.spi_dc", table.get("spi_dc", int, defaults.spi_dc)),
+        spi_reset=_pin("display.spi_reset", table.get("spi_reset", int, defaults.spi_reset)),
+        rotate=table.get("rotate", int, defaults.rotate),
         contrast=None if contrast == -1 else contrast,
-        blank_after=table.get("blank_after", float, 60.0),
-        font_dir=Path(table.get("font_dir", str, str(DEFAULT_FONT_DIR))),
+        blank_after=table.get("blank_after", float, defaults.blank_after),
+        font_dir=Path(table.get("font_dir", str, str(defaults.font_dir))),
     )
     table.done()
     return config
