@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 
@@ -16,6 +17,7 @@ from device_firmware.core.text_entry import LETTERS
 
 PIN = "2580"
 MULTITAP_TIMEOUT = 1.0
+S = TypeVar("S", bound=Screen)
 
 
 @dataclass
@@ -31,6 +33,12 @@ class Rig:
     @property
     def screen(self) -> Screen:
         return self.display.current
+
+    def shown(self, kind: type[S]) -> S:
+        """The current screen, checked to be a `kind`."""
+        screen = self.display.current
+        assert isinstance(screen, kind)
+        return screen
 
     @property
     def place(self) -> Place:
@@ -90,13 +98,18 @@ def make_rig(vault: Vault | None = None, *, attempts_allowed: int = 1, skew: flo
     return Rig(clock, display, the_vault, bank, token)
 
 
-def register(rig: Rig, username: str, password: str, *, from_welcome: bool = True) -> None:
-    """Self-registration up to the point the bank has provisioned (PIN next, if first user)."""
+def type_login(rig: Rig, username: str, password: str, *, from_welcome: bool = True) -> None:
+    """Self-registration up to the typed password, not yet sent (# sends it)."""
     if from_welcome:
         rig.press("1")  # "Registrarme con mi usuario"
     rig.type_text(username)
     rig.press("#")
     rig.type_text(password)
+
+
+def register(rig: Rig, username: str, password: str, *, from_welcome: bool = True) -> None:
+    """Self-registration up to the point the bank has provisioned (PIN next, if first user)."""
+    type_login(rig, username, password, from_welcome=from_welcome)
     rig.press("#")
     rig.press(rig.bank.last_email_code(username) + "#")
 

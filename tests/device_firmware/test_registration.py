@@ -29,7 +29,7 @@ from device_firmware.core.state import (
     ShowCode,
     Welcome,
 )
-from tests.device_firmware.conftest import PIN, Rig, define_pin, register
+from tests.device_firmware.conftest import PIN, Rig, define_pin, register, type_login
 
 
 def test_first_start_shows_the_device_id_and_the_two_ways_in(rig: Rig) -> None:
@@ -107,10 +107,7 @@ def test_back_from_password_keeps_the_username_for_correction(rig: Rig) -> None:
 
 
 def test_full_registration_then_pin_then_the_code(rig: Rig) -> None:
-    rig.press("1")
-    rig.type_text("ana")
-    rig.press("#")
-    rig.type_text("clave1")
+    type_login(rig, "ana", "clave1")
     rig.press("#")
     screen = rig.screen
     assert isinstance(screen, DigitEntryScreen)
@@ -165,10 +162,7 @@ def test_pin_entry_needs_all_digits_and_allows_corrections(rig: Rig) -> None:
 
 
 def test_wrong_password_is_shown_in_plain_words_and_username_kept(rig: Rig) -> None:
-    rig.press("1")
-    rig.type_text("ana")
-    rig.press("#")
-    rig.type_text("nope")
+    type_login(rig, "ana", "nope")
     rig.press("#")
     screen = rig.screen
     assert isinstance(screen, MessageScreen)
@@ -180,10 +174,7 @@ def test_wrong_password_is_shown_in_plain_words_and_username_kept(rig: Rig) -> N
 
 
 def test_wrong_email_code_lets_the_customer_try_again(rig: Rig) -> None:
-    rig.press("1")
-    rig.type_text("ana")
-    rig.press("#")
-    rig.type_text("clave1")
+    type_login(rig, "ana", "clave1")
     rig.press("#")
     good = rig.bank.last_email_code("ana")
     bad = "000000" if good != "000000" else "111111"
@@ -197,10 +188,7 @@ def test_wrong_email_code_lets_the_customer_try_again(rig: Rig) -> None:
 
 
 def test_expired_email_code_starts_again(rig: Rig) -> None:
-    rig.press("1")
-    rig.type_text("ana")
-    rig.press("#")
-    rig.type_text("clave1")
+    type_login(rig, "ana", "clave1")
     rig.press("#")
     rig.clock.advance(601)
     rig.press(rig.bank.last_email_code("ana") + "#")
@@ -221,10 +209,7 @@ def test_expired_email_code_starts_again(rig: Rig) -> None:
     ],
 )
 def test_server_errors_are_shown_in_plain_words(rig: Rig, error: LinkError, words: str) -> None:
-    rig.press("1")
-    rig.type_text("ana")
-    rig.press("#")
-    rig.type_text("clave1")
+    type_login(rig, "ana", "clave1")
     rig.bank.fail_next(error)
     rig.press("#")
     screen = rig.screen
@@ -237,10 +222,7 @@ def test_server_errors_are_shown_in_plain_words(rig: Rig, error: LinkError, word
 
 
 def test_unreachable_while_confirming_keeps_the_email_code_screen(rig: Rig) -> None:
-    rig.press("1")
-    rig.type_text("ana")
-    rig.press("#")
-    rig.type_text("clave1")
+    type_login(rig, "ana", "clave1")
     rig.press("#")
     rig.bank.fail_next(Unreachable("down"))
     rig.press(rig.bank.last_email_code("ana") + "#")
@@ -250,10 +232,7 @@ def test_unreachable_while_confirming_keeps_the_email_code_screen(rig: Rig) -> N
 
 
 def test_a_busy_screen_is_shown_while_the_bank_answers(rig: Rig) -> None:
-    rig.press("1")
-    rig.type_text("ana")
-    rig.press("#")
-    rig.type_text("clave1")
+    type_login(rig, "ana", "clave1")
     before = len(rig.display.frames)
     rig.press("#")
     busy = rig.display.frames[before]

@@ -19,22 +19,10 @@ from tests.device_firmware.conftest import Rig
 from tests.oracles import oathtool_totp
 
 
-def menu(rig: Rig) -> MenuScreen:
-    screen = rig.screen
-    assert isinstance(screen, MenuScreen)
-    return screen
-
-
-def message(rig: Rig) -> MessageScreen:
-    screen = rig.screen
-    assert isinstance(screen, MessageScreen)
-    return screen
-
-
 def test_settings_menu(enrolled: Rig) -> None:
     enrolled.press("5")
     assert isinstance(enrolled.place, Settings)
-    assert menu(enrolled).items == ("Idioma", "Sincronizar hora", "Acerca de")
+    assert enrolled.shown(MenuScreen).items == ("Idioma", "Sincronizar hora", "Acerca de")
     enrolled.press("C")
     assert isinstance(enrolled.place, UserList)
 
@@ -42,22 +30,22 @@ def test_settings_menu(enrolled: Rig) -> None:
 def test_switch_to_english_and_back(enrolled: Rig) -> None:
     enrolled.press("51")
     assert isinstance(enrolled.place, ChooseLanguage)
-    assert menu(enrolled).items == ("Español", "English")
-    assert menu(enrolled).cursor == 0  # the current language
+    assert enrolled.shown(MenuScreen).items == ("Español", "English")
+    assert enrolled.shown(MenuScreen).cursor == 0  # the current language
     enrolled.press("2")
     assert isinstance(enrolled.place, Settings)
-    assert menu(enrolled).items == ("Language", "Synchronise clock", "About")
+    assert enrolled.shown(MenuScreen).items == ("Language", "Synchronise clock", "About")
     assert isinstance(enrolled.vault, FakeVault)
     assert enrolled.vault.language is Language.EN
     enrolled.press("C")
-    assert menu(enrolled).items[2:] == ("Add another user", "Delete user", "Settings")
+    assert enrolled.shown(MenuScreen).items[2:] == ("Add another user", "Delete user", "Settings")
     enrolled.press("1")
     assert isinstance(enrolled.screen, CodeScreen)
     assert enrolled.screen.countdown.startswith("Changes in ")
     enrolled.press("C51")
-    assert menu(enrolled).cursor == 1
+    assert enrolled.shown(MenuScreen).cursor == 1
     enrolled.press("1")
-    assert menu(enrolled).items == ("Idioma", "Sincronizar hora", "Acerca de")
+    assert enrolled.shown(MenuScreen).items == ("Idioma", "Sincronizar hora", "Acerca de")
 
 
 def test_language_is_remembered_for_the_pin_screen(enrolled: Rig) -> None:
@@ -69,13 +57,16 @@ def test_language_is_remembered_for_the_pin_screen(enrolled: Rig) -> None:
 
 
 def test_language_can_be_chosen_at_first_start(rig: Rig) -> None:
-    assert menu(rig).items[2] == "Idioma / Language"
+    assert rig.shown(MenuScreen).items[2] == "Idioma / Language"
     rig.press("3B#")
-    assert menu(rig).title == "Welcome"
-    assert menu(rig).items[:2] == ("Register with my bank username", "Activate with a code")
-    assert menu(rig).note.startswith("Device ID: ")
+    assert rig.shown(MenuScreen).title == "Welcome"
+    assert rig.shown(MenuScreen).items[:2] == (
+        "Register with my bank username",
+        "Activate with a code",
+    )
+    assert rig.shown(MenuScreen).note.startswith("Device ID: ")
     rig.press("3C")  # back without choosing keeps English
-    assert menu(rig).title == "Welcome"
+    assert rig.shown(MenuScreen).title == "Welcome"
 
 
 def test_clock_resync_learns_the_new_offset(enrolled: Rig) -> None:
@@ -84,7 +75,7 @@ def test_clock_resync_learns_the_new_offset(enrolled: Rig) -> None:
     assert enrolled.vault.stored.clock_offset == 0.0
     enrolled.bank.skew = -42.0  # the token's clock drifted 42 s ahead
     enrolled.press("52")
-    screen = message(enrolled)
+    screen = enrolled.shown(MessageScreen)
     assert screen.tone is Tone.SUCCESS
     assert screen.body == ("Hora sincronizada con el banco (diferencia: -42 s).",)
     assert enrolled.vault.stored.clock_offset == -42.0
@@ -100,7 +91,7 @@ def test_clock_resync_learns_the_new_offset(enrolled: Rig) -> None:
 def test_clock_resync_failure_is_explained(enrolled: Rig) -> None:
     enrolled.bank.fail_next(Unreachable("offline"))
     enrolled.press("52")
-    assert message(enrolled).body[0].startswith("No se pudo conectar con el banco.")
+    assert enrolled.shown(MessageScreen).body[0].startswith("No se pudo conectar con el banco.")
     enrolled.press("#")
     assert enrolled.place == Settings(cursor=1)
 
@@ -109,7 +100,7 @@ def test_about_shows_device_id_and_version(enrolled: Rig) -> None:
     enrolled.press("53")
     about = enrolled.place
     assert about == About()
-    screen = message(enrolled)
+    screen = enrolled.shown(MessageScreen)
     assert screen.body == (
         f"ID del dispositivo: {device_id.format(enrolled.device_id)}",
         f"Versión {__version__}",
@@ -122,7 +113,7 @@ def test_a_full_disk_when_saving_the_language(enrolled: Rig) -> None:
     assert isinstance(enrolled.vault, FakeVault)
     enrolled.vault.fail_writes = True
     enrolled.press("512")
-    assert message(enrolled).tone is Tone.ERROR
+    assert enrolled.shown(MessageScreen).tone is Tone.ERROR
     enrolled.press("#")
     assert isinstance(enrolled.place, Settings)
     assert enrolled.vault.language is Language.ES  # not saved; this session speaks English

@@ -28,20 +28,8 @@ def stored(rig: Rig) -> TokenData:
     return rig.vault.stored
 
 
-def menu(rig: Rig) -> MenuScreen:
-    screen = rig.screen
-    assert isinstance(screen, MenuScreen)
-    return screen
-
-
-def code(rig: Rig) -> CodeScreen:
-    screen = rig.screen
-    assert isinstance(screen, CodeScreen)
-    return screen
-
-
 def test_the_list_shows_every_user_then_the_actions(enrolled: Rig) -> None:
-    screen = menu(enrolled)
+    screen = enrolled.shown(MenuScreen)
     assert screen.title == "Usuarios"
     assert screen.items == (
         "Ana Pérez",
@@ -53,22 +41,22 @@ def test_the_list_shows_every_user_then_the_actions(enrolled: Rig) -> None:
 
 
 def test_select_with_the_cursor_or_a_digit(enrolled: Rig) -> None:
-    assert menu(enrolled).cursor == 1  # back from Beto's code, Beto stays highlighted
+    assert enrolled.shown(MenuScreen).cursor == 1  # back from Beto's code, Beto stays highlighted
     enrolled.press("A")
-    assert menu(enrolled).cursor == 0
+    assert enrolled.shown(MenuScreen).cursor == 0
     enrolled.press("#")
-    assert code(enrolled).user == "Ana Pérez"
+    assert enrolled.shown(CodeScreen).user == "Ana Pérez"
     enrolled.press("C")
     assert enrolled.place == UserList(cursor=0)
     enrolled.press("2")
-    assert code(enrolled).user == "Beto Ruiz"
+    assert enrolled.shown(CodeScreen).user == "Beto Ruiz"
 
 
 def test_cursor_stays_inside_the_list(enrolled: Rig) -> None:
     enrolled.press("AAA")
-    assert menu(enrolled).cursor == 0
+    assert enrolled.shown(MenuScreen).cursor == 0
     enrolled.press("BBBBBBBBB")
-    assert menu(enrolled).cursor == 4
+    assert enrolled.shown(MenuScreen).cursor == 4
     enrolled.press("9")  # no ninth item: nothing happens
     assert isinstance(enrolled.place, UserList)
 
@@ -84,7 +72,7 @@ def test_code_screen_matches_oathtool_with_the_learned_offset(
     for _ in range(3):
         bank_time = int(rig.clock.now() + 37.0)
         expected = oathtool_totp(credential.seed, "SHA1", 6, 60, bank_time)
-        assert code(rig).code == f"{expected[:3]} {expected[3:]}"
+        assert rig.shown(CodeScreen).code == f"{expected[:3]} {expected[3:]}"
         rig.clock.advance(60)
         rig.token.tick()
 
@@ -93,7 +81,7 @@ def test_countdown_and_new_code_at_the_step_boundary(enrolled: Rig) -> None:
     clock = enrolled.clock
     clock.set(1_800_000_000.0 + 45.0)  # 15 s before a boundary
     enrolled.press("1")
-    first = code(enrolled)
+    first = enrolled.shown(CodeScreen)
     assert (first.seconds_left, first.period, first.countdown) == (15, 60, "Cambia en 15 s")
     frames = len(enrolled.display.frames)
     clock.advance(0.5)
@@ -101,29 +89,29 @@ def test_countdown_and_new_code_at_the_step_boundary(enrolled: Rig) -> None:
     assert len(enrolled.display.frames) == frames  # nothing changed on screen: nothing sent
     clock.advance(0.5)
     enrolled.token.tick()
-    assert code(enrolled).seconds_left == 14
-    assert code(enrolled).code == first.code
+    assert enrolled.shown(CodeScreen).seconds_left == 14
+    assert enrolled.shown(CodeScreen).code == first.code
     clock.set(1_800_000_059.9)
     enrolled.token.tick()
-    assert code(enrolled).seconds_left == 1
-    assert code(enrolled).code == first.code
+    assert enrolled.shown(CodeScreen).seconds_left == 1
+    assert enrolled.shown(CodeScreen).code == first.code
     clock.set(1_800_000_060.0)
     enrolled.token.tick()
-    assert code(enrolled).seconds_left == 60
-    assert code(enrolled).code != first.code
+    assert enrolled.shown(CodeScreen).seconds_left == 60
+    assert enrolled.shown(CodeScreen).code != first.code
     seed = stored(enrolled).credentials[0].seed
     expected = oathtool_totp(seed, "SHA1", 6, 60, 1_800_000_060)
-    assert code(enrolled).code.replace(" ", "") == expected
+    assert enrolled.shown(CodeScreen).code.replace(" ", "") == expected
 
 
 def test_add_another_user_by_registration(enrolled: Rig) -> None:
     enrolled.press("3")  # "Agregar otro usuario"
     assert isinstance(enrolled.place, Welcome)
-    screen = menu(enrolled)
+    screen = enrolled.shown(MenuScreen)
     assert screen.title == "Agregar otro usuario"
     assert screen.items == ("Registrarme con mi usuario", "Activar con un código")
     register(enrolled, "caro", "caro.99")
-    assert code(enrolled).user == "Caro Díaz"  # no PIN step for an added user
+    assert enrolled.shown(CodeScreen).user == "Caro Díaz"  # no PIN step for an added user
     assert [c.username for c in stored(enrolled).credentials] == ["ana", "beto", "caro"]
 
 
@@ -133,7 +121,7 @@ def test_add_another_user_by_activation(enrolled: Rig) -> None:
     assert isinstance(enrolled.place, Synchronised)
     assert len(stored(enrolled).credentials) == 3  # saved before "synchronised" is shown
     enrolled.press("#")
-    assert code(enrolled).user == "Caro Díaz"
+    assert enrolled.shown(CodeScreen).user == "Caro Díaz"
 
 
 def test_registering_a_user_again_replaces_the_old_credential(enrolled: Rig) -> None:
@@ -162,10 +150,10 @@ def test_delete_user_yes(enrolled: Rig) -> None:
     ana = stored(enrolled).credentials[0]
     enrolled.press("4")  # "Eliminar usuario"
     assert isinstance(enrolled.place, DeleteList)
-    assert menu(enrolled).items == ("X Ana Pérez", "X Beto Ruiz")
+    assert enrolled.shown(MenuScreen).items == ("X Ana Pérez", "X Beto Ruiz")
     enrolled.press("1")  # the X of Ana
     assert isinstance(enrolled.place, ConfirmDelete)
-    confirm = menu(enrolled)
+    confirm = enrolled.shown(MenuScreen)
     assert (confirm.title, confirm.items, confirm.cursor) == (
         "¿Eliminar a Ana Pérez?",
         ("Sí", "No"),
@@ -174,7 +162,7 @@ def test_delete_user_yes(enrolled: Rig) -> None:
     enrolled.press("1")  # Sí
     assert isinstance(enrolled.place, UserList)
     assert [c.username for c in stored(enrolled).credentials] == ["beto"]
-    assert menu(enrolled).items[0] == "Beto Ruiz"
+    assert enrolled.shown(MenuScreen).items[0] == "Beto Ruiz"
     assert enrolled.bank.calls[-1] == "delete_credential"
     assert not enrolled.bank.issued[ana.credential_id].active
 
@@ -183,7 +171,7 @@ def test_delete_user_no(enrolled: Rig) -> None:
     before = stored(enrolled)
     calls = list(enrolled.bank.calls)
     enrolled.press("4B#")  # the X of Beto, with the cursor
-    assert menu(enrolled).title == "¿Eliminar a Beto Ruiz?"
+    assert enrolled.shown(MenuScreen).title == "¿Eliminar a Beto Ruiz?"
     enrolled.press("#")  # the cursor starts on "No"
     assert enrolled.place == UserList(cursor=1)
     assert stored(enrolled) == before
@@ -221,7 +209,7 @@ def test_deleting_every_user_leaves_an_empty_list(enrolled: Rig) -> None:
     enrolled.press("411")
     enrolled.press("3")  # with one user, "Eliminar usuario" is item 3
     enrolled.press("11")
-    screen = menu(enrolled)
+    screen = enrolled.shown(MenuScreen)
     assert screen.items == ("Agregar otro usuario", "Eliminar usuario", "Configuración")
     assert screen.note == "No hay usuarios registrados."
     enrolled.press("2")  # nothing to delete
