@@ -132,9 +132,9 @@ class EnrollmentService:
         self,
         session: Session,
         customer: Customer,
+        credential_id: str,
         device_id: str,
         signed: SignedRequest,
-        actor: str,
     ) -> tuple[dict[str, Any], list[str]]:
         """Bind the device, issue the bundle, store the credential, retire the others."""
         now = self._clock()
@@ -145,7 +145,6 @@ class EnrollmentService:
             session.flush()
         elif not hmac.compare_digest(device.public_key, signed.point):
             raise Conflict("this device ID is bound to another key")
-        credential_id = new_public_id()
         try:
             issued = issue(
                 self._hsm,
@@ -187,17 +186,6 @@ class EnrollmentService:
                 updated_at=now,
             )
         )
-        for old in others:
-            self._audit.append(
-                session.connection(),
-                AuditRecord(
-                    actor=actor,
-                    action="credential.retired",
-                    subject=customer.username,
-                    result="ok",
-                    details={"credential": old, "replaced_by": credential_id},
-                ),
-            )
         return issued.bundle, list(others)
 
     def _finish(
@@ -212,6 +200,7 @@ class EnrollmentService:
         """Claim the pending record (exactly once), issue the bundle, audit, notify."""
         now = self._clock()
         actor = f"device:{device_id}"
+        credential_id = new_public_id()
         with self._db.transaction() as session:
             record = table.__table__.c  # type: ignore[union-attr]
             claimed = (
@@ -220,7 +209,11 @@ class EnrollmentService:
                     update(table)
                     .where(record.id == record_id)
                     .where(record.status == EnrollmentStatus.PENDING)
-                    .values(status=EnrollmentStatus.COMPLETED, completed_at=now)
+                    .values(
+                        status=EnrollmentStatus.COMPLETED,
+                        completed_at=now,
+                        credential_id=credential_id,
+                    )
                 )
                 .rowcount
             )
@@ -232,21 +225,29 @@ class EnrollmentService:
             ).first()
             if customer is None or customer.status != CustomerStatus.ACTIVE:
                 raise Gone("this customer can no longer enrol a token")
-            bundle, retired = self._complete(session, customer, device_id, signed, actor)
-            session.connection().execute(
-                update(table)
-                .where(record.id == record_id)
-                .values(credential_id=bundle["credential_id"])
-            )
-            self._audit.append(
+            bundle, retired = self._complete(session, customer, credential_id, device_id, signed)
+            # one append: the head is moved and the HSM seals once for all these events
+            self._audit.append_many(
                 session.connection(),
-                AuditRecord(
-                    actor=actor,
-                    action=f"{kind}.complete",
-                    subject=customer.username,
-                    result="ok",
-                    details={kind: record_id, "credential": bundle["credential_id"]},
-                ),
+                [
+                    *(
+                        AuditRecord(
+                            actor=actor,
+                            action="credential.retired",
+                            subject=customer.username,
+                            result="ok",
+                            details={"credential": old, "replaced_by": credential_id},
+                        )
+                        for old in retired
+                    ),
+                    AuditRecord(
+                        actor=actor,
+                        action=f"{kind}.complete",
+                        subject=customer.username,
+                        result="ok",
+                        details={kind: record_id, "credential": credential_id},
+                    ),
+                ],
             )
         self._tell_about_retired(customer, retired, device_id)
         return bundle
@@ -436,9 +437,9 @@ class EnrollmentService:
 
     def has_token(self, customer: Customer) -> bool:
         """True when the customer has an active credential."""
-        with self._db.transaction() as session:
+        with self._db.reading() as connection:
             return (
-                session.exec(
+                connection.execute(
                     select(Credential.id)
                     .where(Credential.customer_id == customer.id)
                     .where(Credential.status == CredentialStatus.ACTIVE)
@@ -470,6 +471,7 @@ class EnrollmentService:
         now = self._clock()
         activation_id = "act_" + secrets.token_hex(12)
         code = ids.new_activation_code()
+        digest = self._digest(b"activation-code", device_id, code)
         with self._db.transaction() as session:
             session.connection().execute(
                 update(Activation)
@@ -483,7 +485,7 @@ class EnrollmentService:
                     customer_id=customer.id or 0,
                     device_id=device_id,
                     token_kind=token_kind,
-                    code_digest=self._digest(b"activation-code", device_id, code),
+                    code_digest=digest,
                     expires_at=now + self.policy.ttl_seconds,
                     created_at=now,
                 )
@@ -530,12 +532,7 @@ class EnrollmentService:
             activation = session.get(Activation, activation_id)
             if activation is None or activation.customer_id != customer.id:
                 raise NotFound("no such activation")
-            if (
-                activation.status == EnrollmentStatus.PENDING
-                and activation.expires_at <= self._clock()
-            ):
-                activation.status = EnrollmentStatus.EXPIRED
-                session.add(activation)
+            self._closed(session, activation, self._clock())
             return activation
 
     def redeem_activation(
@@ -623,10 +620,9 @@ class EnrollmentService:
             (f"password-source|{source}", self._source_password_limit),
         )
         now = self._clock()
-        with self._db.reading() as connection:
+        with self._db.reading() as connection, Session(connection) as session:
             if any(limit.exceeded(connection, key, now) for key, limit in keys):
                 raise TooManyRequests("too many wrong passwords: try again later")
-        with self._db.transaction() as session:
             customer = session.exec(select(Customer).where(Customer.username == name)).first()
         active = customer is not None and customer.status == CustomerStatus.ACTIVE
         ok = self._passwords.check(
