@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from server.db.models import Credential, CredentialStatus, Customer, CustomerStatus, Device
 from server.domain.customers.services import normalise_username
@@ -84,7 +84,7 @@ def current_customer(request: Request[Any, Any, Any]) -> Customer | None:
     ):
         request.clear_session()
         return None
-    with services.db.transaction() as db:
+    with services.db.reading() as connection, Session(connection) as db:
         customer = db.get(Customer, session["customer_id"])
     if customer is None or customer.status != CustomerStatus.ACTIVE:
         request.clear_session()
@@ -95,16 +95,17 @@ def current_customer(request: Request[Any, Any, Any]) -> Customer | None:
 
 def active_device(services: Services, customer: Customer) -> str | None:
     """The device ID of the customer's active token (grouped), if any."""
-    with services.db.transaction() as db:
-        row = db.exec(
-            select(Credential, Device.device_id)
+    with services.db.reading() as connection:
+        row = connection.execute(
+            select(Device.device_id)
+            .select_from(Credential)
             .join(Device, col(Device.id) == col(Credential.device_id), isouter=True)
             .where(Credential.customer_id == customer.id)
             .where(Credential.status == CredentialStatus.ACTIVE)
         ).first()
     if row is None:
         return None
-    return group(row[1]) if row[1] else "—"
+    return group(row[0]) if row[0] else "—"
 
 
 class PortalController(Controller):
@@ -148,7 +149,7 @@ class PortalController(Controller):
             "seen_at": now,
             "nonce": secrets.token_hex(8),
         }
-        if active_device(services, customer) is None:
+        if not services.enrollment.has_token(customer):
             request.set_session({**fresh, "customer_id": customer.id})
             return Redirect("/portal/")
         request.set_session({**fresh, "pending_id": customer.id})
@@ -290,7 +291,7 @@ class PortalController(Controller):
             operation=operation,
             values={},
             error=None,
-            has_token=active_device(_services(request), customer) is not None,
+            has_token=_services(request).enrollment.has_token(customer),
         )
 
     @post("/operations/{slug:str}", sync_to_thread=True)
