@@ -27,10 +27,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Demasiados intentos. Intente de nuevo en unos minutos.",
         "Too many attempts. Try again in a few minutes.",
     ),
-    "login.expired": (
-        "Su sesión terminó. Ingrese de nuevo.",
-        "Your session ended. Please log in again.",
-    ),
     "code.title": ("Código de seguridad", "Security code"),
     "code.help": (
         "Abra su token, ingrese su PIN y escriba el código de 6 dígitos.",
