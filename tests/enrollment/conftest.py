@@ -16,6 +16,7 @@ from email.message import EmailMessage
 import pytest
 from aiosmtpd.controller import Controller
 from litestar.testing import TestClient
+from sqlmodel import func, select
 
 from hsm import Hsm
 from server.app import create_app
@@ -111,13 +112,17 @@ class Enrollment:
     def portal_auth(self, person: Person) -> tuple[str, str]:
         return (person.username, person.password)
 
-    def register(self, token: TokenClient, person: Person):  # type: ignore[no-untyped-def]
-        """The whole PaySecure flow; returns the Provisioned credential."""
+    def start(self, token: TokenClient, person: Person) -> tuple[str, str]:
+        """Start a self-registration: its ID and the e-mailed code."""
         started = token.start_registration(person.username, person.password)
         assert started.status_code == 202, started.text
         code = self.inbox.last_code(person.email)
         self.secrets_used.add(code)
-        provisioned = token.provisioned(token.confirm(started.json()["registration_id"], code))
+        return started.json()["registration_id"], code
+
+    def register(self, token: TokenClient, person: Person):  # type: ignore[no-untyped-def]
+        """The whole PaySecure flow; returns the Provisioned credential."""
+        provisioned = token.provisioned(token.confirm(*self.start(token, person)))
         self.secrets_used.add(provisioned.seed.hex())
         return provisioned
 
@@ -153,11 +158,9 @@ class Enrollment:
     def counts(self) -> dict[str, int]:
         with self.services.db.transaction() as session:
             return {
-                table.__tablename__: len(
-                    session.exec(  # type: ignore[attr-defined]
-                        __import__("sqlmodel").select(table)
-                    ).all()
-                )
+                str(table.__tablename__): session.exec(
+                    select(func.count()).select_from(table)
+                ).one()
                 for table in (Credential, Device, Customer)
             }
 

@@ -9,14 +9,6 @@ from tests.enrollment.conftest import Enrollment, Person
 from tests.enrollment.token_client import TokenClient
 
 
-def _start(enroll: Enrollment, token: TokenClient, person: Person) -> tuple[str, str]:
-    started = token.start_registration(person.username, person.password)
-    assert started.status_code == 202, started.text
-    code = enroll.inbox.last_code(person.email)
-    enroll.secrets_used.add(code)
-    return started.json()["registration_id"], code
-
-
 def _wrong(code: str) -> str:
     return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
 
@@ -55,7 +47,7 @@ def test_sixth_wrong_email_code_and_the_right_one_after(enroll: Enrollment) -> N
     before = enroll.counts()
     ana = enroll.customer()
     token = enroll.token()
-    registration_id, code = _start(enroll, token, ana)
+    registration_id, code = enroll.start(token, ana)
     for _ in range(5):
         answer = token.confirm(registration_id, _wrong(code))
         assert (answer.status_code, answer.json()["detail"]) == (400, "the code is not correct")
@@ -106,7 +98,7 @@ def test_a_typo_in_the_activation_code_does_not_count(enroll: Enrollment) -> Non
 def test_expired_codes(enroll: Enrollment) -> None:
     ana, bea = enroll.customer(), enroll.customer()
     token = enroll.token()
-    registration_id, code = _start(enroll, token, ana)
+    registration_id, code = enroll.start(token, ana)
     activation = _activation(enroll, token, bea)
     enroll.clock.advance(601)
     late = token.confirm(registration_id, code)
@@ -122,7 +114,7 @@ def test_expired_codes(enroll: Enrollment) -> None:
 def test_replayed_confirm_and_redeem(enroll: Enrollment) -> None:
     ana, bea = enroll.customer(), enroll.customer()
     token = enroll.token()
-    registration_id, code = _start(enroll, token, ana)
+    registration_id, code = enroll.start(token, ana)
     token.provisioned(token.confirm(registration_id, code))
     replayed = token.replay_last()
     assert replayed.status_code == 401
@@ -139,7 +131,7 @@ def test_replayed_confirm_and_redeem(enroll: Enrollment) -> None:
 def test_requests_signed_by_another_key(enroll: Enrollment) -> None:
     ana = enroll.customer()
     token = enroll.token()
-    registration_id, code = _start(enroll, token, ana)
+    registration_id, code = enroll.start(token, ana)
     stranger = ec.generate_private_key(ec.SECP256R1())
     forged = token.signed(
         "POST", f"/api/v1/registrations/{registration_id}/confirm", {"code": code}, signer=stranger
@@ -302,7 +294,7 @@ def test_parallel_wrong_codes_get_no_more_tries_than_allowed(enroll: Enrollment)
 
     ana = enroll.customer()
     token = enroll.token()
-    registration_id, code = _start(enroll, token, ana)
+    registration_id, code = enroll.start(token, ana)
     signed = [
         SignedRequest(token.key.public_key(), token.point, secrets.token_hex(16)) for _ in range(20)
     ]
