@@ -74,7 +74,6 @@ class Database:
     def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self.engine = engine
         self.read_engine = read_engine or engine
-        self.is_postgres = engine.dialect.name == "postgresql"
 
     @classmethod
     def from_url(cls, url: str) -> Database:

@@ -9,20 +9,30 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from server.db.engine import per_dialect
 from server.db.models import SourceFailures
 
 _FAILURES = (
-    select(col(SourceFailures.failures))
-    .where(col(SourceFailures.source) == bindparam("source"))
-    .where(col(SourceFailures.window) == bindparam("window"))
-)
-_MANY_FAILURES = (
     select(col(SourceFailures.source), col(SourceFailures.failures))
     .where(col(SourceFailures.source).in_(bindparam("sources", expanding=True)))
     .where(col(SourceFailures.window) == bindparam("window"))
+)
+_COUNT = per_dialect(
+    lambda dialect: (
+        dialect.insert(SourceFailures)
+        .values(source=bindparam("source"), window=bindparam("window"), failures=1)
+        .on_conflict_do_update(
+            index_elements=["source", "window"],
+            set_={"failures": col(SourceFailures.failures) + 1},
+        )
+    )
+)
+_FORGET_OLDER = (
+    delete(SourceFailures)
+    .where(col(SourceFailures.source) == bindparam("source"))
+    .where(col(SourceFailures.window) < bindparam("window"))
 )
 
 
@@ -32,7 +42,6 @@ class FailureLimit:
 
     limit: int
     window_seconds: int
-    postgres: bool = False
 
     def window(self, now: float) -> int:
         return int(now // self.window_seconds)
@@ -43,34 +52,18 @@ class FailureLimit:
 
     def exceeded(self, connection: Connection, source: str, now: float) -> bool:
         """True when `source` has used up its failures in this window."""
-        failures = connection.execute(
-            _FAILURES, {"source": source, "window": self.window(now)}
-        ).scalar()
-        return (failures or 0) >= self.limit
+        return self.counts(connection, [source], now).get(source, 0) >= self.limit
 
     def counts(self, connection: Connection, sources: Iterable[str], now: float) -> dict[str, int]:
         """Failures of each of `sources` in this window (sources without any are left out)."""
         wanted = sorted(set(sources))
         if not wanted:
             return {}
-        rows = connection.execute(
-            _MANY_FAILURES, {"sources": wanted, "window": self.window(now)}
-        ).all()
+        rows = connection.execute(_FAILURES, {"sources": wanted, "window": self.window(now)}).all()
         return {source: failures for source, failures in rows}
 
     def count(self, connection: Connection, source: str, now: float) -> None:
         """One more failure for `source` (older windows of it are dropped)."""
-        window = self.window(now)
-        dialect = postgresql if self.postgres else sqlite
-        insert = dialect.insert(SourceFailures).values(source=source, window=window, failures=1)
-        connection.execute(
-            insert.on_conflict_do_update(
-                index_elements=["source", "window"],
-                set_={"failures": col(SourceFailures.failures) + 1},
-            )
-        )
-        connection.execute(
-            delete(SourceFailures)
-            .where(col(SourceFailures.source) == source)
-            .where(col(SourceFailures.window) < window)
-        )
+        params = {"source": source, "window": self.window(now)}
+        connection.execute(_COUNT[connection.dialect.name], params)
+        connection.execute(_FORGET_OLDER, params)

@@ -106,10 +106,10 @@ class EnrollmentService:
         self._profile = profile or CredentialProfile()
         self._verification = verification
         self._password_limit = FailureLimit(
-            policy.password_failures, policy.password_window_seconds, db.is_postgres
+            policy.password_failures, policy.password_window_seconds
         )
         self._source_password_limit = FailureLimit(
-            10 * policy.password_failures, policy.password_window_seconds, db.is_postgres
+            10 * policy.password_failures, policy.password_window_seconds
         )
 
     # -- shared ----------------------------------------------------------------------------

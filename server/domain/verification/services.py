@@ -243,9 +243,7 @@ class VerificationService:
         self._metrics = metrics
         self._decoy_seed: WrappedSeed | None = None
         self._pruned_at = 0.0
-        self._limit = FailureLimit(
-            policy.source_failure_limit, policy.source_window_seconds, postgres=db.is_postgres
-        )
+        self._limit = FailureLimit(policy.source_failure_limit, policy.source_window_seconds)
 
     def verify(self, request: VerifyRequest) -> Outcome:
         """Decide on `request`; every decision is audited.
