@@ -103,14 +103,14 @@ class Hsm:
             raise HsmUnavailable(f"the HSM refused an operation ({type(exc).__name__})") from exc
 
     def _sync(self, session: pkcs11.Session) -> pkcs11.Session:
-        """Forget handles from an older session, find the keys in a new one."""
-        if self._conn.generation != self._generation:
+        """Forget handles from an older session and find the keys in a new one; scan for
+        keys added by others every `key_refresh_interval`."""
+        new_session = self._conn.generation != self._generation
+        if new_session:
             self._cache.forget()
-            self._keys.refresh(session, self._conn.generation)
-            self._generation = self._conn.generation
-            self._keys_loaded_at = self._clock()
-        elif self._clock() - self._keys_loaded_at > self.config.key_refresh_interval:
+        if new_session or self._clock() - self._keys_loaded_at > self.config.key_refresh_interval:
             self._keys.load(session)
+            self._generation = self._conn.generation
             self._keys_loaded_at = self._clock()
         return session
 

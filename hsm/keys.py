@@ -58,13 +58,6 @@ class KeyRing:
     def __init__(self) -> None:
         self._keys: dict[tuple[KeyPurpose, int], Any] = {}
         self._public: dict[int, Any] = {}
-        self._generation = -1
-
-    def refresh(self, session: pkcs11.Session, generation: int) -> None:
-        """Find the keys again if the session changed since the last look."""
-        if generation != self._generation:
-            self.load(session)
-            self._generation = generation
 
     def load(self, session: pkcs11.Session) -> None:
         """Scan the token once for our keys."""
