@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -81,19 +81,14 @@ class SeedHandleCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self._entries: OrderedDict[tuple[int, bytes], Any] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: tuple[int, bytes]) -> Any | None:
         obj = self._entries.get(key)
-        if obj is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._entries.move_to_end(key)
+        if obj is not None:
+            self._entries.move_to_end(key)
         return obj
 
     def put(self, key: tuple[int, bytes], obj: Any) -> bool:
@@ -257,7 +252,7 @@ class SeedStore:
     ) -> list[str]:
         """The HOTP values of `seed` at each counter (TOTP: the time steps)."""
         return self._with_object(
-            session, seed, lambda obj: _hmac_codes(obj, algorithm, digits, counters)
+            session, seed, lambda obj: [_hmac_code(obj, algorithm, digits, c) for c in counters]
         )
 
     def first_match(
@@ -273,10 +268,12 @@ class SeedStore:
         none is); the values after a match are not computed. Each comparison takes the
         same time whatever the digits."""
 
+        expected = code.encode()
+
         def search(obj: Any) -> int | None:
             for counter in counters:
-                value = _hmac_codes(obj, algorithm, digits, [counter])[0]
-                if hmac.compare_digest(value.encode(), code.encode()):
+                value = _hmac_code(obj, algorithm, digits, counter)
+                if hmac.compare_digest(value.encode(), expected):
                     return counter
             return None
 
@@ -289,19 +286,20 @@ class SeedStore:
         (or destroyed afterwards when the cache is off)."""
         cache_key = (seed.kek_version, seed.blob)
         obj = self.cache.get(cache_key)
-        if obj is None:
-            obj = self.unwrap(session, seed)
-            if not self.cache.put(cache_key, obj):
-                try:
-                    return use(obj)
-                finally:
-                    _destroy(obj)
-        return use(obj)
+        if obj is not None:
+            return use(obj)
+        obj = self.unwrap(session, seed)
+        if self.cache.put(cache_key, obj):
+            return use(obj)
+        try:
+            return use(obj)
+        finally:
+            _destroy(obj)
 
 
-def _hmac_codes(obj: Any, algorithm: Algorithm, digits: int, counters: Iterable[int]) -> list[str]:
-    mechanism = HMAC_MECHANISMS[algorithm]
+def _hmac_code(obj: Any, algorithm: Algorithm, digits: int, counter: int) -> str:
     try:
-        return [truncate(obj.sign(counter_bytes(c), mechanism=mechanism), digits) for c in counters]
+        mac = obj.sign(counter_bytes(counter), mechanism=HMAC_MECHANISMS[algorithm])
     except p11e.KeySizeRange as exc:
         raise SeedRejected(f"the seed is too short for {algorithm.value} HMAC in this HSM") from exc
+    return truncate(mac, digits)
