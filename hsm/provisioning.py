@@ -23,7 +23,7 @@ from pkcs11.util.ec import encode_named_curve_parameters
 from hsm.errors import InvalidSeedRequest
 from hsm.keys import KeyPurpose, KeyRing
 from hsm.otp import Algorithm
-from hsm.seeds import WRAP_MECHANISM, SeedStore, WrappedSeed, seed_template
+from hsm.seeds import WRAP_MECHANISM, SeedStore, WrappedSeed
 
 POINT_LENGTH = 65  # uncompressed P-256 point: 04 || X || Y
 _SESSION_ONLY = {Attribute.TOKEN: False, Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False}
@@ -69,19 +69,10 @@ def provision(
     """Generate a seed and wrap it twice: under the KEK, and for the token (see above)."""
     check_point(token_point)
     version = keys.current_version(KeyPurpose.SEED_WRAPPING)
-    seed: Any = session.generate_key(
-        KeyType.GENERIC_SECRET,
-        algorithm.seed_length * 8,
-        store=False,
-        capabilities=MechanismFlag.SIGN,
-        template=seed_template(extractable=True),
-    )
+    seed = seeds.random_object(session, algorithm)
     made: list[Any] = [seed]
     try:
-        kek = keys.get(KeyPurpose.SEED_WRAPPING, version)
-        stored = WrappedSeed(
-            kek.wrap_key(seed, mechanism=WRAP_MECHANISM), version, algorithm.seed_length
-        )
+        stored = seeds.wrap(seed, version, algorithm.seed_length)
         pair: tuple[Any, Any] = session.generate_keypair(
             KeyType.EC,
             store=False,

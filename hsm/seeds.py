@@ -137,14 +137,21 @@ class SeedStore:
     def generate(self, session: pkcs11.Session, algorithm: Algorithm) -> WrappedSeed:
         """Make a random seed inside the HSM and return it wrapped under the current KEK."""
         version = self._keys.current_version(KeyPurpose.SEED_WRAPPING)
-        seed = session.generate_key(
+        return self._wrap_and_destroy(
+            self.random_object(session, algorithm), version, algorithm.seed_length
+        )
+
+    @staticmethod
+    def random_object(session: pkcs11.Session, algorithm: Algorithm) -> Any:
+        """A new random seed as an extractable session object, to be wrapped and destroyed
+        by the caller."""
+        return session.generate_key(
             KeyType.GENERIC_SECRET,
             algorithm.seed_length * 8,
             store=False,
             capabilities=MechanismFlag.SIGN,
             template=seed_template(extractable=True),
         )
-        return self._wrap_and_destroy(seed, version, algorithm.seed_length)
 
     def import_(self, session: pkcs11.Session, seed: bytes, algorithm: Algorithm) -> WrappedSeed:
         """Wrap a known seed (imported hardware tokens, test vectors) under the current KEK.
@@ -176,13 +183,16 @@ class SeedStore:
         )
         return self._wrap_and_destroy(obj, version, len(seed))
 
+    def wrap(self, seed: Any, version: int, length: int) -> WrappedSeed:
+        """Wrap the seed object `seed` under KEK `version` (the object is left as it is)."""
+        kek = self._keys.get(KeyPurpose.SEED_WRAPPING, version)
+        return WrappedSeed(kek.wrap_key(seed, mechanism=WRAP_MECHANISM), version, length)
+
     def _wrap_and_destroy(self, seed: Any, version: int, length: int) -> WrappedSeed:
         try:
-            kek = self._keys.get(KeyPurpose.SEED_WRAPPING, version)
-            blob = kek.wrap_key(seed, mechanism=WRAP_MECHANISM)
+            return self.wrap(seed, version, length)
         finally:
             _destroy(seed)
-        return WrappedSeed(blob=blob, kek_version=version, length=length)
 
     def rewrap(
         self, session: pkcs11.Session, seeds: Sequence[WrappedSeed], to_version: int | None
