@@ -24,11 +24,13 @@ class SoftHsmTokens:
     empty: SoftHsmToken
     officer: SoftHsmToken
 
-    def config(self, **overrides: object) -> HsmConfig:
+    def config(self, token: SoftHsmToken | None = None, **overrides: object) -> HsmConfig:
+        """How to open `token` (default: the main one), logged in with its own PIN."""
+        token = token or self.main
         values: dict[str, object] = {
-            "module": self.main.module,
-            "token_label": self.main.label,
-            "user_pin": self.main.user_pin(),
+            "module": token.module,
+            "token_label": token.label,
+            "user_pin": token.user_pin(),
             "reconnect_interval": 0.0,
         }
         values.update(overrides)

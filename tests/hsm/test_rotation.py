@@ -14,13 +14,7 @@ from tests.oracles import RFC_SEEDS, load_vectors
 @pytest.fixture
 def spare(tokens: SoftHsmTokens) -> Iterator[Hsm]:
     """The spare token (rotation must not disturb the main token's KEK v1)."""
-    hsm = Hsm(
-        tokens.config(
-            token_label=tokens.spare.label,
-            user_pin=tokens.spare.user_pin(),
-            key_refresh_interval=0.0,
-        )
-    )
+    hsm = Hsm(tokens.config(tokens.spare, key_refresh_interval=0.0))
     hsm.ensure_keys()
     yield hsm
     hsm.close()
@@ -54,13 +48,7 @@ def test_rotate_rewrap_and_retire(spare: Hsm) -> None:
 
 
 def test_another_opener_sees_a_new_kek(spare: Hsm, tokens: SoftHsmTokens) -> None:
-    other = Hsm(
-        tokens.config(
-            token_label=tokens.spare.label,
-            user_pin=tokens.spare.user_pin(),
-            key_refresh_interval=3600.0,
-        )
-    )
+    other = Hsm(tokens.config(tokens.spare, key_refresh_interval=3600.0))
     before = other.generate_seed(Algorithm.SHA1)
     new = spare.create_kek()
     rewrapped = spare.rewrap_seeds([before])[0]

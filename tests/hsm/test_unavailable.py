@@ -48,7 +48,7 @@ def test_wrong_pin_while_the_process_is_logged_in(tokens: SoftHsmTokens, hsm: Hs
 
 
 def test_right_pin_on_the_spare_token_opens(tokens: SoftHsmTokens) -> None:
-    spare = Hsm(tokens.config(token_label=tokens.spare.label, user_pin=tokens.spare.user_pin()))
+    spare = Hsm(tokens.config(tokens.spare))
     spare.ensure_keys()
     assert spare.status().token_label == "otp-spare"
     spare.close()
