@@ -13,73 +13,22 @@ The ratio says how much of the HSM's rate the rotation keeps (1.0 = the database
 from __future__ import annotations
 
 import os
-import secrets
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import insert
-
+from benchmarks.population import populate, seed_pool
 from benchmarks.timing import Rate
-from hsm import Algorithm, Hsm, HsmConfig, WrappedSeed
-from server.db.engine import Database, make_engine
+from hsm import Hsm, HsmConfig
+from server.db.engine import Database
 from server.db.migrate import upgrade
-from server.db.models import Credential, Customer
 from server.domain.audit.services import AuditLog
 from server.domain.keys.rotation import DEFAULT_BATCH, KeyRotation
 from softhsm_config import create_token
 
 POOL = 500
 ROUNDS = 3
-
-
-def _populate(url: str, pool: list[WrappedSeed], count: int) -> None:
-    """`count` customers with one credential each, blobs drawn from `pool` (bulk insert)."""
-    upgrade(url)
-    engine = make_engine(url)
-    now = time.time()
-    with engine.begin() as connection:
-        connection.execute(
-            insert(Customer),
-            [
-                {
-                    "id": i + 1,
-                    "username": f"user{i:06d}",
-                    "email": f"user{i}@example.com",
-                    "display_name": "",
-                    "password_hash": "-",
-                    "status": "active",
-                    "created_at": now,
-                }
-                for i in range(count)
-            ],
-        )
-        connection.execute(
-            insert(Credential),
-            [
-                {
-                    "public_id": f"cred_{i:020d}",
-                    "customer_id": i + 1,
-                    "kind": "totp",
-                    "wrapped_seed": pool[i % len(pool)].blob,
-                    "kek_version": pool[i % len(pool)].kek_version,
-                    "seed_length": pool[i % len(pool)].length,
-                    "algorithm": "SHA1",
-                    "digits": 6,
-                    "period": 60,
-                    "last_step": -1,
-                    "drift": 0,
-                    "failure_count": 0,
-                    "lockouts": 0,
-                    "status": "active",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for i in range(count)
-            ],
-        )
-    engine.dispose()
 
 
 def _rate(name: str, count: int, durations: list[float]) -> Rate:
@@ -98,8 +47,8 @@ def run(seconds: float = 1.0) -> list[str]:
             HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
         )
         hsm.ensure_keys()
-        pool = [hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1) for _ in range(POOL)]
-        seeds = [pool[i % POOL] for i in range(count)]
+        pool = seed_pool(hsm, POOL)
+        seeds = [pool[i % POOL][1] for i in range(count)]
 
         floor_target = hsm.create_kek()
         floor: list[float] = []
@@ -112,7 +61,8 @@ def run(seconds: float = 1.0) -> list[str]:
             floor.append(time.perf_counter() - started)
 
             url = f"sqlite:///{base}/rotation{round_}.sqlite3"
-            _populate(url, pool, count)
+            upgrade(url)
+            populate(url, pool, count)
             db = Database.from_url(url)
             keys = KeyRotation(db, hsm, AuditLog(hsm, time.time), time.time)
             started = time.perf_counter()
