@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.timing import Rate, measure
@@ -28,14 +29,7 @@ def run(seconds: float = 1.0) -> list[str]:
         config = HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
         cached = Hsm(config)
         cached.ensure_keys()
-        uncached = Hsm(
-            HsmConfig(
-                module=config.module,
-                token_label=config.token_label,
-                user_pin=config.user_pin,
-                seed_cache_size=0,
-            )
-        )
+        uncached = Hsm(replace(config, seed_cache_size=0))
         seed = os.urandom(20)
         wrapped = cached.import_seed(seed, Algorithm.SHA1)
 
