@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,18 +88,21 @@ class Hsm:
     # -- running on the PKCS#11 thread -----------------------------------------------------
 
     async def run_async(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await any method of this object without blocking the event loop."""
-        return await self._executor.acall(fn, *args, **kwargs)
+        """Await any method of this object without blocking the event loop: a worker
+        thread makes the call, which waits for the PKCS#11 thread as any call does (with
+        `call_timeout`)."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """`fn` on the PKCS#11 thread, given up after `call_timeout` (HsmUnavailable)."""
+        try:
+            return self._executor.call_within(self.config.call_timeout, fn)
+        except TimeoutError as exc:
+            raise HsmUnavailable(f"the HSM did not answer in time ({exc})") from exc
 
     def _run(self, operation: Callable[[pkcs11.Session], T]) -> T:
         try:
-            return self._executor.call_within(
-                self.config.call_timeout,
-                self._conn.run,
-                lambda session: operation(self._sync(session)),
-            )
-        except TimeoutError as exc:
-            raise HsmUnavailable(f"the HSM did not answer in time ({exc})") from exc
+            return self._call(lambda: self._conn.run(lambda s: operation(self._sync(s))))
         except p11e.PKCS11Error as exc:  # anything not translated closer to its cause
             raise HsmUnavailable(f"the HSM refused an operation ({type(exc).__name__})") from exc
 
@@ -319,4 +323,4 @@ class Hsm:
                 self._cache.destroy_all()
             self._conn.close()
 
-        self._executor.call(close)
+        self._call(close)

@@ -3,13 +3,12 @@
 python-pkcs11 initialises the library without locking callbacks, and SoftHSM then does no
 locking of its own: two threads inside it at once crash the process. So every call into the
 library, from every `Hsm` object in the process, runs on this single thread. Callers on other
-threads wait for the result; asyncio callers await it without blocking the event loop.
+threads wait for the result (`Hsm.run_async` lets asyncio code wait from a worker thread).
 After a fork the child gets a fresh executor (and must open the library again).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -65,11 +64,6 @@ class SerialExecutor:
             if not future.cancel():  # already running: later calls fail fast until it ends
                 self._overdue = future
             raise TimeoutError(f"the PKCS#11 call did not return within {timeout:g} s") from None
-
-    async def acall(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Like `call`, for coroutines: the event loop keeps running while `fn` works."""
-        future = self._pool.submit(fn, *args, **kwargs)
-        return await asyncio.wrap_future(future)
 
 
 _executor: SerialExecutor | None = None

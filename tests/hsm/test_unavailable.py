@@ -147,3 +147,17 @@ def test_calls_fail_at_once_while_an_overrun_call_still_runs(
             impatient.otp_values(seed, Algorithm.SHA1, 6, [1])
         assert time.monotonic() - started < 1
     assert len(impatient.otp_values(seed, Algorithm.SHA1, 6, [1])) == 1
+
+
+def test_awaited_calls_time_out_too(tokens: SoftHsmTokens, hsm: Hsm) -> None:
+    """/health/ready and the provisioning-key endpoint await the HSM: a hung call must
+    not hang them either."""
+    import asyncio
+
+    impatient = Hsm(tokens.config(call_timeout=0.3))
+    with _hung_pkcs11_thread(overran=False):
+        started = time.monotonic()
+        with pytest.raises(HsmUnavailable, match="did not answer in time"):
+            asyncio.run(impatient.run_async(impatient.status))
+        assert time.monotonic() - started < 3
+    assert asyncio.run(impatient.run_async(impatient.status)).token_label == hsm.config.token_label
