@@ -286,9 +286,11 @@ class Hsm:
             )
         )
 
-    def sign_provisioning(self, data: bytes) -> tuple[int, bytes]:
-        """ECDSA P-256 signature (r || s) over SHA-256(data) by the provisioning key."""
-        return self._run(lambda _session: provisioning.sign(self._keys, data))
+    def sign_provisioning(self, data: bytes, version: int | None = None) -> tuple[int, bytes]:
+        """ECDSA P-256 signature (r || s) over SHA-256(data) by provisioning key `version`
+        (default: the current one); returns (version, signature). Data that names the key
+        it is signed with must pass that version: the current one may change between calls."""
+        return self._run(lambda _session: provisioning.sign(self._keys, data, version))
 
     def provisioning_public_key(self) -> tuple[int, bytes]:
         """(version, uncompressed point) of the provisioning key tokens pin."""

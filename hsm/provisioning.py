@@ -122,9 +122,10 @@ def provision(
     return ProvisionedSeed(stored, ephemeral_point, transport_blob)
 
 
-def sign(keys: KeyRing, data: bytes) -> tuple[int, bytes]:
-    """ECDSA P-256 over SHA-256(data) with the provisioning key: (version, r || s)."""
-    version = keys.current_version(KeyPurpose.PROVISIONING)
+def sign(keys: KeyRing, data: bytes, version: int | None = None) -> tuple[int, bytes]:
+    """ECDSA P-256 over SHA-256(data) with provisioning key `version` (default: the
+    current one): (version, r || s)."""
+    version = version or keys.current_version(KeyPurpose.PROVISIONING)
     private = keys.get(KeyPurpose.PROVISIONING, version)
     digest = hashlib.sha256(data).digest()
     # SoftHSM 2.6 has no CKM_ECDSA_SHA256: the digest is made here, signed with CKM_ECDSA.

@@ -77,6 +77,6 @@ def issue(
         "wrap": "aes256-kw-pad",
         "provisioning_key": f"otp-provisioning-v{key_version}",
     }
-    _, signature = hsm.sign_provisioning(signed_bytes(bundle))
+    _, signature = hsm.sign_provisioning(signed_bytes(bundle), key_version)
     bundle["signature"] = b64url(signature)
     return IssuedBundle(bundle, provisioned.stored)
