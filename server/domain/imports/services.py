@@ -35,7 +35,7 @@ from server.db.engine import Database
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer, CustomerStatus
 from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.credentials.services import clear_lockout, new_public_id
-from server.domain.customers.services import normalise_username
+from server.domain.customers.services import CustomerService, normalise_username
 from server.domain.imports.pskc import PskcBatch, PskcToken, RejectedKey
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 
@@ -238,34 +238,34 @@ class TokenImportService:
             raise Conflict(f"serial(s) imported meanwhile: {', '.join(sorted(taken))}")
         owners = self._owners(session, plan)
         now = self._clock()
-        connection = session.connection()
-        imported = []
+        rows: list[dict[str, object]] = []
+        records: list[AuditRecord] = []
+        imported: list[ImportedCredential] = []
         for item, wrapped in zip(plan.planned, sealed, strict=True):
             token = item.token
             public_id = new_public_id()
-            connection.execute(
-                insert(Credential).values(
-                    public_id=public_id,
-                    customer_id=owners[item.username],
-                    kind=token.kind.value,
-                    serial=token.serial,
-                    wrapped_seed=wrapped.blob,
-                    kek_version=wrapped.kek_version,
-                    seed_length=wrapped.length,
-                    algorithm=token.algorithm.value,
-                    digits=token.digits,
-                    period=token.period,
-                    last_step=token.counter - 1 if token.kind == CredentialKind.HOTP else -1,
-                    drift=token.drift,
-                    failure_count=0,
-                    lockouts=0,
-                    status=CredentialStatus.ACTIVE if item.username else UNASSIGNED,
-                    created_at=now,
-                    updated_at=now,
-                )
+            rows.append(
+                {
+                    "public_id": public_id,
+                    "customer_id": owners[item.username],
+                    "kind": token.kind.value,
+                    "serial": token.serial,
+                    "wrapped_seed": wrapped.blob,
+                    "kek_version": wrapped.kek_version,
+                    "seed_length": wrapped.length,
+                    "algorithm": token.algorithm.value,
+                    "digits": token.digits,
+                    "period": token.period,
+                    "last_step": token.counter - 1 if token.kind == CredentialKind.HOTP else -1,
+                    "drift": token.drift,
+                    "failure_count": 0,
+                    "lockouts": 0,
+                    "status": CredentialStatus.ACTIVE if item.username else UNASSIGNED,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
-            self._audit.append(
-                connection,
+            records.append(
                 AuditRecord(
                     actor=actor,
                     action="credential.import",
@@ -278,11 +278,10 @@ class TokenImportService:
                         "algorithm": token.algorithm.value,
                         "source": "pskc",
                     },
-                ),
+                )
             )
             imported.append(ImportedCredential(public_id, token.serial, item.username))
-        self._audit.append(
-            connection,
+        records.append(
             AuditRecord(
                 actor=actor,
                 action="credential.import-batch",
@@ -294,8 +293,13 @@ class TokenImportService:
                     "imported": len(imported),
                     "unassigned": sum(1 for i in imported if i.username is None),
                 },
-            ),
+            )
         )
+        # One executemany for the rows, and one append for the events: the audit head is
+        # read, moved and sealed by the HSM once per batch, not once per token.
+        connection = session.connection()
+        connection.execute(insert(Credential), rows)
+        self._audit.append_many(connection, records)
         return imported
 
     def _owners(self, session: Session, plan: ImportPlan) -> dict[str | None, int]:
@@ -356,12 +360,11 @@ class TokenImportService:
         ).first()
         if credential is None:
             raise NotFound(f"no unassigned token with serial {serial!r}")
-        name = normalise_username(username)
-        customer = session.exec(select(Customer).where(Customer.username == name)).first()
-        if customer is None or customer.username == HOLDER_USERNAME:
-            raise NotFound(f"no customer {name!r}")
+        customer = CustomerService.get(session, username)
+        if customer.username == HOLDER_USERNAME:
+            raise NotFound(f"no customer {HOLDER_USERNAME!r}")
         if customer.status != CustomerStatus.ACTIVE or customer.id is None:
-            raise Conflict(f"customer {name!r} is {customer.status}")
+            raise Conflict(f"customer {customer.username!r} is {customer.status}")
         credential.customer_id = customer.id
         credential.status = CredentialStatus.ACTIVE
         clear_lockout(credential, self._clock())
