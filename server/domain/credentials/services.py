@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -12,6 +13,7 @@ from hsm import Algorithm, Hsm, HsmError, InvalidSeedRequest, totp_counter
 from server.clock import Clock
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
 from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.customers.services import normalise_username
 from server.domain.verification.services import wrapped
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 
@@ -59,14 +61,14 @@ class CredentialService:
             raise InvalidInput("a TOTP period is 1 to 600 seconds")
         if spec.counter < 0:
             raise InvalidInput("an HOTP counter cannot be negative")
+        if not 6 <= spec.digits <= 8:
+            raise InvalidInput("an OTP has 6 to 8 digits")
         try:
             sealed = self._hsm.import_seed(spec.seed, spec.algorithm)
         except InvalidSeedRequest as exc:
             raise InvalidInput(str(exc)) from exc
         except HsmError as exc:
             raise ServiceUnavailable(f"the HSM cannot be used: {exc}") from exc
-        if not 6 <= spec.digits <= 8:
-            raise InvalidInput("an OTP has 6 to 8 digits")
         now = self._clock()
         credential = Credential(
             public_id=new_public_id(),
@@ -85,20 +87,15 @@ class CredentialService:
         )
         session.add(credential)
         session.flush()
-        self._audit.append(
-            session.connection(),
-            AuditRecord(
-                actor=actor,
-                action="credential.import",
-                subject=customer.username,
-                result="ok",
-                details={
-                    "credential": credential.public_id,
-                    "kind": spec.kind.value,
-                    "algorithm": spec.algorithm.value,
-                    "serial": spec.serial,
-                },
-            ),
+        self._audit_done(
+            session,
+            actor,
+            "credential.import",
+            customer,
+            credential=credential.public_id,
+            kind=spec.kind.value,
+            algorithm=spec.algorithm.value,
+            serial=spec.serial,
         )
         return credential
 
@@ -109,7 +106,7 @@ class CredentialService:
             Customer, col(Customer.id) == col(Credential.customer_id)
         )
         if username is not None:
-            statement = statement.where(Customer.username == username.strip().lower())
+            statement = statement.where(Customer.username == normalise_username(username))
         rows = session.exec(statement.order_by(col(Credential.id).desc())).all()
         return [(credential, name) for credential, name in rows]
 
@@ -129,16 +126,7 @@ class CredentialService:
         credential, customer = self.get(session, public_id)
         clear_lockout(credential, self._clock())
         session.add(credential)
-        self._audit.append(
-            session.connection(),
-            AuditRecord(
-                actor=actor,
-                action="credential.unlock",
-                subject=customer.username,
-                result="ok",
-                details={"credential": public_id},
-            ),
-        )
+        self._audit_done(session, actor, "credential.unlock", customer, credential=public_id)
         return credential
 
     def revoke(
@@ -155,16 +143,8 @@ class CredentialService:
         credential.status = status
         credential.updated_at = self._clock()
         session.add(credential)
-        self._audit.append(
-            session.connection(),
-            AuditRecord(
-                actor=actor,
-                action=f"credential.{status.value.removesuffix('d')}",
-                subject=customer.username,
-                result="ok",
-                details={"credential": public_id},
-            ),
-        )
+        action = f"credential.{status.value.removesuffix('d')}"
+        self._audit_done(session, actor, action, customer, credential=public_id)
         return credential
 
     def resync(
@@ -209,14 +189,27 @@ class CredentialService:
             credential.drift = found - totp_counter(now, credential.period)
         clear_lockout(credential, now)
         session.add(credential)
+        self._audit_done(
+            session,
+            actor,
+            "credential.resync",
+            customer,
+            credential=public_id,
+            drift=credential.drift,
+        )
+        return credential
+
+    def _audit_done(
+        self, session: Session, actor: str, action: str, customer: Customer, **details: Any
+    ) -> None:
+        """Audit an officer's action on a credential of `customer`, which succeeded."""
         self._audit.append(
             session.connection(),
             AuditRecord(
                 actor=actor,
-                action="credential.resync",
+                action=action,
                 subject=customer.username,
                 result="ok",
-                details={"credential": public_id, "drift": credential.drift},
+                details=details,
             ),
         )
-        return credential

@@ -93,9 +93,8 @@ class CustomerService:
 
     @staticmethod
     def get(session: Session, username: str) -> Customer:
-        customer = session.exec(
-            select(Customer).where(Customer.username == normalise_username(username))
-        ).first()
+        name = normalise_username(username)
+        customer = session.exec(select(Customer).where(Customer.username == name)).first()
         if customer is None:
-            raise NotFound(f"no customer {normalise_username(username)!r}")
+            raise NotFound(f"no customer {name!r}")
         return customer
