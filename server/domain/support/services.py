@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlmodel import Session, col, select
 
 from server.clock import Clock
 from server.db.models import Credential, CredentialStatus, Device
 from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.credentials.services import CredentialService
+from server.domain.enrollment.device_id import normalise
 from server.errors import Conflict, NotFound
 
 REVOKED = "revoked"
-_SEPARATORS = re.compile(r"[\s\-.]")
-
-
-def normalise_device_id(device_id: str) -> str:
-    """A device ID as stored: the digits without the grouping the token shows."""
-    return _SEPARATORS.sub("", device_id)
 
 
 class DeviceSupport:
@@ -42,7 +35,7 @@ class DeviceSupport:
             NotFound: no device with this ID.
             Conflict: the device is revoked already and has no active credential.
         """
-        wanted = normalise_device_id(device_id)
+        wanted = normalise(device_id)
         device = session.exec(select(Device).where(Device.device_id == wanted)).first()
         if device is None:
             raise NotFound(f"no device {wanted!r}")
