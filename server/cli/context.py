@@ -29,6 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from hsm import Hsm, HsmError
 from server.clock import system_clock
 from server.domain.audit.services import AuditRecord
+from server.domain.imports.services import TokenImportService
+from server.domain.keys.rotation import DEFAULT_BATCH, KeyRotation
 from server.errors import DomainError
 from server.services import Services
 from server.settings import Settings
@@ -83,6 +85,23 @@ class Context:
         with self.services.db.transaction() as session:
             yield session
 
+    def token_imports(self) -> TokenImportService:
+        """PSKC imports and the unassigned stock, on these services."""
+        services = self.services
+        return TokenImportService(services.db, services.hsm, services.audit, services.clock)
+
+    def key_rotation(self, batch_size: int = DEFAULT_BATCH, pause: float = 0.0) -> KeyRotation:
+        """KEK versions, rotation and retirement, on these services."""
+        services = self.services
+        return KeyRotation(
+            services.db,
+            services.hsm,
+            services.audit,
+            services.clock,
+            batch_size=batch_size,
+            pause=pause,
+        )
+
     def close(self) -> None:
         """Close the HSM session and the database pools, if they were opened."""
         if self._services is not None:
@@ -100,9 +119,13 @@ def run_action(action: Callable[[], T]) -> T:
     except (DomainError, HsmError) as exc:
         raise click.ClickException(str(exc)) from exc
     except SQLAlchemyError as exc:
-        raise click.ClickException(
-            f"the database cannot be used: {type(getattr(exc, 'orig', None) or exc).__name__}"
-        ) from exc
+        raise click.ClickException(database_problem(exc)) from exc
+
+
+def database_problem(exc: SQLAlchemyError) -> str:
+    """One line about a database error: the driver's error class, never its text (which
+    can quote the statement's parameters)."""
+    return f"the database cannot be used: {type(getattr(exc, 'orig', None) or exc).__name__}"
 
 
 def stderr() -> Console:

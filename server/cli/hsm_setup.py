@@ -9,8 +9,8 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from hsm import Hsm, HsmConfig, HsmError, KeyNotFound, KeyPurpose
-from server.cli.context import Context, pass_context, record, run_action
-from server.domain.keys.rotation import KekUsage, KeyRotation
+from server.cli.context import Context, database_problem, pass_context, record, run_action
+from server.domain.keys.rotation import KekUsage
 from softhsm_config import SOFTHSM_MODULE, TokenSetupError, create_token
 
 
@@ -131,12 +131,10 @@ def status(context: Context) -> None:
             f"{', '.join(flags)}{'  (current)' if current else ''}"
         )
     click.echo("credentials per KEK version:")
-    services = context.services
-    rotation = KeyRotation(services.db, hsm, services.audit, services.clock)
     try:
-        usage = rotation.usage(kek_versions)
+        usage = context.key_rotation().usage(kek_versions)
     except SQLAlchemyError as exc:
-        problems.append(f"the database cannot be used: {type(getattr(exc, 'orig', exc)).__name__}")
+        problems.append(database_problem(exc))
         usage = []
     for line, problem in map(_usage_line, usage):
         click.echo(line)

@@ -8,7 +8,6 @@ from server.cli.context import Context, actor, pass_context, progress_bar, run_a
 from server.domain.keys.rotation import (
     DEFAULT_BATCH,
     DEFAULT_RETIRE_GRACE,
-    KeyRotation,
     RotationPlan,
     RotationReport,
 )
@@ -19,23 +18,11 @@ def keys_group() -> None:
     """Seed-wrapping keys (KEKs): versions, rotation, retirement."""
 
 
-def _rotation(context: Context, batch_size: int = DEFAULT_BATCH, pause: float = 0.0) -> KeyRotation:
-    services = context.services
-    return KeyRotation(
-        services.db,
-        services.hsm,
-        services.audit,
-        services.clock,
-        batch_size=batch_size,
-        pause=pause,
-    )
-
-
 @keys_group.command("list")
 @pass_context
 def keys_list(context: Context) -> None:
     """KEK versions on the token and how many credentials each protects."""
-    usage = run_action(_rotation(context).usage)
+    usage = run_action(context.key_rotation().usage)
     for item in usage:
         where = "" if item.on_token else "  NOT ON THE TOKEN"
         current = "  current" if item.current else ""
@@ -65,7 +52,7 @@ def keys_rotate(context: Context, batch_size: int, pause: float) -> None:
     of creating another KEK. Each batch is committed on its own and never overwrites a row
     that changed meanwhile. Exit status 1 if some credentials remain under an older KEK.
     """
-    rotation = _rotation(context, batch_size, pause)
+    rotation = context.key_rotation(batch_size, pause)
     who = actor()
     plan = run_action(lambda: rotation.start(who))
     click.echo(_announce(plan))
@@ -130,6 +117,6 @@ def keys_retire(context: Context, version: int, grace_seconds: float) -> None:
     Refused while any credential, whatever its status, is still wrapped under it, and for
     the current KEK. This cannot be undone.
     """
-    rotation = _rotation(context)
+    rotation = context.key_rotation()
     run_action(lambda: rotation.retire(version, actor(), grace_seconds=grace_seconds))
     click.echo(f"KEK v{version} destroyed")

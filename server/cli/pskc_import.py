@@ -10,7 +10,7 @@ import click
 
 from server.cli.context import Context, actor, pass_context, progress_bar, run_action
 from server.domain.imports.pskc import Password, PreSharedKey, Protection, read_pskc
-from server.domain.imports.services import ImportPlan, ImportRefused, TokenImportService
+from server.domain.imports.services import ImportPlan, ImportRefused
 
 
 @click.group("pskc")
@@ -77,7 +77,7 @@ def pskc_import(
     protection = _protection(key_file, password_file)
     assignments = _assignments(assign, assign_file)
     data = pskc_file.read()
-    service = _service(context)
+    service = context.token_imports()
 
     def check() -> ImportPlan:
         batch = read_pskc(data, protection, allow_plaintext=allow_plaintext)
@@ -104,11 +104,6 @@ def pskc_import(
         owner = item.username or "unassigned"
         click.echo(f"  {item.serial:<20} {item.public_id}  {owner}")
     click.echo(f"imported {len(imported)} token(s) from {Path(pskc_file.name).name}")
-
-
-def _service(context: Context) -> TokenImportService:
-    services = context.services
-    return TokenImportService(services.db, services.hsm, services.audit, services.clock)
 
 
 def _protection(key_file: IO[str] | None, password_file: IO[str] | None) -> Protection | None:

@@ -13,7 +13,7 @@ from server.cli.context import Context, actor, pass_context, run_action
 from server.clock import system_clock
 from server.db.models import CredentialKind
 from server.domain.credentials.services import SeedImport
-from server.domain.imports.services import TokenImportService
+from server.domain.customers.services import normalise_username
 from server.domain.support.services import DeviceSupport
 
 
@@ -113,11 +113,10 @@ def credential_list(context: Context, username: str | None, unassigned: bool) ->
     def rows() -> list[str]:
         with context.transaction() as session:
             if unassigned:
-                service = _imports(context)
                 return [
                     f"{c.public_id}  serial {c.serial:<20} {c.kind:<4} {c.algorithm:<6} "
                     f"{c.digits}d  kek v{c.kek_version}"
-                    for c in service.unassigned(session)
+                    for c in context.token_imports().unassigned(session)
                 ]
             found = context.services.credentials.list(session, username)
             now = system_clock()
@@ -147,14 +146,9 @@ def credential_assign(context: Context, serial: str, username: str) -> None:
 
     def act() -> str:
         with context.transaction() as session:
-            return _imports(context).assign(session, serial, username, actor()).public_id
+            return context.token_imports().assign(session, serial, username, actor()).public_id
 
-    click.echo(f"token {serial} ({run_action(act)}) assigned to {username.strip().lower()!r}")
-
-
-def _imports(context: Context) -> TokenImportService:
-    services = context.services
-    return TokenImportService(services.db, services.hsm, services.audit, services.clock)
+    click.echo(f"token {serial} ({run_action(act)}) assigned to {normalise_username(username)!r}")
 
 
 @credential.command("unlock")
