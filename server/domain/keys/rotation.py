@@ -456,11 +456,12 @@ class KeyRotation:
         ).scalar()
         if created_at is None:
             return None
-        wait = created_at + grace - self._clock()
+        now = self._clock()
+        wait = created_at + grace - now
         if wait <= 0:
             return None
         return "too_early", (
-            f"KEK v{successor} is only {int(self._clock() - created_at)} s old: running servers "
+            f"KEK v{successor} is only {int(now - created_at)} s old: running servers "
             f"may still wrap new seeds under v{version} until they rescan the token; "
             f"try again in {int(wait) + 1} s"
         )
