@@ -25,6 +25,9 @@ from tests.server.conftest import fast_settings, make_client_key
 PSKC_DIR = VECTORS / "pskc"
 HOTP_8 = [value for _, value in load_vectors("pskc/rfc6030-hotp.txt")]
 SEEDS = {row[0]: row for row in load_vectors("pskc/batch-psk.seeds")}
+BATCH = PSKC_DIR / "batch-psk.pskcxml"
+BATCH_KEY = ("--key-file", str(PSKC_DIR / "batch-psk.key"))
+IMPORT_BATCH = ("pskc", "import", str(BATCH), *BATCH_KEY)
 
 
 def _rows(database_url: str) -> list[Credential]:
@@ -104,7 +107,7 @@ def test_rfc6030_figures_import_and_give_the_expected_hotp_values(
 def test_one_altered_byte_imports_nothing(
     main_admin: AdminRun, database_url: str, tmp_path: Path, what: str
 ) -> None:
-    text = (PSKC_DIR / "batch-psk.pskcxml").read_text()
+    text = BATCH.read_text()
     if what == "mac":
         target = re.findall(r"<pskc:ValueMAC>([^<]+)</pskc:ValueMAC>", text)[1]
     else:
@@ -113,15 +116,7 @@ def test_one_altered_byte_imports_nothing(
     raw[-5] ^= 0x80
     bad = tmp_path / "altered.pskcxml"
     bad.write_text(text.replace(target, base64.b64encode(bytes(raw)).decode()))
-    result = main_admin(
-        "pskc",
-        "import",
-        str(bad),
-        "--key-file",
-        str(PSKC_DIR / "batch-psk.key"),
-        "--unassigned",
-        ok=False,
-    )
+    result = main_admin("pskc", "import", str(bad), *BATCH_KEY, "--unassigned", ok=False)
     assert result.returncode == 1
     assert re.search(r"ok +ACME-0001", result.stdout)
     assert re.search(r"ok +ACME-0003", result.stdout)
@@ -132,15 +127,7 @@ def test_one_altered_byte_imports_nothing(
 
 
 def test_dry_run_stores_nothing(main_admin: AdminRun, database_url: str) -> None:
-    result = main_admin(
-        "pskc",
-        "import",
-        str(PSKC_DIR / "batch-psk.pskcxml"),
-        "--key-file",
-        str(PSKC_DIR / "batch-psk.key"),
-        "--unassigned",
-        "--dry-run",
-    )
+    result = main_admin(*IMPORT_BATCH, "--unassigned", "--dry-run")
     assert "dry run: 3 token(s) would be imported" in result.stdout
     assert "hotp SHA1 6 digits counter 5" in result.stdout
     assert "totp SHA256 8 digits period 60s" in result.stdout
@@ -156,16 +143,7 @@ def test_unassigned_stock_is_assigned_later_and_then_verifies(
     main_admin("customer", "add", "bob", "--email", "bob@example.com")
     assignments = tmp_path / "assign.csv"
     assignments.write_text("# serial,username\nACME-0001, bob\n")
-    imported = main_admin(
-        "pskc",
-        "import",
-        str(PSKC_DIR / "batch-psk.pskcxml"),
-        "--key-file",
-        str(PSKC_DIR / "batch-psk.key"),
-        "--assign-file",
-        str(assignments),
-        "--unassigned",
-    ).stdout
+    imported = main_admin(*IMPORT_BATCH, "--assign-file", str(assignments), "--unassigned").stdout
     assert re.search(r"ACME-0001 +cred_\w+ +bob", imported)
     assert re.search(r"ACME-0003 +cred_\w+ +unassigned", imported)
     stock = main_admin("credential", "list", "--unassigned").stdout
@@ -185,15 +163,7 @@ def test_unassigned_stock_is_assigned_later_and_then_verifies(
         "no unassigned token" in main_admin("credential", "assign", serial, "bob", ok=False).stderr
     )
 
-    again = main_admin(
-        "pskc",
-        "import",
-        str(PSKC_DIR / "batch-psk.pskcxml"),
-        "--key-file",
-        str(PSKC_DIR / "batch-psk.key"),
-        "--unassigned",
-        ok=False,
-    )
+    again = main_admin(*IMPORT_BATCH, "--unassigned", ok=False)
     assert again.stdout.count("serial already imported") == 3
     assert len(_rows(database_url)) == 3
     actions = sorted(e.action for e in _events(database_url, "credential."))
@@ -203,8 +173,8 @@ def test_unassigned_stock_is_assigned_later_and_then_verifies(
 def test_every_key_needs_a_customer_unless_kept_as_stock(
     main_admin: AdminRun, database_url: str
 ) -> None:
-    args = ["pskc", "import", str(PSKC_DIR / "batch-psk.pskcxml")]
-    key = ["--key-file", str(PSKC_DIR / "batch-psk.key")]
+    args = ["pskc", "import", str(BATCH)]
+    key = BATCH_KEY
     result = main_admin(*args, *key, "--assign", "ACME-0001=nobody", ok=False)
     assert "no customer 'nobody'" in result.stdout
     assert "no customer for serial(s) ACME-0002, ACME-0003" in result.stdout

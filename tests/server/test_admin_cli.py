@@ -6,8 +6,6 @@ import base64
 import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 
 import httpx
@@ -15,6 +13,7 @@ import pyotp
 import pytest
 
 from tests.conftest import SoftHsmTokens
+from tests.officer.conftest import admin_runner
 from tests.oracles import oathtool_totp
 from tests.server.processes import server_process
 
@@ -22,7 +21,6 @@ from tests.server.processes import server_process
 @pytest.fixture
 def admin(tokens: SoftHsmTokens, database_url: str, hsm: object):  # type: ignore[no-untyped-def]
     env = {
-        **os.environ,
         **tokens.main.env,
         "OTP_DATABASE_URL": database_url,
         "OTP_HSM_TOKEN_LABEL": tokens.main.label,
@@ -30,24 +28,8 @@ def admin(tokens: SoftHsmTokens, database_url: str, hsm: object):  # type: ignor
         "OTP_ARGON2_TIME_COST": "1",
         "OTP_ARGON2_MEMORY_KIB": "1024",
     }
-
-    def run(
-        *args: str, stdin: str | None = None, ok: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "server.cli", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        if ok:
-            assert result.returncode == 0, result.stderr
-        assert "Traceback" not in result.stderr
-        return result
-
-    run.env = env  # type: ignore[attr-defined]
+    run = admin_runner(env)
+    run.env = {**os.environ, **env}  # type: ignore[attr-defined]
     return run
 
 
