@@ -24,13 +24,7 @@ def officer_hsm(tokens: SoftHsmTokens) -> Iterator[Hsm]:
     """The officer token's `Hsm` in this process, keys created. It finds a KEK version that
     a subprocess created when a blob names it; call `reload_keys()` before wrapping new seeds
     to wrap them under a KEK created elsewhere."""
-    hsm = Hsm(
-        tokens.config(
-            token_label=tokens.officer.label,
-            user_pin=tokens.officer.user_pin(),
-            key_refresh_interval=3600.0,
-        )
-    )
+    hsm = Hsm(tokens.config(tokens.officer, key_refresh_interval=3600.0))
     hsm.ensure_keys()
     yield hsm
     hsm.close()
