@@ -211,11 +211,16 @@ class SeedStore:
         return result
 
     def _kek(self, session: pkcs11.Session, version: int) -> Any:
-        """KEK `version`, scanning the token again once if it is not known yet (an officer
-        may have created it in another process)."""
+        """KEK `version`, scanning the token again once if it is newer than any known (an
+        officer may have created it in another process). An older version that is missing
+        was destroyed: no scan, which would cost a walk over the token on every request
+        for such a seed."""
         try:
             return self._keys.get(KeyPurpose.SEED_WRAPPING, version)
         except KeyNotFound:
+            known = self._keys.versions(KeyPurpose.SEED_WRAPPING)
+            if known and version <= known[-1]:
+                raise
             self._keys.load(session)
             return self._keys.get(KeyPurpose.SEED_WRAPPING, version)
 

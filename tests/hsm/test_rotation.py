@@ -63,3 +63,26 @@ def test_self_test_finds_every_mechanism(spare: Hsm) -> None:
     results = spare.self_test()
     assert results == dict.fromkeys(results)
     assert len(results) == 6
+
+
+def test_only_a_newer_kek_version_makes_the_token_be_scanned_again(
+    tokens: SoftHsmTokens, hsm: Hsm
+) -> None:
+    """A seed naming a destroyed (older) KEK fails without a walk over the token; one
+    naming a version newer than any known makes one scan, as an officer's new KEK would."""
+    opener = Hsm(tokens.config(key_refresh_interval=3600.0))
+    newest = max(k.version for k in opener.keys() if k.purpose is KeyPurpose.SEED_WRAPPING)
+    scans = 0
+    load = opener._keys.load
+
+    def counted(session):  # type: ignore[no-untyped-def]
+        nonlocal scans
+        scans += 1
+        load(session)
+
+    opener._keys.load = counted  # type: ignore[method-assign]
+    seed = opener.generate_seed(Algorithm.SHA1)
+    for version, expected_scans in ((0, 0), (newest + 5, 1)):
+        with pytest.raises(KeyNotFound):
+            opener.otp_values(type(seed)(seed.blob, version, seed.length), Algorithm.SHA1, 6, [1])
+        assert scans == expected_scans
