@@ -49,6 +49,7 @@ class SystemClockCheck:
     def __init__(self, config: ClockConfig, clock: Clock) -> None:
         self._config = config
         self._clock = clock
+        self._synchronised = False  # the flag, once seen, stays until the next boot
 
     def is_set(self) -> bool:
         """True when the configured source vouches for the clock."""
@@ -60,8 +61,10 @@ class SystemClockCheck:
         return source in ("auto", "rtc") and self.rtc_agrees()
 
     def ntp_synchronised(self) -> bool:
-        """systemd-timesyncd's flag file exists (it synchronised since boot)."""
-        return self._config.sync_flag.exists() and self._plausible(self._clock.now())
+        """systemd-timesyncd's flag file exists (it synchronised since boot). The token
+        asks on every tick: after the flag is seen once, the file is not looked at again."""
+        self._synchronised = self._synchronised or self._config.sync_flag.exists()
+        return self._synchronised and self._plausible(self._clock.now())
 
     def rtc_agrees(self) -> bool:
         """An RTC holds a plausible time and the system clock agrees with it."""

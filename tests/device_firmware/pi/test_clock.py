@@ -101,6 +101,15 @@ def test_ntp_flag(files: Files) -> None:
     assert not files.check("ntp", EARLIEST_PLAUSIBLE - 1).is_set()  # flag but absurd time
 
 
+def test_the_ntp_flag_is_looked_for_until_it_is_seen_then_not_again(files: Files) -> None:
+    check = files.check("ntp", NOW)
+    assert not check.is_set()
+    files.synchronised()
+    assert check.is_set()
+    files.flag.unlink()  # only a reboot removes it: the check no longer reads the disk
+    assert check.is_set()
+
+
 def test_rtc_must_hold_a_plausible_time_the_system_clock_agrees_with(files: Files) -> None:
     assert not files.check("rtc", NOW).is_set()  # no RTC
     files.rtc_reads(NOW + 2)
