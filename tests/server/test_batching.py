@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 
 import pytest
@@ -12,7 +13,7 @@ from sqlmodel import Session
 
 from server.db.models import AuditEvent
 from server.domain.verification.batching import VerifyBatcher
-from server.domain.verification.services import Outcome, Result, VerifyRequest
+from server.domain.verification.services import Outcome, Prepared, Result, VerifyRequest
 from tests.server.conftest import Bank
 
 
@@ -108,17 +109,17 @@ def test_concurrent_requests_share_batches_and_each_gets_its_own_answer(bank: Ba
 def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_works(bank: Bank) -> None:
     alice = bank.add_customer()
     batcher = VerifyBatcher(bank.services.verification)
-    real = bank.services.verification.verify_many
+    real = bank.services.verification.commit
     calls = 0
 
-    def failing_once(requests: list[VerifyRequest]) -> list[Outcome]:
+    def failing_once(prepared: Prepared) -> list[Outcome]:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise OperationalError("UPDATE", {}, Exception("disk I/O error"))
-        return real(requests)
+        return real(prepared)
 
-    batcher._service.verify_many = failing_once  # type: ignore[method-assign]
+    batcher._service.commit = failing_once  # type: ignore[method-assign]
     code = alice.code(bank.clock())
     try:
         with pytest.raises(OperationalError):
@@ -126,22 +127,125 @@ def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_works(bank
         # a new event loop (as a new test client would make) is served as well
         outcome = asyncio.run(batcher.verify(_request(bank, alice.username, code)))
     finally:
-        del batcher._service.verify_many
+        del batcher._service.commit
         batcher.close()
     assert outcome.result is Result.ACCEPTED  # nothing of the failed batch was written
 
 
-def test_the_api_answers_503_when_the_database_fails(bank: Bank) -> None:
+@pytest.mark.parametrize("stage", ["prepare", "commit"])
+def test_the_api_answers_503_when_the_database_fails(bank: Bank, stage: str) -> None:
     alice = bank.add_customer()
     service = bank.services.verification
 
-    def broken(requests: list[VerifyRequest]) -> list[Outcome]:
+    def broken(*_: object) -> list[Outcome]:
         raise OperationalError("SELECT", {}, Exception("database is locked"))
 
-    service.verify_many = broken  # type: ignore[method-assign]
+    setattr(service, stage, broken)
     try:
         status, body = bank.verify(alice.username, alice.code(bank.clock()))
     finally:
-        del service.verify_many
+        delattr(service, stage)
     assert status == 503
     assert body["result"] == "unavailable"
+    status, body = bank.verify(alice.username, alice.code(bank.clock()))
+    assert (status, body["result"]) == (200, "accepted")  # the failed batch wrote nothing
+
+
+# -- the pipeline: batch k+1 is prepared before batch k commits ------------------------------
+
+
+def test_a_batch_prepared_before_a_lock_out_was_committed_still_meets_it(bank: Bank) -> None:
+    """The good code was prepared while the credential was open; the lock-out committed
+    before it holds, and the refusal is not counted as a failure again."""
+    service = bank.services.verification
+    alice = bank.add_customer()
+    good = alice.code(bank.clock())
+    wrong = "000000" if good != "000000" else "111111"
+    guesses = service.prepare([_request(bank, alice.username, wrong) for _ in range(5)])
+    late = service.prepare([_request(bank, alice.username, good)])
+    assert guesses.checks[0].outcome is not None
+    assert [o.result for o in service.commit(guesses)][-1] is Result.LOCKED
+    [outcome] = service.commit(late)
+    assert (outcome.result, outcome.reason, outcome.retry_after) == (Result.LOCKED, "locked", 60)
+    credential = bank.credential(alice.credential_id)
+    assert (credential.failure_count, credential.lockouts) == (0, 1)
+    assert credential.last_step < bank.clock() // 60 - 2  # the good code was not taken
+
+
+def test_an_unknown_name_locked_while_a_batch_was_prepared_stays_locked(bank: Bank) -> None:
+    service = bank.services.verification
+    guesses = service.prepare([_request(bank, "ghost", "123456") for _ in range(5)])
+    late = service.prepare([_request(bank, "ghost", "123456")])
+    assert [o.result for o in service.commit(guesses)][-1] is Result.LOCKED
+    [outcome] = service.commit(late)
+    assert (outcome.result, outcome.reason, outcome.retry_after) == (Result.LOCKED, "locked", 60)
+    # after the lock-out the name counts from zero again: four more refusals, then locked
+    bank.clock.advance(61)
+    outcomes = service.verify_many([_request(bank, "ghost", "123456") for _ in range(5)])
+    assert [o.result for o in outcomes] == [Result.REJECTED] * 4 + [Result.LOCKED]
+
+
+def test_a_code_prepared_twice_in_a_row_is_accepted_once(bank: Bank) -> None:
+    service = bank.services.verification
+    alice = bank.add_customer()
+    code = alice.code(bank.clock())
+    first = service.prepare([_request(bank, alice.username, code)])
+    second = service.prepare([_request(bank, alice.username, code)])
+    assert [o.result for o in service.commit(first)] == [Result.ACCEPTED]
+    [outcome] = service.commit(second)
+    assert (outcome.result, outcome.reason) == (Result.REJECTED, "replay")
+
+
+@pytest.mark.settings(source_failure_limit=3)
+def test_the_source_limit_counts_the_failures_of_the_batch_committed_meanwhile(
+    bank: Bank,
+) -> None:
+    service = bank.services.verification
+    people = [bank.add_customer() for _ in range(4)]
+    guesses = service.prepare(
+        [_request(bank, p.username, "999999", source="203.0.113.9") for p in people[:3]]
+    )
+    late = service.prepare(
+        [_request(bank, people[3].username, people[3].code(bank.clock()), source="203.0.113.9")]
+    )
+    assert [o.result for o in service.commit(guesses)] == [Result.REJECTED] * 3
+    [outcome] = service.commit(late)
+    assert outcome.result is Result.RATE_LIMITED  # even a good code, as one at a time would
+
+
+def test_the_next_batch_is_prepared_while_the_one_before_commits(bank: Bank) -> None:
+    """The first batch's commit waits until the second batch is being prepared: with the
+    stages one after the other this would never happen (and the wait would time out)."""
+    people = [bank.add_customer() for _ in range(2)]
+    now = bank.clock()
+    service = bank.services.verification
+    batcher = VerifyBatcher(service, max_batch=1)
+    second_prepared = threading.Event()
+    real_prepare, real_commit = service.prepare, service.commit
+    overlapped: list[bool] = []
+
+    def prepare(requests: list[VerifyRequest]) -> Prepared:
+        if requests[0].username == people[1].username:
+            second_prepared.set()
+        return real_prepare(requests)
+
+    def commit(prepared: Prepared) -> list[Outcome]:
+        if prepared.checks[0].username == people[0].username:
+            overlapped.append(second_prepared.wait(timeout=10))
+        return real_commit(prepared)
+
+    service.prepare, service.commit = prepare, commit  # type: ignore[method-assign]
+
+    async def run() -> list[Outcome]:
+        return await asyncio.gather(
+            *(batcher.verify(_request(bank, p.username, p.code(now))) for p in people)
+        )
+
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        del service.prepare, service.commit
+        batcher.close()
+    assert overlapped == [True]
+    assert [o.result for o in outcomes] == [Result.ACCEPTED] * 2
+    assert batcher.batches == 2

@@ -1,13 +1,17 @@
-"""Group commit for the verify API.
+"""Group commit for the verify API, in a two-stage pipeline.
 
 Requests that arrive while a batch is being decided wait for the next batch, which
-`VerificationService.verify_many` decides with one read, one hop to the HSM and one
-transaction with one audit seal. An idle server decides a lone request at once (no timer,
-no added latency); a busy one shares the fixed costs (the write lock, the commit's fsync,
-the seal, the thread hops) between all the requests that came together.
+`VerificationService` decides in two stages: `prepare` (one read and one hop to the HSM)
+and `commit` (one transaction with one audit seal). An idle server decides a lone request
+at once (no timer, no added latency); a busy one shares the fixed costs (the write lock,
+the commit's fsync, the seal, the thread hops) between all the requests that came
+together.
 
-One thread decides the batches, one after the other, so the server's own verifications
-never queue for the database's write lock behind each other.
+The stages overlap: while batch k commits, batch k+1 is prepared, so the HSM and the
+database work at the same time. Each stage has one thread, so batches commit in the
+order they came and the server's own verifications never queue for the database's write
+lock behind each other. `commit` applies its decisions against the state as it is then,
+so batch k+1 holds whatever batch k wrote (see `services`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from server.domain.verification.services import Outcome, VerificationService, VerifyRequest
+from server.domain.verification.services import (
+    Outcome,
+    Prepared,
+    VerificationService,
+    VerifyRequest,
+)
 from server.metrics import Metrics
 
 log = structlog.get_logger("server.verify")
@@ -27,8 +36,8 @@ _Waiting = tuple[VerifyRequest, "asyncio.Future[Outcome]"]
 
 
 class VerifyBatcher:
-    """Hands requests from the event loop to `verify_many`, in batches of up to
-    `max_batch`, and each decision back to its request."""
+    """Hands requests from the event loop to the verification service, in batches of up
+    to `max_batch`, and each decision back to its request."""
 
     def __init__(
         self, service: VerificationService, max_batch: int = 64, metrics: Metrics | None = None
@@ -41,7 +50,8 @@ class VerifyBatcher:
         self._waiting: deque[_Waiting] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify")
+        self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-prepare")
+        self._committing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-commit")
         self.batches = 0
         """Batches decided so far (the tests and the metrics read it)."""
 
@@ -62,28 +72,52 @@ class VerifyBatcher:
         return await future
 
     async def _decide_waiting(self) -> None:
+        """Prepare the waiting requests batch after batch, each while the one before it
+        commits; end when nothing waits and the last batch is committed."""
         loop = asyncio.get_running_loop()
-        while self._waiting:
+        committing: asyncio.Task[None] | None = None
+        while self._waiting or committing is not None:
+            if not self._waiting:
+                assert committing is not None  # noqa: S101 - the loop's condition
+                await committing  # requests may arrive meanwhile: look again
+                committing = None
+                continue
             count = min(len(self._waiting), self._max_batch)
             batch = [self._waiting.popleft() for _ in range(count)]
-            requests = [request for request, _ in batch]
             if self._metrics is not None:
                 self._metrics.verify_batch_size.observe(count)
             try:
-                outcomes = await loop.run_in_executor(
-                    self._thread, self._service.verify_many, requests
+                prepared = await loop.run_in_executor(
+                    self._preparing, self._service.prepare, [request for request, _ in batch]
                 )
-            except Exception as exc:  # each waiting request gets the batch's error
-                log.warning("verify.batch_failed", size=count, error=type(exc).__name__)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception as exc:
+                _fail(batch, exc)
                 continue
-            self.batches += 1
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if not future.done():  # the client may have gone: its decision stands
-                    future.set_result(outcome)
+            if committing is not None:
+                await committing  # batches commit in the order they came
+            committing = loop.create_task(self._commit(batch, prepared))
+
+    async def _commit(self, batch: list[_Waiting], prepared: Prepared) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes = await loop.run_in_executor(self._committing, self._service.commit, prepared)
+        except Exception as exc:
+            _fail(batch, exc)
+            return
+        self.batches += 1
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():  # the client may have gone: its decision stands
+                future.set_result(outcome)
 
     def close(self) -> None:
-        """Let the deciding thread end once its batch is done."""
-        self._thread.shutdown(wait=False)
+        """Let the deciding threads end once their batches are done."""
+        self._preparing.shutdown(wait=False)
+        self._committing.shutdown(wait=False)
+
+
+def _fail(batch: list[_Waiting], exc: Exception) -> None:
+    """Each waiting request of `batch` gets the batch's error."""
+    log.warning("verify.batch_failed", size=len(batch), error=type(exc).__name__)
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)

@@ -1,10 +1,14 @@
 """Deciding whether a code is good: window, drift, exactly-once, lock-out, rate limit, audit.
 
-A batch of requests is decided in three steps so that no database lock is held while the
-HSM works: read the credentials; one HSM call looks for each code in its window; then one
-transaction applies each decision with a conditional UPDATE (`last_step < :step`), which
-is what makes a code count at most once even when processes race, and appends the audit
-events.
+A batch of requests is decided in two stages so that no database lock is held while the
+HSM works. `prepare` reads the credentials and makes one HSM call that looks for each code
+in its window. `commit` then applies each decision in one transaction, with statements
+that hold whatever was written since the read (by another process, or by the batch
+committed while this one was prepared): the acceptance is a conditional UPDATE
+(`last_step < :step`, not locked), which makes a code count at most once even when
+processes race; a failure is counted only on a credential that is not locked; the
+per-source counts are read under the write lock. The audit events go in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -103,6 +107,10 @@ _LOAD_CREDENTIALS = (
 )
 
 
+def _not_locked(locked_until: Any) -> Any:
+    return or_(locked_until.is_(None), locked_until <= bindparam("now"))
+
+
 # The hot path's writes, built once (building a statement costs more than running it).
 _ACCEPT = (
     update(Credential)
@@ -110,11 +118,7 @@ _ACCEPT = (
     .where(col(Credential.last_step) < bindparam("step"))
     .where(col(Credential.status) == CredentialStatus.ACTIVE)
     # a lock written by a parallel wrong guess since we read the row still holds
-    .where(
-        or_(
-            col(Credential.locked_until).is_(None), col(Credential.locked_until) <= bindparam("now")
-        )
-    )
+    .where(_not_locked(col(Credential.locked_until)))
     .values(
         last_step=bindparam("step"),
         drift=bindparam("new_drift"),
@@ -124,15 +128,22 @@ _ACCEPT = (
         updated_at=bindparam("now"),
     )
 )
+# A failure counts only while the credential is not locked (a lock written since the read
+# holds; the refusals during a lock are not counted again).
 _COUNT_FAILURE = (
     update(Credential)
     .where(col(Credential.id) == bindparam("cid"))
+    .where(_not_locked(col(Credential.locked_until)))
     .values(failure_count=col(Credential.failure_count) + 1, updated_at=bindparam("now"))
     .returning(col(Credential.failure_count), col(Credential.lockouts))
 )
+_LOCKED_UNTIL = select(col(Credential.locked_until)).where(col(Credential.id) == bindparam("cid"))
 _LOAD_UNKNOWN = select(
     col(UnknownUserFailures.username), col(UnknownUserFailures.locked_until)
 ).where(col(UnknownUserFailures.username).in_(bindparam("usernames", expanding=True)))
+_UNKNOWN_LOCKED_UNTIL = select(col(UnknownUserFailures.locked_until)).where(
+    col(UnknownUserFailures.username) == bindparam("username")
+)
 
 
 _COUNT_UNKNOWN = per_dialect(
@@ -150,6 +161,8 @@ _COUNT_UNKNOWN = per_dialect(
                 "failure_count": col(UnknownUserFailures.failure_count) + 1,
                 "updated_at": bindparam("now"),
             },
+            # as for customers: no failure counts while the name is locked out
+            where=_not_locked(col(UnknownUserFailures.locked_until)),
         )
         .returning(col(UnknownUserFailures.failure_count), col(UnknownUserFailures.lockouts))
     )
@@ -218,6 +231,14 @@ class _Check:
     """The HSM's answer for each job: the counter the code matched, or None."""
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch between `VerificationService.prepare` and `commit`."""
+
+    checks: list[_Check]
+    now: float
+
+
 class VerificationService:
     """Checks codes for the verify API and the portal.
 
@@ -261,17 +282,39 @@ class VerificationService:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was written.
         """
+        return self.commit(self.prepare(requests))
+
+    def prepare(self, requests: Sequence[VerifyRequest]) -> Prepared:
+        """The first stage: read the credentials (no lock taken) and let the HSM look for
+        every code. Nothing is written, so a batch can be prepared while the one before
+        it commits.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database could not be read.
+        """
         now = self._clock()
-        checks, failures = self._read(requests, now)
+        checks = self._read(requests, now)
         self._compute(checks, now)
-        self._decide_all(checks, failures, now)
+        for check in checks:
+            check.outcome = self._decide(check, now)
+        return Prepared(checks, now)
+
+    def commit(self, prepared: Prepared) -> list[Outcome]:
+        """The second stage: apply the decisions of `prepare` in one transaction, against
+        the state as it is now (see the module's docstring), with the audit events.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was written.
+        """
+        checks, now = prepared.checks, prepared.now
         with self._db.engine.begin() as connection:
+            # read under the write lock, so that a batch committed meanwhile is counted
+            failures = self._limit.counts(
+                connection, (c.source_key for c in checks if c.request.source), now
+            )
             locked_now: dict[int | str, float] = {}
             for check in checks:
-                check.outcome = self._apply(connection, check, now, locked_now)
-                failed = check.outcome.result in (Result.REJECTED, Result.LOCKED)
-                if failed and check.outcome.reason != "locked" and check.request.source:
-                    self._limit.count(connection, check.source_key, now)
+                check.outcome = self._apply_in_order(connection, check, now, locked_now, failures)
             self._audit.append_many(connection, [_audit_record(c) for c in checks])
         outcomes = []
         for check in checks:
@@ -282,20 +325,13 @@ class VerificationService:
 
     # -- steps -----------------------------------------------------------------------------
 
-    def _read(
-        self, requests: Sequence[VerifyRequest], now: float
-    ) -> tuple[list[_Check], dict[str, int]]:
-        """The credentials of every user and the failure counts of every source, read
-        without taking the write lock."""
+    def _read(self, requests: Sequence[VerifyRequest], now: float) -> list[_Check]:
+        """The credentials of every user, read without taking the write lock."""
         checks = [
             _Check(r, f"{r.client}|{r.source}", r.username.strip().lower(), []) for r in requests
         ]
         found: dict[str, list[CredentialState]] = {c.username: c.credentials for c in checks}
-        # without a source there is no per-source limit: a shared bucket (the bank's own
-        # address) would let one attacker block every customer
-        sources = {c.source_key for c in checks if c.request.source}
         with self._db.reading() as connection:
-            failures = self._limit.counts(connection, sources, now)
             for username, *state in connection.execute(
                 _LOAD_CREDENTIALS, {"usernames": sorted(found)}
             ):
@@ -307,7 +343,7 @@ class VerificationService:
         for check in checks:
             check.credentials = found[check.username]
             check.unknown_locked_until = locks.get(check.username)
-        return checks, failures
+        return checks
 
     def _compute(self, checks: list[_Check], now: float) -> None:
         """One hop to the HSM to look for every request's code in the windows of its usable
@@ -351,21 +387,6 @@ class VerificationService:
                 return _UNUSABLE  # the batch's HSM call fails anyway: the HSM is away
         return self._decoy_seed
 
-    def _decide_all(self, checks: list[_Check], failures: dict[str, int], now: float) -> None:
-        """Decide each check in order, counting the batch's own failures per source."""
-        for check in checks:
-            source = check.source_key
-            if check.request.source and failures.get(source, 0) >= self._limit.limit:
-                check.outcome = Outcome(
-                    Result.RATE_LIMITED,
-                    "source_rate_limited",
-                    retry_after=self._limit.retry_after(now),
-                )
-                continue
-            check.outcome = self._decide(check, now)
-            if check.request.source and check.outcome.result is Result.REJECTED:
-                failures[source] = failures.get(source, 0) + 1
-
     def _decide(self, check: _Check, now: float) -> Outcome:
         """Read the HSM's answers; no database access."""
         if any(isinstance(found, HsmError) for found in check.found):
@@ -374,15 +395,11 @@ class VerificationService:
         if not credentials:
             until = check.unknown_locked_until
             if until and until > now:
-                return Outcome(Result.LOCKED, "locked", retry_after=max(1, math.ceil(until - now)))
+                return _locked(None, until, now)
             return Outcome(Result.REJECTED, "unknown_user")
         if not check.jobs:
-            until = min(c.locked_until or now for c in credentials)
-            return Outcome(
-                Result.LOCKED,
-                "locked",
-                credentials[0].public_id,
-                retry_after=max(1, math.ceil(until - now)),
+            return _locked(
+                credentials[0].public_id, min(c.locked_until or now for c in credentials), now
             )
         for (credential, _), step in zip(check.jobs, check.found, strict=True):
             assert credential is not None and not isinstance(step, HsmError)  # noqa: S101
@@ -392,6 +409,30 @@ class VerificationService:
         first = check.jobs[0][0]
         assert first is not None  # noqa: S101
         return Outcome(Result.REJECTED, "wrong_code", first.public_id)
+
+    def _apply_in_order(
+        self,
+        connection: Connection,
+        check: _Check,
+        now: float,
+        locked_now: dict[int | str, float],
+        failures: dict[str, int],
+    ) -> Outcome:
+        """Apply one decision after the source limit: `failures` holds each source's count,
+        the failures of this batch so far included. Without a source there is no
+        per-source limit: a shared bucket (the bank's own address) would let one attacker
+        block every customer."""
+        source = check.source_key if check.request.source else None
+        if source and failures.get(source, 0) >= self._limit.limit:
+            return Outcome(
+                Result.RATE_LIMITED, "source_rate_limited", retry_after=self._limit.retry_after(now)
+            )
+        outcome = self._apply(connection, check, now, locked_now)
+        failed = outcome.result in (Result.REJECTED, Result.LOCKED)
+        if source and failed and outcome.reason != "locked":
+            self._limit.count(connection, source, now)
+            failures[source] = failures.get(source, 0) + 1
+        return outcome
 
     def _apply(
         self, connection: Connection, check: _Check, now: float, locked_now: dict[int | str, float]
@@ -434,9 +475,11 @@ class VerificationService:
         now: float,
         locked_now: dict[int | str, float],
     ) -> Outcome:
-        failures, lockouts = connection.execute(
-            _COUNT_FAILURE, {"cid": credential.id, "now": now}
-        ).one()
+        counted = connection.execute(_COUNT_FAILURE, {"cid": credential.id, "now": now}).first()
+        if counted is None:  # locked since it was read
+            until = connection.execute(_LOCKED_UNTIL, {"cid": credential.id}).scalar_one()
+            return _locked(credential.public_id, until or now, now)
+        failures, lockouts = counted
         seconds = self._lock_if_due(
             connection, _LOCK, {"cid": credential.id}, failures, lockouts, now
         )
@@ -461,7 +504,11 @@ class VerificationService:
         """A wrong code for a username without a credential counts and locks out like one
         for a customer: otherwise only customers would ever answer `locked`."""
         statement = _COUNT_UNKNOWN[connection.dialect.name]
-        failures, lockouts = connection.execute(statement, {"username": username, "now": now}).one()
+        counted = connection.execute(statement, {"username": username, "now": now}).first()
+        if counted is None:  # locked out since it was read
+            until = connection.execute(_UNKNOWN_LOCKED_UNTIL, {"username": username}).scalar_one()
+            return _locked(None, until or now, now)
+        failures, lockouts = counted
         if now - self._pruned_at > 3600:  # forget names nobody has tried for a long time
             connection.execute(
                 _PRUNE_UNKNOWN, {"before": now - self.policy.unknown_user_retention_seconds}
@@ -517,7 +564,11 @@ def _locked_earlier(
     until = locked_now.get(key)
     if until is None:
         return None
-    return Outcome(Result.LOCKED, "locked", public_id, retry_after=math.ceil(until - now))
+    return _locked(public_id, until, now)
+
+
+def _locked(public_id: str | None, until: float, now: float) -> Outcome:
+    return Outcome(Result.LOCKED, "locked", public_id, retry_after=max(1, math.ceil(until - now)))
 
 
 def _audit_record(check: _Check) -> AuditRecord:
