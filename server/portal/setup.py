@@ -10,22 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Request, Response, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ControllerRouterHandler, Middleware
+from litestar.types import ASGIApp, ControllerRouterHandler
 
 from server.portal.controllers import PortalController, language, page, root
 from server.portal.i18n import translator
 from server.settings import Settings
 
 HERE = Path(__file__).parent
-NOT_PORTAL = ["^/api/", "^/health", "^/metrics", "^/schema"]
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'; object-src 'none'",
@@ -38,13 +39,12 @@ SECURITY_HEADERS = {
 @dataclass(frozen=True)
 class PortalParts:
     route_handlers: list[ControllerRouterHandler]
-    middleware: list[Middleware]
     template_config: TemplateConfig[Any]
-    csrf_config: CSRFConfig
 
 
 def portal_parts(settings: Settings) -> PortalParts:
-    """Build the portal's pieces from the settings."""
+    """Build the portal's pieces from the settings. Sessions and CSRF protection wrap the
+    portal's pages only: the APIs, probes and metrics never pass through them."""
     key = settings.session_key()
     sessions = CookieBackendConfig(
         secret=key,
@@ -53,7 +53,6 @@ def portal_parts(settings: Settings) -> PortalParts:
         httponly=True,
         secure=settings.cookie_secure,
         samesite="lax",
-        exclude=NOT_PORTAL,
     )
     csrf = CSRFConfig(
         secret=hmac.new(key, b"csrf", hashlib.sha256).hexdigest(),
@@ -61,19 +60,25 @@ def portal_parts(settings: Settings) -> PortalParts:
         cookie_secure=settings.cookie_secure,
         cookie_httponly=True,
         cookie_samesite="strict",
-        exclude=NOT_PORTAL,
     )
+    session_layer = sessions.middleware
+    csrf_layer = DefineMiddleware(CSRFMiddleware, config=csrf)
+
+    def sessions_and_csrf(app: ASGIApp) -> ASGIApp:
+        # one function, not the two definitions: Litestar deep-copies a router's
+        # middleware list, and the session backend's cipher cannot be copied
+        return session_layer(csrf_layer(app))
+
+    pages = Router(path="/", route_handlers=[PortalController], middleware=[sessions_and_csrf])
     return PortalParts(
         route_handlers=[
-            PortalController,
+            pages,
             root,
             create_static_files_router(
                 path="/static", directories=[HERE / "static"], include_in_schema=False
             ),
         ],
-        middleware=[sessions.middleware],
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
-        csrf_config=csrf,
     )
 
 

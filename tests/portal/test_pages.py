@@ -168,6 +168,22 @@ def test_pages_need_a_login_and_carry_security_headers(bank: Bank) -> None:
     assert "HttpOnly" in cookie
 
 
+def test_only_portal_pages_get_the_session_and_csrf_cookies(bank: Bank) -> None:
+    """Sessions and CSRF protection wrap the portal's pages, not the APIs or probes."""
+    bank.client.cookies.clear()
+    page = bank.client.get("/portal/login")
+    assert "otp_csrf=" in page.headers.get("set-cookie", "")
+    bank.client.cookies.clear()
+    alice = bank.add_customer()
+    status, _ = bank.verify(alice.username, alice.code(bank.clock()))
+    assert status == 200
+    for path in ("/health/live", "/metrics", "/schema/openapi.json", "/"):
+        answer = bank.client.get(path, follow_redirects=False)
+        assert answer.status_code in (200, 302), path
+        assert "set-cookie" not in answer.headers, path
+    assert not bank.client.cookies
+
+
 def test_error_pages_carry_the_security_headers(bank: Bank) -> None:
     refused = bank.client.post("/portal/login", data={"username": "x", "password": "y"})
     assert refused.status_code == 403
