@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 from sqlalchemy import text
 
+from server.domain.audit.services import FIELDS, canonical, event_hash
 from tests.server.conftest import Bank
 
 
@@ -158,3 +162,29 @@ def test_reseal_refuses_a_chain_with_a_broken_link(audited: Bank) -> None:
         report = audited.services.audit.reseal(connection, "officer:test")
     assert (report.ok, report.first_bad_seq) == (False, 4)
     assert not _report(audited).ok
+
+
+def test_the_chain_hash_is_sha256_over_the_previous_hash_and_sorted_compact_json() -> None:
+    """The format every stored chain was written in, checked against the standard library
+    (a faster encoder must not change a byte of it)."""
+    event = {
+        "seq": 7,
+        "at": 1_700_000_000.25,
+        "actor": "client:netbank",
+        "action": "verify",
+        "subject": "zoë",
+        "purpose": "transfer",
+        "result": "accepted",
+        "reason": "accepted",
+        "source": "",
+        "details": canonical({"transaction": {"amount": 12.5, "to": "ES91 2100"}, "n": None}),
+        "prev_hash": "ab" * 32,
+    }
+    text_form = json.dumps(
+        {k: event[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert (
+        event_hash("ab" * 32, event)
+        == hashlib.sha256(bytes.fromhex("ab" * 32) + text_form.encode()).hexdigest()
+    )
+    assert event["details"] == '{"n":null,"transaction":{"amount":12.5,"to":"ES91 2100"}}'

@@ -61,9 +61,13 @@ class AuditReport:
     unsealed: int = 0
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(value: Any) -> str:
-    """Deterministic JSON: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Deterministic JSON: sorted keys, no spaces, UTF-8 (one encoder for every call:
+    `json.dumps` with options builds a new one each time)."""
+    return _CANONICAL.encode(value)
 
 
 FIELDS = (
