@@ -308,7 +308,8 @@ class VerificationService:
         """
         checks, now = prepared.checks, prepared.now
         with self._db.engine.begin() as connection:
-            # read under the write lock, so that a batch committed meanwhile is counted
+            # read in the write transaction, after the batch before this one committed
+            # (under SQLite's write lock; PostgreSQL reads what is committed by then)
             failures = self._limit.counts(
                 connection, (c.source_key for c in checks if c.request.source), now
             )
