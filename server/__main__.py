@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import uvicorn
 
-from server.app import create_app
+from server.app import create_app, settle_process
 from server.logging import configure_logging
 from server.settings import Settings
 
@@ -38,7 +38,9 @@ def main(host: str | None, port: int | None, workers: int) -> None:
             log_config=None,
         )
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+        app = create_app(settings)
+        settle_process()
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 
 
 if __name__ == "__main__":
