@@ -50,6 +50,8 @@ class VerifyBatcher:
         self._waiting: deque[_Waiting] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._commits: deque[asyncio.Task[None]] = deque()
+        """Commits under way or queued, oldest first; each starts when the one before ends."""
         self._preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-prepare")
         self._committing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-commit")
         self.batches = 0
@@ -64,7 +66,8 @@ class VerifyBatcher:
         """
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (tests start one per client)
-            self._loop, self._worker, self._waiting = loop, None, deque()
+            self._loop, self._worker = loop, None
+            self._waiting, self._commits = deque(), deque()
         future: asyncio.Future[Outcome] = loop.create_future()
         self._waiting.append((request, future))
         if self._worker is None or self._worker.done():
@@ -72,16 +75,15 @@ class VerifyBatcher:
         return await future
 
     async def _decide_waiting(self) -> None:
-        """Prepare the waiting requests batch after batch, each while the one before it
-        commits; end when nothing waits and the last batch is committed."""
+        """Prepare the waiting requests batch after batch, each while the ones before it
+        commit; end when nothing waits (the commits under way finish by themselves)."""
         loop = asyncio.get_running_loop()
-        committing: asyncio.Task[None] | None = None
-        while self._waiting or committing is not None:
-            if not self._waiting:
-                assert committing is not None  # noqa: S101 - the loop's condition
-                await committing  # requests may arrive meanwhile: look again
-                committing = None
-                continue
+        commits = self._commits
+        while self._waiting:
+            while commits and commits[0].done():
+                commits.popleft()
+            while len(commits) >= 2:  # at most one prepared batch waits for its commit
+                await commits.popleft()
             count = min(len(self._waiting), self._max_batch)
             batch = [self._waiting.popleft() for _ in range(count)]
             if self._metrics is not None:
@@ -93,11 +95,16 @@ class VerifyBatcher:
             except Exception as exc:
                 _fail(batch, exc)
                 continue
-            if committing is not None:
-                await committing  # batches commit in the order they came
-            committing = loop.create_task(self._commit(batch, prepared))
+            before = commits[-1] if commits else None
+            commits.append(loop.create_task(self._commit(batch, prepared, before)))
 
-    async def _commit(self, batch: list[_Waiting], prepared: Prepared) -> None:
+    async def _commit(
+        self, batch: list[_Waiting], prepared: Prepared, before: asyncio.Task[None] | None
+    ) -> None:
+        """Commit `prepared` once the batch `before` it is committed (batches commit in the
+        order they came), and answer each of its requests."""
+        if before is not None:
+            await before  # never raises: a failed commit answers its own requests
         loop = asyncio.get_running_loop()
         try:
             outcomes = await loop.run_in_executor(self._committing, self._service.commit, prepared)
