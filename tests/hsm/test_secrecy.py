@@ -50,6 +50,19 @@ def test_seed_value_is_refused_through_python_pkcs11(hsm: Hsm, stored_seed: obje
     assert hsm._run(lambda s: stored_seed[Attribute.EXTRACTABLE]) is False  # type: ignore[index]
 
 
+def test_an_unwrapped_seed_is_a_sign_only_generic_secret(hsm: Hsm, stored_seed: object) -> None:
+    """What the HSM says of the object, against what the layer tells python-pkcs11 without
+    asking (the key type, to spare a call per seed)."""
+    asked = hsm._run(
+        lambda s: [
+            stored_seed[a]  # type: ignore[index]
+            for a in (Attribute.KEY_TYPE, Attribute.SIGN, Attribute.VERIFY, Attribute.DECRYPT)
+        ]
+    )
+    assert asked == [pkcs11.KeyType.GENERIC_SECRET, True, False, False]
+    assert stored_seed.key_type == asked[0]  # type: ignore[attr-defined]
+
+
 def test_unwrapped_seed_cannot_be_wrapped_out_again(hsm: Hsm, stored_seed: object) -> None:
     def wrap_out(session: pkcs11.Session) -> bytes:
         kek = session.get_key(label="otp-kek-v1")
