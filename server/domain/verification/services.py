@@ -25,6 +25,7 @@ from sqlmodel import col, select
 
 from hsm import Algorithm, Hsm, HsmError, OtpJob, WrappedSeed, totp_counter
 from server.clock import Clock
+from server.db.driver import DriverStatement
 from server.db.engine import Database, per_dialect
 from server.db.models import (
     Credential,
@@ -112,7 +113,8 @@ def _not_locked(locked_until: Any) -> Any:
 
 
 # The hot path's writes, built once (building a statement costs more than running it).
-_ACCEPT = (
+# The acceptance runs once per request: on the driver's cursor (see server.db.driver).
+_ACCEPT = DriverStatement(
     update(Credential)
     .where(col(Credential.id) == bindparam("cid"))
     .where(col(Credential.last_step) < bindparam("step"))
@@ -459,9 +461,9 @@ class VerificationService:
             if credential.kind == CredentialKind.TOTP:
                 drift = step - totp_counter(now, credential.period)
                 drift = max(-self.policy.max_drift, min(self.policy.max_drift, drift))
-            changed = connection.execute(
-                _ACCEPT, {"cid": credential.id, "step": step, "new_drift": drift, "now": now}
-            ).rowcount
+            changed = _ACCEPT.rowcount(
+                connection, {"cid": credential.id, "step": step, "new_drift": drift, "now": now}
+            )
             if changed == 1:
                 return Outcome(Result.ACCEPTED, "accepted", credential.public_id)
         if outcome.result is Result.ACCEPTED:

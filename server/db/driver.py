@@ -1,0 +1,71 @@
+"""Statements run on the DB-API cursor: for the few that run once per verify request.
+
+SQLAlchemy's work around each execution (parameters, execution context, result object)
+costs several times what SQLite itself needs for a one-row UPDATE by primary key: ~46 µs
+against ~10 µs on this project's machine. `DriverStatement` compiles a SQLAlchemy
+statement once per dialect and runs it on the cursor of the connection's own DB-API
+connection, so it stays inside the caller's transaction.
+
+Only for statements whose parameters are plain numbers and strings: values go to the
+driver as they are, without SQLAlchemy's type processing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    constants: dict[str, Any]
+    """Values written into the statement itself (e.g. a status to compare with)."""
+    positions: tuple[str, ...] | None
+    """The parameters' names in order, for drivers with positional placeholders."""
+
+
+class DriverStatement:
+    """`statement`, compiled once for each database it runs on."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
+        """Run the statement in `connection`'s transaction; the rows it changed."""
+        compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
+        values = {**compiled.constants, **params}
+        arguments: Any = (
+            [values[name] for name in compiled.positions]
+            if compiled.positions is not None
+            else values
+        )
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.sql, arguments)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        constants = {
+            name: _plain(bind.value)
+            for name, bind in compiled.binds.items()
+            if not bind.required  # a value in the statement, not a parameter to pass
+        }
+        positions = tuple(compiled.positiontup) if compiled.positional else None
+        entry = _Compiled(str(compiled), constants, positions)
+        self._compiled[dialect.name] = entry
+        return entry
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value

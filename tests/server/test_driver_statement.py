@@ -1,0 +1,71 @@
+"""`DriverStatement`: the same rows changed as SQLAlchemy would, inside the caller's
+transaction, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, bindparam, select, update
+
+from server.db.driver import DriverStatement
+from server.db.engine import make_engine
+from tests.server.processes import PostgresCluster
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+_ROWS = Table(
+    "rows",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("colour", String(8), nullable=False),
+    Column("until", Float),
+)
+# the shape of the verify API's acceptance: parameters used twice, constants (an enum, a
+# NULL) written into the statement
+_BUMP = DriverStatement(
+    update(_ROWS)
+    .where(_ROWS.c.id == bindparam("rid"))
+    .where(_ROWS.c.n < bindparam("n"))
+    .where(_ROWS.c.colour == Colour.RED)
+    .values(n=bindparam("n"), until=None)
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'rows.sqlite3'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database(f"rows_{secrets.token_hex(4)}")
+
+
+def test_a_driver_statement_changes_what_sqlalchemy_would(url: str) -> None:
+    engine = make_engine(url)
+    _ROWS.create(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            _ROWS.insert(),
+            [
+                {"id": 1, "n": 5, "colour": "red", "until": 9.5},
+                {"id": 2, "n": 5, "colour": "blue", "until": 9.5},
+            ],
+        )
+    with engine.begin() as connection:
+        assert _BUMP.rowcount(connection, {"rid": 1, "n": 7}) == 1
+        assert _BUMP.rowcount(connection, {"rid": 1, "n": 7}) == 0  # n < 7 no longer holds
+        assert _BUMP.rowcount(connection, {"rid": 2, "n": 7}) == 0  # not red
+    with engine.begin() as connection:
+        assert _BUMP.rowcount(connection, {"rid": 1, "n": 8}) == 1
+        connection.rollback()  # the statement was part of this transaction
+    with engine.connect() as connection:
+        rows = connection.execute(select(_ROWS).order_by(_ROWS.c.id)).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, 7, "red", None), (2, 5, "blue", 9.5)]
