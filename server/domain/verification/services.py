@@ -36,6 +36,7 @@ from server.db.models import (
     UnknownUserFailures,
 )
 from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.customers.services import normalise_username
 from server.domain.ratelimit import FailureLimit
 from server.metrics import Metrics
 
@@ -221,7 +222,9 @@ class _Check:
     """One request of a batch on its way through the three steps."""
 
     request: VerifyRequest
-    source_key: str
+    source_key: str | None
+    """Where the failures of this request are counted: None without a source (no limit:
+    a shared bucket, the bank's own address, would let one attacker block every customer)."""
     username: str
     credentials: list[CredentialState]
     unknown_locked_until: float | None = None
@@ -313,7 +316,7 @@ class VerificationService:
             # read in the write transaction, after the batch before this one committed
             # (under SQLite's write lock; PostgreSQL reads what is committed by then)
             failures = self._limit.counts(
-                connection, (c.source_key for c in checks if c.request.source), now
+                connection, (c.source_key for c in checks if c.source_key), now
             )
             locked_now: dict[int | str, float] = {}
             for check in checks:
@@ -331,7 +334,13 @@ class VerificationService:
     def _read(self, requests: Sequence[VerifyRequest], now: float) -> list[_Check]:
         """The credentials of every user, read without taking the write lock."""
         checks = [
-            _Check(r, f"{r.client}|{r.source}", r.username.strip().lower(), []) for r in requests
+            _Check(
+                r,
+                f"{r.client}|{r.source}" if r.source else None,
+                normalise_username(r.username),
+                [],
+            )
+            for r in requests
         ]
         found: dict[str, list[CredentialState]] = {c.username: c.credentials for c in checks}
         with self._db.reading() as connection:
@@ -422,10 +431,8 @@ class VerificationService:
         failures: dict[str, int],
     ) -> Outcome:
         """Apply one decision after the source limit: `failures` holds each source's count,
-        the failures of this batch so far included. Without a source there is no
-        per-source limit: a shared bucket (the bank's own address) would let one attacker
-        block every customer."""
-        source = check.source_key if check.request.source else None
+        the failures of this batch so far included."""
+        source = check.source_key
         if source and failures.get(source, 0) >= self._limit.limit:
             return Outcome(
                 Result.RATE_LIMITED, "source_rate_limited", retry_after=self._limit.retry_after(now)
