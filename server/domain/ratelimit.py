@@ -27,6 +27,7 @@ _COUNT = per_dialect(
             index_elements=["source", "window"],
             set_={"failures": col(SourceFailures.failures) + 1},
         )
+        .returning(col(SourceFailures.failures))
     )
 )
 _FORGET_OLDER = (
@@ -63,7 +64,8 @@ class FailureLimit:
         return {source: failures for source, failures in rows}
 
     def count(self, connection: Connection, source: str, now: float) -> None:
-        """One more failure for `source` (older windows of it are dropped)."""
+        """One more failure for `source`; its older windows are dropped when a new one
+        starts (the first failure in it), not on every failure."""
         params = {"source": source, "window": self.window(now)}
-        connection.execute(_COUNT[connection.dialect.name], params)
-        connection.execute(_FORGET_OLDER, params)
+        if connection.execute(_COUNT[connection.dialect.name], params).scalar_one() == 1:
+            connection.execute(_FORGET_OLDER, params)
