@@ -47,6 +47,8 @@ def page(
 ) -> Template:
     """Render `name` with the translator, the language and the logged-in customer."""
     lang = language(request)
+    # an error page for a path no route matched went through no session middleware
+    session = request.scope.get("session") or {}
     template = Template(
         template_name=name,
         status_code=status_code,
@@ -57,9 +59,7 @@ def page(
             "other_lang": LANGUAGES[1 - LANGUAGES.index(lang)],
             "path": request.url.path,
             "issuer": _services(request).settings.issuer,
-            "customer_name": request.session.get("name")
-            if request.session.get("customer_id")
-            else None,
+            "customer_name": session.get("name") if session.get("customer_id") else None,
             **context,
         },
     )

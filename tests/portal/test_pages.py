@@ -184,6 +184,13 @@ def test_only_portal_pages_get_the_session_and_csrf_cookies(bank: Bank) -> None:
     assert not bank.client.cookies
 
 
+def test_an_unknown_portal_page_is_a_404_page(bank: Bank) -> None:
+    answer = bank.client.get("/portal/does-not-exist")
+    assert answer.status_code == 404
+    assert "text/html" in answer.headers["content-type"]
+    assert answer.headers["x-frame-options"] == "DENY"
+
+
 def test_error_pages_carry_the_security_headers(bank: Bank) -> None:
     refused = bank.client.post("/portal/login", data={"username": "x", "password": "y"})
     assert refused.status_code == 403
