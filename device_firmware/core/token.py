@@ -17,6 +17,7 @@ from device_firmware.core.ports import Clock, ClockCheck, Display, Keypad, Serve
 from device_firmware.core.render import render
 from device_firmware.core.screens import Screen
 from device_firmware.core.state import (
+    ShowCode,
     State,
     TokenConfig,
 )
@@ -116,7 +117,12 @@ class Token:
                 self._dispatch(outcome)
 
     def _refresh(self) -> None:
-        clock_set = self._clock_check is None or self._clock_check.is_set()
+        # only a code needs a trusted clock: ask the check (a file, an RTC) only then
+        clock_set = (
+            self._clock_check is None
+            or not isinstance(self._state.place, ShowCode)
+            or self._clock_check.is_set()
+        )
         screen = render(self._state, self._clock.now(), clock_set=clock_set)
         if screen != self._shown:
             self._shown = screen

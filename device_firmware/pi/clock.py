@@ -62,7 +62,8 @@ class SystemClockCheck:
 
     def ntp_synchronised(self) -> bool:
         """systemd-timesyncd's flag file exists (it synchronised since boot). The token
-        asks on every tick: after the flag is seen once, the file is not looked at again."""
+        asks on every tick while a code is shown: after the flag is seen once, the file is
+        not looked at again."""
         self._synchronised = self._synchronised or self._config.sync_flag.exists()
         return self._synchronised and self._plausible(self._clock.now())
 
