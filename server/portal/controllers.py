@@ -48,7 +48,7 @@ def page(
     """Render `name` with the translator, the language and the logged-in customer."""
     lang = language(request)
     # an error page for a path no route matched went through no session middleware
-    session = request.scope.get("session") or {}
+    session: dict[str, Any] = request.session if "session" in request.scope else {}
     template = Template(
         template_name=name,
         status_code=status_code,
