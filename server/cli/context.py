@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hsm import Hsm, HsmError
 from server.clock import system_clock
+from server.db.engine import database_problem
 from server.domain.audit.services import AuditRecord
 from server.domain.imports.services import TokenImportService
 from server.domain.keys.rotation import DEFAULT_BATCH, KeyRotation
@@ -120,12 +121,6 @@ def run_action(action: Callable[[], T]) -> T:
         raise click.ClickException(str(exc)) from exc
     except SQLAlchemyError as exc:
         raise click.ClickException(database_problem(exc)) from exc
-
-
-def database_problem(exc: SQLAlchemyError) -> str:
-    """One line about a database error: the driver's error class, never its text (which
-    can quote the statement's parameters)."""
-    return f"the database cannot be used: {type(getattr(exc, 'orig', None) or exc).__name__}"
 
 
 def stderr() -> Console:

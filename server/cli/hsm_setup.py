@@ -9,7 +9,8 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from hsm import Hsm, HsmConfig, HsmError, KeyNotFound, KeyPurpose
-from server.cli.context import Context, database_problem, pass_context, record, run_action
+from server.cli.context import Context, pass_context, record, run_action
+from server.db.engine import database_problem
 from server.domain.keys.rotation import KekUsage
 from softhsm_config import SOFTHSM_MODULE, TokenSetupError, create_token
 

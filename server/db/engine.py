@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -94,3 +95,9 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+
+
+def database_problem(exc: SQLAlchemyError) -> str:
+    """One line about a database error: the driver's error class (e.g. OperationalError),
+    never its text, which can quote the statement's parameters or the URL."""
+    return f"the database cannot be used: {type(getattr(exc, 'orig', None) or exc).__name__}"

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hsm import HsmError
+from server.db.engine import database_problem
 from server.domain.operations.schemas import DatabaseReadiness, HsmReadiness, Readiness
 from server.services import Services
 
@@ -76,7 +77,7 @@ def _check_database(services: Services) -> DatabaseReadiness:
     except SQLAlchemyError as exc:
         return DatabaseReadiness(
             ok=False,
-            reason=f"the database cannot be used: {_error_name(exc)}",
+            reason=database_problem(exc),
         )
     return DatabaseReadiness(
         ok=True, dialect=services.db.engine.dialect.name, revision=str(revision)
@@ -96,8 +97,3 @@ class MetricsController(Controller):
         return Response(
             services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
-
-
-def _error_name(exc: SQLAlchemyError) -> str:
-    """The driver's error class (e.g. OperationalError), never its message (may hold a URL)."""
-    return type(getattr(exc, "orig", None) or exc).__name__
