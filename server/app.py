@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -109,9 +110,10 @@ def create_app(
         try:
             yield
         finally:
+            # batches under way finish with the HSM and the database they started with
+            await asyncio.to_thread(services.verify_batcher.close)
             if owned:
                 await the_hsm.run_async(the_hsm.close)
-            services.verify_batcher.close()
             services.db.dispose()
 
     portal = portal_parts(settings)

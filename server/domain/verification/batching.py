@@ -117,9 +117,9 @@ class VerifyBatcher:
                 future.set_result(outcome)
 
     def close(self) -> None:
-        """Let the deciding threads end once their batches are done."""
-        self._preparing.shutdown(wait=False)
-        self._committing.shutdown(wait=False)
+        """Wait for the batches under way to be decided; the threads end then."""
+        self._preparing.shutdown(wait=True)
+        self._committing.shutdown(wait=True)
 
 
 def _fail(batch: list[_Waiting], exc: Exception) -> None:
