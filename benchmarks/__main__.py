@@ -36,10 +36,10 @@ def main() -> None:
                 check=False,
             ).returncode
         sys.exit(failed)
-    for name in names:
-        print(f"== {name}", flush=True)
-        for line in SUITES[name](args.seconds):
-            print(line, flush=True)
+    [name] = names
+    print(f"== {name}", flush=True)
+    for line in SUITES[name](args.seconds):
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
