@@ -5,6 +5,9 @@ One "verification" is the ±1 window: three HMACs and three truncations.
   - HSM, no cache: unwrap the seed into a session object, three C_Sign, destroy;
   - HSM, handle cache: the unwrapped handle kept in the per-process LRU;
   - HSM floor: three C_Sign on a handle already unwrapped, no executor hop.
+
+Then the verify path's own round (unwrap, one HMAC, destroy, on the PKCS#11 thread)
+through `hsm.cryptoki` against the same round through python-pkcs11 (the baseline there).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 
 from benchmarks.timing import Rate, measure
 from hsm import Algorithm, Hsm, HsmConfig, truncate
+from hsm.cryptoki import handle_of
+from hsm.seeds import HMAC_MECHANISMS
 from softhsm_config import create_token
 
 
@@ -63,8 +68,42 @@ def run(seconds: float = 1.0) -> list[str]:
             )
 
         results.append(cached._executor.call(floor))
+
+        def rounds() -> tuple[Rate, Rate]:
+            session = cached._conn.session()
+
+            def binding(i: int) -> None:
+                obj = store.unwrap(session, wrapped)
+                obj.sign(i.to_bytes(8, "big"), mechanism=HMAC_MECHANISMS[Algorithm.SHA1])
+                obj.destroy()
+
+            def direct(i: int) -> None:
+                handle = store.unwrap_for_signing(session, wrapped)
+                store.direct.sign(
+                    handle_of(session),
+                    handle,
+                    HMAC_MECHANISMS[Algorithm.SHA1],
+                    i.to_bytes(8, "big"),
+                )
+                store.direct.destroy(handle_of(session), handle)
+
+            return (
+                measure(
+                    "python-pkcs11: unwrap + HMAC + destroy (baseline)", binding, seconds=seconds
+                ),
+                measure(
+                    "direct calls (hsm.cryptoki): unwrap + HMAC + destroy", direct, seconds=seconds
+                ),
+            )
+
+        through_binding, through_direct = cached._executor.call(rounds)
         cached.close()
         uncached.close()
     lines = ["OTP verifications (±1 window = 3 codes) per second, SHA-1, 6 digits", baseline.line()]
     lines += [r.line(baseline) for r in results]
+    lines += [
+        "a seed's round on the PKCS#11 thread, per second",
+        through_binding.line(),
+        through_direct.line(through_binding),
+    ]
     return lines

@@ -80,7 +80,7 @@ class Hsm:
         self._conn = Connection(config, clock=clock)
         self._keys = KeyRing()
         self._cache = SeedHandleCache(config.seed_cache_size)
-        self._seeds = SeedStore(self._keys, self._cache)
+        self._seeds = SeedStore(self._keys, self._cache, config.module)
         self._generation = 0
         self._clock = clock
         self._keys_loaded_at = clock()
@@ -322,7 +322,7 @@ class Hsm:
 
         def close() -> None:
             if self._conn.is_open:
-                self._cache.destroy_all()
+                self._seeds.destroy_cached(self._conn.session())
             self._conn.close()
 
         self._call(close)

@@ -3,21 +3,25 @@
 A seed lives outside the HSM only as a blob wrapped with CKM_AES_KEY_WRAP_PAD under a KEK
 version. To compute OTP values the blob is unwrapped into a *session* object (sensitive, not
 extractable, SIGN only), the HMACs are computed with C_Sign, and the object is destroyed or
-kept in a bounded per-process cache of handles.
+kept in a bounded per-process cache of handles. Those three calls go straight to the
+module (`hsm.cryptoki`): python-pkcs11 would make a Python class for every such object.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pkcs11
 import pkcs11.exceptions as p11e
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 
+from hsm.cryptoki import Cryptoki, handle_of
 from hsm.errors import InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.keys import KeyPurpose, KeyRing
 from hsm.otp import Algorithm, counter_bytes, truncate
@@ -76,40 +80,42 @@ def seed_template(*, extractable: bool) -> dict[Attribute, Any]:
 
 
 class SeedHandleCache:
-    """A bounded LRU of unwrapped seed objects, keyed by (KEK version, wrapped blob)."""
+    """A bounded LRU of the handles of unwrapped seed objects, keyed by (KEK version,
+    wrapped blob). It does not call the HSM: the caller destroys what it hands back."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[int, bytes], Any] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, bytes], int] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[int, bytes]) -> Any | None:
-        obj = self._entries.get(key)
-        if obj is not None:
+    def get(self, key: tuple[int, bytes]) -> int | None:
+        handle = self._entries.get(key)
+        if handle is not None:
             self._entries.move_to_end(key)
-        return obj
+        return handle
 
-    def put(self, key: tuple[int, bytes], obj: Any) -> bool:
-        """Keep `obj`; returns False when the cache is off (the caller destroys it)."""
+    def put(self, key: tuple[int, bytes], handle: int) -> list[int]:
+        """Keep `handle`; returns the handles to destroy now: the oldest ones beyond the
+        size, or `handle` itself when the cache is off."""
         if self.size <= 0:
-            return False
-        self._entries[key] = obj
+            return [handle]
+        self._entries[key] = handle
+        evicted = []
         while len(self._entries) > self.size:
-            _, old = self._entries.popitem(last=False)
-            _destroy(old)
-        return True
+            evicted.append(self._entries.popitem(last=False)[1])
+        return evicted
 
     def forget(self) -> None:
         """Drop every entry (their session is gone, so are the objects)."""
         self._entries.clear()
 
-    def destroy_all(self) -> None:
-        """Destroy every cached object in the HSM and empty the cache."""
-        for obj in self._entries.values():
-            _destroy(obj)
+    def drain(self) -> list[int]:
+        """Empty the cache; returns the handles, for the caller to destroy."""
+        handles = list(self._entries.values())
         self._entries.clear()
+        return handles
 
 
 def _session_alive(session: pkcs11.Session) -> bool:
@@ -130,9 +136,18 @@ def _destroy(obj: Any) -> None:
 class SeedStore:
     """Seed operations on one session; run on the PKCS#11 thread only."""
 
-    def __init__(self, keys: KeyRing, cache: SeedHandleCache) -> None:
+    def __init__(self, keys: KeyRing, cache: SeedHandleCache, module: Path) -> None:
         self._keys = keys
         self.cache = cache
+        self._module = module
+        self._cryptoki: Cryptoki | None = None
+
+    @property
+    def direct(self) -> Cryptoki:
+        """The module's own functions for the verify path (loaded on first use)."""
+        if self._cryptoki is None:
+            self._cryptoki = Cryptoki(self._module)
+        return self._cryptoki
 
     def generate(self, session: pkcs11.Session, algorithm: Algorithm) -> WrappedSeed:
         """Make a random seed inside the HSM and return it wrapped under the current KEK."""
@@ -237,7 +252,7 @@ class SeedStore:
         kek = self._kek(session, seed.kek_version)
         template = seed_template(extractable=extractable)
         template[Attribute.TOKEN] = store
-        try:
+        with _unwrapping(session, seed):
             obj = kek.unwrap_key(
                 ObjectClass.SECRET_KEY,
                 KeyType.GENERIC_SECRET,
@@ -247,19 +262,30 @@ class SeedStore:
                 capabilities=MechanismFlag.SIGN,
                 template=template,
             )
-        except (*_UNWRAP_FAILURES, p11e.GeneralError) as exc:
-            # SoftHSM answers CKR_GENERAL_ERROR to an altered blob: only when the session
-            # still works is that the blob's fault rather than a lost HSM.
-            if isinstance(exc, p11e.GeneralError) and not _session_alive(session):
-                raise
-            raise SeedRejected(
-                f"a wrapped seed does not unwrap under KEK v{seed.kek_version} "
-                f"({type(exc).__name__})"
-            ) from exc
         # python-pkcs11 asks the HSM for the key type before the first sign (one more call
         # per seed, ~11% of an unwrap and sign); we made the object, so we know it
         obj.key_type = KeyType.GENERIC_SECRET
         return obj
+
+    def unwrap_for_signing(self, session: pkcs11.Session, seed: WrappedSeed) -> int:
+        """What `unwrap` makes by default (a sensitive SIGN-only session object), through
+        the module's own functions; returns the object's handle."""
+        kek = self._kek(session, seed.kek_version)
+        with _unwrapping(session, seed):
+            return self.direct.unwrap_signing_seed(
+                handle_of(session), handle_of(kek), seed.blob, WRAP_MECHANISM
+            )
+
+    def destroy_cached(self, session: pkcs11.Session) -> None:
+        """Destroy every cached seed object in the HSM and empty the cache."""
+        for handle in self.cache.drain():
+            self._destroy_handle(session, handle)
+
+    def _destroy_handle(self, session: pkcs11.Session, handle: int) -> None:
+        try:
+            self.direct.destroy(handle_of(session), handle)
+        except p11e.PKCS11Error:
+            pass  # its session is gone already: so is the object
 
     def otp_values(
         self,
@@ -271,7 +297,9 @@ class SeedStore:
     ) -> list[str]:
         """The HOTP values of `seed` at each counter (TOTP: the time steps)."""
         return self._with_object(
-            session, seed, lambda obj: [_hmac_code(obj, algorithm, digits, c) for c in counters]
+            session,
+            seed,
+            lambda sign: [_hmac_code(sign, algorithm, digits, c) for c in counters],
         )
 
     def first_match(
@@ -289,9 +317,9 @@ class SeedStore:
 
         expected = code.encode()
 
-        def search(obj: Any) -> int | None:
+        def search(sign: _Sign) -> int | None:
             for counter in counters:
-                value = _hmac_code(obj, algorithm, digits, counter)
+                value = _hmac_code(sign, algorithm, digits, counter)
                 if hmac.compare_digest(value.encode(), expected):
                     return counter
             return None
@@ -299,26 +327,50 @@ class SeedStore:
         return self._with_object(session, seed, search)
 
     def _with_object(
-        self, session: pkcs11.Session, seed: WrappedSeed, use: Callable[[Any], T]
+        self, session: pkcs11.Session, seed: WrappedSeed, use: Callable[[_Sign], T]
     ) -> T:
-        """Call `use` with `seed` unwrapped: a cached handle, or a new one that is cached
-        (or destroyed afterwards when the cache is off)."""
+        """Call `use` with a signing function of `seed` unwrapped: a cached object, or a
+        new one that is cached (or destroyed afterwards when the cache is off)."""
         cache_key = (seed.kek_version, seed.blob)
-        obj = self.cache.get(cache_key)
-        if obj is not None:
-            return use(obj)
-        obj = self.unwrap(session, seed)
-        if self.cache.put(cache_key, obj):
-            return use(obj)
+        handle = self.cache.get(cache_key)
+        fresh = handle is None
+        if handle is None:
+            handle = self.unwrap_for_signing(session, seed)
+        direct, session_handle = self.direct, handle_of(session)
+
+        def sign(mechanism: Mechanism, data: bytes) -> bytes:
+            return direct.sign(session_handle, handle, mechanism, data)
+
         try:
-            return use(obj)
+            return use(sign)
         finally:
-            _destroy(obj)
+            if fresh:
+                for old in self.cache.put(cache_key, handle):
+                    self._destroy_handle(session, old)
 
 
-def _hmac_code(obj: Any, algorithm: Algorithm, digits: int, counter: int) -> str:
+_Sign = Callable[[Mechanism, bytes], bytes]
+"""HMAC with one unwrapped seed: (mechanism, data) -> MAC."""
+
+
+def _hmac_code(sign: _Sign, algorithm: Algorithm, digits: int, counter: int) -> str:
     try:
-        mac = obj.sign(counter_bytes(counter), mechanism=HMAC_MECHANISMS[algorithm])
+        mac = sign(HMAC_MECHANISMS[algorithm], counter_bytes(counter))
     except p11e.KeySizeRange as exc:
         raise SeedRejected(f"the seed is too short for {algorithm.value} HMAC in this HSM") from exc
     return truncate(mac, digits)
+
+
+@contextmanager
+def _unwrapping(session: pkcs11.Session, seed: WrappedSeed) -> Iterator[None]:
+    """Turn the errors of an unwrap that mean "this blob is bad" into SeedRejected."""
+    try:
+        yield
+    except (*_UNWRAP_FAILURES, p11e.GeneralError) as exc:
+        # SoftHSM answers CKR_GENERAL_ERROR to an altered blob: only when the session
+        # still works is that the blob's fault rather than a lost HSM.
+        if isinstance(exc, p11e.GeneralError) and not _session_alive(session):
+            raise
+        raise SeedRejected(
+            f"a wrapped seed does not unwrap under KEK v{seed.kek_version} ({type(exc).__name__})"
+        ) from exc
