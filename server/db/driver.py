@@ -1,4 +1,4 @@
-"""Statements run on the DB-API cursor: for the few that run once per verify request.
+"""Statements run on the DB-API cursor: for the few that run for every verify request.
 
 SQLAlchemy's work around each execution (parameters, execution context, result object)
 costs several times what SQLite itself needs for a one-row UPDATE by primary key: ~46 µs
@@ -13,7 +13,7 @@ driver as they are, without SQLAlchemy's type processing.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,13 @@ class _Compiled:
     positions: tuple[str, ...] | None
     """The parameters' names in order, for drivers with positional placeholders."""
 
+    def arguments(self, params: Mapping[str, Any]) -> Any:
+        """What the driver takes for `params`: a sequence or a mapping."""
+        values = {**self.constants, **params}
+        if self.positions is None:
+            return values
+        return [values[name] for name in self.positions]
+
 
 class DriverStatement:
     """`statement`, compiled once for each database it runs on."""
@@ -41,16 +48,20 @@ class DriverStatement:
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run the statement in `connection`'s transaction; the rows it changed."""
         compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
-        values = {**compiled.constants, **params}
-        arguments: Any = (
-            [values[name] for name in compiled.positions]
-            if compiled.positions is not None
-            else values
-        )
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(compiled.sql, arguments)
+            cursor.execute(compiled.sql, compiled.arguments(params))
             return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once for each of `rows` (e.g. an INSERT of many rows), in
+        `connection`'s transaction."""
+        compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
         finally:
             cursor.close()
 

@@ -8,7 +8,18 @@ import secrets
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, bindparam, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 
 from server.db.driver import DriverStatement
 from server.db.engine import make_engine
@@ -36,6 +47,13 @@ _BUMP = DriverStatement(
     .where(_ROWS.c.n < bindparam("n"))
     .where(_ROWS.c.colour == Colour.RED)
     .values(n=bindparam("n"), until=None)
+)
+
+# the shape of the audit's insert: one row per request, many at once
+_ADD = DriverStatement(
+    insert(_ROWS).values(
+        id=bindparam("rid"), n=bindparam("n"), colour=Colour.BLUE, until=bindparam("until")
+    )
 )
 
 
@@ -69,3 +87,18 @@ def test_a_driver_statement_changes_what_sqlalchemy_would(url: str) -> None:
         rows = connection.execute(select(_ROWS).order_by(_ROWS.c.id)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, 7, "red", None), (2, 5, "blue", 9.5)]
+
+
+def test_a_driver_statement_inserts_many_rows_in_the_transaction(url: str) -> None:
+    engine = make_engine(url)
+    _ROWS.create(engine)
+    rows = [{"rid": i, "n": i * 10, "until": None if i % 2 else i / 4} for i in range(1, 6)]
+    with engine.begin() as connection:
+        _ADD.executemany(connection, rows)
+    with engine.begin() as connection:
+        _ADD.executemany(connection, [{"rid": 9, "n": 1, "until": 1.0}])
+        connection.rollback()
+    with engine.connect() as connection:
+        stored = connection.execute(select(_ROWS).order_by(_ROWS.c.id)).all()
+    engine.dispose()
+    assert [tuple(r) for r in stored] == [(r["rid"], r["n"], "blue", r["until"]) for r in rows]

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from hsm import Hsm, HsmError
 from server.clock import Clock
+from server.db.driver import DriverStatement
 from server.db.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -115,7 +116,10 @@ _TAIL = (
     .where(col(AuditEvent.seq) <= bindparam("upto"))
     .order_by(col(AuditEvent.seq))
 )
-_INSERT_EVENT = insert(AuditEvent)
+# once per verify batch, with a row per request: on the driver's cursor
+_INSERT_EVENT = DriverStatement(
+    insert(AuditEvent).values({name: bindparam(name) for name in (*FIELDS, "prev_hash", "hash")})
+)
 _MOVE_HEAD = (
     update(AuditHead)
     .where(col(AuditHead.id) == 1)
@@ -177,7 +181,7 @@ class AuditLog:
             }
             event["hash"] = prev_hash = event_hash(prev_hash, event)
             events.append(event)
-        connection.execute(_INSERT_EVENT, events)
+        _INSERT_EVENT.executemany(connection, events)
         newest = {"new_seq": events[-1]["seq"], "new_hash": prev_hash}
         try:
             if not self._may_extend(connection, head):
