@@ -3,9 +3,11 @@
 1. Throughput: one server process (HSM + database + replay protection + audit) against the
    bare Litestar endpoint of `benchmarks.bare_app` (a pyotp code held in memory), both under
    the same `wrk` load from a second process on loopback, taking turns (the median of the
-   rounds' ratios is reported). Every request to our server carries a fresh, valid code of
-   a different customer with a seed of its own, so each is a real acceptance and each seed
-   is unwrapped by the HSM (the handle cache never helps).
+   rounds' ratios is reported). Both are kept on one CPU, as the README's deployment
+   notes have it (one process per core, `OTP_CPU`); a second pair runs unpinned, for
+   comparison. Every request to our server carries a fresh, valid code of a different
+   customer with a seed of its own, so each is a real acceptance and each seed is unwrapped
+   by the HSM (the handle cache never helps).
 2. Scale: median latency of sequential verifications with 100,000 credentials in the database
    against 1,000. Both databases share the same pool of wrapped seeds and the measured
    customers are all new to the server (cold handle cache), so the two differ only in size.
@@ -59,10 +61,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serve(args: list[str], env: dict[str, str]) -> Iterator[str]:
+def _serve(args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> Iterator[str]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
+        [*(prefix or []), sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -147,12 +149,17 @@ def _accepted(base: str) -> tuple[float, float, float]:
     return counts["accepted"], counts["rejected"], sizes[0] / max(sizes[1], 1.0)
 
 
-def throughput(fx: Fixture, seconds: int, rounds: int = 3) -> list[str]:
+def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 3) -> list[str]:
     """Both servers run at once and take turns under load, `rounds` times: the ratio of
     each round compares two measurements seconds apart, and the report gives their
-    median, so that a change in the machine's load between the two falls on few rounds."""
-    url, key, people = _database(fx, "throughput", THROUGHPUT_CUSTOMERS)
+    median, so that a change in the machine's load between the two falls on few rounds.
+
+    With `cpu`, both servers are kept on that CPU: ours with its own setting (OTP_CPU, as
+    for production with one process per core), the bare endpoint with `taskset`."""
+    url, key, people = _database(fx, f"throughput-{cpu}", THROUGHPUT_CUSTOMERS)
     env = {**fx.env, "OTP_DATABASE_URL": url, "OTP_LOG_LEVEL": "warning"}
+    if cpu is not None:
+        env["OTP_CPU"] = str(cpu)
     import json
 
     bare_people = people[:2000]
@@ -163,7 +170,11 @@ def throughput(fx: Fixture, seconds: int, rounds: int = 3) -> list[str]:
     share = len(people) // rounds  # each round's customers are new to the server
     rates: list[tuple[float, float]] = []
     with (
-        _serve(["uvicorn", "benchmarks.bare_app:app", "--log-level", "warning"], bare_env) as bare,
+        _serve(
+            ["uvicorn", "benchmarks.bare_app:app", "--log-level", "warning"],
+            bare_env,
+            prefix=["taskset", "--cpu-list", str(cpu)] if cpu is not None else None,
+        ) as bare,
         _serve(["server"], env) as ours,
     ):
         for r in range(rounds):
@@ -178,11 +189,13 @@ def throughput(fx: Fixture, seconds: int, rounds: int = 3) -> list[str]:
         f"round {i + 1}: bare {b:>7,.0f} req/s, verify API {o:>7,.0f} req/s, ratio {o / b:.3f}"
         for i, (b, o) in enumerate(rates)
     ]
+    where = f"both kept on CPU {cpu}" if cpu is not None else "neither pinned to a CPU"
+    goal = "  (goal >= 0.5)" if cpu is not None else "  (for comparison)"
     return [
         "bare Litestar + pyotp in memory (baseline) against the verify API",
-        "(HSM + SQLite + replay + audit), taking turns under the same load:",
+        f"(HSM + SQLite + replay + audit), taking turns under the same load, {where}:",
         *lines,
-        f"verify API / bare, median of {rounds} rounds   ratio {middle:.3f}  (goal >= 0.5)",
+        f"verify API / bare, median of {rounds} rounds   ratio {middle:.3f}{goal}",
         f"  of which accepted {accepted:,.0f}, rejected {rejected:,.0f}; "
         f"{batch:.1f} decisions per transaction on average"
         + ("  (ran out of fresh codes: some were replays)" if rejected else ""),
@@ -252,6 +265,11 @@ def run(seconds: float = 1.0) -> list[str]:
         }
         fx = Fixture(tmp, env, hsm, pool)
         wrk_seconds = max(3, int(seconds * 3))
-        return [*throughput(fx, wrk_seconds), *latency(fx, 300)]
+        cpu = max(os.sched_getaffinity(0))
+        return [
+            *throughput(fx, wrk_seconds, cpu),
+            *throughput(fx, wrk_seconds, None),
+            *latency(fx, 300),
+        ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 import uvicorn
 
-from server.app import create_app, settle_process
+from server.app import create_app
 from server.logging import configure_logging
+from server.process import pin_to_cpu, settle_process
 from server.settings import Settings
 
 
@@ -20,13 +21,31 @@ from server.settings import Settings
     show_default=True,
     help="Worker processes; each opens its own HSM session.",
 )
-def main(host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--cpu",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keep this process on one CPU (default: OTP_CPU, or not pinned). "
+    "With one process per core, give each its own.",
+)
+def main(host: str | None, port: int | None, workers: int, cpu: int | None) -> None:
     """Serve the OTP API, the portal and the health probes."""
     settings = Settings()
     if host is not None:
         settings.host = host
     if port is not None:
         settings.port = port
+    if cpu is not None:
+        settings.cpu = cpu
+    if settings.cpu is not None:
+        if workers > 1:
+            raise click.UsageError(
+                "--cpu pins one process: run one server per CPU instead of --workers"
+            )
+        try:
+            pin_to_cpu(settings.cpu)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--cpu / OTP_CPU") from exc
     configure_logging(settings.log_format, settings.log_level)
     if workers > 1:
         uvicorn.run(

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     lockout_max_seconds: float = 3600.0
     source_failure_limit: int = 50
     source_window_seconds: int = 60
+    cpu: int | None = Field(default=None, ge=0)
+    """Keep the server process on this CPU (see `server.process.pin_to_cpu`): with one
+    process per core, give each its own. Unset, the kernel moves its threads around."""
     verify_max_batch: int = Field(default=64, ge=1, le=1000)
     """The most verify requests decided together in one transaction (group commit)."""
     max_body_bytes: int = 64 * 1024

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import SoftHsmTokens
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -35,6 +37,16 @@ def wait_for(url: str, seconds: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} did not answer within {seconds} s")
         time.sleep(0.1)
+
+
+def server_env(tokens: SoftHsmTokens, database_url: str) -> dict[str, str]:
+    """The environment of a server on the tests' main token and `database_url`."""
+    return {
+        **tokens.main.env,
+        "OTP_DATABASE_URL": database_url,
+        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
+        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+    }
 
 
 @contextmanager

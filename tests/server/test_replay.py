@@ -22,7 +22,7 @@ from server.services import Services
 from server.settings import Settings
 from tests.conftest import SoftHsmTokens
 from tests.server.conftest import fast_settings, make_client_key
-from tests.server.processes import PostgresCluster, server_process
+from tests.server.processes import PostgresCluster, server_env, server_process
 
 RACERS = 50
 
@@ -75,15 +75,6 @@ def _exactly_one_accepted(results: Counter[str]) -> None:
     assert results["rejected"] >= 4, results  # the lock only comes after failures
 
 
-def _env(tokens: SoftHsmTokens, url: str) -> dict[str, str]:
-    return {
-        **tokens.main.env,
-        "OTP_DATABASE_URL": url,
-        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
-        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
-    }
-
-
 @pytest.fixture
 def pg_url(postgres: PostgresCluster) -> Iterator[str]:
     yield postgres.create_database(f"otp_{secrets.token_hex(4)}")
@@ -93,7 +84,7 @@ def test_fifty_concurrent_requests_one_process_sqlite(
     hsm: Hsm, tokens: SoftHsmTokens, database_url: str
 ) -> None:
     key, username, totp = _prepare(database_url, hsm)
-    with server_process(_env(tokens, database_url)) as base:
+    with server_process(server_env(tokens, database_url)) as base:
         results = asyncio.run(_race([base], key, username, totp.now()))
         metrics = httpx.get(f"{base}/metrics").text
     _exactly_one_accepted(results)
@@ -108,7 +99,7 @@ def test_fifty_concurrent_requests_two_processes_postgres(
     hsm: Hsm, tokens: SoftHsmTokens, pg_url: str
 ) -> None:
     key, username, totp = _prepare(pg_url, hsm)
-    env = _env(tokens, pg_url)
+    env = server_env(tokens, pg_url)
     with server_process(env) as first, server_process(env) as second:
         results = asyncio.run(_race([first, second], key, username, totp.now()))
         _exactly_one_accepted(results)
