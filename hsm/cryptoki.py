@@ -225,6 +225,12 @@ class Cryptoki:
         self._destroy = ctypes.CFUNCTYPE(CK_ULONG, CK_ULONG, CK_ULONG)(table.DestroyObject)
         self._template = _Template(SIGNING_SEED_TEMPLATE)
         self._mechanisms: dict[int, _Mechanism] = {}
+        # reused by every call (one thread only): no ctypes objects made per call
+        self._handle = CK_ULONG()
+        self._handle_ref = ctypes.byref(self._handle)
+        self._mac = ctypes.create_string_buffer(_MAX_MAC)
+        self._mac_len = CK_ULONG()
+        self._mac_len_ref = ctypes.byref(self._mac_len)
 
     def _mechanism(self, mechanism: Mechanism) -> _Mechanism:
         found = self._mechanisms.get(mechanism)
@@ -235,7 +241,6 @@ class Cryptoki:
     def unwrap_signing_seed(self, session: int, kek: int, blob: bytes, mechanism: Mechanism) -> int:
         """Unwrap `blob` with key `kek` into a session object made with
         `SIGNING_SEED_TEMPLATE`; returns its handle."""
-        handle = CK_ULONG()
         check(
             self._unwrap(
                 session,
@@ -245,18 +250,17 @@ class Cryptoki:
                 len(blob),
                 self._template.array,
                 self._template.count,
-                ctypes.byref(handle),
+                self._handle_ref,
             )
         )
-        return handle.value
+        return self._handle.value
 
     def sign(self, session: int, key: int, mechanism: Mechanism, data: bytes) -> bytes:
         """C_SignInit + C_Sign of `data` with `key` (an HMAC: at most 64 bytes)."""
         check(self._sign_init(session, self._mechanism(mechanism), key))
-        out = ctypes.create_string_buffer(_MAX_MAC)
-        length = CK_ULONG(_MAX_MAC)
-        check(self._sign(session, data, len(data), out, ctypes.byref(length)))
-        return out.raw[: length.value]
+        self._mac_len.value = _MAX_MAC
+        check(self._sign(session, data, len(data), self._mac, self._mac_len_ref))
+        return self._mac.raw[: self._mac_len.value]
 
     def destroy(self, session: int, handle: int) -> None:
         """C_DestroyObject."""
