@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlmodel import select
 
@@ -9,7 +11,7 @@ from hsm import Algorithm
 from server.db.models import CredentialKind, UnknownUserFailures
 from server.domain.verification.purposes import Purpose
 from tests.oracles import oathtool_hotp, oathtool_totp
-from tests.server.conftest import Bank, make_client_key
+from tests.server.conftest import Bank, JsonLines, make_client_key
 
 
 def test_current_code_is_accepted_once(bank: Bank) -> None:
@@ -21,6 +23,21 @@ def test_current_code_is_accepted_once(bank: Bank) -> None:
     assert body["credential_id"] == alice.credential_id
     status, body = bank.verify(alice.username, code)
     assert (status, body["result"]) == (403, "rejected")
+
+
+def test_each_decision_is_logged_once_without_the_code(bank: Bank, json_logs: JsonLines) -> None:
+    alice = bank.add_customer()
+    code = alice.code(bank.clock())
+    first = len(json_logs.lines)
+    bank.verify(alice.username, code)
+    bank.verify(alice.username, code)
+    decisions = [json.loads(line) for line in json_logs.lines[first:] if "verify.decision" in line]
+    assert [(d["result"], d["reason"], d["level"]) for d in decisions] == [
+        ("accepted", "accepted", "info"),
+        ("rejected", "replay", "info"),
+    ]
+    assert all(d["username"] == alice.username and d["purpose"] == "login" for d in decisions)
+    assert not any(code in json.dumps(d) for d in decisions)
 
 
 def test_unknown_user_and_wrong_code_look_the_same(bank: Bank) -> None:
