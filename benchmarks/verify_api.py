@@ -41,7 +41,7 @@ from server.domain.verification.purposes import Purpose
 from softhsm_config import create_token
 
 HERE = Path(__file__).parent
-THROUGHPUT_CUSTOMERS = 12_000
+THROUGHPUT_CUSTOMERS = 20_000
 
 
 @dataclass
@@ -149,7 +149,7 @@ def _accepted(base: str) -> tuple[float, float, float]:
     return counts["accepted"], counts["rejected"], sizes[0] / max(sizes[1], 1.0)
 
 
-def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 3) -> list[str]:
+def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 5) -> list[str]:
     """Both servers run at once and take turns under load, `rounds` times: the ratio of
     each round compares two measurements seconds apart, and the report gives their
     median, so that a change in the machine's load between the two falls on few rounds.
