@@ -64,6 +64,12 @@ def server_process(env: dict[str, str], port: int | None = None) -> Iterator[str
     try:
         wait_for(f"{base}/health/live")
         yield base
+    except BaseException:
+        # the server's own account goes into the failed test's report
+        log.flush()
+        tail = Path(log.name).read_text(errors="replace").splitlines()[-40:]
+        print(f"--- last lines of the server on port {port} ---", *tail, sep="\n")
+        raise
     finally:
         process.terminate()
         try:
