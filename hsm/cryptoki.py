@@ -63,7 +63,7 @@ class _FunctionList(ctypes.Structure):
     ]
 
 
-# CKR_* values (pkcs11t.h) -> the class python-pkcs11 raises for them.
+# CKR_* values of PKCS#11 v2.40 (pkcs11t.h) -> the class python-pkcs11 raises for them.
 ERRORS: Mapping[int, type[p11e.PKCS11Error]] = {
     0x002: p11e.HostMemory,
     0x003: p11e.SlotIDInvalid,
@@ -108,6 +108,7 @@ ERRORS: Mapping[int, type[p11e.PKCS11Error]] = {
     0x0B5: p11e.SessionReadOnly,
     0x0B6: p11e.SessionExists,
     0x0B7: p11e.SessionReadOnlyExists,
+    0x0B8: p11e.SessionReadWriteSOExists,
     0x0C0: p11e.SignatureInvalid,
     0x0C1: p11e.SignatureLenRange,
     0x0D0: p11e.TemplateIncomplete,
@@ -121,6 +122,7 @@ ERRORS: Mapping[int, type[p11e.PKCS11Error]] = {
     0x100: p11e.UserAlreadyLoggedIn,
     0x101: p11e.UserNotLoggedIn,
     0x102: p11e.UserPinNotInitialized,
+    0x104: p11e.AnotherUserAlreadyLoggedIn,
     0x105: p11e.UserTooManyTypes,
     0x110: p11e.WrappedKeyInvalid,
     0x112: p11e.WrappedKeyLenRange,
@@ -128,10 +130,11 @@ ERRORS: Mapping[int, type[p11e.PKCS11Error]] = {
     0x114: p11e.WrappingKeySizeRange,
     0x115: p11e.WrappingKeyTypeInconsistent,
     0x120: p11e.RandomSeedNotSupported,
+    0x121: p11e.RandomNoRNG,
     0x130: p11e.DomainParamsInvalid,
-    0x1C0: p11e.ExceededMaxIterations,
-    0x1C3: p11e.PinTooWeak,
-    0x1C4: p11e.PublicKeyInvalid,
+    0x1B5: p11e.ExceededMaxIterations,
+    0x1B8: p11e.PinTooWeak,
+    0x1B9: p11e.PublicKeyInvalid,
     0x200: p11e.FunctionRejected,
 }
 
