@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
 
@@ -48,10 +49,13 @@ class DriverStatement:
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run the statement in `connection`'s transaction; the rows it changed."""
         compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
+        arguments = compiled.arguments(params)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(compiled.sql, compiled.arguments(params))
+            cursor.execute(compiled.sql, arguments)
             return int(cursor.rowcount)
+        except Exception as exc:
+            raise _translated(connection, compiled.sql, arguments, exc) from exc
         finally:
             cursor.close()
 
@@ -59,9 +63,12 @@ class DriverStatement:
         """Run the statement once for each of `rows` (e.g. an INSERT of many rows), in
         `connection`'s transaction."""
         compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
+        arguments = [compiled.arguments(row) for row in rows]
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
+            cursor.executemany(compiled.sql, arguments)
+        except Exception as exc:
+            raise _translated(connection, compiled.sql, arguments, exc) from exc
         finally:
             cursor.close()
 
@@ -76,6 +83,18 @@ class DriverStatement:
         entry = _Compiled(str(compiled), constants, positions)
         self._compiled[dialect.name] = entry
         return entry
+
+
+def _translated(connection: Connection, sql: str, arguments: Any, exc: Exception) -> Exception:
+    """A driver error as SQLAlchemy raises it (callers catch `SQLAlchemyError`); a lost
+    connection is invalidated, as SQLAlchemy does, so the pool does not hand it out again."""
+    dialect = connection.dialect
+    dbapi = dialect.loaded_dbapi
+    if not isinstance(exc, dbapi.Error):
+        return exc
+    if dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
+        connection.invalidate(exc)
+    return DBAPIError.instance(sql, arguments, exc, dbapi.Error, dialect=dialect)
 
 
 def _plain(value: Any) -> Any:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from server.db.driver import DriverStatement
 from server.db.engine import make_engine
@@ -102,3 +103,22 @@ def test_a_driver_statement_inserts_many_rows_in_the_transaction(url: str) -> No
         stored = connection.execute(select(_ROWS).order_by(_ROWS.c.id)).all()
     engine.dispose()
     assert [tuple(r) for r in stored] == [(r["rid"], r["n"], "blue", r["until"]) for r in rows]
+
+
+def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(url: str) -> None:
+    """Callers catch SQLAlchemyError (the verify API answers 503 then): a driver's own
+    exception must not get past them."""
+    engine = make_engine(url)
+    _ROWS.create(engine)
+    with engine.begin() as connection:
+        _ADD.executemany(connection, [{"rid": 1, "n": 1, "until": None}])
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        _ADD.executemany(connection, [{"rid": 1, "n": 2, "until": None}])
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        _ADD.executemany(connection, [{"rid": 2, "n": 2, "until": None}])
+        _BUMP.rowcount(connection, {"rid": 2, "n": 3})  # fine
+        connection.exec_driver_sql("SELECT 1")
+        _ADD.executemany(connection, [{"rid": 2, "n": 2, "until": None}])
+    with engine.connect() as connection:
+        assert connection.execute(select(_ROWS.c.id)).scalars().all() == [1]
+    engine.dispose()
