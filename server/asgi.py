@@ -1,4 +1,8 @@
-"""ASGI entry point for process managers: `uvicorn server.asgi:app` (settings from OTP_*)."""
+"""ASGI entry point for process managers: `uvicorn server.asgi:app` (settings from OTP_*).
+
+With OTP_CPU set, every process that loads this module pins itself to that CPU: under a
+manager that starts several workers with one environment, leave it unset (or pin each
+worker with the manager's own means)."""
 
 from server.app import create_app
 from server.logging import configure_logging
@@ -7,7 +11,11 @@ from server.settings import Settings
 
 _settings = Settings()
 if _settings.cpu is not None:
-    pin_to_cpu(_settings.cpu)
+    # each process pins itself: with several workers, give each its own OTP_CPU
+    try:
+        pin_to_cpu(_settings.cpu)
+    except ValueError as exc:
+        raise SystemExit(f"OTP_CPU: {exc}") from exc
 configure_logging(_settings.log_format, _settings.log_level)
 app = create_app(_settings)
 settle_process()
