@@ -332,10 +332,8 @@ class SeedStore:
         """Call `use` with a signing function of `seed` unwrapped: a cached object, or a
         new one that is cached (or destroyed afterwards when the cache is off)."""
         cache_key = (seed.kek_version, seed.blob)
-        handle = self.cache.get(cache_key)
-        fresh = handle is None
-        if handle is None:
-            handle = self.unwrap_for_signing(session, seed)
+        cached = self.cache.get(cache_key)
+        handle = self.unwrap_for_signing(session, seed) if cached is None else cached
         direct, session_handle = self.direct, handle_of(session)
 
         def sign(mechanism: Mechanism, data: bytes) -> bytes:
@@ -344,7 +342,7 @@ class SeedStore:
         try:
             return use(sign)
         finally:
-            if fresh:
+            if cached is None:
                 for old in self.cache.put(cache_key, handle):
                     self._destroy_handle(session, old)
 

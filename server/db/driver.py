@@ -48,27 +48,28 @@ class DriverStatement:
 
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run the statement in `connection`'s transaction; the rows it changed."""
-        compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
-        arguments = compiled.arguments(params)
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.sql, arguments)
-            return int(cursor.rowcount)
-        except Exception as exc:
-            raise _translated(connection, compiled.sql, arguments, exc) from exc
-        finally:
-            cursor.close()
+        compiled = self._for(connection)
+        return self._on_cursor(connection, "execute", compiled.arguments(params))
 
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once for each of `rows` (e.g. an INSERT of many rows), in
         `connection`'s transaction."""
-        compiled = self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
-        arguments = [compiled.arguments(row) for row in rows]
+        compiled = self._for(connection)
+        self._on_cursor(connection, "executemany", [compiled.arguments(row) for row in rows])
+
+    def _for(self, connection: Connection) -> _Compiled:
+        return self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
+
+    def _on_cursor(self, connection: Connection, method: str, arguments: Any) -> int:
+        """`cursor.<method>(sql, arguments)` on the connection's own driver connection;
+        returns the cursor's rowcount. Driver errors come out as SQLAlchemy's."""
+        sql = self._for(connection).sql
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(compiled.sql, arguments)
+            getattr(cursor, method)(sql, arguments)
+            return int(cursor.rowcount)
         except Exception as exc:
-            raise _translated(connection, compiled.sql, arguments, exc) from exc
+            raise _translated(connection, sql, arguments, exc) from exc
         finally:
             cursor.close()
 

@@ -15,16 +15,13 @@ import pytest
 from tests.conftest import SoftHsmTokens
 from tests.officer.conftest import admin_runner
 from tests.oracles import oathtool_totp
-from tests.server.processes import server_process
+from tests.server.processes import server_env, server_process
 
 
 @pytest.fixture
 def admin(tokens: SoftHsmTokens, database_url: str, hsm: object):  # type: ignore[no-untyped-def]
     env = {
-        **tokens.main.env,
-        "OTP_DATABASE_URL": database_url,
-        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
-        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+        **server_env(tokens, database_url),
         "OTP_ARGON2_TIME_COST": "1",
         "OTP_ARGON2_MEMORY_KIB": "1024",
     }
