@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -41,7 +42,7 @@ from server.domain.verification.purposes import Purpose
 from softhsm_config import create_token
 
 HERE = Path(__file__).parent
-THROUGHPUT_CUSTOMERS = 20_000
+THROUGHPUT_CUSTOMERS = 50_000
 
 
 @dataclass
@@ -60,8 +61,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    """A server under test: where it listens, and its process (for its CPU time)."""
+
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time the process (all its threads) used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _serve(args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> Iterator[str]:
+def _serve(
+    args: list[str], env: dict[str, str], prefix: list[str] | None = None
+) -> Iterator[Server]:
     port = _free_port()
     process = subprocess.Popen(
         [*(prefix or []), sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
@@ -80,7 +96,7 @@ def _serve(args: list[str], env: dict[str, str], prefix: list[str] | None = None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -103,7 +119,18 @@ def _database(fx: Fixture, name: str, customers: int) -> tuple[str, str, list[tu
     return url, key, people
 
 
-def _wrk(base: str, key: str, bodies: Path, seconds: int) -> float:
+@dataclass(frozen=True)
+class Load:
+    """What one `wrk` run got from a server."""
+
+    rate: float
+    """requests per second"""
+    cpu_per_request: float
+    """seconds of the server's CPU time per request"""
+
+
+def _wrk(server: Server, key: str, bodies: Path, seconds: int, cpus: set[int] | None) -> Load:
+    """Load `server` with `wrk` for `seconds`, run on `cpus` (None: anywhere)."""
     threads = 2
     env = {
         **os.environ,
@@ -111,17 +138,24 @@ def _wrk(base: str, key: str, bodies: Path, seconds: int) -> float:
         "BENCH_BODIES": str(bodies),
         "BENCH_THREADS": str(threads),
     }
+    cpu_before = server.cpu_seconds()
     out = subprocess.run(
-        ["wrk", f"-t{threads}", "-c32", f"-d{seconds}s", "-s", str(HERE / "wrk_bodies.lua"), base],
+        [
+            *(["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []),
+            *["wrk", f"-t{threads}", "-c32", f"-d{seconds}s"],
+            *["-s", str(HERE / "wrk_bodies.lua"), server.base],
+        ],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    cpu = server.cpu_seconds() - cpu_before
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
+    if rate is None or count is None:
         raise RuntimeError(f"wrk printed no rate:\n{out}")
-    return float(match.group(1))
+    return Load(float(rate.group(1)), cpu / max(int(count.group(1)), 1))
 
 
 def _bodies(path: Path, people: list[tuple[str, bytes]]) -> Path:
@@ -149,26 +183,28 @@ def _accepted(base: str) -> tuple[float, float, float]:
     return counts["accepted"], counts["rejected"], sizes[0] / max(sizes[1], 1.0)
 
 
-def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 5) -> list[str]:
+def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 11) -> list[str]:
     """Both servers run at once and take turns under load, `rounds` times: the ratio of
     each round compares two measurements seconds apart, and the report gives their
-    median, so that a change in the machine's load between the two falls on few rounds.
+    median. This machine's speed changes within seconds (other tenants), so many short
+    rounds give a steadier median than a few long ones.
 
     With `cpu`, both servers are kept on that CPU: ours with its own setting (OTP_CPU, as
-    for production with one process per core), the bare endpoint with `taskset`."""
+    for production with one process per core), the bare endpoint with `taskset`; the load
+    comes from the other CPUs, so that it takes no time from the servers' one. Each round
+    also reports the CPU time each server spent per request (all its threads)."""
     url, key, people = _database(fx, f"throughput-{cpu}", THROUGHPUT_CUSTOMERS)
     env = {**fx.env, "OTP_DATABASE_URL": url, "OTP_LOG_LEVEL": "warning"}
     if cpu is not None:
         env["OTP_CPU"] = str(cpu)
-    import json
-
     bare_people = people[:2000]
     bare_env = {
         **fx.env,
         "BENCH_BARE_USERS": json.dumps({u: base64.b32encode(s).decode() for u, s in bare_people}),
     }
+    load_cpus = (os.sched_getaffinity(0) - {cpu}) or None if cpu is not None else None
     share = len(people) // rounds  # each round's customers are new to the server
-    rates: list[tuple[float, float]] = []
+    loads: list[tuple[Load, Load]] = []
     with (
         _serve(
             ["uvicorn", "benchmarks.bare_app:app", "--log-level", "warning"],
@@ -178,16 +214,18 @@ def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 5) -> l
         _serve(["server"], env) as ours,
     ):
         for r in range(rounds):
-            bare_rate = _wrk(bare, key, _bodies(fx.tmp / "bare.jsonl", bare_people), seconds)
-            mine = people[r * share : (r + 1) * share]
-            ours_rate = _wrk(ours, key, _bodies(fx.tmp / "ours.jsonl", mine), seconds)
-            rates.append((bare_rate, ours_rate))
-        accepted, rejected, batch = _accepted(ours)
-    ratios = sorted(o / b for b, o in rates)
-    middle = ratios[len(ratios) // 2]
+            bare_bodies = _bodies(fx.tmp / "bare.jsonl", bare_people)
+            bare_load = _wrk(bare, key, bare_bodies, seconds, load_cpus)
+            mine = _bodies(fx.tmp / "ours.jsonl", people[r * share : (r + 1) * share])
+            loads.append((bare_load, _wrk(ours, key, mine, seconds, load_cpus)))
+        accepted, rejected, batch = _accepted(ours.base)
+    ratio = statistics.median(o.rate / b.rate for b, o in loads)
+    cpu_ratio = statistics.median(b.cpu_per_request / o.cpu_per_request for b, o in loads)
     lines = [
-        f"round {i + 1}: bare {b:>7,.0f} req/s, verify API {o:>7,.0f} req/s, ratio {o / b:.3f}"
-        for i, (b, o) in enumerate(rates)
+        f"round {i + 1:2}: bare {b.rate:>6,.0f} req/s {b.cpu_per_request * 1e3:.2f} ms CPU/req, "
+        f"verify API {o.rate:>6,.0f} req/s {o.cpu_per_request * 1e3:.2f} ms CPU/req, "
+        f"ratio {o.rate / b.rate:.3f}"
+        for i, (b, o) in enumerate(loads)
     ]
     where = f"both kept on CPU {cpu}" if cpu is not None else "neither pinned to a CPU"
     goal = "  (goal >= 0.5)" if cpu is not None else "  (for comparison)"
@@ -195,7 +233,8 @@ def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 5) -> l
         "bare Litestar + pyotp in memory (baseline) against the verify API",
         f"(HSM + SQLite + replay + audit), taking turns under the same load, {where}:",
         *lines,
-        f"verify API / bare, median of {rounds} rounds   ratio {middle:.3f}{goal}",
+        f"verify API / bare, median of {rounds} rounds   ratio {ratio:.3f}{goal}",
+        f"  CPU time per request, bare / verify API, median   {cpu_ratio:.3f}",
         f"  of which accepted {accepted:,.0f}, rejected {rejected:,.0f}; "
         f"{batch:.1f} decisions per transaction on average"
         + ("  (ran out of fresh codes: some were replays)" if rejected else ""),
@@ -219,7 +258,7 @@ def latency(fx: Fixture, samples: int) -> list[str]:
         _serve(["server"], envs[1]) as large,
         httpx.Client() as client,
     ):
-        bases = (small, large)
+        bases = (small.base, large.base)
         for base in bases:
             client.get(f"{base}/health/ready")
         for i in range(samples):
@@ -264,7 +303,7 @@ def run(seconds: float = 1.0) -> list[str]:
             "OTP_LOG_FORMAT": "json",
         }
         fx = Fixture(tmp, env, hsm, pool)
-        wrk_seconds = max(3, int(seconds * 3))
+        wrk_seconds = max(1, round(seconds * 2))
         cpu = max(os.sched_getaffinity(0))
         return [
             *throughput(fx, wrk_seconds, cpu),
