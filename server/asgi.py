@@ -11,7 +11,6 @@ from server.settings import Settings
 
 _settings = Settings()
 if _settings.cpu is not None:
-    # each process pins itself: with several workers, give each its own OTP_CPU
     try:
         pin_to_cpu(_settings.cpu)
     except ValueError as exc:

@@ -49,29 +49,16 @@ class DriverStatement:
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run the statement in `connection`'s transaction; the rows it changed."""
         compiled = self._for(connection)
-        return self._on_cursor(connection, "execute", compiled.arguments(params))
+        return _on_cursor(connection, compiled.sql, "execute", compiled.arguments(params))
 
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once for each of `rows` (e.g. an INSERT of many rows), in
         `connection`'s transaction."""
         compiled = self._for(connection)
-        self._on_cursor(connection, "executemany", [compiled.arguments(row) for row in rows])
+        _on_cursor(connection, compiled.sql, "executemany", [compiled.arguments(r) for r in rows])
 
     def _for(self, connection: Connection) -> _Compiled:
         return self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
-
-    def _on_cursor(self, connection: Connection, method: str, arguments: Any) -> int:
-        """`cursor.<method>(sql, arguments)` on the connection's own driver connection;
-        returns the cursor's rowcount. Driver errors come out as SQLAlchemy's."""
-        sql = self._for(connection).sql
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            getattr(cursor, method)(sql, arguments)
-            return int(cursor.rowcount)
-        except Exception as exc:
-            raise _translated(connection, sql, arguments, exc) from exc
-        finally:
-            cursor.close()
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
@@ -84,6 +71,19 @@ class DriverStatement:
         entry = _Compiled(str(compiled), constants, positions)
         self._compiled[dialect.name] = entry
         return entry
+
+
+def _on_cursor(connection: Connection, sql: str, method: str, arguments: Any) -> int:
+    """`cursor.<method>(sql, arguments)` on the connection's own driver connection;
+    returns the cursor's rowcount. Driver errors come out as SQLAlchemy's."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        getattr(cursor, method)(sql, arguments)
+        return int(cursor.rowcount)
+    except Exception as exc:
+        raise _translated(connection, sql, arguments, exc) from exc
+    finally:
+        cursor.close()
 
 
 def _translated(connection: Connection, sql: str, arguments: Any, exc: Exception) -> Exception:
