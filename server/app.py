@@ -26,7 +26,9 @@ from server.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    NotJson,
     ServiceUnavailable,
+    TooLarge,
     TooManyRequests,
 )
 from server.mail import Mailer
@@ -46,6 +48,8 @@ HTTP_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     Gone: 410,
+    TooLarge: 413,
+    NotJson: 415,
     TooManyRequests: 429,
     ServiceUnavailable: 503,
 }
@@ -97,6 +101,7 @@ def create_app(
             services.db.dispose()
 
     portal = portal_parts(settings)
+    headers = security_headers(settings)
     return Litestar(
         route_handlers=[
             HealthController,
@@ -106,8 +111,8 @@ def create_app(
             *portal.route_handlers,
         ],
         template_config=portal.template_config,
-        after_request=add_security_headers(security_headers(settings)),
-        state=State({"settings": settings, "services": services}),
+        after_request=add_security_headers(headers),
+        state=State({"settings": settings, "services": services, "security_headers": headers}),
         lifespan=[lifespan],
         exception_handlers={DomainError: domain_error, HTTPException: portal_error},
         request_max_body_size=settings.max_body_bytes,

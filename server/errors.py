@@ -8,6 +8,8 @@
      ├── NotAllowed          authenticated, but not for this purpose
      ├── Gone                a code or registration that is over (expired, used, void)
      ├── TooManyRequests     slow down
+     ├── TooLarge            a request body over the size limit
+     ├── NotJson             a body that is not declared as JSON
      └── ServiceUnavailable  the HSM or the database cannot be used now
 
 Messages are for people and never contain a seed, a code, a PIN or a password.
@@ -46,6 +48,14 @@ class Gone(DomainError):
 
 class TooManyRequests(DomainError):
     """Too many attempts in a short time."""
+
+
+class TooLarge(DomainError):
+    """A request body larger than the server accepts."""
+
+
+class NotJson(DomainError):
+    """A body whose Content-Type is not JSON, where only JSON is accepted."""
 
 
 class ServiceUnavailable(DomainError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 
 import pytest
 
@@ -66,12 +68,80 @@ def test_one_megabyte_body_is_413(bank: Bank) -> None:
     "content_type",
     ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
 )
-def test_wrong_content_type_is_4xx(bank: Bank, content_type: str) -> None:
+def test_wrong_content_type_is_415(bank: Bank, content_type: str) -> None:
     status, text = _post(
         bank, "username=a&code=123456&purpose=login", headers={"Content-Type": content_type}
     )
-    assert 400 <= status < 500, text
-    assert "Traceback" not in text
+    assert status == 415, text
+    assert "must be JSON" in text
+
+
+def test_a_body_without_content_type_is_415(bank: Bank) -> None:
+    response = bank.client.post("/api/v1/verify", content=json.dumps(VALID), headers=bank.headers())
+    assert response.status_code == 415, response.text
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "APPLICATION/JSON", "application/x+json"]
+)
+def test_json_content_types_are_read(bank: Bank, content_type: str) -> None:
+    status, text = _post(bank, json.dumps(VALID), headers={"Content-Type": content_type})
+    assert status == 403, text  # an unknown user: the body was read and decided on
+    assert json.loads(text)["result"] == "rejected"
+
+
+def test_a_streamed_body_over_the_limit_is_413(bank: Bank) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit applies while reading
+        yield b'{"username": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'", "code": "123456", "purpose": "login"}'
+
+    response = bank.client.post(
+        "/api/v1/verify",
+        content=chunks(),
+        headers={**bank.headers(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413, response.text
+    assert "larger than" in response.json()["detail"]
+
+
+def test_the_client_is_authenticated_before_the_body_is_read(bank: Bank) -> None:
+    response = bank.client.post(
+        "/api/v1/verify", content=b"{", headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 401, response.text
+
+
+def test_a_client_gone_before_its_body_gets_no_answer(bank: Bank) -> None:
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/verify",
+        "raw_path": b"/api/v1/verify",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", bank.headers()["Authorization"].encode()),
+        ],
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    asyncio.run(bank.client.app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent == []
 
 
 def test_wrong_method_and_path(bank: Bank) -> None:

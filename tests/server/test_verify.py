@@ -303,8 +303,33 @@ def test_openapi_documents_the_verify_api(bank: Bank) -> None:
     schema = bank.client.get("/schema/openapi.json").json()
     operation = schema["paths"]["/api/v1/verify"]["post"]
     assert {"200", "403", "423", "429", "503"} <= set(operation["responses"])
-    assert "requestBody" in operation
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/VerifyBody")
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/VerifyAnswer"
+    )
+    fields = schema["components"]["schemas"]["VerifyBody"]
+    assert {"username", "code", "purpose"} <= set(fields["required"])
+    assert fields["properties"]["code"]["pattern"] == "^[0-9]{6,8}$"
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+@pytest.mark.settings(lockout_threshold=2, lockout_base_seconds=60)
+def test_answers_carry_json_and_security_headers_and_retry_after(bank: Bank) -> None:
+    alice = bank.add_customer()
+    wrong = "000000" if alice.code(bank.clock()) != "000000" else "111111"
+    request = {"username": alice.username, "code": wrong, "purpose": "login"}
+    rejected = bank.client.post("/api/v1/verify", headers=bank.headers(), json=request)
+    assert (rejected.status_code, rejected.json()["result"]) == (403, "rejected")
+    assert "retry-after" not in rejected.headers
+    locked = bank.client.post("/api/v1/verify", headers=bank.headers(), json=request)
+    assert (locked.status_code, locked.json()["result"]) == (423, "locked")
+    assert locked.headers["retry-after"] == "60"
+    for answer in (rejected, locked):
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert int(answer.headers["content-length"]) == len(answer.content)
 
 
 def test_a_recently_used_key_is_still_checked_in_full(bank: Bank) -> None:
