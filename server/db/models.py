@@ -105,7 +105,7 @@ class AuditEvent(SQLModel, table=True):
     at: float
     actor: str = Field(max_length=120)
     action: str = Field(max_length=40, index=True)
-    subject: str = Field(default="", max_length=150, index=True)
+    subject: str = Field(default="", max_length=150)  # not indexed: see migration 0005
     purpose: str = Field(default="", max_length=20)
     result: str = Field(default="", max_length=20)
     reason: str = Field(default="", max_length=40)
