@@ -111,6 +111,8 @@ def create_app(
             *portal.route_handlers,
         ],
         template_config=portal.template_config,
+        # not seen by POST /api/v1/verify, whose middleware answers it (VerifyEndpoint); the
+        # same holds for any application-level middleware or after-request hook added here
         after_request=add_security_headers(headers),
         state=State({"settings": settings, "services": services, "security_headers": headers}),
         lifespan=[lifespan],

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -66,7 +66,13 @@ def test_one_megabyte_body_is_413(bank: Bank) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+        "text/json",
+    ],
 )
 def test_wrong_content_type_is_415(bank: Bank, content_type: str) -> None:
     status, text = _post(
@@ -76,9 +82,9 @@ def test_wrong_content_type_is_415(bank: Bank, content_type: str) -> None:
     assert "must be JSON" in text
 
 
-def test_a_body_without_content_type_is_415(bank: Bank) -> None:
+def test_a_body_without_content_type_is_read_as_json(bank: Bank) -> None:
     response = bank.client.post("/api/v1/verify", content=json.dumps(VALID), headers=bank.headers())
-    assert response.status_code == 415, response.text
+    assert (response.status_code, response.json()["result"]) == (403, "rejected")
 
 
 @pytest.mark.parametrize(
@@ -88,6 +94,17 @@ def test_json_content_types_are_read(bank: Bank, content_type: str) -> None:
     status, text = _post(bank, json.dumps(VALID), headers={"Content-Type": content_type})
     assert status == 403, text  # an unknown user: the body was read and decided on
     assert json.loads(text)["result"] == "rejected"
+
+
+def test_a_400_names_the_field_and_never_repeats_a_wrong_purpose(bank: Bank) -> None:
+    status, text = _post(bank, {**VALID, "purpose": "987654"})
+    assert status == 400, text
+    problem = json.loads(text)["extra"][0]
+    assert problem["key"] == "purpose"
+    assert "login" in problem["message"]
+    assert "987654" not in text
+    status, text = _post(bank, {**VALID, "code": "12a456"})
+    assert json.loads(text)["extra"][0]["key"] == "code"
 
 
 def test_a_streamed_body_over_the_limit_is_413(bank: Bank) -> None:
@@ -106,20 +123,74 @@ def test_a_streamed_body_over_the_limit_is_413(bank: Bank) -> None:
     assert "larger than" in response.json()["detail"]
 
 
+def test_two_api_keys_are_refused(bank: Bank) -> None:
+    sent = _asgi(bank, _auth(bank) * 2, [json.dumps(VALID).encode()])
+    assert sent[0]["status"] == 401
+    assert b"one API key" in sent[1]["body"]
+
+
+@pytest.mark.parametrize("length", [b"12x", b"-5", b"9" * 4400])
+def test_a_content_length_that_is_no_number_is_400(bank: Bank, length: bytes) -> None:
+    sent = _asgi(bank, [*_auth(bank), (b"content-length", length)], [json.dumps(VALID).encode()])
+    assert sent[0]["status"] == 400
+    assert b"Content-Length" in sent[1]["body"]
+
+
+def test_the_body_limit_counts_every_chunk(bank: Bank) -> None:
+    limit = bank.services.settings.max_body_bytes
+    exact = json.dumps(VALID).encode()
+    exact += b" " * (limit - len(exact))  # JSON allows the padding
+    thirds = [exact[: limit // 3], exact[limit // 3 : 2 * limit // 3], exact[2 * limit // 3 :]]
+    at_limit = _asgi(bank, _auth(bank), thirds)
+    assert at_limit[0]["status"] == 403  # read and decided: an unknown user
+    over = _asgi(bank, _auth(bank), [*thirds, b" "])
+    assert over[0]["status"] == 413
+    assert b"larger than" in over[1]["body"]
+
+
 def test_the_client_is_authenticated_before_the_body_is_read(bank: Bank) -> None:
-    response = bank.client.post(
-        "/api/v1/verify", content=b"{", headers={"Content-Type": "text/plain"}
-    )
-    assert response.status_code == 401, response.text
+    received: list[object] = []
+    sent = _asgi(bank, [(b"authorization", b"Bearer nonsense")], [b"{"], received)
+    assert sent[0]["status"] == 401
+    assert received == []  # the body was never asked for
 
 
-def test_a_client_gone_before_its_body_gets_no_answer(bank: Bank) -> None:
-    sent: list[object] = []
+def test_a_client_gone_before_or_during_its_body_gets_no_answer(bank: Bank) -> None:
+    assert _asgi(bank, _auth(bank), [], complete=False) == []
+    assert _asgi(bank, _auth(bank), [b'{"username": "someone",'], complete=False) == []
 
-    async def receive() -> dict[str, object]:
-        return {"type": "http.disconnect"}
 
-    async def send(message: object) -> None:
+def _auth(bank: Bank) -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", bank.headers()["Authorization"].encode())]
+
+
+def _asgi(
+    bank: Bank,
+    headers: list[tuple[bytes, bytes]],
+    chunks: list[bytes],
+    received: list[object] | None = None,
+    *,
+    complete: bool = True,
+) -> list[dict[str, Any]]:
+    """Call the app as a server would, on the test client's event loop, with a JSON body in
+    `chunks` (one `http.request` message each); then the client goes away. Unless
+    `complete`, it goes away before the last chunk says the body is over. Returns what the
+    app sent; `received` collects what it asked for."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks
+    ]
+    if complete:
+        messages[-1]["more_body"] = False
+    messages.append({"type": "http.disconnect"})
+    sent: list[dict[str, Any]] = []
+    log = received if received is not None else []
+
+    async def receive() -> dict[str, Any]:
+        message = messages.pop(0) if len(messages) > 1 else messages[0]
+        log.append(message)
+        return message
+
+    async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     scope = {
@@ -132,16 +203,13 @@ def test_a_client_gone_before_its_body_gets_no_answer(bank: Bank) -> None:
         "raw_path": b"/api/v1/verify",
         "query_string": b"",
         "root_path": "",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"authorization", bank.headers()["Authorization"].encode()),
-        ],
+        "headers": [(b"content-type", b"application/json"), *headers],
         "client": ("127.0.0.1", 5555),
         "server": ("127.0.0.1", 8000),
         "state": {},
     }
-    asyncio.run(bank.client.app(scope, receive, send))  # type: ignore[arg-type]
-    assert sent == []
+    bank.client.blocking_portal.call(bank.client.app, scope, receive, send)
+    return sent
 
 
 def test_wrong_method_and_path(bank: Bank) -> None:

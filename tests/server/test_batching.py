@@ -142,11 +142,16 @@ def test_the_api_answers_503_when_the_database_fails(bank: Bank, stage: str) -> 
 
     setattr(service, stage, broken)
     try:
-        status, body = bank.verify(alice.username, alice.code(bank.clock()))
+        response = bank.client.post(
+            "/api/v1/verify",
+            headers=bank.headers(),
+            json={"username": alice.username, "code": "123456", "purpose": "login"},
+        )
     finally:
         delattr(service, stage)
-    assert status == 503
-    assert body["result"] == "unavailable"
+    assert response.status_code == 503
+    assert response.json()["result"] == "unavailable"
+    assert response.headers["retry-after"] == str(response.json()["retry_after"]) == "1"
     status, body = bank.verify(alice.username, alice.code(bank.clock()))
     assert (status, body["result"]) == (200, "accepted")  # the failed batch wrote nothing
 

@@ -10,6 +10,7 @@ from sqlmodel import select
 from hsm import Algorithm
 from server.db.models import CredentialKind, UnknownUserFailures
 from server.domain.verification.purposes import Purpose
+from server.portal.setup import security_headers
 from tests.oracles import oathtool_hotp, oathtool_totp
 from tests.server.conftest import Bank, JsonLines, make_client_key
 
@@ -273,9 +274,19 @@ def test_failures_are_rate_limited_per_source(bank: Bank) -> None:
     alice = bank.add_customer()
     for i in range(3):
         assert bank.verify(f"guess{i}", "123456", source="198.51.100.7")[0] == 403
-    status, body = bank.verify(alice.username, alice.code(bank.clock()), source="198.51.100.7")
-    assert (status, body["result"]) == (429, "rate_limited")
-    assert body["retry_after"] == 60
+    limited = bank.client.post(
+        "/api/v1/verify",
+        headers=bank.headers(),
+        json={
+            "username": alice.username,
+            "code": alice.code(bank.clock()),
+            "purpose": "login",
+            "source": "198.51.100.7",
+        },
+    )
+    assert (limited.status_code, limited.json()["result"]) == (429, "rate_limited")
+    assert limited.json()["retry_after"] == 60
+    assert limited.headers["retry-after"] == "60"
     # another source is not affected
     assert (
         bank.verify(alice.username, alice.code(bank.clock()), source="198.51.100.8")[1]["result"]
@@ -295,14 +306,21 @@ def test_metrics_count_decisions(bank: Bank) -> None:
     text = bank.client.get("/metrics").text
     assert 'otp_verifications_total{purpose="statement",result="accepted"} 1.0' in text
     assert 'otp_verifications_total{purpose="statement",result="rejected"} 1.0' in text
-    assert "otp_verify_seconds_bucket" in text
+    assert "otp_verify_seconds_count 2.0" in text  # each decision's latency, once
     assert 'otp_hsm_operations_total{operation="find_code",outcome="ok"}' in text
 
 
 def test_openapi_documents_the_verify_api(bank: Bank) -> None:
     schema = bank.client.get("/schema/openapi.json").json()
     operation = schema["paths"]["/api/v1/verify"]["post"]
-    assert {"200", "403", "423", "429", "503"} <= set(operation["responses"])
+    assert {"200", "400", "401", "403", "413", "415", "423", "429", "503"} <= set(
+        operation["responses"]
+    )
+    error = operation["responses"]["415"]["content"]["application/json"]["schema"]["$ref"]
+    assert set(schema["components"]["schemas"][error.rsplit("/", 1)[1]]["properties"]) == {
+        "status_code",
+        "detail",
+    }
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body["$ref"].endswith("/VerifyBody")
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
@@ -325,10 +343,15 @@ def test_answers_carry_json_and_security_headers_and_retry_after(bank: Bank) -> 
     locked = bank.client.post("/api/v1/verify", headers=bank.headers(), json=request)
     assert (locked.status_code, locked.json()["result"]) == (423, "locked")
     assert locked.headers["retry-after"] == "60"
-    for answer in (rejected, locked):
+    bank.clock.advance(60)
+    good = {**request, "code": alice.code(bank.clock())}
+    accepted = bank.client.post("/api/v1/verify", headers=bank.headers(), json=good)
+    assert accepted.json()["result"] == "accepted"
+    expected = security_headers(bank.services.settings)
+    assert len(expected) >= 4
+    for answer in (rejected, locked, accepted):
         assert answer.headers["content-type"] == "application/json"
-        assert answer.headers["x-content-type-options"] == "nosniff"
-        assert answer.headers["x-frame-options"] == "DENY"
+        assert {name: answer.headers.get(name) for name in expected} == expected
         assert int(answer.headers["content-length"]) == len(answer.content)
 
 

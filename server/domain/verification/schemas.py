@@ -52,3 +52,10 @@ class VerifyAnswer(msgspec.Struct, omit_defaults=True):
     credential_id: str | None = None
     retry_after: int | None = None
     message: str = ""
+
+
+class ErrorAnswer(msgspec.Struct):
+    """A request that could not be decided: the HTTP status again and what was wrong."""
+
+    status_code: int
+    detail: str
