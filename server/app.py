@@ -58,7 +58,7 @@ HTTP_STATUS: dict[type[DomainError], int] = {
 def domain_error(request: Request, exc: DomainError) -> Response:  # type: ignore[type-arg]
     """The one place where domain errors become HTTP answers."""
     status = next((code for kind, code in HTTP_STATUS.items() if isinstance(exc, kind)), 400)
-    headers = {}
+    headers = dict(request.app.state.security_headers)  # error answers skip after_request
     if isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="otp"'
     if isinstance(exc, ServiceUnavailable):

@@ -112,7 +112,8 @@ def portal_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
         body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
         if exc.extra:
             body["extra"] = exc.extra
-        return Response(body, status_code=exc.status_code, headers=exc.headers)
+        headers = {**request.app.state.security_headers, **(exc.headers or {})}
+        return Response(body, status_code=exc.status_code, headers=headers)
     message = exc.detail
     if isinstance(exc, PermissionDeniedException) and "CSRF" in (exc.detail or ""):
         message = translator(language(request))("csrf.refused")
@@ -120,5 +121,5 @@ def portal_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
         request, "error.html", exc.status_code, message=message, code=exc.status_code
     )
     # error responses skip after_request
-    template.headers.update(security_headers(request.app.state.settings))
+    template.headers.update(request.app.state.security_headers)
     return template

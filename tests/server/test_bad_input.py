@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server.portal.setup import security_headers
 from tests.server.conftest import Bank
 
 VALID = {"username": "someone", "code": "123456", "purpose": "login"}
@@ -210,6 +211,23 @@ def _asgi(
     }
     bank.client.blocking_portal.call(bank.client.app, scope, receive, send)
     return sent
+
+
+def test_error_answers_carry_the_security_headers(bank: Bank) -> None:
+    expected = security_headers(bank.services.settings)
+    answers = [
+        bank.client.post("/api/v1/verify", json={**VALID, "code": "x"}, headers=bank.headers()),
+        bank.client.post("/api/v1/verify", json=VALID),
+        bank.client.post(
+            "/api/v1/verify", content="a", headers={**bank.headers(), "Content-Type": "text/plain"}
+        ),
+        bank.client.get("/api/v1/verify", headers=bank.headers()),
+        bank.client.get("/api/v1/nope"),
+    ]
+    assert [a.status_code for a in answers] == [400, 401, 415, 405, 404]
+    for answer in answers:
+        assert {name: answer.headers.get(name) for name in expected} == expected, answer.text
+    assert answers[1].headers["www-authenticate"].startswith("Bearer")
 
 
 def test_wrong_method_and_path(bank: Bank) -> None:
