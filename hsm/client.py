@@ -321,8 +321,10 @@ class Hsm:
         """Destroy cached seed objects and close the session."""
 
         def close() -> None:
-            if self._conn.is_open:
+            if self._conn.is_open and self._conn.generation == self._generation:
                 self._seeds.destroy_cached(self._conn.session())
+            else:  # the cached objects went with an older session; their handle numbers
+                self._cache.forget()  # may name other objects now (a KEK, on some HSMs)
             self._conn.close()
 
         self._call(close)

@@ -170,3 +170,25 @@ def test_seed_objects_are_destroyed_when_evicted_and_at_close(tokens: SoftHsmTok
     assert len(small._cache) == 0
     small.close()
     uncached.close()
+
+
+def test_close_leaves_the_handles_of_an_older_session_alone(tokens: SoftHsmTokens) -> None:
+    hsm = Hsm(tokens.config(seed_cache_size=3))
+    seed = hsm.generate_seed(Algorithm.SHA1)
+    hsm.otp_values(seed, Algorithm.SHA1, 6, [1])
+    stale = set(hsm._cache._entries.values())
+    # a new session, and no operation since that would have forgotten the old handles
+    hsm._call(lambda: (hsm._conn.reset(), hsm._conn.session()))
+    destroyed: list[int] = []
+    direct = hsm._seeds.direct
+    destroy = direct.destroy
+
+    def recording(session: int, handle: int) -> None:
+        destroyed.append(handle)
+        destroy(session, handle)
+
+    direct.destroy = recording  # type: ignore[method-assign]
+    hsm.close()
+    assert stale
+    assert destroyed == []  # a module that reuses handle numbers would lose other objects
+    assert len(hsm._cache) == 0
