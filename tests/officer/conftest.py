@@ -14,7 +14,7 @@ import pytest
 from hsm import Hsm
 from server.db.migrate import upgrade
 from tests.conftest import SoftHsmTokens
-from tests.server.processes import PostgresCluster
+from tests.server.processes import PostgresCluster, server_env
 
 AdminRun = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -40,15 +40,7 @@ def database_url(tmp_path: Path) -> str:
 def token_env(tokens: SoftHsmTokens, label: str, database_url: str) -> dict[str, str]:
     """What a server or `otp-admin` process needs to use token `label` and the database."""
     token = tokens.officer if label == tokens.officer.label else tokens.main
-    return {
-        **token.env,
-        "OTP_DATABASE_URL": database_url,
-        "OTP_HSM_TOKEN_LABEL": token.label,
-        "OTP_HSM_PIN_FILE": str(token.user_pin_file),
-        "OTP_ARGON2_TIME_COST": "1",
-        "OTP_ARGON2_MEMORY_KIB": "1024",
-        "OTP_LOG_LEVEL": "warning",
-    }
+    return {**server_env(tokens, database_url, token), "OTP_LOG_LEVEL": "warning"}
 
 
 def admin_runner(env: dict[str, str]) -> AdminRun:

@@ -26,7 +26,7 @@ from tests.server.conftest import (  # noqa: F401 - fixtures for test_pages
     fast_settings,
     json_logs,
 )
-from tests.server.processes import server_process
+from tests.server.processes import server_env, server_process
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -79,14 +79,8 @@ def portal(
     key = secrets.token_hex(32)
     services: Services = create_app(fast_settings(url, session_secret=key), hsm=hsm).state.services
     env = {
-        **tokens.main.env,
-        "OTP_DATABASE_URL": url,
-        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
-        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+        **server_env(tokens, url),
         "OTP_SESSION_SECRET": key,
-        "OTP_ARGON2_TIME_COST": "1",
-        "OTP_ARGON2_MEMORY_KIB": "1024",
-        "OTP_ARGON2_PARALLELISM": "1",
         "OTP_OUTBOX_DIR": str(tmp / "outbox"),
         "OTP_ISSUER": "Banco Demo",
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from softhsm_config import SoftHsmToken
 from tests.conftest import SoftHsmTokens
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -39,13 +40,20 @@ def wait_for(url: str, seconds: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-def server_env(tokens: SoftHsmTokens, database_url: str) -> dict[str, str]:
-    """The environment of a server on the tests' main token and `database_url`."""
+def server_env(
+    tokens: SoftHsmTokens, database_url: str, token: SoftHsmToken | None = None
+) -> dict[str, str]:
+    """The environment of a server or `otp-admin` process on `token` (default: the tests'
+    main token) and `database_url`, with Argon2 as cheap as `fast_settings` makes it."""
+    token = token or tokens.main
     return {
-        **tokens.main.env,
+        **token.env,
         "OTP_DATABASE_URL": database_url,
-        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
-        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+        "OTP_HSM_TOKEN_LABEL": token.label,
+        "OTP_HSM_PIN_FILE": str(token.user_pin_file),
+        "OTP_ARGON2_TIME_COST": "1",
+        "OTP_ARGON2_MEMORY_KIB": "1024",
+        "OTP_ARGON2_PARALLELISM": "1",
     }
 
 

@@ -20,11 +20,7 @@ from tests.server.processes import server_env, server_process
 
 @pytest.fixture
 def admin(tokens: SoftHsmTokens, database_url: str, hsm: object):  # type: ignore[no-untyped-def]
-    env = {
-        **server_env(tokens, database_url),
-        "OTP_ARGON2_TIME_COST": "1",
-        "OTP_ARGON2_MEMORY_KIB": "1024",
-    }
+    env = server_env(tokens, database_url)
     run = admin_runner(env)
     run.env = {**os.environ, **env}  # type: ignore[attr-defined]
     return run

@@ -43,16 +43,11 @@ from server.services import Services
 from tests.conftest import SoftHsmTokens
 from tests.device_firmware.vault_samples import TINY_COST
 from tests.server.conftest import fast_settings, make_client_key
-from tests.server.processes import free_port, server_process
+from tests.server.processes import free_port, server_env, server_process
 
 PIN = "2580"
 ISSUER = "Banco de Pruebas"
 CODE_MARGIN = 5.0  # seconds: a code is read only this far from its step's end
-FAST_ARGON2 = {
-    "OTP_ARGON2_TIME_COST": "1",
-    "OTP_ARGON2_MEMORY_KIB": "1024",
-    "OTP_ARGON2_PARALLELISM": "1",
-}
 
 
 class Inbox:
@@ -315,11 +310,7 @@ def bank(
             services.customers.add(session, c.username, c.email, c.password, c.display_name)
     services.db.dispose()
     env = {
-        **tokens.main.env,
-        **FAST_ARGON2,
-        "OTP_DATABASE_URL": url,
-        "OTP_HSM_TOKEN_LABEL": tokens.main.label,
-        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+        **server_env(tokens, url),
         "OTP_SMTP_HOST": "127.0.0.1",
         "OTP_SMTP_PORT": str(smtp_port),
         "OTP_SMTP_SECURITY": "none",
