@@ -44,6 +44,15 @@ SESSION_LOST: tuple[type[Exception], ...] = (
 _logged_in: dict[tuple[str, str], bytes] = {}
 os.register_at_fork(after_in_child=_logged_in.clear)
 
+# How many times each module was (re)initialised in this process. Finalising a module voids
+# every session and object handle of every Connection on it, and the numbers start again:
+# a handle from an older initialisation may name someone else's session or object now.
+_initialisations: dict[str, int] = {}
+
+
+def _initialising(module: str) -> None:
+    _initialisations[module] = _initialisations.get(module, 0) + 1
+
 
 def _lost(exc: Exception) -> bool:
     # CKR_CRYPTOKI_NOT_INITIALIZED has no class of its own in python-pkcs11.
@@ -59,6 +68,7 @@ class Connection:
         self._lib: Any = None
         self._token: pkcs11.Token | None = None
         self._session: pkcs11.Session | None = None
+        self._initialisation = 0  # the module's, when the session was opened
         self._failure: HsmUnavailable | None = None
         self._retry_at = 0.0
         self.generation = 0
@@ -72,7 +82,7 @@ class Connection:
     @property
     def is_open(self) -> bool:
         """True while a session is held."""
-        return self._session is not None
+        return self._live() is not None
 
     def session(self) -> pkcs11.Session:
         """The open session, opening it first if needed.
@@ -81,12 +91,13 @@ class Connection:
             HsmUnavailable: the module, the token or the PIN cannot be used. After a failure,
                 calls within `reconnect_interval` seconds fail at once with the same reason.
         """
-        if self._session is not None:
-            return self._session
+        if (live := self._live()) is not None:
+            return live
         if self._failure is not None and self._clock() < self._retry_at:
             raise self._failure
         try:
             self._session = self._open()
+            self._initialisation = _initialisations.get(str(self.config.module), 0)
         except HsmUnavailable as exc:
             self._failure = exc
             self._retry_at = self._clock() + self.config.reconnect_interval
@@ -117,7 +128,7 @@ class Connection:
 
     def reset(self, *, hard: bool = False) -> None:
         """Drop the session; with `hard`, also finalise and re-initialise the library."""
-        session, self._session = self._session, None
+        session, self._session = self._live(), None  # a void handle is never closed
         key = (str(self.config.module), self.config.token_label)
         if session is not None:
             try:
@@ -130,11 +141,21 @@ class Connection:
                 self._lib.finalize()
             except p11e.PKCS11Error:
                 pass
+            _initialising(str(self.config.module))  # every handle of the module is void
             self._token = None
 
     def close(self) -> None:
         """Close the session (the library stays loaded for other users in the process)."""
         self.reset()
+
+    def _live(self) -> pkcs11.Session | None:
+        """The session, unless the module was initialised again since it was opened (by
+        another Connection after a loss): then its handle is void and it is dropped."""
+        if self._session is not None and self._initialisation != _initialisations.get(
+            str(self.config.module), 0
+        ):
+            self._session = None
+        return self._session
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -150,6 +171,7 @@ class Connection:
         try:
             lib = pkcs11.lib(str(module))
             if not lib.initialized:
+                _initialising(str(module))
                 lib.initialize()
         except p11e.PKCS11Error as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -168,6 +190,7 @@ class Connection:
                 if type(exc) is not p11e.PKCS11Error:
                     raise
                 # The library was finalised under us: initialise it again.
+                _initialising(str(self.config.module))
                 lib.initialize()
                 slots = lib.get_slots(token_present=True)
             tokens = [slot.get_token() for slot in slots]

@@ -172,15 +172,17 @@ def test_seed_objects_are_destroyed_when_evicted_and_at_close(tokens: SoftHsmTok
     uncached.close()
 
 
-def test_close_leaves_the_handles_of_an_older_session_alone(tokens: SoftHsmTokens) -> None:
-    hsm = Hsm(tokens.config(seed_cache_size=3))
+def test_close_leaves_the_handles_of_an_older_session_alone(
+    tokens: SoftHsmTokens, hsm: Hsm
+) -> None:
+    cached = Hsm(tokens.config(seed_cache_size=3))
     seed = hsm.generate_seed(Algorithm.SHA1)
-    hsm.otp_values(seed, Algorithm.SHA1, 6, [1])
-    stale = set(hsm._cache._entries.values())
+    cached.otp_values(seed, Algorithm.SHA1, 6, [1])
+    stale = set(cached._cache._entries.values())
     # a new session, and no operation since that would have forgotten the old handles
-    hsm._call(lambda: (hsm._conn.reset(), hsm._conn.session()))
+    cached._call(lambda: (cached._conn.reset(), cached._conn.session()))
     destroyed: list[int] = []
-    direct = hsm._seeds.direct
+    direct = cached._seeds.direct
     destroy = direct.destroy
 
     def recording(session: int, handle: int) -> None:
@@ -188,7 +190,35 @@ def test_close_leaves_the_handles_of_an_older_session_alone(tokens: SoftHsmToken
         destroy(session, handle)
 
     direct.destroy = recording  # type: ignore[method-assign]
-    hsm.close()
+    cached.close()
     assert stale
     assert destroyed == []  # a module that reuses handle numbers would lose other objects
-    assert len(hsm._cache) == 0
+    assert len(cached._cache) == 0
+
+
+def test_another_hsm_finalising_the_module_voids_this_ones_handles(
+    tokens: SoftHsmTokens, hsm: Hsm
+) -> None:
+    first = Hsm(tokens.config(seed_cache_size=3))
+    other = hsm  # with the keys made, and a session open
+    seed = first.generate_seed(Algorithm.SHA1)
+    before = first.otp_values(seed, Algorithm.SHA1, 6, [1, 2])
+    assert len(first._cache) == 1
+    # the other one loses its session and starts the module again: handle numbers restart
+    other._call(lambda: other._conn.reset(hard=True))
+    assert other.otp_values(seed, Algorithm.SHA1, 6, [1, 2]) == before
+    destroyed: list[int] = []
+    direct = first._seeds.direct
+    destroy = direct.destroy
+
+    def recording(session: int, handle: int) -> None:
+        destroyed.append(handle)
+        destroy(session, handle)
+
+    direct.destroy = recording  # type: ignore[method-assign]
+    assert not first._call(lambda: first._conn.is_open)  # its session went with the module
+    first.close()
+    assert destroyed == []  # the numbers it cached may be the other one's objects now
+    again = Hsm(tokens.config(seed_cache_size=3))
+    assert again.otp_values(seed, Algorithm.SHA1, 6, [1, 2]) == before
+    again.close()
