@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, InternalServerException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Template
 
 from hsm import Hsm
 from server.clock import Clock, system_clock
@@ -68,6 +70,22 @@ def domain_error(request: Request, exc: DomainError) -> Response:  # type: ignor
     )
 
 
+log = structlog.get_logger("server")
+
+
+def unexpected_error(request: Request, exc: Exception) -> Response | Template:  # type: ignore[type-arg]
+    """A bug or an unforeseen failure: logged with its traceback, never shown; the answer
+    is a plain 500 (a page on the portal), with the security headers."""
+    log.error(
+        "request.failed",
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+        exc_info=exc,
+    )
+    return portal_error(request, InternalServerException())
+
+
 def create_app(
     settings: Settings,
     *,
@@ -116,7 +134,11 @@ def create_app(
         after_request=add_security_headers(headers),
         state=State({"settings": settings, "services": services, "security_headers": headers}),
         lifespan=[lifespan],
-        exception_handlers={DomainError: domain_error, HTTPException: portal_error},
+        exception_handlers={
+            DomainError: domain_error,
+            HTTPException: portal_error,
+            Exception: unexpected_error,
+        },
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # server.logging configures structured logs for the process
         openapi_config=OpenAPIConfig(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from server.portal.setup import security_headers
-from tests.server.conftest import Bank
+from tests.server.conftest import Bank, JsonLines
 
 VALID = {"username": "someone", "code": "123456", "purpose": "login"}
 
@@ -228,6 +228,24 @@ def test_error_answers_carry_the_security_headers(bank: Bank) -> None:
     for answer in answers:
         assert {name: answer.headers.get(name) for name in expected} == expected, answer.text
     assert answers[1].headers["www-authenticate"].startswith("Bearer")
+
+
+def test_an_unexpected_failure_is_a_logged_500(bank: Bank, json_logs: JsonLines) -> None:
+    first_line = len(json_logs.lines)
+
+    async def broken(request: object) -> None:
+        raise RuntimeError("a bug somewhere below the API")
+
+    bank.services.verify_batcher.verify = broken  # type: ignore[method-assign,assignment]
+    answer = bank.client.post("/api/v1/verify", json=VALID, headers=bank.headers())
+    assert (answer.status_code, answer.json()["detail"]) == (500, "Internal Server Error")
+    assert "bug" not in answer.text
+    expected = security_headers(bank.services.settings)
+    assert {name: answer.headers.get(name) for name in expected} == expected
+    failed = [json.loads(line) for line in json_logs.lines[first_line:] if "request.failed" in line]
+    assert len(failed) == 1
+    assert (failed[0]["path"], failed[0]["error"]) == ("/api/v1/verify", "RuntimeError")
+    assert "a bug somewhere below the API" in failed[0]["exception"]  # the traceback
 
 
 def test_wrong_method_and_path(bank: Bank) -> None:
