@@ -95,7 +95,9 @@ def _translated(connection: Connection, sql: str, arguments: Any, exc: Exception
         return exc
     if dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
         connection.invalidate(exc)
-    return DBAPIError.instance(sql, arguments, exc, dbapi.Error, dialect=dialect)
+    return DBAPIError.instance(
+        sql, arguments, exc, dbapi.Error, hide_parameters=True, dialect=dialect
+    )
 
 
 def _plain(value: Any) -> Any:

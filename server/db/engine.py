@@ -27,15 +27,19 @@ def make_engine(url: str, *, for_reads: bool = False) -> Engine:
     the write lock.
     """
     parsed = make_url(url)
+    # errors (and so the logs) never show the values of a statement: they may be secrets
+    common: dict[str, Any] = {"hide_parameters": True}
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20, **common)
         return engine.execution_options(isolation_level="AUTOCOMMIT") if for_reads else engine
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        parsed, connect_args={"check_same_thread": False, "timeout": 30}, **common
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

@@ -112,8 +112,12 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(url: str) -> None:
     _ROWS.create(engine)
     with engine.begin() as connection:
         _ADD.executemany(connection, [{"rid": 1, "n": 1, "until": None}])
-    with pytest.raises(IntegrityError), engine.begin() as connection:
-        _ADD.executemany(connection, [{"rid": 1, "n": 2, "until": None}])
+    with pytest.raises(IntegrityError) as raised, engine.begin() as connection:
+        _ADD.executemany(connection, [{"rid": 1, "n": 424242, "until": None}])
+    assert "424242" not in str(raised.value)  # values may be secrets: never in an error
+    with pytest.raises(IntegrityError) as raised, engine.begin() as connection:
+        connection.execute(_ROWS.insert(), {"id": 1, "n": 434343, "colour": "red"})
+    assert "434343" not in str(raised.value)
     with pytest.raises(IntegrityError), engine.begin() as connection:
         _ADD.executemany(connection, [{"rid": 2, "n": 2, "until": None}])
         _BUMP.rowcount(connection, {"rid": 2, "n": 3})  # fine
