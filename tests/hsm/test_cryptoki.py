@@ -181,15 +181,7 @@ def test_close_leaves_the_handles_of_an_older_session_alone(
     stale = set(cached._cache._entries.values())
     # a new session, and no operation since that would have forgotten the old handles
     cached._call(lambda: (cached._conn.reset(), cached._conn.session()))
-    destroyed: list[int] = []
-    direct = cached._seeds.direct
-    destroy = direct.destroy
-
-    def recording(session: int, handle: int) -> None:
-        destroyed.append(handle)
-        destroy(session, handle)
-
-    direct.destroy = recording  # type: ignore[method-assign]
+    destroyed = _recording_destroys(cached)
     cached.close()
     assert stale
     assert destroyed == []  # a module that reuses handle numbers would lose other objects
@@ -207,8 +199,19 @@ def test_another_hsm_finalising_the_module_voids_this_ones_handles(
     # the other one loses its session and starts the module again: handle numbers restart
     other._call(lambda: other._conn.reset(hard=True))
     assert other.otp_values(seed, Algorithm.SHA1, 6, [1, 2]) == before
+    destroyed = _recording_destroys(first)
+    assert not first._call(lambda: first._conn.is_open)  # its session went with the module
+    first.close()
+    assert destroyed == []  # the numbers it cached may be the other one's objects now
+    again = Hsm(tokens.config(seed_cache_size=3))
+    assert again.otp_values(seed, Algorithm.SHA1, 6, [1, 2]) == before
+    again.close()
+
+
+def _recording_destroys(hsm: Hsm) -> list[int]:
+    """The handles `hsm` destroys from now on (the calls still reach the module)."""
     destroyed: list[int] = []
-    direct = first._seeds.direct
+    direct = hsm._seeds.direct
     destroy = direct.destroy
 
     def recording(session: int, handle: int) -> None:
@@ -216,9 +219,4 @@ def test_another_hsm_finalising_the_module_voids_this_ones_handles(
         destroy(session, handle)
 
     direct.destroy = recording  # type: ignore[method-assign]
-    assert not first._call(lambda: first._conn.is_open)  # its session went with the module
-    first.close()
-    assert destroyed == []  # the numbers it cached may be the other one's objects now
-    again = Hsm(tokens.config(seed_cache_size=3))
-    assert again.otp_values(seed, Algorithm.SHA1, 6, [1, 2]) == before
-    again.close()
+    return destroyed
