@@ -73,9 +73,7 @@ def domain_error(request: Request, exc: DomainError) -> Response:  # type: ignor
 log = structlog.get_logger("server")
 
 
-def unexpected_error(request: Request, exc: Exception) -> Response | Template:  # type: ignore[type-arg]
-    """A bug or an unforeseen failure: logged with its traceback, never shown; the answer
-    is a plain 500 (a page on the portal), with the security headers."""
+def _log_failure(request: Request, exc: Exception) -> None:  # type: ignore[type-arg]
     log.error(
         "request.failed",
         method=request.method,
@@ -83,7 +81,23 @@ def unexpected_error(request: Request, exc: Exception) -> Response | Template:  
         error=type(exc).__name__,
         exc_info=exc,
     )
+
+
+def unexpected_error(request: Request, exc: Exception) -> Response | Template:  # type: ignore[type-arg]
+    """A bug or an unforeseen failure: logged with its traceback, never shown; the answer
+    is a plain 500 (a page on the portal), with the security headers."""
+    _log_failure(request, exc)
     return portal_error(request, InternalServerException())
+
+
+def http_error(request: Request, exc: HTTPException) -> Response | Template:  # type: ignore[type-arg]
+    """Litestar's HTTP errors. A 4xx is the caller's and is answered as it is; a 5xx (a
+    template missing, a misconfiguration) is ours: logged like any failure, and answered
+    with its status's plain name, never its text."""
+    if exc.status_code >= 500:
+        _log_failure(request, exc)
+        exc = HTTPException(status_code=exc.status_code, headers=exc.headers)
+    return portal_error(request, exc)
 
 
 def create_app(
@@ -136,7 +150,7 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers={
             DomainError: domain_error,
-            HTTPException: portal_error,
+            HTTPException: http_error,
             Exception: unexpected_error,
         },
         request_max_body_size=settings.max_body_bytes,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from litestar.exceptions import ImproperlyConfiguredException
 
 from server.portal.setup import security_headers
 from tests.server.conftest import Bank, JsonLines
@@ -250,6 +251,24 @@ def test_an_unexpected_failure_is_a_logged_500(bank: Bank, json_logs: JsonLines)
     traceback = failed[0]["exception"]
     assert "in broken" in traceback and "RuntimeError (message withheld" in traceback
     assert "a bug somewhere below the API" not in traceback  # messages may quote data
+
+
+def test_a_server_side_http_error_is_logged_and_not_told(bank: Bank, json_logs: JsonLines) -> None:
+    """Litestar's own 5xx (a misconfiguration) is a failure of ours like any other."""
+    first_line = len(json_logs.lines)
+    detail = "the template folder /srv/private is missing"
+
+    async def misconfigured(request: object) -> None:
+        raise ImproperlyConfiguredException(detail)
+
+    bank.services.verify_batcher.verify = misconfigured  # type: ignore[method-assign,assignment]
+    answer = bank.client.post("/api/v1/verify", json=VALID, headers=bank.headers())
+    assert (answer.status_code, answer.json()["detail"]) == (500, "Internal Server Error")
+    assert "private" not in answer.text
+    assert answer.headers["x-frame-options"] == "DENY"
+    failed = [json.loads(line) for line in json_logs.lines[first_line:] if "request.failed" in line]
+    assert [f["error"] for f in failed] == ["ImproperlyConfiguredException"]
+    assert "in misconfigured" in failed[0]["exception"]
 
 
 def test_wrong_method_and_path(bank: Bank) -> None:
