@@ -169,10 +169,8 @@ class Connection:
         if not module.is_file():
             raise HsmUnavailable(f"PKCS#11 module {module} does not exist")
         try:
+            # initialises a module finalised through it (`reset` counted that finalisation)
             lib = pkcs11.lib(str(module))
-            if not lib.initialized:
-                _initialising(str(module))
-                lib.initialize()
         except p11e.PKCS11Error as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise HsmUnavailable(
@@ -189,8 +187,14 @@ class Connection:
             except p11e.PKCS11Error as exc:
                 if type(exc) is not p11e.PKCS11Error:
                     raise
-                # The library was finalised under us: initialise it again.
+                # CKR_CRYPTOKI_NOT_INITIALIZED: other code in the process finalised the
+                # module, behind python-pkcs11's back (its flag still says initialised, so
+                # its initialize() alone would do nothing). Every handle is void.
                 _initialising(str(self.config.module))
+                try:
+                    lib.finalize()  # clears the flag; the module answers "not initialised"
+                except p11e.PKCS11Error:
+                    pass
                 lib.initialize()
                 slots = lib.get_slots(token_present=True)
             tokens = [slot.get_token() for slot in slots]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from collections.abc import Iterator
@@ -90,6 +91,25 @@ def test_finalised_library_is_initialised_again(hsm: Hsm) -> None:
     hsm._executor.call(lambda: hsm._conn._lib.finalize())  # C_Finalize under our feet
     assert hsm.otp_values(wrapped, Algorithm.SHA256, 6, [9]) == before
     assert hsm.generate_seed(Algorithm.SHA1).kek_version == 1
+
+
+def test_a_module_finalised_behind_python_pkcs11s_back_is_initialised_again(
+    tokens: SoftHsmTokens, hsm: Hsm
+) -> None:
+    """C_Finalize called by other code in the process, while no session was held:
+    python-pkcs11 still believes the module initialised, so its own `initialize()` would
+    do nothing and the HSM would stay away for good."""
+    other = Hsm(tokens.config())
+    assert other.status().token_label == tokens.config().token_label
+    other.close()
+    module = ctypes.CDLL(str(tokens.config().module))  # the same library, not a copy
+    assert other._executor.call(lambda: module.C_Finalize(None)) == 0  # CKR_OK
+    assert other.status().token_label == tokens.config().token_label
+    wrapped = other.generate_seed(Algorithm.SHA1)
+    assert other.otp_values(wrapped, Algorithm.SHA1, 6, [1]) == hsm.otp_values(
+        wrapped, Algorithm.SHA1, 6, [1]
+    )
+    other.close()
 
 
 @contextmanager
