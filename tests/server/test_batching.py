@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections import Counter
 
@@ -14,7 +15,7 @@ from sqlmodel import Session
 from server.db.models import AuditEvent
 from server.domain.verification.batching import VerifyBatcher
 from server.domain.verification.services import Outcome, Prepared, Result, VerifyRequest
-from tests.server.conftest import Bank
+from tests.server.conftest import Bank, JsonLines
 
 
 def _request(bank: Bank, username: str, code: str, source: str = "") -> VerifyRequest:
@@ -132,13 +133,22 @@ def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_works(bank
     assert outcome.result is Result.ACCEPTED  # nothing of the failed batch was written
 
 
+class _Deadlock(Exception):
+    """A driver's error, as psycopg raises them: with its SQLSTATE."""
+
+    sqlstate = "40P01"
+
+
 @pytest.mark.parametrize("stage", ["prepare", "commit"])
-def test_the_api_answers_503_when_the_database_fails(bank: Bank, stage: str) -> None:
+def test_the_api_answers_503_when_the_database_fails(
+    bank: Bank, stage: str, json_logs: JsonLines
+) -> None:
     alice = bank.add_customer()
     service = bank.services.verification
+    first_line = len(json_logs.lines)
 
     def broken(*_: object) -> list[Outcome]:
-        raise OperationalError("SELECT", {}, Exception("database is locked"))
+        raise OperationalError("SELECT", {}, _Deadlock("deadlock detected"))
 
     setattr(service, stage, broken)
     try:
@@ -152,6 +162,10 @@ def test_the_api_answers_503_when_the_database_fails(bank: Bank, stage: str) -> 
     assert response.status_code == 503
     assert response.json()["result"] == "unavailable"
     assert response.headers["retry-after"] == str(response.json()["retry_after"]) == "1"
+    failed = [json.loads(line) for line in json_logs.lines[first_line:] if "batch_failed" in line]
+    assert [(f["error"], f["sqlstate"], f["size"]) for f in failed] == [
+        ("OperationalError", "40P01", 1)
+    ]
     status, body = bank.verify(alice.username, alice.code(bank.clock()))
     assert (status, body["result"]) == (200, "accepted")  # the failed batch wrote nothing
 

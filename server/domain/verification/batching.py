@@ -124,7 +124,9 @@ class VerifyBatcher:
 
 def _fail(batch: list[_Waiting], exc: Exception) -> None:
     """Each waiting request of `batch` gets the batch's error."""
-    log.warning("verify.batch_failed", size=len(batch), error=type(exc).__name__)
+    # a database error's SQLSTATE says which (40P01 deadlock, 53300 too many connections...)
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    log.warning("verify.batch_failed", size=len(batch), error=type(exc).__name__, sqlstate=sqlstate)
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)
