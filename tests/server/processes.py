@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -57,6 +58,25 @@ def server_env(
     }
 
 
+_LOGS: dict[str, Path] = {}
+"""The log file of each running `server_process`, by base URL."""
+
+
+def complaints(base: str) -> list[str]:
+    """The warnings and errors the server at `base` has logged so far, and any line that
+    is not a log record (a crash): to say why an assertion about its answers failed."""
+    lines = _LOGS[base].read_text(errors="replace").splitlines()
+    told = []
+    for line in lines:
+        try:
+            level = json.loads(line).get("level")
+        except ValueError:
+            level = None
+        if level not in ("debug", "info"):
+            told.append(line)
+    return told
+
+
 @contextmanager
 def server_process(env: dict[str, str], port: int | None = None) -> Iterator[str]:
     """`python -m server` on loopback with `env`; yields its base URL."""
@@ -69,6 +89,7 @@ def server_process(env: dict[str, str], port: int | None = None) -> Iterator[str
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+    _LOGS[base] = Path(log.name)
     try:
         wait_for(f"{base}/health/live")
         yield base
@@ -86,6 +107,7 @@ def server_process(env: dict[str, str], port: int | None = None) -> Iterator[str
             process.kill()
         log.close()
         os.unlink(log.name)
+        del _LOGS[base]
 
 
 class PostgresCluster:
