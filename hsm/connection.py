@@ -54,6 +54,11 @@ def _initialising(module: str) -> None:
     _initialisations[module] = _initialisations.get(module, 0) + 1
 
 
+class _TokenUnseen(HsmUnavailable):
+    """The module does not show the token (or failed reading it): initialising the module
+    again may show it."""
+
+
 def _lost(exc: Exception) -> bool:
     # CKR_CRYPTOKI_NOT_INITIALIZED has no class of its own in python-pkcs11.
     return isinstance(exc, SESSION_LOST) or type(exc) is p11e.PKCS11Error
@@ -129,20 +134,13 @@ class Connection:
     def reset(self, *, hard: bool = False) -> None:
         """Drop the session; with `hard`, also finalise and re-initialise the library."""
         session, self._session = self._live(), None  # a void handle is never closed
-        key = (str(self.config.module), self.config.token_label)
         if session is not None:
             try:
                 session.close()
             except p11e.PKCS11Error:
                 pass
         if hard and self._lib is not None:
-            _logged_in.pop(key, None)
-            try:
-                self._lib.finalize()
-            except p11e.PKCS11Error:
-                pass
-            _initialising(str(self.config.module))  # every handle of the module is void
-            self._token = None
+            self._finalise(self._lib)
 
     def close(self) -> None:
         """Close the session (the library stays loaded for other users in the process)."""
@@ -161,8 +159,36 @@ class Connection:
 
     def _open(self) -> pkcs11.Session:
         lib = self._load()
-        token = self._find_token(lib)
-        return self._login(token)
+        try:
+            return self._login(self._find_token(lib))
+        except _TokenUnseen as exc:
+            # Modules list their tokens when they are initialised, and SoftHSM never lists
+            # them again: a token added since is not seen, nor one SoftHSM dropped because
+            # another process wrote it as this one read it (two processes logging in at
+            # once: each login writes the token's flags). Initialise again, once.
+            log.info("hsm.reinitialising", reason=str(exc))
+            self._finalise(lib)
+            try:
+                lib.initialize()
+            except p11e.PKCS11Error as init_exc:
+                raise HsmUnavailable(
+                    f"PKCS#11 module {self.config.module} cannot be initialised again "
+                    f"({type(init_exc).__name__})"
+                ) from init_exc
+            return self._login(self._find_token(lib))
+
+    def _finalise(self, lib: Any) -> None:
+        """Finalise the module (and python-pkcs11's view of it, even if other code in the
+        process finalised it already): every session and handle on it is void."""
+        module = str(self.config.module)
+        for key in [k for k in _logged_in if k[0] == module]:
+            del _logged_in[key]  # finalising logs every token of the module out
+        try:
+            lib.finalize()
+        except p11e.PKCS11Error:
+            pass  # "not initialised": finalised behind python-pkcs11's back; the flag is reset
+        _initialising(module)
+        self._token = None
 
     def _load(self) -> Any:
         module = self.config.module
@@ -182,24 +208,14 @@ class Connection:
     def _find_token(self, lib: Any) -> pkcs11.Token:
         label = self.config.token_label
         try:
-            try:
-                slots = lib.get_slots(token_present=True)
-            except p11e.PKCS11Error as exc:
-                if type(exc) is not p11e.PKCS11Error:
-                    raise
-                # CKR_CRYPTOKI_NOT_INITIALIZED: other code in the process finalised the
-                # module, behind python-pkcs11's back (its flag still says initialised, so
-                # its initialize() alone would do nothing). Every handle is void.
-                _initialising(str(self.config.module))
-                try:
-                    lib.finalize()  # clears the flag; the module answers "not initialised"
-                except p11e.PKCS11Error:
-                    pass
-                lib.initialize()
-                slots = lib.get_slots(token_present=True)
+            slots = lib.get_slots(token_present=True)
             tokens = [slot.get_token() for slot in slots]
         except p11e.PKCS11Error as exc:
-            raise HsmUnavailable(
+            # e.g. CKR_CRYPTOKI_NOT_INITIALIZED (no class of its own): other code in the
+            # process finalised the module behind python-pkcs11's back, whose flag still
+            # says initialised, so that its initialize() alone would do nothing; or
+            # SoftHSM's GeneralError when it could not read a token
+            raise _TokenUnseen(
                 f"cannot list the tokens of {self.config.module}: {type(exc).__name__}"
             ) from exc
         for token in tokens:
@@ -208,7 +224,7 @@ class Connection:
                 found: pkcs11.Token = token
                 return found
         names = ", ".join(repr(t.label) for t in tokens if t.label) or "none"
-        raise HsmUnavailable(
+        raise _TokenUnseen(
             f"no token labelled {label!r} in {self.config.module} (tokens found: {names})"
         )
 
@@ -235,7 +251,14 @@ class Connection:
                 f"the user PIN for token {label!r} has an invalid length or characters"
             ) from None
         except p11e.UserPinNotInitialized:
-            raise HsmUnavailable(f"token {label!r} has no user PIN set") from None
+            # or SoftHSM read the token while another process wrote it: worth a second look
+            # (unlike a refused PIN: a real HSM counts each wrong try towards locking it)
+            raise _TokenUnseen(f"token {label!r} has no user PIN set") from None
+        except (p11e.GeneralError, p11e.TokenNotPresent, p11e.TokenNotRecognised) as exc:
+            # SoftHSM: the token's file could not be read (another process was writing it)
+            raise _TokenUnseen(
+                f"cannot open a session on token {label!r}: {type(exc).__name__}"
+            ) from exc
         except p11e.PKCS11Error as exc:
             raise HsmUnavailable(
                 f"cannot open a session on token {label!r}: {type(exc).__name__}"

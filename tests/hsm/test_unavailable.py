@@ -13,6 +13,7 @@ import pytest
 
 from hsm import Algorithm, Hsm, HsmConfig, HsmUnavailable
 from hsm.executor import pkcs11_executor
+from softhsm_config import create_token
 from tests.conftest import SoftHsmTokens
 
 
@@ -110,6 +111,24 @@ def test_a_module_finalised_behind_python_pkcs11s_back_is_initialised_again(
         wrapped, Algorithm.SHA1, 6, [1]
     )
     other.close()
+
+
+def test_a_token_the_module_did_not_list_at_initialisation_is_found(
+    tokens: SoftHsmTokens, hsm: Hsm
+) -> None:
+    """SoftHSM, like many modules, lists its tokens when it is initialised: a token added
+    since (or one it dropped after a failed read, as when another process writes the token
+    as it starts) is only seen after initialising the module again."""
+    assert hsm.status().token_label == tokens.main.label  # the module is initialised
+    late = create_token(
+        tokens.main.conf_path.parent, "otp-late", secrets_dir=tokens.main.user_pin_file.parent
+    )
+    newcomer = Hsm(tokens.config(late))
+    newcomer.ensure_keys()
+    assert newcomer.status().token_label == "otp-late"
+    newcomer.close()
+    wrapped = hsm.generate_seed(Algorithm.SHA1)  # the other Hsm of the process carries on
+    assert len(hsm.otp_values(wrapped, Algorithm.SHA1, 6, [1, 2])) == 2
 
 
 @contextmanager
