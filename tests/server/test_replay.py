@@ -102,6 +102,10 @@ def test_fifty_concurrent_requests_two_processes_postgres(
     key, username, totp = _prepare(pg_url, hsm)
     env = server_env(tokens, pg_url)
     with server_process(env) as first, server_process(env) as second:
+        # ready one after the other, as a load balancer would have them: two SoftHSM
+        # processes logging in at once may not see the token at first (hsm.connection)
+        for base in (first, second):
+            assert httpx.get(f"{base}/health/ready").status_code == 200
         results = asyncio.run(_race([first, second], key, username, totp.now()))
         _exactly_one_accepted(results, [first, second])
         # both processes really served: the audit has decisions from each
