@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -52,6 +53,11 @@ _initialisations: dict[str, int] = {}
 
 def _initialising(module: str) -> None:
     _initialisations[module] = _initialisations.get(module, 0) + 1
+
+
+# Seconds (give or take half) before each new initialisation when the token is not seen:
+# together under half a second, little beside the reconnect interval a failure would cost.
+_REINITIALISING_PAUSES = (0.01, 0.05, 0.15)
 
 
 class _TokenUnseen(HsmUnavailable):
@@ -159,23 +165,26 @@ class Connection:
 
     def _open(self) -> pkcs11.Session:
         lib = self._load()
-        try:
-            return self._login(self._find_token(lib))
-        except _TokenUnseen as exc:
-            # Modules list their tokens when they are initialised, and SoftHSM never lists
-            # them again: a token added since is not seen, nor one SoftHSM dropped because
-            # another process wrote it as this one read it (two processes logging in at
-            # once: each login writes the token's flags). Initialise again, once.
-            log.info("hsm.reinitialising", reason=str(exc))
-            self._finalise(lib)
+        for pause in _REINITIALISING_PAUSES:
             try:
-                lib.initialize()
-            except p11e.PKCS11Error as init_exc:
-                raise HsmUnavailable(
-                    f"PKCS#11 module {self.config.module} cannot be initialised again "
-                    f"({type(init_exc).__name__})"
-                ) from init_exc
-            return self._login(self._find_token(lib))
+                return self._login(self._find_token(lib))
+            except _TokenUnseen as exc:
+                # Modules list their tokens when they are initialised, and SoftHSM never
+                # lists them again: a token added since is not seen, nor one SoftHSM dropped
+                # because another process wrote it as this one read it (processes logging
+                # in at once: each login writes the token's flags). Initialise again, after
+                # a pause that differs between processes, so that the writers are done.
+                log.info("hsm.reinitialising", reason=str(exc))
+                self._finalise(lib)
+                time.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, no secret
+                try:
+                    lib.initialize()
+                except p11e.PKCS11Error as init_exc:
+                    raise HsmUnavailable(
+                        f"PKCS#11 module {self.config.module} cannot be initialised again "
+                        f"({type(init_exc).__name__})"
+                    ) from init_exc
+        return self._login(self._find_token(lib))
 
     def _finalise(self, lib: Any) -> None:
         """Finalise the module (and python-pkcs11's view of it, even if other code in the
