@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 import sys
+import textwrap
 import traceback
 from typing import TextIO
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from structlog.typing import ExcInfo
 
 from hsm import HsmError
-from server.errors import DomainError
+from server.db.engine import error_facts
 
-# Their messages are written for people and never quote data: shown in tracebacks. Any
-# other message may (a driver's "Key (username)=(...) already exists", a KeyError's key,
-# a value in a ValueError), so only its type is logged; the frames say where it happened.
-_TOLD = (DomainError, HsmError)
+# An exception's message may quote data: a driver's "Key (email)=(...) already exists", a
+# KeyError's key, a customer's address in a domain error, a parser's view of an imported
+# file. Only the HSM layer's messages are written never to (its tests check that no PIN
+# appears): every other message is withheld; the frames say where it happened.
+_TOLD = (HsmError,)
+_WITHHELD = "(message withheld: it may quote data)"
 
 
 def _headline(exc: BaseException) -> str:
@@ -29,21 +31,16 @@ def _headline(exc: BaseException) -> str:
     )
     if isinstance(exc, _TOLD):
         return f"{name}: {exc}"
-    driver = exc.orig if isinstance(exc, DBAPIError) else exc
-    if hasattr(driver, "sqlstate") or hasattr(driver, "sqlite_errorname"):
-        # what a database error is, without the statement, its values or the driver's text
-        facts = {
-            "sqlstate": getattr(driver, "sqlstate", None),
-            "code": getattr(driver, "sqlite_errorname", None),
-            "constraint": getattr(getattr(driver, "diag", None), "constraint_name", None),
-        }
-        return f"{name}: " + ", ".join(f"{k}={v}" for k, v in facts.items() if v)
-    return f"{name} (message withheld: it may quote data)"
+    facts = error_facts(exc)  # a database error: what it is, without the driver's text
+    if facts:
+        return f"{name}: " + ", ".join(f"{k}={v}" for k, v in facts.items()) + f" {_WITHHELD}"
+    return f"{name} {_WITHHELD}"
 
 
 def safe_traceback(exc_info: ExcInfo) -> str:
-    """A traceback as Python prints it, for the exception and those it was raised from or
-    during, with no local variables and no message that may quote data (see `_TOLD`)."""
+    """A traceback as Python prints it, for the exception, those it was raised from or
+    during, and the members of an exception group, with no local variables and no message
+    that may quote data (see `_TOLD`)."""
     chain: list[tuple[BaseException, str]] = []
     exc: BaseException | None = exc_info[1]
     link = ""
@@ -69,6 +66,12 @@ def safe_traceback(exc_info: ExcInfo) -> str:
             parts.append("Traceback (most recent call last):\n")
             parts.extend(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
         parts.append(_headline(exc) + "\n")
+        if isinstance(exc, BaseExceptionGroup):
+            members = exc.exceptions
+            for number, member in enumerate(members, start=1):
+                parts.append(f"+---------------- {number} of {len(members)} ----------------\n")
+                member_info = (type(member), member, member.__traceback__)
+                parts.append(textwrap.indent(safe_traceback(member_info), "| "))
     return "".join(parts)
 
 
@@ -116,3 +119,8 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # `uvicorn server.asgi:app` gives uvicorn's loggers handlers of their own (plain text,
+    # every exception message) before the application is loaded: theirs go through here too
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -99,6 +99,20 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+
+
+def error_facts(exc: BaseException) -> dict[str, str]:
+    """What a database error is, fit for logs: the driver's error class, SQLSTATE
+    (PostgreSQL), error code (SQLite) and constraint; never the driver's text, which can
+    quote the row ("Key (email)=(...) already exists")."""
+    driver = exc.orig if isinstance(exc, DBAPIError) else exc
+    facts = {
+        "driver": type(driver).__qualname__ if isinstance(exc, DBAPIError) else None,
+        "sqlstate": getattr(driver, "sqlstate", None),
+        "code": getattr(driver, "sqlite_errorname", None),
+        "constraint": getattr(getattr(driver, "diag", None), "constraint_name", None),
+    }
+    return {name: value for name, value in facts.items() if isinstance(value, str) and value}
 
 
 def database_problem(exc: SQLAlchemyError) -> str:

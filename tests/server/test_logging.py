@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from server.db.engine import make_engine
 from server.logging import safe_traceback
@@ -43,27 +43,35 @@ def test_events_below_the_level_are_dropped_and_the_rest_are_json_lines() -> Non
 
 
 # A request's secrets sit in local variables and in exception messages; a traceback must
-# show where it failed and none of them.
+# show where it failed and none of them. The program logs as `uvicorn server.asgi:app`
+# would: uvicorn's own logging set up first, then the application's.
 _FAILING = """
-import logging, sys, structlog
-from server.errors import NotJson
+import logging, logging.config, sys, structlog, uvicorn.config
+from hsm import HsmUnavailable
+from server.errors import NotFound
+logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
 from server.logging import configure_logging
 configure_logging("{fmt}", "info")
 
 def check(api_key, body):
-    code = body["code"]
-    raise ValueError("no such code: " + code)
+    raise ValueError("no such code: " + body["code"])
 
-def handle():
+def find(email):
     try:
         check(sys.argv[1], {{"code": sys.argv[2]}})
     except ValueError as exc:
-        raise NotJson("the body must be JSON") from exc
+        raise NotFound("no customer " + email) from exc
+
+def handle():
+    try:
+        find(sys.argv[3])
+    except NotFound as exc:
+        raise HsmUnavailable("the token 'otp-test' is away") from exc
 
 for logger in (structlog.get_logger("server"), logging.getLogger("uvicorn.error")):
     try:
         handle()
-    except NotJson:
+    except HsmUnavailable:
         logger.exception("request.failed")
 """
 
@@ -72,24 +80,43 @@ for logger in (structlog.get_logger("server"), logging.getLogger("uvicorn.error"
 def test_a_logged_traceback_shows_frames_and_no_secret(fmt: str, tmp_path: Path) -> None:
     program = tmp_path / "failing.py"  # a file, so that the traceback quotes its lines
     program.write_text(_FAILING.format(fmt=fmt))
+    told = ["APIKEY-7f3e", "493817", "someone.private@example.com"]
     done = subprocess.run(
-        [sys.executable, str(program), "APIKEY-7f3e", "493817"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, str(program), *told], capture_output=True, text=True, check=True
     )
     out = done.stderr
-    if fmt == "json":
+    if fmt == "json":  # every line is one of ours, uvicorn's included
         out = "\n".join(json.loads(line)["exception"] for line in out.splitlines())
     assert out.count("request.failed" if fmt == "console" else "Traceback") >= 2, out
-    # structlog's traceback and the standard library's, each through the chain of two
-    for frame in ("in check", 'raise ValueError("no such code: " + code)'):
+    # structlog's traceback and the standard library's (uvicorn's), each a chain of three
+    for frame in ("in check", 'raise ValueError("no such code: " + body["code"])'):
         assert out.count(frame) == 2, (frame, out)
-    assert out.count("in handle") == 4
-    assert out.count("was the direct cause of the following exception") == 2
-    assert out.count("server.errors.NotJson: the body must be JSON") == 2  # our own text
+    assert out.count("was the direct cause of the following exception") == 4
+    assert out.count("hsm.errors.HsmUnavailable: the token 'otp-test' is away") == 2
+    assert out.count("server.errors.NotFound (message withheld") == 2
     assert out.count("ValueError (message withheld") == 2
-    assert "APIKEY-7f3e" not in out and "493817" not in out, out
+    for secret in told:
+        assert secret not in out, out
+
+
+def test_an_exception_group_shows_each_member_and_none_of_their_messages() -> None:
+    def fail(value: str) -> None:
+        raise ValueError(value)
+
+    members: list[Exception] = []
+    for value in ("secret-one", "secret-two"):
+        try:
+            fail(value)
+        except ValueError as exc:
+            members.append(exc)
+    try:
+        raise ExceptionGroup("a batch", members)
+    except ExceptionGroup as group:
+        text = safe_traceback((type(group), group, group.__traceback__))
+    assert "ExceptionGroup (message withheld" in text
+    assert "1 of 2" in text and "2 of 2" in text
+    assert text.count("in fail") == 2 and text.count("| ValueError (message withheld") == 2
+    assert "secret" not in text
 
 
 @pytest.fixture
@@ -114,3 +141,12 @@ def test_a_database_error_is_told_without_the_values(postgres_url: str) -> None:
     assert "someone.private" not in text
     assert "sqlstate=23505" in text and "constraint=people_email_key" in text
     assert "in test_a_database_error_is_told_without_the_values" in text
+
+
+def test_a_database_error_without_a_sqlstate_names_its_driver_error() -> None:
+    engine = make_engine("postgresql+psycopg://otp:hunter2secret@127.0.0.1:1/nowhere")
+    with pytest.raises(OperationalError) as raised:
+        engine.connect()
+    text = safe_traceback((raised.type, raised.value, raised.tb))
+    assert "sqlalchemy.exc.OperationalError: driver=OperationalError (message withheld" in text
+    assert "127.0.0.1" in str(raised.value) and "127.0.0.1" not in text

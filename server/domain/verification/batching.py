@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
+from server.db.engine import error_facts
 from server.domain.verification.services import (
     Outcome,
     Prepared,
@@ -124,9 +125,10 @@ class VerifyBatcher:
 
 def _fail(batch: list[_Waiting], exc: Exception) -> None:
     """Each waiting request of `batch` gets the batch's error."""
-    # a database error's SQLSTATE says which (40P01 deadlock, 53300 too many connections...)
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    log.warning("verify.batch_failed", size=len(batch), error=type(exc).__name__, sqlstate=sqlstate)
+    # a database error's SQLSTATE or code says which (40P01 deadlock, SQLITE_BUSY...)
+    log.warning(
+        "verify.batch_failed", size=len(batch), error=type(exc).__name__, **error_facts(exc)
+    )
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)
