@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
 import structlog
 from litestar import Litestar, Request, Response
@@ -96,7 +97,11 @@ def http_error(request: Request, exc: HTTPException) -> Response | Template:  # 
     with its status's plain name, never its text."""
     if exc.status_code >= 500:
         _log_failure(request, exc)
-        exc = HTTPException(status_code=exc.status_code, headers=exc.headers)
+        try:
+            plain = HTTPStatus(exc.status_code).phrase
+        except ValueError:  # a status of nobody's list
+            plain = "Internal Server Error"
+        exc = HTTPException(detail=plain, status_code=exc.status_code, headers=exc.headers)
     return portal_error(request, exc)
 
 

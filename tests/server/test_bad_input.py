@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from litestar.exceptions import ImproperlyConfiguredException
+from litestar.exceptions import HTTPException, ImproperlyConfiguredException
 
 from server.portal.setup import security_headers
 from tests.server.conftest import Bank, JsonLines
@@ -231,12 +231,27 @@ def test_error_answers_carry_the_security_headers(bank: Bank) -> None:
     assert answers[1].headers["www-authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("failure", [RuntimeError, ImproperlyConfiguredException])
-def test_a_failure_below_the_api_is_a_logged_500_that_tells_nothing(
-    bank: Bank, json_logs: JsonLines, failure: type[Exception]
+def _http_599(detail: str) -> HTTPException:
+    return HTTPException(detail, status_code=599)
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "error"),
+    [
+        (RuntimeError, 500, "RuntimeError"),
+        (ImproperlyConfiguredException, 500, "ImproperlyConfiguredException"),
+        (_http_599, 599, "HTTPException"),
+    ],
+)
+def test_a_failure_below_the_api_is_a_logged_5xx_that_tells_nothing(
+    bank: Bank,
+    json_logs: JsonLines,
+    failure: Callable[[str], Exception],
+    status: int,
+    error: str,
 ) -> None:
-    """A bug, or Litestar's own 5xx (a misconfiguration): logged with its traceback, and
-    answered with a plain 500 and the security headers."""
+    """A bug, or Litestar's own 5xx (a misconfiguration, a status of nobody's list): logged
+    with its traceback, and answered with a plain text and the security headers."""
     first_line = len(json_logs.lines)
     detail = "a bug below the API, near /srv/private"
 
@@ -245,14 +260,14 @@ def test_a_failure_below_the_api_is_a_logged_500_that_tells_nothing(
 
     bank.services.verify_batcher.verify = broken  # type: ignore[method-assign,assignment]
     answer = bank.client.post("/api/v1/verify", json=VALID, headers=bank.headers())
-    assert (answer.status_code, answer.json()["detail"]) == (500, "Internal Server Error")
+    assert (answer.status_code, answer.json()["detail"]) == (status, "Internal Server Error")
     assert "private" not in answer.text
     expected = security_headers(bank.services.settings)
     assert {name: answer.headers.get(name) for name in expected} == expected
     failed = [json.loads(line) for line in json_logs.lines[first_line:] if "request.failed" in line]
-    assert [(f["path"], f["error"]) for f in failed] == [("/api/v1/verify", failure.__name__)]
+    assert [(f["path"], f["error"]) for f in failed] == [("/api/v1/verify", error)]
     traceback = failed[0]["exception"]
-    assert "in broken" in traceback and f"{failure.__name__} (message withheld" in traceback
+    assert "in broken" in traceback and f"{error} (message withheld" in traceback
     assert "private" not in traceback  # messages may quote data
 
 
