@@ -11,6 +11,7 @@ import hmac
 import os
 import random
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,7 +63,15 @@ _REINITIALISING_PAUSES = (0.01, 0.05, 0.15)
 
 class _TokenUnseen(HsmUnavailable):
     """The module does not show the token (or failed reading it): initialising the module
-    again may show it."""
+    again may show it. `module_failed`: the module itself could not list its tokens."""
+
+    def __init__(self, message: str, *, module_failed: bool = False) -> None:
+        super().__init__(message)
+        self.module_failed = module_failed
+
+
+# Every Connection of the process: initialising a module again voids the sessions of all.
+_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def _lost(exc: Exception) -> bool:
@@ -84,6 +93,7 @@ class Connection:
         self._retry_at = 0.0
         self.generation = 0
         """Grows each time a new session is opened; handles from older sessions are void."""
+        _connections.add(self)
 
     @property
     def token(self) -> pkcs11.Token | None:
@@ -173,7 +183,11 @@ class Connection:
                 # lists them again: a token added since is not seen, nor one SoftHSM dropped
                 # because another process wrote it as this one read it (processes logging
                 # in at once: each login writes the token's flags). Initialise again, after
-                # a pause that differs between processes, so that the writers are done.
+                # a pause that differs between processes, so that the writers are done;
+                # not while the module serves another Connection of this process (a wrong
+                # label would void its session at every attempt), unless it failed.
+                if not exc.module_failed and self._module_serves_others():
+                    raise
                 log.info("hsm.reinitialising", reason=str(exc))
                 self._finalise(lib)
                 time.sleep(pause * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, no secret
@@ -185,6 +199,14 @@ class Connection:
                         f"({type(init_exc).__name__})"
                     ) from init_exc
         return self._login(self._find_token(lib))
+
+    def _module_serves_others(self) -> bool:
+        return any(
+            other is not self
+            and other.config.module == self.config.module
+            and other._live() is not None
+            for other in list(_connections)
+        )
 
     def _finalise(self, lib: Any) -> None:
         """Finalise the module (and python-pkcs11's view of it, even if other code in the
@@ -225,7 +247,8 @@ class Connection:
             # says initialised, so that its initialize() alone would do nothing; or
             # SoftHSM's GeneralError when it could not read a token
             raise _TokenUnseen(
-                f"cannot list the tokens of {self.config.module}: {type(exc).__name__}"
+                f"cannot list the tokens of {self.config.module}: {type(exc).__name__}",
+                module_failed=True,
             ) from exc
         for token in tokens:
             if token.label == label:
@@ -264,8 +287,11 @@ class Connection:
             # (unlike a refused PIN: a real HSM counts each wrong try towards locking it)
             raise _TokenUnseen(f"token {label!r} has no user PIN set") from None
         except (p11e.GeneralError, p11e.TokenNotPresent, p11e.TokenNotRecognised) as exc:
-            # SoftHSM: the token's file could not be read (another process was writing it)
-            raise _TokenUnseen(
+            # SoftHSM could not read the token (another process was writing it): worth
+            # another look, there only. It counts no PIN tries (SoftHSMv2 issue #399); an
+            # HSM that does might count this one, and would count the next.
+            softhsm = token.manufacturer_id.startswith("SoftHSM")
+            raise (_TokenUnseen if softhsm else HsmUnavailable)(
                 f"cannot open a session on token {label!r}: {type(exc).__name__}"
             ) from exc
         except p11e.PKCS11Error as exc:
