@@ -8,7 +8,7 @@ import uvicorn
 from server.app import create_app
 from server.logging import configure_logging
 from server.process import pin_to_cpu, settle_process
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
 
 @click.command()
@@ -30,7 +30,10 @@ from server.settings import Settings
 )
 def main(host: str | None, port: int | None, workers: int, cpu: int | None) -> None:
     """Serve the OTP API, the portal and the health probes."""
-    settings = Settings()
+    try:
+        settings = Settings.from_environment()
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
     if host is not None:
         settings.host = host
     if port is not None:

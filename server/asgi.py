@@ -7,9 +7,12 @@ worker with the manager's own means)."""
 from server.app import create_app
 from server.logging import configure_logging
 from server.process import pin_to_cpu, settle_process
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
-_settings = Settings()
+try:
+    _settings = Settings.from_environment()
+except SettingsError as _exc:
+    raise SystemExit(str(_exc)) from None
 if _settings.cpu is not None:
     try:
         pin_to_cpu(_settings.cpu)

@@ -17,7 +17,7 @@ from hsm import Hsm
 from server.clock import system_clock
 from server.errors import Conflict
 from server.services import Services
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
 USERNAME = "demo"
 
@@ -27,7 +27,10 @@ def main() -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
     )
-    settings = Settings()
+    try:
+        settings = Settings.from_environment()
+    except SettingsError as exc:
+        raise SystemExit(str(exc)) from None
     secret_file = settings.var_dir / "secrets" / "demo-password"
     secret_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if secret_file.exists():

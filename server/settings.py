@@ -7,17 +7,35 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hsm import HsmConfig
 from server.mail import Mailer, OutboxMailer, SmtpMailer
 
 
+class SettingsError(ValueError):
+    """The `OTP_*` environment does not make valid settings (the message names the
+    variables and the rules they break, never their values: some are secrets)."""
+
+
 class Settings(BaseSettings):
     """Everything the server can be told. Defaults are the embedded `make run` set-up."""
 
     model_config = SettingsConfigDict(env_prefix="OTP_", extra="ignore")
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings from the `OTP_*` variables, or `SettingsError` saying what is wrong."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"OTP_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+                for error in exc.errors(include_url=False, include_input=False)
+            )
+        # outside the handler: pydantic's own message quotes the values
+        raise SettingsError(f"bad settings: {problems}")
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -34,7 +33,7 @@ from server.domain.imports.services import TokenImportService
 from server.domain.keys.rotation import DEFAULT_BATCH, KeyRotation
 from server.errors import DomainError
 from server.services import Services
-from server.settings import Settings
+from server.settings import Settings, SettingsError
 
 T = TypeVar("T")
 
@@ -64,12 +63,9 @@ class Context:
         """The `OTP_*` settings, read on first use."""
         if self._settings is None:
             try:
-                self._settings = Settings()
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"OTP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-                )
-                raise click.ClickException(f"bad settings: {problems}") from exc
+                self._settings = Settings.from_environment()
+            except SettingsError as exc:
+                raise click.ClickException(str(exc)) from None
         return self._settings
 
     @property

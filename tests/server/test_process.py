@@ -115,3 +115,36 @@ def test_a_cpu_that_cannot_be_used_stops_the_server_at_once(
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "server"],
+        ["-m", "server.cli", "credential", "list"],
+        ["-c", "import server.asgi"],
+        ["-m", "server.demo"],
+    ],
+    ids=["otp-server", "otp-admin", "asgi", "demo"],
+)
+def test_bad_settings_stop_a_process_with_the_variables_named_and_no_values(
+    command: list[str], tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "OTP_VAR_DIR": str(tmp_path),
+        "OTP_PORT": "eighty-eighty",
+        "OTP_LOG_LEVEL": "chatty",
+        "OTP_HSM_CALL_TIMEOUT": "-7.5",
+    }
+    done = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode != 0
+    assert "bad settings" in done.stderr
+    for variable in ("OTP_PORT", "OTP_LOG_LEVEL", "OTP_HSM_CALL_TIMEOUT"):
+        assert variable in done.stderr
+    for value in ("eighty-eighty", "chatty", "-7.5"):
+        assert value not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not any(tmp_path.iterdir())  # nothing made before the settings were read
