@@ -111,9 +111,10 @@ class Hsm:
         keys added by others every `key_refresh_interval`."""
         new_session = self._conn.generation != self._generation
         if new_session:
-            self._cache.forget()
+            self._seeds.forget_session_objects()
         if new_session or self._clock() - self._keys_loaded_at > self.config.key_refresh_interval:
             self._keys.load(session)
+            self._seeds.drop_stale_unwrapping_keys(session)
             self._generation = self._conn.generation
             self._keys_loaded_at = self._clock()
         return session
@@ -130,7 +131,11 @@ class Hsm:
 
     def reload_keys(self) -> None:
         """Scan the token again, e.g. after an officer added a KEK version."""
-        self._run(self._keys.load)
+        self._run(self._reload_keys)
+
+    def _reload_keys(self, session: pkcs11.Session) -> None:
+        self._keys.load(session)
+        self._seeds.drop_stale_unwrapping_keys(session)
 
     def keys(self) -> list[KeyInfo]:
         """Every key of the hierarchy, with its version and attributes."""
@@ -261,7 +266,12 @@ class Hsm:
             InvalidSeedRequest: `version` is the current KEK.
             KeyNotFound: there is no such version.
         """
-        self._run(lambda session: self._keys.destroy_kek(session, version))
+
+        def destroy(session: pkcs11.Session) -> None:
+            self._keys.destroy_kek(session, version)
+            self._seeds.drop_stale_unwrapping_keys(session)  # the copy goes with the key
+
+        self._run(destroy)
 
     def self_test(self) -> dict[str, str | None]:
         """Try every mechanism the product needs; maps its name to None (works) or the error.
@@ -318,13 +328,13 @@ class Hsm:
     # -- life cycle ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Destroy cached seed objects and close the session."""
+        """Destroy cached seed objects and KEK copies, and close the session."""
 
         def close() -> None:
             if self._conn.is_open and self._conn.generation == self._generation:
-                self._seeds.destroy_cached(self._conn.session())
-            else:  # the cached objects went with an older session; their handle numbers
-                self._cache.forget()  # may name other objects now (a KEK, on some HSMs)
+                self._seeds.destroy_session_objects(self._conn.session())
+            else:  # the objects went with an older session
+                self._seeds.forget_session_objects()
             self._conn.close()
 
         self._call(close)

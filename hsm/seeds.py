@@ -5,6 +5,12 @@ version. To compute OTP values the blob is unwrapped into a *session* object (se
 extractable, SIGN only), the HMACs are computed with C_Sign, and the object is destroyed or
 kept in a bounded per-process cache of handles. Those three calls go straight to the
 module (`hsm.cryptoki`): python-pkcs11 would make a Python class for every such object.
+
+Those unwraps use a *session copy* of the KEK (`SeedStore.unwrapping_key`): as sensitive and
+unextractable as the token key, UNWRAP only, gone with the session. SoftHSM checks a token
+object's files on every use (another process may have changed it): through the copy, an
+unwrap and destroy take 29 instead of 47 µs here. An HSM that refuses the copy is
+used through its token key.
 """
 
 from __future__ import annotations
@@ -19,14 +25,17 @@ from typing import Any, TypeVar
 
 import pkcs11
 import pkcs11.exceptions as p11e
+import structlog
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 
 from hsm.cryptoki import Cryptoki, handle_of
 from hsm.errors import InvalidSeedRequest, KeyNotFound, SeedRejected
-from hsm.keys import KeyPurpose, KeyRing
+from hsm.keys import KeyPurpose, KeyRing, key_label
 from hsm.otp import Algorithm, counter_bytes, truncate
 
 T = TypeVar("T")
+
+log = structlog.get_logger("hsm")
 
 WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
 HMAC_MECHANISMS = {
@@ -45,6 +54,17 @@ _UNWRAP_FAILURES = (
     p11e.DataInvalid,
     p11e.DataLenRange,
 )
+
+
+@dataclass(frozen=True)
+class _UnwrappingKey:
+    """What unwraps seeds under one KEK version in this session."""
+
+    source: Any
+    """The token key it was made from, as the key ring held it then."""
+    handle: int
+    copy: bool
+    """A session copy of `source` (destroyed when dropped), or `source` itself."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +161,7 @@ class SeedStore:
         self.cache = cache
         self._module = module
         self._cryptoki: Cryptoki | None = None
+        self._unwrapping: dict[int, _UnwrappingKey] = {}
 
     @property
     def direct(self) -> Cryptoki:
@@ -270,16 +291,73 @@ class SeedStore:
     def unwrap_for_signing(self, session: pkcs11.Session, seed: WrappedSeed) -> int:
         """What `unwrap` makes by default (a sensitive SIGN-only session object), through
         the module's own functions; returns the object's handle."""
-        kek = self._kek(session, seed.kek_version)
+        kek = self.unwrapping_key(session, seed.kek_version)
         with _unwrapping(session, seed):
             return self.direct.unwrap_signing_seed(
-                handle_of(session), handle_of(kek), seed.blob, WRAP_MECHANISM
+                handle_of(session), kek, seed.blob, WRAP_MECHANISM
             )
 
-    def destroy_cached(self, session: pkcs11.Session) -> None:
-        """Destroy every cached seed object in the HSM and empty the cache."""
+    def unwrapping_key(self, session: pkcs11.Session, version: int) -> int:
+        """The handle that unwraps seeds under KEK `version`: a session copy of the token
+        key, made from the key the ring holds now (a copy from before the ring was last
+        loaded is replaced: the token key may be gone).
+
+        Raises:
+            KeyNotFound: the token has no such KEK.
+        """
+        kek = self._kek(session, version)
+        known = self._unwrapping.get(version)
+        if known is not None and known.source is kek:
+            return known.handle
+        if known is not None:
+            self._drop_unwrapping(session, version)
+        try:
+            copy = kek.copy(
+                {
+                    Attribute.TOKEN: False,
+                    Attribute.WRAP: False,  # SoftHSM refuses that with MODIFIABLE false
+                    # not a key ring label: the ring's scans see this session's objects
+                    Attribute.LABEL: key_label(KeyPurpose.SEED_WRAPPING, version) + " copy",
+                }
+            )
+        except p11e.PKCS11Error as exc:
+            if not _session_alive(session):
+                raise
+            log.warning("hsm.kek_not_copied", version=version, error=type(exc).__name__)
+            known = _UnwrappingKey(kek, handle_of(kek), copy=False)
+        else:
+            known = _UnwrappingKey(kek, handle_of(copy), copy=True)
+        self._unwrapping[version] = known
+        return known.handle
+
+    def drop_stale_unwrapping_keys(self, session: pkcs11.Session) -> None:
+        """Destroy the KEK copies the key ring no longer backs (after it was loaded again:
+        a KEK retired by an officer must not live on in a copy)."""
+        for version, known in list(self._unwrapping.items()):
+            try:
+                current = self._keys.get(KeyPurpose.SEED_WRAPPING, version)
+            except KeyNotFound:
+                current = None
+            if current is not known.source:
+                self._drop_unwrapping(session, version)
+
+    def _drop_unwrapping(self, session: pkcs11.Session, version: int) -> None:
+        known = self._unwrapping.pop(version)
+        if known.copy:
+            self._destroy_handle(session, known.handle)
+
+    def destroy_session_objects(self, session: pkcs11.Session) -> None:
+        """Destroy every cached seed object and KEK copy in the HSM."""
         for handle in self.cache.drain():
             self._destroy_handle(session, handle)
+        for version in list(self._unwrapping):
+            self._drop_unwrapping(session, version)
+
+    def forget_session_objects(self) -> None:
+        """Drop the handles of an older session: its objects went with it, and the handle
+        numbers may name other objects now (a KEK, on some HSMs)."""
+        self.cache.forget()
+        self._unwrapping.clear()
 
     def _destroy_handle(self, session: pkcs11.Session, handle: int) -> None:
         try:

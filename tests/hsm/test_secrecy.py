@@ -129,3 +129,56 @@ def test_wrapped_seed_repr_shows_no_bytes(hsm: Hsm) -> None:
     wrapped = hsm.generate_seed(Algorithm.SHA1)
     assert wrapped.blob.hex() not in repr(wrapped)
     assert str(wrapped.blob) not in repr(wrapped)
+
+
+def test_seeds_are_unwrapped_by_a_session_copy_of_the_kek_that_can_only_unwrap(hsm: Hsm) -> None:
+    seed = hsm.generate_seed(Algorithm.SHA1)
+    hsm.otp_values(seed, Algorithm.SHA1, 6, [1])
+
+    def look(session: pkcs11.Session) -> tuple[dict[str, object], bool, int]:
+        handle = hsm._seeds.unwrapping_key(session, seed.kek_version)
+        [copy] = [
+            obj
+            for obj in session.get_objects({Attribute.LABEL: f"otp-kek-v{seed.kek_version} copy"})
+            if obj.handle == handle
+        ]
+        facts = {
+            a.name: copy[a]
+            for a in (
+                Attribute.TOKEN,
+                Attribute.PRIVATE,
+                Attribute.SENSITIVE,
+                Attribute.EXTRACTABLE,
+                Attribute.UNWRAP,
+                Attribute.WRAP,
+                Attribute.ENCRYPT,
+                Attribute.DECRYPT,
+                Attribute.SIGN,
+            )
+        }
+        try:
+            copy[Attribute.VALUE]
+        except pkcs11.exceptions.AttributeSensitive:
+            readable = False
+        else:
+            readable = True
+        return facts, readable, handle
+
+    facts, readable, handle = hsm._run(look)
+    assert facts == {
+        "TOKEN": False,  # gone with the session; the token keeps only the KEK itself
+        "PRIVATE": True,
+        "SENSITIVE": True,
+        "EXTRACTABLE": False,
+        "UNWRAP": True,
+        "WRAP": False,
+        "ENCRYPT": False,
+        "DECRYPT": False,
+        "SIGN": False,
+    }
+    assert not readable
+    # the same copy serves the next seed; the key ring does not take it for a KEK
+    hsm.otp_values(hsm.generate_seed(Algorithm.SHA1), Algorithm.SHA1, 6, [1])
+    assert hsm._run(lambda s: hsm._seeds.unwrapping_key(s, seed.kek_version)) == handle
+    assert [k.label for k in hsm.keys()].count(f"otp-kek-v{seed.kek_version}") == 1
+    assert all("copy" not in k.label for k in hsm.keys())
