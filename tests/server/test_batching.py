@@ -28,10 +28,21 @@ def _audit_rows(bank: Bank) -> int:
         return int(session.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
 
 
+def _verifications(bank: Bank) -> Counter[str]:
+    """The metrics' count of login decisions, by result."""
+    counts: Counter[str] = Counter()
+    for metric in bank.services.metrics.registry.collect():
+        for sample in metric.samples:
+            if sample.name == "otp_verifications_total" and sample.labels["purpose"] == "login":
+                counts[sample.labels["result"]] += int(sample.value)
+    return counts
+
+
 def test_one_batch_decides_many_customers_with_one_seal(bank: Bank) -> None:
     people = [bank.add_customer() for _ in range(8)]
     now = bank.clock()
     before = _audit_rows(bank)
+    counted = _verifications(bank)
     requests = [_request(bank, p.username, p.code(now)) for p in people]
     requests.append(_request(bank, "nobody-at-all", "123456"))
     requests.append(_request(bank, people[0].username, "000000"))  # a wrong code after a good one
@@ -39,6 +50,7 @@ def test_one_batch_decides_many_customers_with_one_seal(bank: Bank) -> None:
     assert [o.result for o in outcomes] == [Result.ACCEPTED] * 8 + [Result.REJECTED] * 2
     assert [o.reason for o in outcomes[-2:]] == ["unknown_user", "wrong_code"]
     assert _audit_rows(bank) == before + 10
+    assert _verifications(bank) - counted == {"accepted": 8, "rejected": 2}
     with Session(bank.services.db.engine) as session:
         report = bank.services.audit.verify(session)
     assert report.ok, report.problem

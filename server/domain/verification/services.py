@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -325,10 +326,14 @@ class VerificationService:
                 check.outcome = self._apply_in_order(connection, check, now, locked_now, failures)
             self._audit.append_many(connection, [_audit_record(c) for c in checks])
         outcomes = []
+        decided: Counter[tuple[str, str]] = Counter()
         for check in checks:
             assert check.outcome is not None  # noqa: S101
             self._report(check.request, check.outcome)
+            decided[(check.outcome.result.value, check.request.purpose)] += 1
             outcomes.append(check.outcome)
+        for (result, purpose), count in decided.items():  # one labels() lookup per kind
+            self._metrics.verifications.labels(result, purpose).inc(count)
         return outcomes
 
     # -- steps -----------------------------------------------------------------------------
@@ -554,7 +559,6 @@ class VerificationService:
         return seconds
 
     def _report(self, request: VerifyRequest, outcome: Outcome) -> None:
-        self._metrics.verifications.labels(outcome.result.value, request.purpose).inc()
         if not _decisions.isEnabledFor(logging.INFO):
             # once per request: structlog would bind a logger and start its chain for an
             # event the level drops (~15 µs a request under load)
