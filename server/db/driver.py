@@ -6,21 +6,29 @@ against ~10 µs on this project's machine. `DriverStatement` compiles a SQLAlche
 statement once per dialect and runs it on the cursor of the connection's own DB-API
 connection, so it stays inside the caller's transaction.
 
-Only for statements whose parameters are plain numbers and strings: values go to the
-driver as they are, without SQLAlchemy's type processing.
+Only for statements whose parameters and result columns are plain numbers, strings and
+bytes: values go to and come from the driver as they are, without SQLAlchemy's type
+processing. An `IN` list (`bindparam(..., expanding=True)`) gets one placeholder per item;
+the statement is compiled once per dialect and its text made once per list length.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
+
+T = TypeVar("T")
+
+
+_POSTCOMPILE = "__[POSTCOMPILE_{}]"
+"""How SQLAlchemy leaves an expanding parameter in the compiled text."""
 
 
 @dataclass(frozen=True)
@@ -30,13 +38,65 @@ class _Compiled:
     """Values written into the statement itself (e.g. a status to compare with)."""
     positions: tuple[str, ...] | None
     """The parameters' names in order, for drivers with positional placeholders."""
+    expanding: tuple[str, ...] = ()
+    """Parameters that are lists (`IN`), each marked in `sql` by `_POSTCOMPILE`."""
+    paramstyle: str = "qmark"
+    texts: dict[tuple[int, ...], str] = field(default_factory=dict)
+    """The statement's text for each combination of list lengths met so far."""
 
     def arguments(self, params: Mapping[str, Any]) -> Any:
         """What the driver takes for `params`: a sequence or a mapping."""
         values = {**self.constants, **params}
+        if self.expanding:
+            for name in self.expanding:
+                values.update(
+                    {f"{name}__{i}": item for i, item in enumerate(_items(name, values[name]))}
+                )
         if self.positions is None:
             return values
-        return [values[name] for name in self.positions]
+        if not self.expanding:
+            return [values[name] for name in self.positions]
+        flat: list[Any] = []
+        for name in self.positions:
+            if name in self.expanding:
+                flat.extend(values[name])
+            else:
+                flat.append(values[name])
+        return flat
+
+    def text(self, params: Mapping[str, Any]) -> str:
+        """The statement's text, with a placeholder for each item of every list."""
+        if not self.expanding:
+            return self.sql
+        lengths = tuple(len(_items(name, params[name])) for name in self.expanding)
+        text = self.texts.get(lengths)
+        if text is None:
+            text = self.sql
+            for name, length in zip(self.expanding, lengths, strict=True):
+                marks = ", ".join(
+                    _placeholder(self.paramstyle, f"{name}__{i}") for i in range(length)
+                )
+                text = text.replace(_POSTCOMPILE.format(name), marks)
+            self.texts[lengths] = text
+        return text
+
+
+def _items(name: str, value: Any) -> Sequence[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+        raise ValueError(f"parameter {name!r} takes a non-empty list")
+    return value
+
+
+def _placeholder(paramstyle: str, name: str) -> str:
+    if paramstyle == "qmark":
+        return "?"
+    if paramstyle == "format":
+        return "%s"
+    if paramstyle == "pyformat":
+        return f"%({name})s"
+    if paramstyle == "named":
+        return f":{name}"
+    raise NotImplementedError(f"no expanding parameters for paramstyle {paramstyle!r}")
 
 
 class DriverStatement:
@@ -49,13 +109,25 @@ class DriverStatement:
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run the statement in `connection`'s transaction; the rows it changed."""
         compiled = self._for(connection)
-        return _on_cursor(connection, compiled.sql, "execute", compiled.arguments(params))
+        return _on_cursor(
+            connection, compiled.text(params), "execute", compiled.arguments(params), _rowcount
+        )
+
+    def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the query in `connection`'s transaction; every row it returns, as tuples."""
+        compiled = self._for(connection)
+        return _on_cursor(
+            connection, compiled.text(params), "execute", compiled.arguments(params), _fetchall
+        )
 
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once for each of `rows` (e.g. an INSERT of many rows), in
         `connection`'s transaction."""
         compiled = self._for(connection)
-        _on_cursor(connection, compiled.sql, "executemany", [compiled.arguments(r) for r in rows])
+        if compiled.expanding:
+            raise NotImplementedError("executemany takes no list parameters")
+        arguments = [compiled.arguments(r) for r in rows]
+        _on_cursor(connection, compiled.sql, "executemany", arguments, _rowcount)
 
     def _for(self, connection: Connection) -> _Compiled:
         return self._compiled.get(connection.dialect.name) or self._compile(connection.dialect)
@@ -68,18 +140,29 @@ class DriverStatement:
             if not bind.required  # a value in the statement, not a parameter to pass
         }
         positions = tuple(compiled.positiontup) if compiled.positional else None
-        entry = _Compiled(str(compiled), constants, positions)
+        expanding = tuple(name for name, bind in compiled.binds.items() if bind.expanding)
+        entry = _Compiled(str(compiled), constants, positions, expanding, dialect.paramstyle)
         self._compiled[dialect.name] = entry
         return entry
 
 
-def _on_cursor(connection: Connection, sql: str, method: str, arguments: Any) -> int:
-    """`cursor.<method>(sql, arguments)` on the connection's own driver connection;
-    returns the cursor's rowcount. Driver errors come out as SQLAlchemy's."""
+def _rowcount(cursor: Any) -> int:
+    return int(cursor.rowcount)
+
+
+def _fetchall(cursor: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def _on_cursor(
+    connection: Connection, sql: str, method: str, arguments: Any, result: Callable[[Any], T]
+) -> T:
+    """`cursor.<method>(sql, arguments)` on the connection's own driver connection, then
+    `result(cursor)`. Driver errors come out as SQLAlchemy's."""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         getattr(cursor, method)(sql, arguments)
-        return int(cursor.rowcount)
+        return result(cursor)
     except Exception as exc:
         raise _translated(connection, sql, arguments, exc) from exc
     finally:

@@ -126,3 +126,46 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(url: str) -> None:
     with engine.connect() as connection:
         assert connection.execute(select(_ROWS.c.id)).scalars().all() == [1]
     engine.dispose()
+
+
+# the shape of the verify API's read: an IN list of any length, a constant, an order
+_PICK = DriverStatement(
+    select(_ROWS.c.id, _ROWS.c.n, _ROWS.c.until)
+    .where(_ROWS.c.id.in_(bindparam("ids", expanding=True)))
+    .where(_ROWS.c.colour == Colour.RED)
+    .where(_ROWS.c.n >= bindparam("least"))
+    .order_by(_ROWS.c.id)
+)
+
+
+def test_a_driver_query_returns_what_sqlalchemy_would_for_lists_of_any_length(url: str) -> None:
+    engine = make_engine(url)
+    _ROWS.create(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            _ROWS.insert(),
+            [
+                {"id": i, "n": i % 7, "colour": "red" if i % 3 else "blue", "until": i / 8}
+                for i in range(1, 40)
+            ],
+        )
+    plain = (
+        select(_ROWS.c.id, _ROWS.c.n, _ROWS.c.until)
+        .where(_ROWS.c.id.in_(bindparam("ids", expanding=True)))
+        .where(_ROWS.c.colour == "red")
+        .where(_ROWS.c.n >= bindparam("least"))
+        .order_by(_ROWS.c.id)
+    )
+    asked = [[5], [1, 2, 3], list(range(1, 40)), [38, 2, 2, 99], [1, 2, 3], [5]]
+    with engine.begin() as connection:
+        for ids in asked:
+            params = {"ids": ids, "least": 2}
+            expected = [tuple(r) for r in connection.execute(plain, params)]
+            assert _PICK.rows(connection, params) == expected
+        assert _PICK.rows(connection, {"ids": [99, 100], "least": 0}) == []
+        with pytest.raises(ValueError, match="'ids' takes a non-empty list"):
+            _PICK.rows(connection, {"ids": [], "least": 0})
+        # inside the caller's transaction: it sees what the transaction wrote
+        _BUMP.rowcount(connection, {"rid": 4, "n": 6})
+        assert _PICK.rows(connection, {"ids": [4], "least": 6}) == [(4, 6, None)]
+    engine.dispose()

@@ -102,7 +102,8 @@ class CredentialState:
 
 
 _STATE_COLUMNS = [getattr(Credential, f.name) for f in fields(CredentialState)]
-_LOAD_CREDENTIALS = (
+# Read once per verify batch, on the driver's cursor (see server.db.driver).
+_LOAD_CREDENTIALS = DriverStatement(
     select(col(Customer.username), *_STATE_COLUMNS)
     .join(Customer, col(Customer.id) == col(Credential.customer_id))
     .where(col(Customer.username).in_(bindparam("usernames", expanding=True)))
@@ -144,9 +145,11 @@ _COUNT_FAILURE = (
     .returning(col(Credential.failure_count), col(Credential.lockouts))
 )
 _LOCKED_UNTIL = select(col(Credential.locked_until)).where(col(Credential.id) == bindparam("cid"))
-_LOAD_UNKNOWN = select(
-    col(UnknownUserFailures.username), col(UnknownUserFailures.locked_until)
-).where(col(UnknownUserFailures.username).in_(bindparam("usernames", expanding=True)))
+_LOAD_UNKNOWN = DriverStatement(
+    select(col(UnknownUserFailures.username), col(UnknownUserFailures.locked_until)).where(
+        col(UnknownUserFailures.username).in_(bindparam("usernames", expanding=True))
+    )
+)
 _UNKNOWN_LOCKED_UNTIL = select(col(UnknownUserFailures.locked_until)).where(
     col(UnknownUserFailures.username) == bindparam("username")
 )
@@ -351,14 +354,12 @@ class VerificationService:
         ]
         found: dict[str, list[CredentialState]] = {c.username: c.credentials for c in checks}
         with self._db.reading() as connection:
-            for username, *state in connection.execute(
-                _LOAD_CREDENTIALS, {"usernames": sorted(found)}
+            for username, *state in _LOAD_CREDENTIALS.rows(
+                connection, {"usernames": sorted(found)}
             ):
                 found[username].append(CredentialState(*state))
             unknown = sorted(name for name, credentials in found.items() if not credentials)
-            locks = dict(
-                connection.execute(_LOAD_UNKNOWN, {"usernames": unknown}).all() if unknown else []
-            )
+            locks = dict(_LOAD_UNKNOWN.rows(connection, {"usernames": unknown}) if unknown else [])
         for check in checks:
             check.credentials = found[check.username]
             check.unknown_locked_until = locks.get(check.username)
