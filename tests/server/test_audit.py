@@ -188,3 +188,21 @@ def test_the_chain_hash_is_sha256_over_the_previous_hash_and_sorted_compact_json
         == hashlib.sha256(bytes.fromhex("ab" * 32) + text_form.encode()).hexdigest()
     )
     assert event["details"] == '{"n":null,"transaction":{"amount":12.5,"to":"ES91 2100"}}'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 1, "a": [1.5, -0.0, 1e16, 2**70, None, True], "c": {"z": "ñ", "y": '\u2028\x00"'}},
+        {"transaction": {"amount": "10.00", "iban": "ES91 2100"}, "credential": "c-1"},
+        {},
+        "plain string with \\ and \n",
+        [3, "x", {"k": 1.25}],
+        1764915600.123456,
+    ],
+)
+def test_canonical_json_is_the_standard_librarys(value: object) -> None:
+    """The chain hashes this text: it must never change, whatever makes it faster."""
+    assert canonical(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
