@@ -166,9 +166,15 @@ def _kept_secret() -> dict[Attribute, Any]:
     return {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.PRIVATE: True}
 
 
-def create_kek(session: pkcs11.Session, version: int) -> str:
-    """Generate KEK `version`: AES-256 that can only wrap and unwrap, never leave the HSM."""
+def create_kek(session: pkcs11.Session, version: int, *, copyable: bool = True) -> str:
+    """Generate KEK `version`: AES-256 that can only wrap and unwrap, never leave the HSM.
+
+    Not `copyable`, the HSM refuses even session copies of it (CKA_COPYABLE false), and
+    seeds are unwrapped by the token key itself (see `hsm.seeds`)."""
     label = key_label(KeyPurpose.SEED_WRAPPING, version)
+    template = _kept_secret()
+    if not copyable:
+        template[Attribute.COPYABLE] = False
     session.generate_key(
         KeyType.AES,
         256,
@@ -176,7 +182,7 @@ def create_kek(session: pkcs11.Session, version: int) -> str:
         id=label.encode(),
         store=True,
         capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-        template=_kept_secret(),
+        template=template,
     )
     return label
 

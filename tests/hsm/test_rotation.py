@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, ObjectClass
 from structlog.testing import capture_logs
 
 from hsm import Algorithm, Hsm, InvalidSeedRequest, KeyNotFound, KeyPurpose
-from hsm.keys import key_label
+from hsm.keys import create_kek, key_label
 from tests.conftest import SoftHsmTokens
 from tests.oracles import RFC_SEEDS, load_vectors
 
@@ -143,22 +143,14 @@ def test_a_kek_that_may_not_be_copied_unwraps_the_seeds_itself(
     """An HSM may refuse to copy a key (CKA_COPYABLE false): seeds are then unwrapped by
     the token key, which closing the session leaves alone."""
     version = _kek_versions(spare)[-1] + 1
-    label = key_label(KeyPurpose.SEED_WRAPPING, version)
-    spare._run(
-        lambda session: session.generate_key(
-            KeyType.AES,
-            256,
-            label=label,
-            id=label.encode(),
-            store=True,
-            capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-            template={
-                Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False,
-                Attribute.PRIVATE: True,
-                Attribute.COPYABLE: False,
-            },
+    spare._run(lambda session: create_kek(session, version, copyable=False))
+    assert (
+        spare._run(
+            lambda session: session.get_key(label=key_label(KeyPurpose.SEED_WRAPPING, version))[
+                Attribute.COPYABLE
+            ]
         )
+        is False
     )
     opener = Hsm(tokens.config(tokens.spare, key_refresh_interval=3600.0, seed_cache_size=0))
     seed = opener.import_seed(RFC_SEEDS["SHA1"], Algorithm.SHA1)

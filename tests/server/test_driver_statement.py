@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import (
     Column,
+    Engine,
     Float,
     Integer,
     MetaData,
@@ -66,17 +67,24 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cluster.create_database(f"rows_{secrets.token_hex(4)}")
 
 
-def test_a_driver_statement_changes_what_sqlalchemy_would(url: str) -> None:
+def _engine_with(url: str, rows: list[dict[str, object]]) -> Engine:
+    """An engine on `url` whose table holds `rows`."""
     engine = make_engine(url)
     _ROWS.create(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            _ROWS.insert(),
-            [
-                {"id": 1, "n": 5, "colour": "red", "until": 9.5},
-                {"id": 2, "n": 5, "colour": "blue", "until": 9.5},
-            ],
-        )
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(_ROWS.insert(), rows)
+    return engine
+
+
+def test_a_driver_statement_changes_what_sqlalchemy_would(url: str) -> None:
+    engine = _engine_with(
+        url,
+        [
+            {"id": 1, "n": 5, "colour": "red", "until": 9.5},
+            {"id": 2, "n": 5, "colour": "blue", "until": 9.5},
+        ],
+    )
     with engine.begin() as connection:
         assert _BUMP.rowcount(connection, {"rid": 1, "n": 7}) == 1
         assert _BUMP.rowcount(connection, {"rid": 1, "n": 7}) == 0  # n < 7 no longer holds
@@ -91,8 +99,7 @@ def test_a_driver_statement_changes_what_sqlalchemy_would(url: str) -> None:
 
 
 def test_a_driver_statement_inserts_many_rows_in_the_transaction(url: str) -> None:
-    engine = make_engine(url)
-    _ROWS.create(engine)
+    engine = _engine_with(url, [])
     rows = [{"rid": i, "n": i * 10, "until": None if i % 2 else i / 4} for i in range(1, 6)]
     with engine.begin() as connection:
         _ADD.executemany(connection, rows)
@@ -108,8 +115,7 @@ def test_a_driver_statement_inserts_many_rows_in_the_transaction(url: str) -> No
 def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(url: str) -> None:
     """Callers catch SQLAlchemyError (the verify API answers 503 then): a driver's own
     exception must not get past them."""
-    engine = make_engine(url)
-    _ROWS.create(engine)
+    engine = _engine_with(url, [])
     with engine.begin() as connection:
         _ADD.executemany(connection, [{"rid": 1, "n": 1, "until": None}])
     with pytest.raises(IntegrityError) as raised, engine.begin() as connection:
@@ -139,16 +145,13 @@ _PICK = DriverStatement(
 
 
 def test_a_driver_query_returns_what_sqlalchemy_would_for_lists_of_any_length(url: str) -> None:
-    engine = make_engine(url)
-    _ROWS.create(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            _ROWS.insert(),
-            [
-                {"id": i, "n": i % 7, "colour": "red" if i % 3 else "blue", "until": i / 8}
-                for i in range(1, 40)
-            ],
-        )
+    engine = _engine_with(
+        url,
+        [
+            {"id": i, "n": i % 7, "colour": "red" if i % 3 else "blue", "until": i / 8}
+            for i in range(1, 40)
+        ],
+    )
     plain = (
         select(_ROWS.c.id, _ROWS.c.n, _ROWS.c.until)
         .where(_ROWS.c.id.in_(bindparam("ids", expanding=True)))
