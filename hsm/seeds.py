@@ -46,6 +46,16 @@ HMAC_MECHANISMS = {
 MIN_IMPORTED_SEED = 16  # RFC 4226 R6: at least 128 bits
 MAX_IMPORTED_SEED = 128
 
+# What an HSM answers when it will not copy a key: CKR_ACTION_PROHIBITED (CKA_COPYABLE
+# false) has no class of its own in python-pkcs11, so the bare PKCS11Error counts too.
+_COPY_REFUSED = (
+    p11e.AttributeReadOnly,
+    p11e.AttributeTypeInvalid,
+    p11e.AttributeValueInvalid,
+    p11e.TemplateIncomplete,
+    p11e.TemplateInconsistent,
+    p11e.FunctionNotSupported,
+)
 _UNWRAP_FAILURES = (
     p11e.WrappedKeyInvalid,
     p11e.WrappedKeyLenRange,
@@ -162,6 +172,8 @@ class SeedStore:
         self._module = module
         self._cryptoki: Cryptoki | None = None
         self._unwrapping: dict[int, _UnwrappingKey] = {}
+        self._uncopyable: set[int] = set()
+        """KEK versions the HSM would not copy (CKA_COPYABLE false, or a policy)."""
 
     @property
     def direct(self) -> Cryptoki:
@@ -311,24 +323,41 @@ class SeedStore:
             return known.handle
         if known is not None:
             self._drop_unwrapping(session, version)
-        try:
-            copy = kek.copy(
-                {
-                    Attribute.TOKEN: False,
-                    Attribute.WRAP: False,  # SoftHSM refuses that with MODIFIABLE false
-                    # not a key ring label: the ring's scans see this session's objects
-                    Attribute.LABEL: key_label(KeyPurpose.SEED_WRAPPING, version) + " copy",
-                }
-            )
-        except p11e.PKCS11Error as exc:
-            if not _session_alive(session):
-                raise
-            log.warning("hsm.kek_not_copied", version=version, error=type(exc).__name__)
+        copy = None if version in self._uncopyable else self._copy(session, kek, version)
+        if copy is None:
             known = _UnwrappingKey(kek, handle_of(kek), copy=False)
         else:
             known = _UnwrappingKey(kek, handle_of(copy), copy=True)
         self._unwrapping[version] = known
         return known.handle
+
+    def _copy(self, session: pkcs11.Session, kek: Any, version: int) -> Any:
+        """A session copy of `kek`, or None when the HSM refuses to make one (remembered:
+        asked once per process)."""
+        try:
+            copy = kek.copy(
+                {
+                    Attribute.TOKEN: False,
+                    Attribute.WRAP: False,  # SoftHSM refuses that with MODIFIABLE false
+                    Attribute.DESTROYABLE: True,
+                    # not a key ring label: the ring's scans see this session's objects
+                    Attribute.LABEL: key_label(KeyPurpose.SEED_WRAPPING, version) + " copy",
+                }
+            )
+            made_on_token = bool(copy[Attribute.TOKEN])
+        except p11e.PKCS11Error as exc:
+            refused = type(exc) is p11e.PKCS11Error or isinstance(exc, _COPY_REFUSED)
+            if not refused or not _session_alive(session):
+                raise  # e.g. the KEK was destroyed meanwhile, or the session is lost
+            problem = str(exc) or type(exc).__name__  # "Unmapped error code 0x1b"
+        else:
+            if not made_on_token:
+                return copy
+            _destroy(copy)  # an HSM that ignored CKA_TOKEN false: no second token KEK
+            problem = "the copy was made on the token"
+        self._uncopyable.add(version)
+        log.warning("hsm.kek_not_copied", version=version, problem=problem)
+        return None
 
     def drop_stale_unwrapping_keys(self, session: pkcs11.Session) -> None:
         """Destroy the KEK copies the key ring no longer backs (after it was loaded again:
@@ -343,8 +372,13 @@ class SeedStore:
 
     def _drop_unwrapping(self, session: pkcs11.Session, version: int) -> None:
         known = self._unwrapping.pop(version)
-        if known.copy:
-            self._destroy_handle(session, known.handle)
+        if not known.copy:
+            return  # the token key itself
+        try:
+            self.direct.destroy(handle_of(session), known.handle)
+        except p11e.PKCS11Error as exc:
+            if _session_alive(session):  # else the copy went with its session
+                log.warning("hsm.kek_copy_not_destroyed", version=version, error=type(exc).__name__)
 
     def destroy_session_objects(self, session: pkcs11.Session) -> None:
         """Destroy every cached seed object and KEK copy in the HSM."""

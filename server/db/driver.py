@@ -8,8 +8,9 @@ connection, so it stays inside the caller's transaction.
 
 Only for statements whose parameters and result columns are plain numbers, strings and
 bytes: values go to and come from the driver as they are, without SQLAlchemy's type
-processing. An `IN` list (`bindparam(..., expanding=True)`) gets one placeholder per item;
-the statement is compiled once per dialect and its text made once per list length.
+processing. An `IN` list (`bindparam(name, expanding=True)` of single values) gets one
+placeholder per item, without the casts SQLAlchemy would add for PostgreSQL; the
+statement is compiled once per dialect and its text made once per list length.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.sqltypes import TupleType
 
 T = TypeVar("T")
 
@@ -76,7 +78,10 @@ class _Compiled:
                 marks = ", ".join(
                     _placeholder(self.paramstyle, f"{name}__{i}") for i in range(length)
                 )
-                text = text.replace(_POSTCOMPILE.format(name), marks)
+                marker = _POSTCOMPILE.format(name)
+                if marker not in text:
+                    raise NotImplementedError(f"SQLAlchemy did not mark the list {name!r}")
+                text = text.replace(marker, marks)
             self.texts[lengths] = text
         return text
 
@@ -134,6 +139,13 @@ class DriverStatement:
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        for bind in compiled.binds.values():
+            if bind.expanding and (not bind.required or isinstance(bind.type, TupleType)):
+                # a list written into the statement (`in_([...])`), or rows (`tuple_().in_`)
+                raise NotImplementedError(
+                    "a DriverStatement takes lists only as bindparam(name, expanding=True) "
+                    "of single values"
+                )
         constants = {
             name: _plain(bind.value)
             for name, bind in compiled.binds.items()

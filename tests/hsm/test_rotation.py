@@ -152,15 +152,22 @@ def test_a_kek_that_may_not_be_copied_unwraps_the_seeds_itself(
         )
         is False
     )
-    opener = Hsm(tokens.config(tokens.spare, key_refresh_interval=3600.0, seed_cache_size=0))
+    now = [0.0]
+    opener = Hsm(
+        tokens.config(tokens.spare, key_refresh_interval=60.0, seed_cache_size=0),
+        clock=lambda: now[0],
+    )
     seed = opener.import_seed(RFC_SEEDS["SHA1"], Algorithm.SHA1)
     assert seed.kek_version == version
     expected = [v for _, v in load_vectors("rfc4226-hotp.txt")]
     with capture_logs() as logs:
         assert opener.otp_values(seed, Algorithm.SHA1, 6, range(10)) == expected
+        now[0] += 61.0  # a new scan of the token: the HSM is not asked again
         assert opener.otp_values(seed, Algorithm.SHA1, 6, range(10)) == expected
     refused = [e for e in logs if e["event"] == "hsm.kek_not_copied"]
-    assert [(e["version"], e["log_level"]) for e in refused] == [(version, "warning")]
+    assert [(e["version"], e["log_level"], e["problem"]) for e in refused] == [
+        (version, "warning", "Unmapped error code 0x1b")  # CKR_ACTION_PROHIBITED
+    ]
     assert _kek_copies(spare) == []
     opener.close()
     assert version in _kek_versions(spare)

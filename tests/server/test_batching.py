@@ -56,6 +56,12 @@ def test_one_batch_decides_many_customers_with_one_seal(bank: Bank) -> None:
     assert report.ok, report.problem
 
 
+def test_an_empty_batch_decides_nothing_and_writes_nothing(bank: Bank) -> None:
+    before = _audit_rows(bank)
+    assert bank.services.verification.verify_many([]) == []
+    assert _audit_rows(bank) == before
+
+
 def test_the_same_code_twice_in_a_batch_counts_once(bank: Bank) -> None:
     alice = bank.add_customer()
     code = alice.code(bank.clock())

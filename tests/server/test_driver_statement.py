@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -171,4 +173,20 @@ def test_a_driver_query_returns_what_sqlalchemy_would_for_lists_of_any_length(ur
         # inside the caller's transaction: it sees what the transaction wrote
         _BUMP.rowcount(connection, {"rid": 4, "n": 6})
         assert _PICK.rows(connection, {"ids": [4], "least": 6}) == [(4, 6, None)]
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        _ROWS.c.id.in_([1, 2]),  # a list written into the statement
+        tuple_(_ROWS.c.id, _ROWS.c.n).in_(bindparam("pairs", expanding=True)),  # rows
+    ],
+    ids=["literal-list", "tuple-list"],
+)
+def test_a_driver_statement_refuses_lists_it_cannot_expand(url: str, where: Any) -> None:
+    engine = _engine_with(url, [{"id": 1, "n": 1, "colour": "red", "until": None}])
+    statement = DriverStatement(select(_ROWS.c.id).where(where))
+    with engine.connect() as connection, pytest.raises(NotImplementedError, match="single"):
+        statement.rows(connection, {"pairs": [(1, 1)]})
     engine.dispose()

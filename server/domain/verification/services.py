@@ -293,6 +293,8 @@ class VerificationService:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was written.
         """
+        if not requests:
+            return []
         return self.commit(self.prepare(requests))
 
     def prepare(self, requests: Sequence[VerifyRequest]) -> Prepared:
