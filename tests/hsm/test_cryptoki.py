@@ -12,6 +12,7 @@ import pkcs11
 import pkcs11.exceptions as p11e
 import pytest
 from pkcs11 import Attribute, Mechanism, ObjectClass
+from structlog.testing import capture_logs
 
 from hsm import Algorithm, Hsm
 from hsm.connection import _lost
@@ -224,3 +225,17 @@ def _recording_destroys(hsm: Hsm) -> list[int]:
 
     direct.destroy = recording  # type: ignore[method-assign]
     return destroyed
+
+
+def test_a_kek_copy_that_cannot_be_destroyed_is_reported(tokens: SoftHsmTokens, hsm: Hsm) -> None:
+    opener = Hsm(tokens.config(seed_cache_size=0))
+    seed = hsm.generate_seed(Algorithm.SHA1)
+    opener.otp_values(seed, Algorithm.SHA1, 6, [1])
+    copy = opener._run(lambda s: opener._seeds.unwrapping_key(s, seed.kek_version))
+    # gone behind the store's back: its destroy at close fails while the session lives
+    opener._run(lambda s: opener._seeds.direct.destroy(handle_of(s), copy))
+    with capture_logs() as logs:
+        opener.close()
+    assert [
+        (e["version"], e["error"]) for e in logs if e["event"] == "hsm.kek_copy_not_destroyed"
+    ] == [(seed.kek_version, "ObjectHandleInvalid")]
