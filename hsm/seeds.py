@@ -376,6 +376,8 @@ class SeedStore:
             return  # the token key itself
         try:
             self.direct.destroy(handle_of(session), known.handle)
+        except p11e.ObjectHandleInvalid:
+            pass  # gone already: a logout of the token (another Hsm of the process) takes it
         except p11e.PKCS11Error as exc:
             if _session_alive(session):  # else the copy went with its session
                 log.warning("hsm.kek_copy_not_destroyed", version=version, error=type(exc).__name__)

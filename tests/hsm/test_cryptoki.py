@@ -227,15 +227,17 @@ def _recording_destroys(hsm: Hsm) -> list[int]:
     return destroyed
 
 
-def test_a_kek_copy_that_cannot_be_destroyed_is_reported(tokens: SoftHsmTokens, hsm: Hsm) -> None:
-    opener = Hsm(tokens.config(seed_cache_size=0))
+def test_a_kek_copy_gone_before_close_is_no_failure(tokens: SoftHsmTokens, hsm: Hsm) -> None:
+    """Closing the Hsm that logged in logs the token out, which destroys every other
+    session's private objects: their copies are gone when they close."""
+    first = Hsm(tokens.config(seed_cache_size=0))
+    second = Hsm(tokens.config(seed_cache_size=0))
     seed = hsm.generate_seed(Algorithm.SHA1)
-    opener.otp_values(seed, Algorithm.SHA1, 6, [1])
-    copy = opener._run(lambda s: opener._seeds.unwrapping_key(s, seed.kek_version))
-    # gone behind the store's back: its destroy at close fails while the session lives
-    opener._run(lambda s: opener._seeds.direct.destroy(handle_of(s), copy))
+    codes = first.otp_values(seed, Algorithm.SHA1, 6, [1])
+    assert second.otp_values(seed, Algorithm.SHA1, 6, [1]) == codes
+    copy = second._run(lambda s: second._seeds.unwrapping_key(s, seed.kek_version))
+    second._run(lambda s: second._seeds.direct.destroy(handle_of(s), copy))  # as a logout does
     with capture_logs() as logs:
-        opener.close()
-    assert [
-        (e["version"], e["error"]) for e in logs if e["event"] == "hsm.kek_copy_not_destroyed"
-    ] == [(seed.kek_version, "ObjectHandleInvalid")]
+        second.close()
+        first.close()
+    assert [e for e in logs if e["log_level"] in ("warning", "error")] == []
