@@ -47,30 +47,34 @@ class _Compiled:
     """The statement's text for each combination of list lengths met so far."""
 
     def arguments(self, params: Mapping[str, Any]) -> Any:
-        """What the driver takes for `params`: a sequence or a mapping."""
+        """What the driver takes for `params` (no lists): a sequence or a mapping."""
         values = {**self.constants, **params}
-        if self.expanding:
-            for name in self.expanding:
-                values.update(
-                    {f"{name}__{i}": item for i, item in enumerate(_items(name, values[name]))}
-                )
         if self.positions is None:
             return values
-        if not self.expanding:
-            return [values[name] for name in self.positions]
-        flat: list[Any] = []
-        for name in self.positions:
-            if name in self.expanding:
-                flat.extend(values[name])
-            else:
-                flat.append(values[name])
-        return flat
+        return [values[name] for name in self.positions]
 
-    def text(self, params: Mapping[str, Any]) -> str:
-        """The statement's text, with a placeholder for each item of every list."""
+    def bind(self, params: Mapping[str, Any]) -> tuple[str, Any]:
+        """The statement's text and the driver's arguments for `params`: one placeholder,
+        and one argument, for each item of every list."""
         if not self.expanding:
-            return self.sql
-        lengths = tuple(len(_items(name, params[name])) for name in self.expanding)
+            return self.sql, self.arguments(params)
+        values = {**self.constants, **params}
+        lists = {name: _items(name, values[name]) for name in self.expanding}
+        arguments: Any
+        if self.positions is None:
+            arguments = values
+            for name, items in lists.items():
+                arguments.update({f"{name}__{i}": item for i, item in enumerate(items)})
+        else:
+            arguments = []
+            for name in self.positions:
+                if name in lists:
+                    arguments.extend(lists[name])
+                else:
+                    arguments.append(values[name])
+        return self._text(tuple(len(items) for items in lists.values())), arguments
+
+    def _text(self, lengths: tuple[int, ...]) -> str:
         text = self.texts.get(lengths)
         if text is None:
             text = self.sql
@@ -113,17 +117,17 @@ class DriverStatement:
 
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
         """Run the statement in `connection`'s transaction; the rows it changed."""
-        compiled = self._for(connection)
-        return _on_cursor(
-            connection, compiled.text(params), "execute", compiled.arguments(params), _rowcount
-        )
+        return self._execute(connection, params, _rowcount)
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the query in `connection`'s transaction; every row it returns, as tuples."""
-        compiled = self._for(connection)
-        return _on_cursor(
-            connection, compiled.text(params), "execute", compiled.arguments(params), _fetchall
-        )
+        return self._execute(connection, params, _fetchall)
+
+    def _execute(
+        self, connection: Connection, params: Mapping[str, Any], result: Callable[[Any], T]
+    ) -> T:
+        sql, arguments = self._for(connection).bind(params)
+        return _on_cursor(connection, sql, "execute", arguments, result)
 
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once for each of `rows` (e.g. an INSERT of many rows), in
