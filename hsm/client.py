@@ -113,8 +113,7 @@ class Hsm:
         if new_session:
             self._seeds.forget_session_objects()
         if new_session or self._clock() - self._keys_loaded_at > self.config.key_refresh_interval:
-            self._keys.load(session)
-            self._seeds.drop_stale_unwrapping_keys(session)
+            self._reload_keys(session)
             self._generation = self._conn.generation
             self._keys_loaded_at = self._clock()
         return session
@@ -134,6 +133,7 @@ class Hsm:
         self._run(self._reload_keys)
 
     def _reload_keys(self, session: pkcs11.Session) -> None:
+        """Scan the token; KEK copies the new scan does not back are destroyed."""
         self._keys.load(session)
         self._seeds.drop_stale_unwrapping_keys(session)
 

@@ -73,8 +73,11 @@ class _UnwrappingKey:
     source: Any
     """The token key it was made from, as the key ring held it then."""
     handle: int
-    copy: bool
-    """A session copy of `source` (destroyed when dropped), or `source` itself."""
+    """A session copy of `source` (destroyed when dropped), or `source`'s own handle."""
+
+    @property
+    def copy(self) -> bool:
+        return self.handle != handle_of(self.source)
 
 
 @dataclass(frozen=True)
@@ -324,10 +327,7 @@ class SeedStore:
         if known is not None:
             self._drop_unwrapping(session, version)
         copy = None if version in self._uncopyable else self._copy(session, kek, version)
-        if copy is None:
-            known = _UnwrappingKey(kek, handle_of(kek), copy=False)
-        else:
-            known = _UnwrappingKey(kek, handle_of(copy), copy=True)
+        known = _UnwrappingKey(kek, handle_of(kek if copy is None else copy))
         self._unwrapping[version] = known
         return known.handle
 
