@@ -334,7 +334,7 @@ class VerificationService:
         decided: Counter[tuple[str, str]] = Counter()
         for check in checks:
             assert check.outcome is not None  # noqa: S101
-            self._report(check.request, check.outcome)
+            self._log_decision(check.request, check.outcome)
             decided[(check.outcome.result.value, check.request.purpose)] += 1
             outcomes.append(check.outcome)
         for (result, purpose), count in decided.items():  # one labels() lookup per kind
@@ -561,7 +561,7 @@ class VerificationService:
         connection.execute(lock, {**row, "new_lockouts": lockouts + 1, "until": now + seconds})
         return seconds
 
-    def _report(self, request: VerifyRequest, outcome: Outcome) -> None:
+    def _log_decision(self, request: VerifyRequest, outcome: Outcome) -> None:
         if not _decisions.isEnabledFor(logging.INFO):
             # once per request: structlog would bind a logger and start its chain for an
             # event the level drops (~15 µs a request under load)
