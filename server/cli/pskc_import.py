@@ -9,7 +9,13 @@ from typing import IO
 import click
 
 from server.cli.context import Context, actor, pass_context, progress_bar, run_action
-from server.domain.imports.pskc import Password, PreSharedKey, Protection, read_pskc
+from server.domain.imports.pskc import (
+    MAX_PSKC_BYTES,
+    Password,
+    PreSharedKey,
+    Protection,
+    read_pskc,
+)
 from server.domain.imports.services import ImportPlan, ImportRefused
 
 
@@ -76,7 +82,7 @@ def pskc_import(
     """
     protection = _protection(key_file, password_file)
     assignments = _assignments(assign, assign_file)
-    data = pskc_file.read()
+    data = pskc_file.read(MAX_PSKC_BYTES + 1)  # enough to tell that a file is too large
     service = context.token_imports()
 
     def check() -> ImportPlan:

@@ -183,3 +183,37 @@ def test_a_document_type_declaration_is_refused() -> None:
     )
     with pytest.raises(InvalidInput, match="document type declarations"):
         read_pskc(laughs.encode(), None, allow_plaintext=True)
+
+
+def _with_entity(encoding: str) -> bytes:
+    """Figure 6 with its serial number spelt through an internal entity, in `encoding`."""
+    text = FIGURE6.decode().replace(
+        'encoding="UTF-8"?>',
+        f'encoding="{encoding}"?>\n<!DOCTYPE x [<!ENTITY serial "987654321">]>',
+        1,
+    )
+    text = text.replace("<SerialNo>987654321<", "<SerialNo>&serial;<")
+    return text.encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["UTF-16", "UTF-16LE", "UTF-16BE", "UTF-8"])
+def test_a_document_type_declaration_is_refused_in_any_encoding(encoding: str) -> None:
+    # The attacker's move against a filter on raw bytes: the same DTD in another encoding
+    # (without the check, the UTF-16 file imports with its entity expanded).
+    data = _with_entity(encoding)
+    assert (b"<!DOCTYPE" in data) == (encoding == "UTF-8")
+    with pytest.raises(InvalidInput, match="document type declarations"):
+        read_pskc(data, FIGURE6_KEY)
+
+
+def test_a_pskc_file_in_utf16_is_read_like_its_utf8_original() -> None:
+    utf16 = FIGURE6.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    (token,) = read_pskc(utf16, FIGURE6_KEY).tokens
+    assert token.seed == RFC_SEEDS["SHA1"]
+
+
+def test_a_file_over_the_size_cap_is_refused_before_it_is_parsed() -> None:
+    padding = b"<!--" + b"x" * 2048 + b"-->"
+    with pytest.raises(InvalidInput, match="larger than 1 KiB"):
+        read_pskc(FIGURE6 + padding, FIGURE6_KEY, max_bytes=1024)
+    assert read_pskc(FIGURE6, FIGURE6_KEY, max_bytes=len(FIGURE6)).tokens

@@ -7,7 +7,9 @@ checks each value's MAC. On top of it this module enforces what a bank needs:
   is refused unless the officer allows it explicitly;
 - a CBC-encrypted secret must carry a ValueMAC (python-pskc would accept one without, and
   CBC alone does not detect an altered ciphertext);
-- only HOTP and TOTP keys with decimal responses of 6 to 8 digits, SHA-1/256/512.
+- only HOTP and TOTP keys with decimal responses of 6 to 8 digits, SHA-1/256/512;
+- no document type declaration (so no entity expansion or external entity), whatever the
+  document's encoding, and no file over `MAX_PSKC_BYTES`.
 
 A key that fails any check is rejected with a reason; the others are kept. Messages name the
 key (serial, key id) and the check, never a seed, a key or a password.
@@ -19,6 +21,8 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
 from pskc import PSKC
 from pskc.exceptions import DecryptionError, KeyDerivationError, PSKCError
 from pskc.key import EncryptedValue, Key
@@ -30,6 +34,7 @@ from server.errors import InvalidInput
 MIN_SEED = 16  # RFC 4226 R6: at least 128 bits
 MAX_SEED = 128
 DEFAULT_TOTP_PERIOD = 30  # RFC 6238's default time step, used when the file gives none
+MAX_PSKC_BYTES = 64 * 1024 * 1024  # a vendor batch of 1,000 keys is about 1 MiB
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,11 @@ class PskcBatch:
 
 
 def read_pskc(
-    data: bytes, protection: Protection | None, *, allow_plaintext: bool = False
+    data: bytes,
+    protection: Protection | None,
+    *,
+    allow_plaintext: bool = False,
+    max_bytes: int = MAX_PSKC_BYTES,
 ) -> PskcBatch:
     """Parse, decrypt and check a PSKC document.
 
@@ -124,14 +133,13 @@ def read_pskc(
         data: the file's bytes.
         protection: the pre-shared key or password (None for a file in the clear).
         allow_plaintext: accept seeds that are not encrypted in the file.
+        max_bytes: the largest file accepted.
 
     Raises:
-        InvalidInput: the document is not PSKC, or the protection does not fit the file.
+        InvalidInput: the document is not PSKC, is too large, has a document type
+            declaration, or the protection does not fit the file.
     """
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        # PSKC needs no DTD; refusing one rules out entity expansion and external entities
-        # whatever XML parser python-pskc finds installed.
-        raise InvalidInput("not a PSKC file: document type declarations are not accepted")
+    _check_xml(data, max_bytes)
     try:
         container = PSKC(io.BytesIO(data))
     except PSKCError as exc:
@@ -179,6 +187,34 @@ def read_pskc(
             for r in rejected
         ]
     return PskcBatch(tokens, rejected, described, hashlib.sha256(data).hexdigest())
+
+
+def _check_xml(data: bytes, max_bytes: int) -> None:
+    """Refuse a file over `max_bytes` and any DTD, in whatever encoding the file declares.
+
+    PSKC needs no DTD; refusing one rules out entity expansion and external entities
+    whatever XML parser python-pskc finds installed. The check is made by an XML parser
+    (expat through defusedxml), not by looking for bytes, so that a UTF-16 or UTF-32
+    document cannot hide its declaration.
+    """
+    if len(data) > max_bytes:
+        raise InvalidInput(f"the file is larger than {_size(max_bytes)}: not accepted")
+    try:
+        fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise InvalidInput("not a PSKC file: document type declarations are not accepted") from None
+    except ParseError as exc:
+        line, column = exc.position
+        raise InvalidInput(
+            f"not a PSKC file: not well-formed XML (line {line}, column {column})"
+        ) from None
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if count >= scale and count % scale == 0:
+            return f"{count // scale} {unit}"
+    return f"{count} bytes"
 
 
 class _Rejected(Exception):
