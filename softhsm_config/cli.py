@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -25,17 +27,19 @@ def main() -> None:
 )
 @click.option("--label", default="otp-server", show_default=True, help="Token label.")
 @click.option(
-    "--so-pin",
-    envvar="SOFTHSM_SO_PIN",
+    "--so-pin-file",
+    type=click.File("r", encoding="utf-8"),
     default=None,
-    help="Security officer PIN (default: kept in the secrets dir, or generated).",
+    help="File holding the security officer PIN ('-' for stdin). Also SOFTHSM_SO_PIN; "
+    "default: kept in the secrets dir, or generated. PINs are never taken as arguments.",
 )
 @click.option(
-    "--pin",
-    "user_pin",
-    envvar="SOFTHSM_USER_PIN",
+    "--pin-file",
+    "user_pin_file",
+    type=click.File("r", encoding="utf-8"),
     default=None,
-    help="User PIN (default: kept in the secrets dir, or generated).",
+    help="File holding the user PIN ('-' for stdin). Also SOFTHSM_USER_PIN; "
+    "default: kept in the secrets dir, or generated.",
 )
 @click.option(
     "--secrets-dir",
@@ -54,12 +58,14 @@ def main() -> None:
 def init(
     directory: Path,
     label: str,
-    so_pin: str | None,
-    user_pin: str | None,
+    so_pin_file: TextIO | None,
+    user_pin_file: TextIO | None,
     secrets_dir: Path,
     module: Path,
 ) -> None:
     """Create the token if it is missing; check its PINs if it exists."""
+    so_pin = _pin(so_pin_file, "SOFTHSM_SO_PIN")
+    user_pin = _pin(user_pin_file, "SOFTHSM_USER_PIN")
     try:
         token = create_token(
             directory,
@@ -76,3 +82,10 @@ def init(
     click.echo(f"  user PIN file: {token.user_pin_file}")
     click.echo(f"  SO PIN file:   {token.so_pin_file}")
     click.echo(f"export SOFTHSM2_CONF={token.conf_path}")
+
+
+def _pin(source: TextIO | None, variable: str) -> str | None:
+    """A PIN from its file (first line) or its environment variable, else None."""
+    if source is not None:
+        return source.readline().strip() or None
+    return os.environ.get(variable) or None

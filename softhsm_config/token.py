@@ -99,28 +99,7 @@ def create_token(
     if label in _token_labels(util, env):
         _check_pins(module, label, user_pin=user_pin, so_pin=so_pin, env=env)
     else:
-        result = subprocess.run(  # noqa: S603 - fixed program, arguments are not shell-parsed
-            [
-                util,
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                so_pin,
-                "--pin",
-                user_pin,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise TokenSetupError(
-                f"softhsm2-util could not create token {label!r}: "
-                f"{result.stderr.strip() or result.stdout.strip()}"
-            )
+        _init_token(module, label, user_pin=user_pin, so_pin=so_pin, env=env)
         created = True
     secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write_private(user_pin_file, user_pin + "\n")
@@ -162,6 +141,26 @@ def _token_labels(util: str, env: dict[str, str]) -> set[str]:
         raise TokenSetupError(f"softhsm2-util --show-slots failed: {result.stderr.strip()}")
     labels = re.findall(r"^\s*Label:\s*(.*?)\s*$", result.stdout, flags=re.MULTILINE)
     return {label for label in labels if label}
+
+
+def _init_token(
+    module: Path, label: str, *, user_pin: str, so_pin: str, env: dict[str, str]
+) -> None:
+    """Initialise the token in a child process through PKCS#11, PINs on its stdin: with
+    `softhsm2-util --init-token` they would sit in /proc/<pid>/cmdline for anyone to read."""
+    request = json.dumps(
+        {"module": str(module), "label": label, "user_pin": user_pin, "so_pin": so_pin}
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "softhsm_config.init_token"],
+        input=request,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise TokenSetupError(f"could not create token {label!r}: {result.stderr.strip()}")
 
 
 def _check_pins(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -10,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from softhsm_config import TokenSetupError, create_token
+from softhsm_config.init_token import InitError, padded_label
+from softhsm_config.token import SOFTHSM_MODULE
 
 
 def test_creates_token_with_generated_pins_in_private_files(tmp_path: Path) -> None:
@@ -91,7 +96,108 @@ def test_command_line(tmp_path: Path) -> None:
     assert "already present, PINs checked" in second.stdout
     pin = (tmp_path / "secrets" / "cli.user-pin").read_text().strip()
     assert pin not in first.stdout + first.stderr + second.stdout + second.stderr
-    bad = subprocess.run([*args, "--pin", "other-pin-1"], capture_output=True, text=True)
+    other = tmp_path / "other-pin"
+    other.write_text("other-pin-1\n")
+    bad = subprocess.run([*args, "--pin-file", str(other)], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "user PIN is refused" in bad.stderr
     assert "other-pin-1" not in bad.stderr
+    from_stdin = subprocess.run(
+        [*args, "--pin-file", "-"], input="other-pin-2\n", capture_output=True, text=True
+    )
+    assert from_stdin.returncode == 1
+    assert "user PIN is refused" in from_stdin.stderr
+
+
+def test_command_line_takes_no_pin_as_an_argument(tmp_path: Path) -> None:
+    """A PIN given as an argument would be readable by every local user in /proc."""
+    bad = subprocess.run(
+        [sys.executable, "-m", "softhsm_config", "init", "--dir", str(tmp_path), "--pin", "x1y2z3"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "No such option '--pin'" in bad.stderr
+    assert "x1y2z3" not in bad.stderr + bad.stdout
+
+
+def test_pins_from_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "SOFTHSM_USER_PIN": "env-user-1", "SOFTHSM_SO_PIN": "env-so-1"}
+    args = [sys.executable, "-m", "softhsm_config", "init", "--dir", str(tmp_path / "hsm")]
+    subprocess.run(
+        [*args, "--label", "env", "--secrets-dir", str(tmp_path / "s")], env=env, check=True
+    )
+    assert (tmp_path / "s" / "env.user-pin").read_text().strip() == "env-user-1"
+    assert (tmp_path / "s" / "env.so-pin").read_text().strip() == "env-so-1"
+
+
+def test_no_pin_on_any_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attacker is any local user reading /proc/<pid>/cmdline while the token is made:
+    every program started is run through a recorder on PATH, and its arguments are searched
+    for the PINs."""
+    recorder = tmp_path / "bin"
+    recorder.mkdir()
+    argv_log = tmp_path / "argv.log"
+    real = shutil.which("softhsm2-util")
+    assert real is not None
+    for tool in ("softhsm2-util", "pkcs11-tool"):
+        target = shutil.which(tool) or "/bin/false"
+        script = recorder / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> {argv_log}\nexec {target} "$@"\n')
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{recorder}:{os.environ['PATH']}")
+    token = create_token(
+        tmp_path / "hsm",
+        "watched",
+        user_pin="user-pin-4711",
+        so_pin="so-pin-0815",
+        secrets_dir=tmp_path / "secrets",
+    )
+    assert token.created
+    recorded = argv_log.read_text()
+    assert "softhsm2-util" in recorded  # the recorder is the one that ran
+    assert "user-pin-4711" not in recorded
+    assert "so-pin-0815" not in recorded
+    # and the token really has those PINs: the second run logs in with both
+    again = create_token(
+        tmp_path / "hsm",
+        "watched",
+        user_pin="user-pin-4711",
+        so_pin="so-pin-0815",
+        secrets_dir=tmp_path / "secrets",
+    )
+    assert not again.created
+
+
+def test_init_child_reports_failures_without_pins(tmp_path: Path) -> None:
+    """A PIN the module refuses (longer than SoftHSM's 255) fails with the call named."""
+    conf = tmp_path / "softhsm2.conf"
+    (tmp_path / "tokens").mkdir()
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
+    request = json.dumps(
+        {"module": str(SOFTHSM_MODULE), "label": "x", "so_pin": "s" * 300, "user_pin": "u" * 8}
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "softhsm_config.init_token"],
+        input=request,
+        env={**os.environ, "SOFTHSM2_CONF": str(conf)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "C_InitToken failed: CKR_PIN_" in result.stderr
+    assert "sss" not in result.stderr
+    garbage = subprocess.run(
+        [sys.executable, "-m", "softhsm_config.init_token"],
+        input="not json",
+        capture_output=True,
+        text=True,
+    )
+    assert garbage.returncode == 1
+    assert "not the JSON object expected" in garbage.stderr
+
+
+def test_label_is_padded_for_c_inittoken() -> None:
+    assert padded_label("otp") == b"otp" + b" " * 29
+    with pytest.raises(InitError):
+        padded_label("x" * 33)
