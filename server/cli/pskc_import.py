@@ -58,6 +58,13 @@ def pskc_group() -> None:
     help="Keep tokens without a customer as unassigned stock (see `credential assign`).",
 )
 @click.option(
+    "--signer-cert",
+    type=click.File("r"),
+    default=None,
+    help="The vendor's signing certificate (PEM, received out of band); required for a "
+    "file with an XML signature, which is then checked.",
+)
+@click.option(
     "--allow-plaintext", is_flag=True, help="Accept a file whose seeds are not encrypted."
 )
 @click.option("--dry-run", is_flag=True, help="Check everything and report; store nothing.")
@@ -70,6 +77,7 @@ def pskc_import(
     assign: tuple[str, ...],
     assign_file: IO[str] | None,
     hold_unassigned: bool,
+    signer_cert: IO[str] | None,
     allow_plaintext: bool,
     dry_run: bool,
 ) -> None:
@@ -77,16 +85,21 @@ def pskc_import(
 
     Each seed is decrypted (pre-shared key: AES-CBC with an HMAC-SHA1 MAC; password:
     PBKDF2), its MAC checked, wrapped by the HSM and stored wrapped. A key that fails a
-    check is reported and nothing at all is imported. Secrets are read from files or
-    stdin, never from the command line.
+    check is reported and nothing at all is imported; a key outside its validity period
+    (Policy StartDate/ExpiryDate) is skipped and reported. A signed file is read only as
+    far as its signature, checked against --signer-cert, covers. Secrets are read from
+    files or stdin, never from the command line.
     """
     protection = _protection(key_file, password_file)
     assignments = _assignments(assign, assign_file)
     data = pskc_file.read(MAX_PSKC_BYTES + 1)  # enough to tell that a file is too large
+    certificate = signer_cert.read() if signer_cert is not None else None
     service = context.token_imports()
 
     def check() -> ImportPlan:
-        batch = read_pskc(data, protection, allow_plaintext=allow_plaintext)
+        batch = read_pskc(
+            data, protection, allow_plaintext=allow_plaintext, signer_certificate=certificate
+        )
         return service.plan(batch, assignments, hold_unassigned=hold_unassigned)
 
     plan = run_action(check)
@@ -157,9 +170,11 @@ def _assignments(options: tuple[str, ...], csv_file: IO[str] | None) -> dict[str
 
 def _report(plan: ImportPlan, dry_run: bool) -> None:
     batch = plan.batch
+    keys = len(batch.tokens) + len(batch.rejected) + len(batch.skipped)
     click.echo(
-        f"file: {len(batch.tokens) + len(batch.rejected)} key(s), protected by "
+        f"file: {keys} key(s), protected by "
         f"{batch.protection}, sha256 {batch.digest[:16]}..."
+        + (", XML signature verified" if batch.signed else "")
     )
     verb = "would import" if dry_run or not plan.importable else "importing"
     for item in plan.planned:
@@ -171,6 +186,8 @@ def _report(plan: ImportPlan, dry_run: bool) -> None:
         )
     for rejected in plan.rejected:
         click.echo(f"  REJECTED  {rejected.serial:<20} key {rejected.key_id!r}: {rejected.reason}")
+    for skipped in batch.skipped:
+        click.echo(f"  SKIPPED   {skipped.serial:<20} key {skipped.key_id!r}: {skipped.reason}")
     for problem in plan.problems:
         click.echo(f"  problem: {problem}")
     if plan.importable:

@@ -9,7 +9,16 @@ checks each value's MAC. On top of it this module enforces what a bank needs:
   CBC alone does not detect an altered ciphertext);
 - only HOTP and TOTP keys with decimal responses of 6 to 8 digits, SHA-1/256/512;
 - no document type declaration (so no entity expansion or external entity), whatever the
-  document's encoding, and no file over `MAX_PSKC_BYTES`.
+  document's encoding, and no file over `MAX_PSKC_BYTES`;
+- an XML signature (RFC 6030 section 7) is verified against the vendor's certificate, given
+  out of band, and only what it covers is read; a signed file without that certificate, or
+  a certificate for an unsigned file, is refused;
+- RSA key transport (section 6.3) is refused as such: the bank's tokens arrive under a
+  pre-shared key or a password;
+- each key's validity period (`Policy/StartDate`, `ExpiryDate`) is honoured: a key outside
+  it now is skipped and reported. A device with several keys for consecutive periods
+  (RFC 6030 figure 10) thus gets the key valid now; several keys valid at once for one
+  device are refused as ambiguous.
 
 A key that fails any check is rejected with a reason; the others are kept. Messages name the
 key (serial, key id) and the check, never a seed, a key or a password.
@@ -19,7 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
@@ -109,15 +120,20 @@ class PskcBatch:
 
     Attributes:
         tokens: keys that passed every check, in file order.
-        rejected: keys that did not, with the reason.
+        rejected: keys that did not, with the reason (they block the import).
         protection: how the file was protected ("pre-shared key", "password", "none").
         digest: SHA-256 of the file, hex (identifies the batch in the audit trail).
+        skipped: keys outside their validity period now, with the period (reported, not
+            imported, not blocking).
+        signed: the file's XML signature was verified.
     """
 
     tokens: list[PskcToken]
     rejected: list[RejectedKey]
     protection: str
     digest: str
+    skipped: list[RejectedKey] = field(default_factory=list)
+    signed: bool = False
 
 
 def read_pskc(
@@ -126,6 +142,8 @@ def read_pskc(
     *,
     allow_plaintext: bool = False,
     max_bytes: int = MAX_PSKC_BYTES,
+    signer_certificate: str | None = None,
+    now: datetime | None = None,
 ) -> PskcBatch:
     """Parse, decrypt and check a PSKC document.
 
@@ -134,10 +152,13 @@ def read_pskc(
         protection: the pre-shared key or password (None for a file in the clear).
         allow_plaintext: accept seeds that are not encrypted in the file.
         max_bytes: the largest file accepted.
+        signer_certificate: the vendor's signing certificate (PEM), for a signed file.
+        now: the time validity periods are checked at (default: the current time).
 
     Raises:
         InvalidInput: the document is not PSKC, is too large, has a document type
-            declaration, or the protection does not fit the file.
+            declaration, its signature is missing, unexpected or wrong, it uses RSA key
+            transport, or the protection does not fit the file.
     """
     _check_xml(data, max_bytes)
     try:
@@ -146,6 +167,8 @@ def read_pskc(
         raise InvalidInput(f"not a PSKC file: {_short(exc)}") from exc
     except Exception as exc:  # lxml/defusedxml errors are not PSKCError
         raise InvalidInput(f"not a PSKC file: {type(exc).__name__}") from exc
+    container = _signed_part(container, signer_certificate)
+    _refuse_rsa_transport(container)
     encryption = container.encryption
     derived = encryption.derivation.algorithm is not None
     encrypted = derived or any(_encrypted(key) for key in container.keys)
@@ -174,19 +197,94 @@ def read_pskc(
 
     tokens: list[PskcToken] = []
     rejected: list[RejectedKey] = []
+    skipped: list[RejectedKey] = []
+    moment = now or datetime.now(UTC)
     for key in container.keys:
         serial = str(key.serial or key.id or "").strip()
         key_id = str(key.id or "")
+        outside = _outside_validity(key, moment)
+        if outside:
+            skipped.append(RejectedKey(serial or "?", key_id, outside))
+            continue
         try:
             tokens.append(_token(key, serial, key_id, encrypted))
         except _Rejected as exc:
             rejected.append(RejectedKey(serial or "?", key_id, str(exc)))
+    tokens, rejected = _one_key_per_device(tokens, rejected)
     if encrypted and rejected and not tokens and all(_is_mac(r) for r in rejected):
         rejected = [
             RejectedKey(r.serial, r.key_id, r.reason + " (wrong key or password?)")
             for r in rejected
         ]
-    return PskcBatch(tokens, rejected, described, hashlib.sha256(data).hexdigest())
+    return PskcBatch(
+        tokens,
+        rejected,
+        described,
+        hashlib.sha256(data).hexdigest(),
+        skipped=skipped,
+        signed=signer_certificate is not None,
+    )
+
+
+def _signed_part(container: PSKC, certificate: str | None) -> PSKC:
+    """The part of the file its XML signature covers, checked against `certificate`."""
+    signature = container.signature
+    if not signature.is_signed:
+        if certificate is not None:
+            raise InvalidInput("a signing certificate was given, but the file is not signed")
+        return container
+    if certificate is None:
+        raise InvalidInput(
+            "the file carries an XML signature: give the vendor's signing certificate "
+            "(received out of band) to check it"
+        )
+    try:
+        signature.verify(certificate=certificate)
+        return signature.signed_pskc
+    except Exception:  # signxml raises its own and cryptography's errors; no detail needed
+        raise InvalidInput(
+            "the file's XML signature does not verify against the given certificate: "
+            "nothing imported"
+        ) from None
+
+
+def _refuse_rsa_transport(container: PSKC) -> None:
+    algorithms = [container.encryption.algorithm or ""]
+    algorithms += [_secret_algorithm(key) for key in container.keys]
+    if any("rsa" in algorithm.lower() for algorithm in algorithms):
+        raise InvalidInput(
+            "RSA key transport (RFC 6030 section 6.3) is not supported: ask the vendor for a "
+            "file protected by a pre-shared key or a password"
+        )
+
+
+def _outside_validity(key: Key, now: datetime) -> str | None:
+    """Why `key` may not be used at `now` by its Policy dates, or None when it may."""
+    start, expiry = key.policy.start_date, key.policy.expiry_date
+    if start is not None and now < start:
+        return f"not valid before {start.astimezone(UTC):%Y-%m-%d %H:%M} UTC: skipped"
+    if expiry is not None and now >= expiry:
+        return f"expired on {expiry.astimezone(UTC):%Y-%m-%d %H:%M} UTC: skipped"
+    return None
+
+
+def _one_key_per_device(
+    tokens: list[PskcToken], rejected: list[RejectedKey]
+) -> tuple[list[PskcToken], list[RejectedKey]]:
+    """A device (serial) may hold several keys for different periods, but only one may be
+    valid at a time: when several are, none can be told to be the one the device uses."""
+    counts = Counter(token.serial for token in tokens)
+    kept = [token for token in tokens if counts[token.serial] == 1]
+    ambiguous = [
+        RejectedKey(
+            token.serial,
+            token.key_id,
+            f"the device has {counts[token.serial]} keys valid now; which one it uses is not known",
+        )
+        for token in tokens
+        if counts[token.serial] > 1
+    ]
+    return kept, rejected + ambiguous
 
 
 def _check_xml(data: bytes, max_bytes: int) -> None:
@@ -223,6 +321,12 @@ class _Rejected(Exception):
 
 def _encrypted(key: Key) -> bool:
     return isinstance(getattr(key, "_secret", None), EncryptedValue)
+
+
+def _secret_algorithm(key: Key) -> str:
+    """The algorithm URI that encrypts `key`'s secret, or "" when it is not encrypted."""
+    secret = getattr(key, "_secret", None)
+    return (secret.algorithm or "") if isinstance(secret, EncryptedValue) else ""
 
 
 def _is_mac(rejected: RejectedKey) -> bool:

@@ -179,7 +179,9 @@ class TokenImportService:
                 "as unassigned stock"
             )
         if not batch.tokens and not batch.rejected:
-            plan.problems.append("the file holds no key")
+            plan.problems.append(
+                "no key of the file is valid now" if batch.skipped else "the file holds no key"
+            )
         return plan
 
     def apply(
@@ -292,6 +294,8 @@ class TokenImportService:
                     "protection": plan.batch.protection,
                     "imported": len(imported),
                     "unassigned": sum(1 for i in imported if i.username is None),
+                    "skipped": len(plan.batch.skipped),
+                    "signature": "verified" if plan.batch.signed else "none",
                 },
             )
         )
