@@ -10,9 +10,11 @@ from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound
 from hsm.keys import KeyInfo, KeyPurpose
 from hsm.otp import Algorithm, totp_counter, truncate
 from hsm.provisioning import ProvisionedSeed, kdf_input
-from hsm.seeds import WrappedSeed
+from hsm.seeds import MIN_IMPORTED_SEED, SHORTEST_IMPORTED_SEED, WrappedSeed
 
 __all__ = [
+    "MIN_IMPORTED_SEED",
+    "SHORTEST_IMPORTED_SEED",
     "Algorithm",
     "Hsm",
     "HsmConfig",

@@ -171,9 +171,16 @@ class Hsm:
         """Make a new random seed in the HSM; only its wrapped form comes out."""
         return self._run(lambda session: self._seeds.generate(session, algorithm))
 
-    def import_seed(self, seed: bytes, algorithm: Algorithm) -> WrappedSeed:
-        """Wrap a known seed (imported tokens, test vectors) under the current KEK."""
-        return self._run(lambda session: self._seeds.import_(session, seed, algorithm))
+    def import_seed(
+        self, seed: bytes, algorithm: Algorithm, *, allow_short: bool = False
+    ) -> WrappedSeed:
+        """Wrap a known seed (imported tokens, test vectors) under the current KEK.
+
+        Seeds of 128 to 1024 bits; with `allow_short`, from 80 bits (older hardware tokens).
+        """
+        return self._run(
+            lambda session: self._seeds.import_(session, seed, algorithm, allow_short=allow_short)
+        )
 
     def otp_values(
         self, seed: WrappedSeed, algorithm: Algorithm, digits: int, counters: Sequence[int]

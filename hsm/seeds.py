@@ -44,6 +44,7 @@ HMAC_MECHANISMS = {
     Algorithm.SHA512: Mechanism.SHA512_HMAC,
 }
 MIN_IMPORTED_SEED = 16  # RFC 4226 R6: at least 128 bits
+SHORTEST_IMPORTED_SEED = 10  # 80 bits, as older hardware tokens ship: only by explicit policy
 MAX_IMPORTED_SEED = 128
 
 # What an HSM answers when it will not copy a key: CKR_ACTION_PROHIBITED (CKA_COPYABLE
@@ -204,17 +205,32 @@ class SeedStore:
             template=seed_template(extractable=True),
         )
 
-    def import_(self, session: pkcs11.Session, seed: bytes, algorithm: Algorithm) -> WrappedSeed:
+    def import_(
+        self,
+        session: pkcs11.Session,
+        seed: bytes,
+        algorithm: Algorithm,
+        *,
+        allow_short: bool = False,
+    ) -> WrappedSeed:
         """Wrap a known seed (imported hardware tokens, test vectors) under the current KEK.
+
+        `allow_short` lowers the shortest accepted seed from 128 bits (RFC 4226 R6) to 80
+        bits; the caller decides by policy and records that it did.
 
         Seeds shorter than the hash output are zero-padded up to it: SoftHSM refuses shorter
         HMAC keys, and HMAC pads keys with zeros anyway, so the codes are unchanged. Seeds
         longer than the hash block are replaced by their hash, as HMAC itself does.
         """
-        if not MIN_IMPORTED_SEED <= len(seed) <= MAX_IMPORTED_SEED:
+        shortest = SHORTEST_IMPORTED_SEED if allow_short else MIN_IMPORTED_SEED
+        if not shortest <= len(seed) <= MAX_IMPORTED_SEED:
             raise InvalidSeedRequest(
-                f"a seed must be {MIN_IMPORTED_SEED} to {MAX_IMPORTED_SEED} bytes long, "
-                f"not {len(seed)}"
+                f"a seed must be {shortest} to {MAX_IMPORTED_SEED} bytes long, not {len(seed)}"
+                + (
+                    " (seeds of 80 to 120 bits only under an explicit short-seed policy)"
+                    if not allow_short and SHORTEST_IMPORTED_SEED <= len(seed)
+                    else ""
+                )
             )
         version = self._keys.current_version(KeyPurpose.SEED_WRAPPING)
         if len(seed) > algorithm.block_size:

@@ -67,6 +67,12 @@ def pskc_group() -> None:
 @click.option(
     "--allow-plaintext", is_flag=True, help="Accept a file whose seeds are not encrypted."
 )
+@click.option(
+    "--allow-short-seeds",
+    is_flag=True,
+    help="Accept seeds of 80 to 120 bits (older tokens; RFC 4226 asks for 128). Each one is "
+    "marked in the report and in the audit trail.",
+)
 @click.option("--dry-run", is_flag=True, help="Check everything and report; store nothing.")
 @pass_context
 def pskc_import(
@@ -79,6 +85,7 @@ def pskc_import(
     hold_unassigned: bool,
     signer_cert: IO[str] | None,
     allow_plaintext: bool,
+    allow_short_seeds: bool,
     dry_run: bool,
 ) -> None:
     """Import every key of PSKC_FILE into the HSM, all or nothing.
@@ -98,7 +105,11 @@ def pskc_import(
 
     def check() -> ImportPlan:
         batch = read_pskc(
-            data, protection, allow_plaintext=allow_plaintext, signer_certificate=certificate
+            data,
+            protection,
+            allow_plaintext=allow_plaintext,
+            signer_certificate=certificate,
+            allow_short_seeds=allow_short_seeds,
         )
         return service.plan(batch, assignments, hold_unassigned=hold_unassigned)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from hsm import Algorithm
+from hsm import MIN_IMPORTED_SEED, Algorithm
 from server.cli.context import Context, actor, pass_context, run_action
 from server.clock import system_clock
 from server.db.models import CredentialKind
@@ -52,7 +52,14 @@ def _read_seed(source: Any, encoding: str) -> bytes:
     show_default=True,
 )
 @click.option("--digits", type=click.IntRange(6, 8), default=6, show_default=True)
-@click.option("--period", type=click.IntRange(1, 600), default=60, show_default=True)
+@click.option(
+    "--period",
+    type=click.IntRange(1, 600),
+    default=60,
+    show_default=True,
+    help="TOTP time step in seconds. This product's tokens use 60; oathtool and most "
+    "authenticator apps use 30: give the token's own.",
+)
 @click.option(
     "--counter",
     type=click.IntRange(0),
@@ -61,6 +68,12 @@ def _read_seed(source: Any, encoding: str) -> bytes:
     help="HOTP: the next counter value the token will use.",
 )
 @click.option("--serial", default=None, help="The hardware token's serial number.")
+@click.option(
+    "--allow-short-seed",
+    is_flag=True,
+    help="Accept a seed of 80 to 120 bits (older tokens; RFC 4226 asks for 128); the audit "
+    "event records it.",
+)
 @pass_context
 def credential_import(
     context: Context,
@@ -73,8 +86,13 @@ def credential_import(
     period: int,
     counter: int,
     serial: str | None,
+    allow_short_seed: bool,
 ) -> None:
-    """Wrap one known seed in the HSM and give it to a customer (batches: `pskc import`)."""
+    """Wrap one known seed in the HSM and give it to a customer (batches: `pskc import`).
+
+    The output states the parameters stored (kind, algorithm, digits, TOTP period or HOTP
+    counter): codes are checked with exactly these.
+    """
     seed = _read_seed(seed_file, seed_format)
 
     def add() -> str:
@@ -91,12 +109,19 @@ def credential_import(
                     period=period,
                     counter=counter,
                     serial=serial,
+                    allow_short_seed=allow_short_seed,
                 ),
                 actor(),
             )
             return created.public_id
 
-    click.echo(f"credential {run_action(add)} imported for {username!r}")
+    public_id = run_action(add)
+    what = f"period {period} s" if kind == "totp" else f"next counter {counter}"
+    short = f", SHORT SEED ({len(seed) * 8} bits, audited)" if len(seed) < MIN_IMPORTED_SEED else ""
+    click.echo(
+        f"credential {public_id} imported for {username!r}: "
+        f"{kind} {algorithm} {digits} digits, {what}{short}"
+    )
 
 
 @credential.command("list")

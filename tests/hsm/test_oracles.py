@@ -16,7 +16,7 @@ from hsm import (
     WrappedSeed,
     totp_counter,
 )
-from tests.oracles import oathtool_totp, pyotp_totp
+from tests.oracles import oathtool_hotp, oathtool_totp, pyotp_totp
 
 CASES = 40
 
@@ -73,6 +73,16 @@ def test_cache_is_bounded(tokens) -> None:  # type: ignore[no-untyped-def]
 def test_seed_length_outside_the_rfc_bounds_is_refused(hsm: Hsm, length: int) -> None:
     with pytest.raises(InvalidSeedRequest, match="16 to 128 bytes"):
         hsm.import_seed(b"\x01" * length, Algorithm.SHA1)
+
+
+def test_an_80_bit_seed_only_under_the_short_seed_policy(hsm: Hsm) -> None:
+    seed = bytes.fromhex("3132333435363738393a")
+    with pytest.raises(InvalidSeedRequest, match="explicit short-seed policy"):
+        hsm.import_seed(seed, Algorithm.SHA1)
+    wrapped = hsm.import_seed(seed, Algorithm.SHA1, allow_short=True)
+    assert hsm.otp_values(wrapped, Algorithm.SHA1, 6, [1]) == [oathtool_hotp(seed, 6, 1)]
+    with pytest.raises(InvalidSeedRequest, match="10 to 128 bytes"):
+        hsm.import_seed(seed[:9], Algorithm.SHA1, allow_short=True)
 
 
 @pytest.mark.parametrize("digits", [5, 9])

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hsm import Algorithm, Hsm, HsmError, InvalidSeedRequest, totp_counter
+from hsm import MIN_IMPORTED_SEED, Algorithm, Hsm, HsmError, InvalidSeedRequest, totp_counter
 from server.clock import Clock
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
 from server.domain.audit.services import AuditLog, AuditRecord
@@ -43,6 +43,8 @@ class SeedImport:
     period: int = 60
     counter: int = 0
     serial: str | None = None
+    allow_short_seed: bool = False
+    """Accept a seed of 80 to 120 bits (older hardware tokens); the audit event says so."""
 
 
 class CredentialService:
@@ -64,7 +66,9 @@ class CredentialService:
         if not 6 <= spec.digits <= 8:
             raise InvalidInput("an OTP has 6 to 8 digits")
         try:
-            sealed = self._hsm.import_seed(spec.seed, spec.algorithm)
+            sealed = self._hsm.import_seed(
+                spec.seed, spec.algorithm, allow_short=spec.allow_short_seed
+            )
         except InvalidSeedRequest as exc:
             raise InvalidInput(str(exc)) from exc
         except HsmError as exc:
@@ -96,6 +100,9 @@ class CredentialService:
             kind=spec.kind.value,
             algorithm=spec.algorithm.value,
             serial=spec.serial,
+            period=spec.period if spec.kind == CredentialKind.TOTP else None,
+            seed_bits=len(spec.seed) * 8,
+            **({"short_seed_policy": "allowed"} if len(spec.seed) < MIN_IMPORTED_SEED else {}),
         )
         return credential
 

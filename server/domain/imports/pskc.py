@@ -38,11 +38,12 @@ from pskc import PSKC
 from pskc.exceptions import DecryptionError, KeyDerivationError, PSKCError
 from pskc.key import EncryptedValue, Key
 
-from hsm import Algorithm, InvalidSeedRequest
+from hsm import MIN_IMPORTED_SEED, SHORTEST_IMPORTED_SEED, Algorithm, InvalidSeedRequest
 from server.db.models import CredentialKind
 from server.errors import InvalidInput
 
-MIN_SEED = 16  # RFC 4226 R6: at least 128 bits
+MIN_SEED = MIN_IMPORTED_SEED  # RFC 4226 R6: at least 128 bits
+SHORTEST_SEED = SHORTEST_IMPORTED_SEED  # 80 bits: older tokens, only by explicit policy
 MAX_SEED = 128
 DEFAULT_TOTP_PERIOD = 30  # RFC 6238's default time step, used when the file gives none
 MAX_PSKC_BYTES = 64 * 1024 * 1024  # a vendor batch of 1,000 keys is about 1 MiB
@@ -102,7 +103,13 @@ class PskcToken:
             if self.kind == CredentialKind.HOTP
             else f"period {self.period}s"
         )
-        return f"{self.kind.value} {self.algorithm.value} {self.digits} digits {what}"
+        short = f" SHORT SEED {len(self.seed) * 8} bits" if self.short_seed else ""
+        return f"{self.kind.value} {self.algorithm.value} {self.digits} digits {what}{short}"
+
+    @property
+    def short_seed(self) -> bool:
+        """The seed has fewer than 128 bits: imported only under the short-seed policy."""
+        return len(self.seed) < MIN_SEED
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,7 @@ def read_pskc(
     max_bytes: int = MAX_PSKC_BYTES,
     signer_certificate: str | None = None,
     now: datetime | None = None,
+    allow_short_seeds: bool = False,
 ) -> PskcBatch:
     """Parse, decrypt and check a PSKC document.
 
@@ -154,6 +162,8 @@ def read_pskc(
         max_bytes: the largest file accepted.
         signer_certificate: the vendor's signing certificate (PEM), for a signed file.
         now: the time validity periods are checked at (default: the current time).
+        allow_short_seeds: accept seeds of 80 to 120 bits (older hardware tokens); each
+            such key is marked `short_seed` and the batch's audit event counts them.
 
     Raises:
         InvalidInput: the document is not PSKC, is too large, has a document type
@@ -207,7 +217,7 @@ def read_pskc(
             skipped.append(RejectedKey(serial or "?", key_id, outside))
             continue
         try:
-            tokens.append(_token(key, serial, key_id, encrypted))
+            tokens.append(_token(key, serial, key_id, encrypted, allow_short_seeds))
         except _Rejected as exc:
             rejected.append(RejectedKey(serial or "?", key_id, str(exc)))
     tokens, rejected = _one_key_per_device(tokens, rejected)
@@ -333,7 +343,9 @@ def _is_mac(rejected: RejectedKey) -> bool:
     return rejected.reason.startswith(("MAC check failed", "cannot decrypt"))
 
 
-def _token(key: Key, serial: str, key_id: str, encrypted: bool) -> PskcToken:
+def _token(
+    key: Key, serial: str, key_id: str, encrypted: bool, allow_short_seeds: bool
+) -> PskcToken:
     if not serial:
         raise _Rejected("the key has neither a serial number nor an id")
     kind = _kind(key.algorithm)
@@ -354,8 +366,16 @@ def _token(key: Key, serial: str, key_id: str, encrypted: bool) -> PskcToken:
         raise _Rejected(f"cannot decrypt the secret ({message})") from None
     if not seed:
         raise _Rejected("the key has no secret")
-    if not MIN_SEED <= len(seed) <= MAX_SEED:
-        raise _Rejected(f"the secret is {len(seed)} bytes; {MIN_SEED} to {MAX_SEED} are accepted")
+    shortest = SHORTEST_SEED if allow_short_seeds else MIN_SEED
+    if not shortest <= len(seed) <= MAX_SEED:
+        hint = (
+            " (80 to 120 bits only with the short-seed policy, --allow-short-seeds)"
+            if SHORTEST_SEED <= len(seed) < shortest
+            else ""
+        )
+        raise _Rejected(
+            f"the secret is {len(seed)} bytes; {shortest} to {MAX_SEED} are accepted{hint}"
+        )
     if (key.response_encoding or "DECIMAL").upper() != "DECIMAL":
         raise _Rejected(f"response encoding {key.response_encoding} is not supported")
     digits = int(key.response_length or 6)

@@ -209,7 +209,11 @@ class TokenImportService:
         sealed: list[WrappedSeed] = []
         for item in plan.planned:
             try:
-                sealed.append(self._hsm.import_seed(item.token.seed, item.token.algorithm))
+                sealed.append(
+                    self._hsm.import_seed(
+                        item.token.seed, item.token.algorithm, allow_short=item.token.short_seed
+                    )
+                )
             except InvalidSeedRequest as exc:
                 raise InvalidInput(f"serial {item.token.serial}: {exc}") from exc
             except HsmError as exc:
@@ -279,6 +283,8 @@ class TokenImportService:
                         "kind": token.kind.value,
                         "algorithm": token.algorithm.value,
                         "source": "pskc",
+                        "seed_bits": len(token.seed) * 8,
+                        **({"short_seed_policy": "allowed"} if token.short_seed else {}),
                     },
                 )
             )
@@ -296,6 +302,7 @@ class TokenImportService:
                     "unassigned": sum(1 for i in imported if i.username is None),
                     "skipped": len(plan.batch.skipped),
                     "signature": "verified" if plan.batch.signed else "none",
+                    "short_seeds": sum(1 for item in plan.planned if item.token.short_seed),
                 },
             )
         )
