@@ -128,6 +128,45 @@ def test_replayed_confirm_and_redeem(enroll: Enrollment) -> None:
     assert token.redeem(activation["activation_code"]).status_code == 400
 
 
+def _replayed(token: TokenClient) -> tuple[int, str]:
+    answer = token.replay_last()
+    return answer.status_code, answer.json()["detail"]
+
+
+REPLAYED = (401, "this request was sent before: a replayed request is refused")
+
+
+def test_every_signed_request_is_spent_whatever_its_answer(enroll: Enrollment) -> None:
+    """The attacker who captured a signed request learns nothing from sending it again: the
+    second copy is refused as a replay whether the first one succeeded or failed."""
+    ana = enroll.customer()
+    token, other = enroll.token(), enroll.token()
+
+    assert token.start_registration(ana.username, ana.password + "x").status_code == 401
+    assert _replayed(token) == REPLAYED
+    assert token.start_registration(ana.username, "").status_code in (400, 401)
+    assert _replayed(token) == REPLAYED
+    mismatched = token.signed(
+        "POST",
+        "/api/v1/registrations",
+        {"username": ana.username, "password": ana.password, "device_id": other.device_id},
+    )
+    assert mismatched.status_code == 400
+    assert _replayed(token) == REPLAYED
+
+    registration_id, code = enroll.start(token, ana)
+    assert other.confirm(registration_id, code).status_code == 404  # another key's confirm
+    assert _replayed(other) == REPLAYED
+    assert token.confirm(registration_id, _wrong(code)).status_code == 400
+    assert _replayed(token) == REPLAYED
+    assert token.signed("DELETE", "/api/v1/credentials/cred_unknown").status_code == 404
+    assert _replayed(token) == REPLAYED
+    assert token.redeem("0000000000").status_code == 400
+    assert _replayed(token) == REPLAYED
+    # the replays cost the rightful token nothing: its right code still works
+    assert token.provisioned(token.confirm(registration_id, code)).bundle
+
+
 def test_requests_signed_by_another_key(enroll: Enrollment) -> None:
     ana = enroll.customer()
     token = enroll.token()

@@ -6,11 +6,13 @@ import base64
 import binascii
 import hashlib
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 from litestar import Controller, Request, delete, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
@@ -35,16 +37,31 @@ from server.services import Services
 SIGNED = "signed token request (X-OTP-Public-Key, X-OTP-Timestamp, X-OTP-Nonce, X-OTP-Signature)"
 
 
-async def _signed(request: Request[Any, Any, Any], services: Services) -> SignedRequest:
-    body = await request.body()
-    return verify_request(
+async def token_signed(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of every signed token endpoint: check the signature, then spend the nonce.
+
+    It runs before the body is parsed or anything is looked up, so every request whose
+    signature verifies spends its nonce whatever its answer (a 400 for a malformed body
+    included), and a second copy is refused as a replay (docs/protocol.md, "Signed
+    requests")."""
+    services: Services = connection.app.state.services
+    request = cast("Request[Any, Any, Any]", connection)
+    signed = verify_request(
         request.method,
         request.url.path,
         request.headers,
-        body,
+        await request.body(),
         services.clock(),
         services.settings.request_clock_skew_seconds,
     )
+    await anyio.to_thread.run_sync(services.enrollment.spend_nonce, signed)
+    connection.state.signed_request = signed
+
+
+def _signed(request: Request[Any, Any, Any]) -> SignedRequest:
+    """The request as `token_signed` checked it."""
+    signed: SignedRequest = request.state.signed_request
+    return signed
 
 
 async def _customer(request: Request[Any, Any, Any], services: Services) -> Customer:
@@ -90,6 +107,7 @@ class EnrollmentController(Controller):
     @post(
         "/registrations",
         summary="Start a self-registration (" + SIGNED + ")",
+        guards=[token_signed],
         status_code=HTTP_202_ACCEPTED,
     )
     async def start_registration(
@@ -97,7 +115,7 @@ class EnrollmentController(Controller):
     ) -> RegistrationStartedBody:
         """Checks the password, e-mails a code to the registered address."""
         services: Services = state.services
-        signed = await _signed(request, services)
+        signed = _signed(request)
         started = await anyio.to_thread.run_sync(
             services.enrollment.start_registration,
             signed,
@@ -113,6 +131,7 @@ class EnrollmentController(Controller):
     @post(
         "/registrations/{registration_id:str}/confirm",
         summary="Confirm with the e-mailed code (" + SIGNED + "): the bundle",
+        guards=[token_signed],
         status_code=200,
     )
     async def confirm_registration(
@@ -124,7 +143,7 @@ class EnrollmentController(Controller):
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
         services: Services = state.services
-        signed = await _signed(request, services)
+        signed = _signed(request)
         return await anyio.to_thread.run_sync(
             services.enrollment.confirm_registration, signed, registration_id, data.code
         )
@@ -183,6 +202,7 @@ class EnrollmentController(Controller):
     @post(
         "/activations/redeem",
         summary="Redeem an activation code on the token (" + SIGNED + "): the bundle",
+        guards=[token_signed],
         status_code=200,
     )
     async def redeem_activation(
@@ -190,7 +210,7 @@ class EnrollmentController(Controller):
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
         services: Services = state.services
-        signed = await _signed(request, services)
+        signed = _signed(request)
         return await anyio.to_thread.run_sync(
             services.enrollment.redeem_activation, signed, data.device_id, data.activation_code
         )
@@ -198,6 +218,7 @@ class EnrollmentController(Controller):
     @delete(
         "/credentials/{credential_id:str}",
         summary="Delete a user from the token (" + SIGNED + ")",
+        guards=[token_signed],
         status_code=HTTP_204_NO_CONTENT,
     )
     async def delete_credential(
@@ -205,5 +226,5 @@ class EnrollmentController(Controller):
     ) -> None:
         """Retires the credential on the server; its codes are rejected from now on."""
         services: Services = state.services
-        signed = await _signed(request, services)
+        signed = _signed(request)
         await anyio.to_thread.run_sync(services.enrollment.delete_credential, signed, credential_id)

@@ -120,13 +120,24 @@ class EnrollmentService:
         except HsmError as exc:
             raise ServiceUnavailable("the HSM cannot be used now") from exc
 
-    def _fresh_request(self, session: Session, signed: SignedRequest) -> None:
-        remember_nonce(
-            session.connection(),
-            signed.nonce,
-            self._clock(),
-            keep=2 * self.policy.clock_skew_seconds,
-        )
+    def spend_nonce(self, signed: SignedRequest) -> None:
+        """Spend a verified request's nonce in a transaction of its own, before anything else.
+
+        Whatever the request's answer, a second copy of it is then refused as a replay
+        (docs/protocol.md, "Signed requests"): an attacker holding a captured request learns
+        nothing more from sending it again. A request that fails on a transient error is
+        sent again by the token with a new nonce.
+
+        Raises:
+            NotAuthenticated: the nonce was spent already.
+        """
+        with self._db.transaction() as session:
+            remember_nonce(
+                session.connection(),
+                signed.nonce,
+                self._clock(),
+                keep=2 * self.policy.clock_skew_seconds,
+            )
 
     def _complete(
         self,
@@ -280,8 +291,9 @@ class EnrollmentService:
     ) -> RegistrationStarted:
         """Check the online-banking password, e-mail a code, remember the device's key.
 
-        The password is checked (and throttled) before any database write, and the e-mail goes
-        out after the commit, so no slow step ever holds the write lock.
+        The edge has spent the nonce already (`spend_nonce`); the password is checked (and
+        throttled) before any other write, and the e-mail goes out after the commit, so no slow
+        step ever holds the write lock.
         """
         device_id = ids.normalise(device_id)
         if device_id != ids.device_id_for(signed.public_key):
@@ -292,7 +304,6 @@ class EnrollmentService:
         code = ids.new_email_code(self.policy.email_code_digits)
         digest = self._digest(b"email-code", registration_id, code)
         with self._db.transaction() as session:
-            self._fresh_request(session, signed)
             recent = session.exec(
                 select(func.count())
                 .select_from(Registration)
@@ -363,7 +374,6 @@ class EnrollmentService:
         """The e-mailed code, from the same token: issue the bundle."""
         now = self._clock()
         with self._db.transaction() as session:
-            self._fresh_request(session, signed)
             registration = session.get(Registration, registration_id)
             if registration is None or not hmac.compare_digest(
                 registration.public_key, signed.point
@@ -545,7 +555,6 @@ class EnrollmentService:
         now = self._clock()
         code = ids.normalise(code)
         with self._db.transaction() as session:
-            self._fresh_request(session, signed)
             pending = list(
                 session.exec(
                     select(Activation)
@@ -581,7 +590,6 @@ class EnrollmentService:
         """Retire a credential on behalf of the token it was provisioned to."""
         now = self._clock()
         with self._db.transaction() as session:
-            self._fresh_request(session, signed)
             row = session.exec(
                 select(Credential, Device, Customer)
                 .join(Device, col(Device.id) == col(Credential.device_id))
