@@ -18,7 +18,7 @@ from litestar.response import Template
 from hsm import Hsm
 from server.clock import Clock, system_clock
 from server.db.engine import Database
-from server.domain.enrollment.controllers import EnrollmentController
+from server.domain.enrollment.controllers import EnrollmentController, TokenRequestsController
 from server.domain.operations.controllers import HealthController, MetricsController
 from server.domain.verification.controllers import VerifyController
 from server.errors import (
@@ -145,6 +145,7 @@ def create_app(
             MetricsController,
             VerifyController,
             EnrollmentController,
+            TokenRequestsController,
             *portal.route_handlers,
         ],
         template_config=portal.template_config,

@@ -23,6 +23,7 @@ from server.app import create_app
 from server.db.models import Credential, Customer, Device
 from server.domain.verification.purposes import Purpose
 from server.services import Services
+from tests.contract import OpenApiContract
 from tests.enrollment.token_client import TokenClient
 from tests.server.conftest import (  # noqa: F401 - fixtures used here
     FakeClock,
@@ -186,6 +187,9 @@ def enroll(
     key = make_client_key(services, "netbank", list(Purpose))
     first_line = len(json_logs.lines)
     with TestClient(app) as client:
+        contract = OpenApiContract(client.get("/schema/openapi.json").json())
+        client.event_hooks["response"] = [contract.check]
         the_enrollment = Enrollment(client, services, clock, inbox, key, {key})
         yield the_enrollment
     assert_no_secret_in(json_logs.lines[first_line:], the_enrollment.secrets_used)
+    assert contract.violations == [], "answers the OpenAPI does not document"

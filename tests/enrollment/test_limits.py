@@ -167,6 +167,33 @@ def test_every_signed_request_is_spent_whatever_its_answer(enroll: Enrollment) -
     assert token.provisioned(token.confirm(registration_id, code)).bundle
 
 
+def test_a_mistyped_device_id_is_named_as_a_typo(enroll: Enrollment) -> None:
+    ana = enroll.customer()
+    token = enroll.token()
+    last = int(token.device_id[-1])
+    typo = token.device_id[:-1] + str((last + 1) % 10)  # a wrong check digit
+    answer = token.signed(
+        "POST",
+        "/api/v1/registrations",
+        {"username": ana.username, "password": ana.password, "device_id": typo},
+    )
+    assert (answer.status_code, answer.json()["detail"]) == (
+        400,
+        "the device ID is not correct: check the 16 digits on the token",
+    )
+    other = enroll.token()  # a real device ID, but of another key
+    answer = token.signed(
+        "POST",
+        "/api/v1/registrations",
+        {"username": ana.username, "password": ana.password, "device_id": other.device_id},
+    )
+    assert (
+        answer.json()["detail"]
+        == "the device ID does not belong to the key that signed the request"
+    )
+    assert enroll.inbox.for_address(ana.email) == []
+
+
 def test_requests_signed_by_another_key(enroll: Enrollment) -> None:
     ana = enroll.customer()
     token = enroll.token()

@@ -24,6 +24,7 @@ from server.domain.verification.purposes import Purpose
 from server.logging import configure_logging
 from server.services import Services
 from server.settings import Settings
+from tests.contract import OpenApiContract
 from tests.server.processes import PostgresCluster
 
 START = 1_800_000_000.0  # a Unix time on a step boundary of 60 s
@@ -78,6 +79,8 @@ class Bank:
     clock: FakeClock
     api_key: str
     secrets_used: set[str] = field(default_factory=set)
+    contract: OpenApiContract | None = None
+    """Checks every answer against the OpenAPI; the fixture fails the test on a violation."""
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.api_key}"}
@@ -178,8 +181,11 @@ def bank(
     key = make_client_key(services, "netbank", list(Purpose))
     first_line = len(json_logs.lines)
     with TestClient(app) as client:
-        the_bank = Bank(client, services, clock, key, {key})
+        contract = OpenApiContract(client.get("/schema/openapi.json").json())
+        client.event_hooks["response"] = [contract.check]
+        the_bank = Bank(client, services, clock, key, {key}, contract)
         yield the_bank
+    assert contract.violations == [], "answers the OpenAPI does not document"
     lines = json_logs.lines[first_line:]
     assert lines, "no log line was captured: the leak check would prove nothing"
     assert_no_secret_in(lines, the_bank.secrets_used)

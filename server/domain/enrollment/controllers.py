@@ -13,7 +13,8 @@ from litestar import Controller, Request, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, JSONBody
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from hsm import HsmError
@@ -24,6 +25,7 @@ from server.domain.enrollment.schemas import (
     ActivationIssuedBody,
     ActivationStateBody,
     ConfirmBody,
+    ErrorBody,
     ProvisioningKeyBody,
     RedeemBody,
     RegistrationBody,
@@ -34,7 +36,59 @@ from server.domain.enrollment.signing import SignedRequest, b64url, verify_reque
 from server.errors import NotAuthenticated, ServiceUnavailable
 from server.services import Services
 
-SIGNED = "signed token request (X-OTP-Public-Key, X-OTP-Timestamp, X-OTP-Nonce, X-OTP-Signature)"
+SIGNED = (
+    "A signed token request: the four `X-OTP-*` headers (docs/protocol.md §2). Whatever the "
+    "answer, the request's nonce is spent: a second copy gets 401."
+)
+UNSIGNED = (
+    "the request is not signed by a token key: a header is missing or malformed, the "
+    "timestamp is more than 300 s from the server's clock (set it from `/api/v1/time`), the "
+    "signature does not verify, or the nonce was seen before (a replayed request)"
+)
+LOGIN = "no HTTP Basic login, or a wrong username or password (one answer for both)"
+ANSWERS = {
+    400: "the body or a parameter is malformed: `detail` says which",
+    401: UNSIGNED,
+    403: "not allowed",
+    404: "not found",
+    409: "conflict",
+    410: "gone: start again",
+    413: "the body is over the size limit (`OTP_MAX_BODY_BYTES`)",
+    429: "too many attempts; `Retry-After` says when to try again",
+    503: "the database, the HSM or the mail server cannot be used now; `Retry-After` says "
+    "when to try again",
+}
+SIGNATURE_HEADERS = {
+    "x_otp_public_key": HeaderParameter(
+        annotation=str,
+        name="X-OTP-Public-Key",
+        description="b64url of the token's P-256 point (65 bytes)",
+    ),
+    "x_otp_timestamp": HeaderParameter(
+        annotation=str, name="X-OTP-Timestamp", description="the token's Unix time in whole seconds"
+    ),
+    "x_otp_nonce": HeaderParameter(
+        annotation=str, name="X-OTP-Nonce", description="16 to 64 b64url characters, never reused"
+    ),
+    "x_otp_signature": HeaderParameter(
+        annotation=str,
+        name="X-OTP-Signature",
+        description="b64url of the DER ECDSA P-256/SHA-256 signature of the signing input",
+    ),
+}
+
+
+def answers(*statuses: int, **descriptions: str) -> dict[int, ResponseSpec]:
+    """The error answers of one operation for the OpenAPI: `{"status_code", "detail"}`
+    bodies, each with its operation's own reason (`descriptions`, keyed by the status as a
+    string) or the common one."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            description=descriptions.get(str(status), ANSWERS[status]),
+        )
+        for status in statuses
+    }
 
 
 async def token_signed(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -92,7 +146,11 @@ class EnrollmentController(Controller):
         services: Services = state.services
         return TimeBody(services.clock())
 
-    @get("/provisioning-key", summary="The public key that signs provisioning bundles")
+    @get(
+        "/provisioning-key",
+        summary="The public key that signs provisioning bundles",
+        responses=answers(503),
+    )
     async def provisioning_key(self, state: State) -> ProvisioningKeyBody:
         """Tokens pin this key (at first contact, or from their configuration)."""
         services: Services = state.services
@@ -105,54 +163,27 @@ class EnrollmentController(Controller):
         )
 
     @post(
-        "/registrations",
-        summary="Start a self-registration (" + SIGNED + ")",
-        guards=[token_signed],
-        status_code=HTTP_202_ACCEPTED,
-    )
-    async def start_registration(
-        self, data: JSONBody[RegistrationBody], request: Request[Any, Any, Any], state: State
-    ) -> RegistrationStartedBody:
-        """Checks the password, e-mails a code to the registered address."""
-        services: Services = state.services
-        signed = _signed(request)
-        started = await anyio.to_thread.run_sync(
-            services.enrollment.start_registration,
-            signed,
-            data.username,
-            data.password,
-            data.device_id,
-            request.client.host if request.client else "",
-        )
-        return RegistrationStartedBody(
-            started.registration_id, started.masked_email, int(started.expires_at)
-        )
-
-    @post(
-        "/registrations/{registration_id:str}/confirm",
-        summary="Confirm with the e-mailed code (" + SIGNED + "): the bundle",
-        guards=[token_signed],
-        status_code=200,
-    )
-    async def confirm_registration(
-        self,
-        registration_id: FromPath[str],
-        data: JSONBody[ConfirmBody],
-        request: Request[Any, Any, Any],
-        state: State,
-    ) -> dict[str, Any]:
-        """Returns the provisioning bundle (docs/protocol.md)."""
-        services: Services = state.services
-        signed = _signed(request)
-        return await anyio.to_thread.run_sync(
-            services.enrollment.confirm_registration, signed, registration_id, data.code
-        )
-
-    @post(
         "/activations",
-        summary="Ask for an activation code (customer login)",
+        summary="Ask for an activation code (HTTP Basic: the online-banking login)",
+        description="The code is shown once. A customer who has an active token must send "
+        "`code`, a current code from that token.",
         status_code=HTTP_201_CREATED,
         security=[{"customer": []}],
+        responses=answers(
+            400,
+            401,
+            403,
+            413,
+            429,
+            503,
+            **{
+                "400": "the device ID is not correct (16 digits with a check digit), the kind "
+                "of token is unknown, or the body is malformed",
+                "401": LOGIN,
+                "403": "the customer has a token: `code` from it is missing or not correct",
+                "429": "too many wrong passwords or activations; `Retry-After` says when",
+            },
+        ),
     )
     async def create_activation(
         self, data: JSONBody[ActivationBody], request: Request[Any, Any, Any], state: State
@@ -179,8 +210,15 @@ class EnrollmentController(Controller):
 
     @get(
         "/activations/{activation_id:str}",
-        summary="Follow an activation (customer login)",
+        summary="Follow an activation (HTTP Basic: the online-banking login)",
         security=[{"customer": []}],
+        responses=answers(
+            401,
+            404,
+            429,
+            503,
+            **{"401": LOGIN, "404": "no such activation for this customer"},
+        ),
     )
     async def activation_state(
         self, activation_id: FromPath[str], request: Request[Any, Any, Any], state: State
@@ -199,11 +237,115 @@ class EnrollmentController(Controller):
             activation.credential_id,
         )
 
+
+class TokenRequestsController(Controller):
+    """What only a token calls, each request signed by its key (docs/protocol.md §2).
+
+    The guard checks the signature and spends the nonce before anything else; the four
+    headers are declared as parameters so that the OpenAPI shows them."""
+
+    path = "/api/v1"
+    tags = ("enrollment",)
+    guards = [token_signed]  # noqa: RUF012 - Litestar's layered attribute
+    parameters = SIGNATURE_HEADERS
+
+    @post(
+        "/registrations",
+        summary="Start a self-registration",
+        description="Checks the online-banking password and e-mails a code to the registered "
+        "address. " + SIGNED,
+        status_code=HTTP_202_ACCEPTED,
+        responses=answers(
+            400,
+            401,
+            413,
+            429,
+            503,
+            **{
+                "400": "a field is missing or malformed, or the device ID is not the one of the "
+                "key that signed the request",
+                "401": UNSIGNED + "; or the username or password is wrong (one answer for both)",
+                "429": "too many wrong passwords for this customer or from this address, or "
+                "too many registrations in the last hour; `Retry-After` says when to retry",
+            },
+        ),
+    )
+    async def start_registration(
+        self, data: JSONBody[RegistrationBody], request: Request[Any, Any, Any], state: State
+    ) -> RegistrationStartedBody:
+        """Checks the password, e-mails a code to the registered address."""
+        services: Services = state.services
+        signed = _signed(request)
+        started = await anyio.to_thread.run_sync(
+            services.enrollment.start_registration,
+            signed,
+            data.username,
+            data.password,
+            data.device_id,
+            request.client.host if request.client else "",
+        )
+        return RegistrationStartedBody(
+            started.registration_id, started.masked_email, int(started.expires_at)
+        )
+
+    @post(
+        "/registrations/{registration_id:str}/confirm",
+        summary="Confirm with the e-mailed code: the provisioning bundle",
+        description=SIGNED,
+        status_code=200,
+        responses=answers(
+            400,
+            401,
+            404,
+            409,
+            410,
+            413,
+            503,
+            **{
+                "400": "the code is not correct (each wrong code counts; the fifth ends the "
+                "registration), or the body is malformed",
+                "404": "no such registration, or it was started by another token key",
+                "409": "this device ID is bound to another key",
+                "410": "the code was used already, it expired, too many wrong codes were "
+                "typed, or the customer can no longer enrol: start again",
+            },
+        ),
+    )
+    async def confirm_registration(
+        self,
+        registration_id: FromPath[str],
+        data: JSONBody[ConfirmBody],
+        request: Request[Any, Any, Any],
+        state: State,
+    ) -> dict[str, Any]:
+        """Returns the provisioning bundle (docs/protocol.md)."""
+        services: Services = state.services
+        signed = _signed(request)
+        return await anyio.to_thread.run_sync(
+            services.enrollment.confirm_registration, signed, registration_id, data.code
+        )
+
     @post(
         "/activations/redeem",
-        summary="Redeem an activation code on the token (" + SIGNED + "): the bundle",
-        guards=[token_signed],
+        summary="Redeem an activation code on the token: the provisioning bundle",
+        description=SIGNED,
         status_code=200,
+        responses=answers(
+            400,
+            401,
+            409,
+            410,
+            413,
+            503,
+            **{
+                "400": "the device ID or the activation code is not correct (one answer for "
+                "both: a typo with a wrong check digit is not counted as a guess), or the body "
+                "is malformed",
+                "409": "this device ID is bound to another key",
+                "410": "the activation expired, was used, or had too many wrong codes: start "
+                "again in the portal",
+            },
+        ),
     )
     async def redeem_activation(
         self, data: JSONBody[RedeemBody], request: Request[Any, Any, Any], state: State
@@ -217,9 +359,17 @@ class EnrollmentController(Controller):
 
     @delete(
         "/credentials/{credential_id:str}",
-        summary="Delete a user from the token (" + SIGNED + ")",
-        guards=[token_signed],
+        summary="Delete a user from the token",
+        description="Retires the credential; a second DELETE of a retired credential answers "
+        "204 again. " + SIGNED,
         status_code=HTTP_204_NO_CONTENT,
+        responses=answers(
+            401,
+            404,
+            413,
+            503,
+            **{"404": "no such credential, or it was provisioned to another token"},
+        ),
     )
     async def delete_credential(
         self, credential_id: FromPath[str], request: Request[Any, Any, Any], state: State

@@ -77,3 +77,12 @@ class ProvisioningKeyBody(msgspec.Struct):
     """Base64url of the uncompressed P-256 point."""
     fingerprint: str
     """Hex SHA-256 of the point, to compare out of band."""
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    """Every error answer: the status again, the reason in words, and for a malformed body
+    one entry per field (`{"message", "key", "source"}`)."""
+
+    status_code: int
+    detail: str
+    extra: list[dict[str, str]] | None = None

@@ -50,6 +50,7 @@ log = structlog.get_logger("server.enrollment")
 
 WRONG_LOGIN = "the username or the password is not correct"
 WRONG_ACTIVATION = "the device ID or the activation code is not correct: try again"
+WRONG_DEVICE_ID = "the device ID is not correct: check the 16 digits on the token"
 TOKEN_KINDS = ("hardware", "emulator")
 
 
@@ -296,6 +297,8 @@ class EnrollmentService:
         step ever holds the write lock.
         """
         device_id = ids.normalise(device_id)
+        if not (len(device_id) == 16 and ids.has_valid_check_digit(device_id)):
+            raise InvalidInput(WRONG_DEVICE_ID)
         if device_id != ids.device_id_for(signed.public_key):
             raise InvalidInput("the device ID does not belong to the key that signed the request")
         customer = self.authenticate_customer(username, password, source)
@@ -475,7 +478,7 @@ class EnrollmentService:
             raise InvalidInput(f"the kind of token is one of: {', '.join(TOKEN_KINDS)}")
         device_id = ids.normalise(typed_device_id)
         if not ids.is_device_id(device_id):
-            raise InvalidInput("the device ID is not correct: check the 16 digits on the token")
+            raise InvalidInput(WRONG_DEVICE_ID)
         if self.has_token(customer):
             self._approve_new_token(customer, device_id, code, source)
         now = self._clock()
