@@ -9,6 +9,8 @@ with bodies that do not fit."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -123,3 +125,36 @@ def test_every_operation_answers_bad_requests_as_documented(
             assert signed.status_code < 500, (method, path, signed.text)
             assert token.replay_last().status_code == 401
     # the conformance check itself runs at the fixture's teardown
+
+
+PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+
+
+def _documented_in_protocol() -> dict[str, set[int]]:
+    """The statuses docs/protocol.md's answers table gives per endpoint (`METHOD /path`)."""
+    rows = re.findall(r"^\| `(GET|POST|DELETE) ([^`]+)` \| (.+) \|$", PROTOCOL, re.MULTILINE)
+    table = {
+        f"{method} /api/v1{path}": {int(code) for code in re.findall(r"\b([1-5]\d\d)\b", text)}
+        for method, path, text in rows
+        if not path.startswith("/api/")
+    }
+    common = re.search(r"^\| every signed one \| (.+) \|$", PROTOCOL, re.MULTILINE)
+    assert common is not None
+    table["signed"] = {int(code) for code in re.findall(r"\b([1-5]\d\d)\b", common.group(1))}
+    return table
+
+
+def test_protocol_md_names_every_error_status_the_openapi_lists(enroll: Enrollment) -> None:
+    documented = _documented_in_protocol()
+    for method, path, operation in _operations(_schema(enroll)):
+        errors = {int(code) for code in operation["responses"]} - {200, 201, 202, 204}
+        if method == "GET" and path in ("/api/v1/time", "/api/v1/provisioning-key"):
+            assert errors <= {503}
+            assert "`/api/v1/provisioning-key` answers 503" in PROTOCOL
+            continue
+        key = method + " " + re.sub(r"\{[^}]+\}", "{id}", path)
+        said = documented[key] | (
+            documented["signed"] if (method, path) in SIGNED_OPERATIONS else set()
+        )
+        # 400 for a malformed body is said once, above the table, for every endpoint
+        assert errors - {400} <= said, (key, sorted(errors - said))
