@@ -42,6 +42,15 @@ class NotAllowed(DomainError):
     """Valid credentials, but not for this."""
 
 
+class DeviceRevoked(NotAllowed):
+    """The token was revoked (lost or stolen): its key can never enroll again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this token was revoked and cannot be enrolled again: ask the bank for a new one"
+        )
+
+
 class Gone(DomainError):
     """A registration or activation that is over: expired, used, or void after wrong codes."""
 

@@ -19,6 +19,11 @@ class CredentialStatus(enum.StrEnum):
     RETIRED = "retired"  # replaced by a newer token
 
 
+class DeviceStatus(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"  # lost or stolen: its key never enrolls again
+
+
 class CredentialKind(enum.StrEnum):
     TOTP = "totp"
     HOTP = "hotp"

@@ -49,7 +49,7 @@ LOGIN = "no HTTP Basic login, or a wrong username or password (one answer for bo
 ANSWERS = {
     400: "the body or a parameter is malformed: `detail` says which",
     401: UNSIGNED,
-    403: "not allowed",
+    403: "this token was revoked (lost or stolen) and cannot be enrolled again",
     404: "not found",
     409: "conflict",
     410: "gone: start again",
@@ -180,7 +180,8 @@ class EnrollmentController(Controller):
                 "400": "the device ID is not correct (16 digits with a check digit), the kind "
                 "of token is unknown, or the body is malformed",
                 "401": LOGIN,
-                "403": "the customer has a token: `code` from it is missing or not correct",
+                "403": "the customer has a token: `code` from it is missing or not correct; or "
+                "this device was revoked and cannot be enrolled again",
                 "429": "too many wrong passwords or activations; `Retry-After` says when",
             },
         ),
@@ -258,6 +259,7 @@ class TokenRequestsController(Controller):
         responses=answers(
             400,
             401,
+            403,
             413,
             429,
             503,
@@ -296,6 +298,7 @@ class TokenRequestsController(Controller):
         responses=answers(
             400,
             401,
+            403,
             404,
             409,
             410,
@@ -333,6 +336,7 @@ class TokenRequestsController(Controller):
         responses=answers(
             400,
             401,
+            403,
             409,
             410,
             413,

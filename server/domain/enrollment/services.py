@@ -23,6 +23,7 @@ from server.db.models import (
     Customer,
     CustomerStatus,
     Device,
+    DeviceStatus,
     EnrollmentStatus,
     Registration,
 )
@@ -36,6 +37,7 @@ from server.domain.ratelimit import FailureLimit
 from server.domain.verification.services import Result, VerificationService, VerifyRequest
 from server.errors import (
     Conflict,
+    DeviceRevoked,
     Gone,
     InvalidInput,
     NotAllowed,
@@ -140,6 +142,15 @@ class EnrollmentService:
                 keep=2 * self.policy.clock_skew_seconds,
             )
 
+    def _refuse_revoked(self, device_id: str) -> None:
+        """A revoked device ID (and so its key: the ID is derived from it) never enrolls."""
+        with self._db.reading() as reading:
+            status = reading.execute(
+                select(Device.status).where(Device.device_id == device_id)
+            ).scalar_one_or_none()
+        if status == DeviceStatus.REVOKED:
+            raise DeviceRevoked
+
     def _complete(
         self,
         session: Session,
@@ -157,6 +168,8 @@ class EnrollmentService:
             session.flush()
         elif not hmac.compare_digest(device.public_key, signed.point):
             raise Conflict("this device ID is bound to another key")
+        elif device.status == DeviceStatus.REVOKED:
+            raise DeviceRevoked  # revoked while this enrollment was under way
         try:
             issued = issue(
                 self._hsm,
@@ -297,10 +310,11 @@ class EnrollmentService:
         step ever holds the write lock.
         """
         device_id = ids.normalise(device_id)
-        if not (len(device_id) == 16 and ids.has_valid_check_digit(device_id)):
+        if not ids.is_device_id(device_id):
             raise InvalidInput(WRONG_DEVICE_ID)
         if device_id != ids.device_id_for(signed.public_key):
             raise InvalidInput("the device ID does not belong to the key that signed the request")
+        self._refuse_revoked(device_id)
         customer = self.authenticate_customer(username, password, source)
         now = self._clock()
         registration_id = "reg_" + secrets.token_hex(12)
@@ -479,6 +493,7 @@ class EnrollmentService:
         device_id = ids.normalise(typed_device_id)
         if not ids.is_device_id(device_id):
             raise InvalidInput(WRONG_DEVICE_ID)
+        self._refuse_revoked(device_id)
         if self.has_token(customer):
             self._approve_new_token(customer, device_id, code, source)
         now = self._clock()
@@ -555,6 +570,7 @@ class EnrollmentService:
         device_id = ids.normalise(typed_device_id)
         if device_id != ids.device_id_for(signed.public_key):
             raise InvalidInput(WRONG_ACTIVATION)
+        self._refuse_revoked(device_id)
         now = self._clock()
         code = ids.normalise(code)
         with self._db.transaction() as session:

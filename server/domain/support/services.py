@@ -5,13 +5,11 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from server.clock import Clock
-from server.db.models import Credential, CredentialStatus, Device
+from server.db.models import Credential, CredentialStatus, Device, DeviceStatus
 from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.credentials.services import CredentialService
 from server.domain.enrollment.device_id import normalise
 from server.errors import Conflict, NotFound
-
-REVOKED = "revoked"
 
 
 class DeviceSupport:
@@ -45,11 +43,11 @@ class DeviceSupport:
             .where(Credential.status == CredentialStatus.ACTIVE)
             .order_by(col(Credential.id))
         ).all()
-        if not active and device.status == REVOKED:
+        if not active and device.status == DeviceStatus.REVOKED:
             raise Conflict(f"device {wanted} is revoked already")
         for public_id in active:
             self._credentials.revoke(session, public_id, actor)
-        device.status = REVOKED
+        device.status = DeviceStatus.REVOKED
         session.add(device)
         self._audit.append(
             session.connection(),
