@@ -163,3 +163,18 @@ def test_protocol_md_names_every_error_status_the_openapi_lists(enroll: Enrollme
             said |= documented["enrollment"]
         # 400 for a malformed body is said once, above the table, for every endpoint
         assert errors - {400} <= said, (key, sorted(errors - said))
+
+
+def test_every_error_answer_and_request_body_has_an_example(enroll: Enrollment) -> None:
+    schema = _schema(enroll)
+    for method, path, operation in _operations(schema):
+        for status, answer in operation["responses"].items():
+            litestars_own = answer["description"] == "Bad request syntax or unsupported method"
+            if int(status) < 400 or litestars_own:
+                continue  # Litestar's 400 for a malformed parameter, with its own schema
+            (example,) = answer["content"]["application/json"]["examples"].values()
+            assert example["value"]["status_code"] == int(status), (method, path, status)
+        if "requestBody" in operation:
+            content = operation["requestBody"]["content"]["application/json"]
+            # Litestar puts a body's examples in its schema (JSON Schema `examples`)
+            assert content.get("examples") or content["schema"].get("examples"), (method, path)

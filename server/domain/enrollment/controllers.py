@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from functools import partial
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import anyio.to_thread
 from litestar import Controller, Request, delete, get, post
@@ -14,7 +14,8 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, HeaderParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from hsm import HsmError
@@ -78,6 +79,30 @@ SIGNATURE_HEADERS = {
 }
 
 
+EXAMPLE_DETAILS = {
+    400: "the code is not correct",
+    401: "this request was sent before: a replayed request is refused",
+    403: "this token was revoked and cannot be enrolled again: ask the bank for a new one",
+    404: "no such registration for this token",
+    409: "this device ID is bound to another key",
+    410: "the code has expired: start again",
+    413: "Request Entity Too Large",
+    429: "too many wrong passwords: try again later",
+    503: "the HSM cannot be used now",
+}
+REGISTRATION_EXAMPLE = {
+    "username": "ana.perez",
+    "password": "the online-banking password",
+    "device_id": "0203667801700878",
+}
+ACTIVATION_EXAMPLE = {"device_id": "0203 6678 0170 0878", "token_kind": "hardware"}
+REDEEM_EXAMPLE = {"device_id": "0203667801700878", "activation_code": "1234567890"}
+
+
+def _example(value: dict[str, Any], summary: str = "example") -> Example:
+    return Example(summary=summary, value=value)
+
+
 def answers(*statuses: int, **descriptions: str) -> dict[int, ResponseSpec]:
     """The error answers of one operation for the OpenAPI: `{"status_code", "detail"}`
     bodies, each with its operation's own reason (`descriptions`, keyed by the status as a
@@ -86,6 +111,10 @@ def answers(*statuses: int, **descriptions: str) -> dict[int, ResponseSpec]:
         status: ResponseSpec(
             data_container=ErrorBody,
             description=descriptions.get(str(status), ANSWERS[status]),
+            generate_examples=False,
+            examples=[
+                _example({"status_code": status, "detail": EXAMPLE_DETAILS[status]}, "one of them")
+            ],
         )
         for status in statuses
     }
@@ -187,7 +216,10 @@ class EnrollmentController(Controller):
         ),
     )
     async def create_activation(
-        self, data: JSONBody[ActivationBody], request: Request[Any, Any, Any], state: State
+        self,
+        data: Annotated[ActivationBody, Body(examples=[_example(ACTIVATION_EXAMPLE)])],
+        request: Request[Any, Any, Any],
+        state: State,
     ) -> ActivationIssuedBody:
         """Checks the device ID's check digit; the code is shown once."""
         services: Services = state.services
@@ -273,7 +305,10 @@ class TokenRequestsController(Controller):
         ),
     )
     async def start_registration(
-        self, data: JSONBody[RegistrationBody], request: Request[Any, Any, Any], state: State
+        self,
+        data: Annotated[RegistrationBody, Body(examples=[_example(REGISTRATION_EXAMPLE)])],
+        request: Request[Any, Any, Any],
+        state: State,
     ) -> RegistrationStartedBody:
         """Checks the password, e-mails a code to the registered address."""
         services: Services = state.services
@@ -317,7 +352,7 @@ class TokenRequestsController(Controller):
     async def confirm_registration(
         self,
         registration_id: FromPath[str],
-        data: JSONBody[ConfirmBody],
+        data: Annotated[ConfirmBody, Body(examples=[_example({"code": "48213907"})])],
         request: Request[Any, Any, Any],
         state: State,
     ) -> dict[str, Any]:
@@ -352,7 +387,10 @@ class TokenRequestsController(Controller):
         ),
     )
     async def redeem_activation(
-        self, data: JSONBody[RedeemBody], request: Request[Any, Any, Any], state: State
+        self,
+        data: Annotated[RedeemBody, Body(examples=[_example(REDEEM_EXAMPLE)])],
+        request: Request[Any, Any, Any],
+        state: State,
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
         services: Services = state.services
