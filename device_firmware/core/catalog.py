@@ -97,6 +97,7 @@ class Msg(enum.Enum):
     ERR_CODE_EXPIRED = enum.auto()
     ERR_TOO_MANY_ATTEMPTS = enum.auto()
     ERR_BUNDLE = enum.auto()
+    ERR_ENROLMENT_REFUSED = enum.auto()
     ERR_BANK = enum.auto()
     ERR_STORAGE = enum.auto()
     # Key hints
@@ -245,6 +246,12 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.ERR_BUNDLE: (
         "La respuesta del banco no pudo verificarse. Intente de nuevo o llame a su banco.",
         "The bank's answer could not be verified. Try again or call your bank.",
+    ),
+    Msg.ERR_ENROLMENT_REFUSED: (
+        "El banco no permite dar de alta este token. Si ya tiene uno, reemplácelo desde el "
+        "portal con un código de ese token; si lo perdió, llame a su banco.",
+        "The bank does not allow this token to be enrolled. If you have a token already, "
+        "replace it in the portal with a code from it; if you lost it, call your bank.",
     ),
     Msg.ERR_BANK: (
         "El banco no pudo atender la solicitud. Intente más tarde.",

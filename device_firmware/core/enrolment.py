@@ -14,6 +14,7 @@ from device_firmware.core.catalog import Msg
 from device_firmware.core.errors import (
     BundleRejected,
     CodeExpired,
+    EnrolmentRefused,
     LinkError,
     TooManyAttempts,
     Unreachable,
@@ -213,6 +214,7 @@ _PLAIN_WORDS: tuple[tuple[type[LinkError], Msg], ...] = (
     (CodeExpired, Msg.ERR_CODE_EXPIRED),
     (TooManyAttempts, Msg.ERR_TOO_MANY_ATTEMPTS),
     (BundleRejected, Msg.ERR_BUNDLE),
+    (EnrolmentRefused, Msg.ERR_ENROLMENT_REFUSED),
 )
 
 

@@ -14,6 +14,7 @@
           ├── WrongCode                    e-mailed or activation code (or device ID) refused
           ├── CodeExpired                  the e-mailed code is too old; start again
           ├── TooManyAttempts              the bank is refusing tries for a while
+          ├── EnrolmentRefused             not with this token: one is active, or it was revoked
           ├── UnknownCredential            the bank no longer knows this credential
           └── BundleRejected               the provisioning answer failed its checks
 
@@ -83,6 +84,11 @@ class CodeExpired(LinkError):
 
 class TooManyAttempts(LinkError):
     """The bank refuses further tries for a while."""
+
+
+class EnrolmentRefused(LinkError):
+    """The bank will not enrol this token for this customer: the customer has an active
+    token (replacing it needs a code from it, in the portal), or this token was revoked."""
 
 
 class UnknownCredential(LinkError):

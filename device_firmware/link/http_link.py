@@ -18,6 +18,7 @@ no answer, timeout, 5xx, 408    `Unreachable`
 404 to a confirm                `CodeExpired` (the bank no longer knows the registration)
 410                             `CodeExpired` (expired, used, or void after wrong tries)
 429                             `TooManyAttempts`
+403 to an enrolment             `EnrolmentRefused` (a token is active, or this one was revoked)
 404 to a delete                 `UnknownCredential`
 a bundle failing its checks     `BundleRejected`
 anything else                   `LinkError`
@@ -44,6 +45,7 @@ from device_firmware.core import device_id as device_ids
 from device_firmware.core.device_id import DeviceId
 from device_firmware.core.errors import (
     CodeExpired,
+    EnrolmentRefused,
     LinkError,
     TooManyAttempts,
     UnknownCredential,
@@ -71,9 +73,20 @@ _CONFIRM: Final = "confirm"
 _REDEEM: Final = "redeem"
 _DELETE: Final = "delete"
 _REFUSALS: dict[str, dict[int, type[LinkError]]] = {
-    _REGISTER: {401: WrongCredentials, 410: CodeExpired, 429: TooManyAttempts},
-    _CONFIRM: {400: WrongCode, 404: CodeExpired, 410: CodeExpired, 429: TooManyAttempts},
-    _REDEEM: {400: WrongCode, 410: CodeExpired, 429: TooManyAttempts},
+    _REGISTER: {
+        401: WrongCredentials,
+        403: EnrolmentRefused,
+        410: CodeExpired,
+        429: TooManyAttempts,
+    },
+    _CONFIRM: {
+        400: WrongCode,
+        403: EnrolmentRefused,
+        404: CodeExpired,
+        410: CodeExpired,
+        429: TooManyAttempts,
+    },
+    _REDEEM: {400: WrongCode, 403: EnrolmentRefused, 410: CodeExpired, 429: TooManyAttempts},
     _DELETE: {404: UnknownCredential, 429: TooManyAttempts},
 }
 

@@ -1,4 +1,5 @@
-"""A stolen token stays out: once an officer revokes a device, its key never enrolls again.
+"""Moving the second factor takes what the attacker lacks: a revoked device never enrolls
+again, and an active token is replaced only with a code from it.
 
 The attacker holds the revoked token (its key and device ID) and the customer's online-banking
 password: before, the customer had no active token left, so the password alone enrolled the
@@ -67,3 +68,46 @@ def test_a_revoked_token_cannot_come_back_by_any_enrollment_path(enroll: Enrollm
     enroll.clock.advance(60)
     assert enroll.verify(ana.username, fresh.totp().at(enroll.clock())) == "accepted"
     assert enroll.counts()["credentials"] == counts["credentials"] + 1
+
+
+def test_the_password_and_the_mailbox_do_not_replace_an_active_token(enroll: Enrollment) -> None:
+    """The attacker knows Ana's password and reads her mailbox, and has a token of their own."""
+    ana = enroll.customer("Ana")
+    hers = enroll.token()
+    provisioned = enroll.register(hers, ana)
+    mails = len(enroll.inbox.for_address(ana.email))
+
+    theirs = enroll.token()
+    refused = theirs.start_registration(ana.username, ana.password)
+    assert _answer(refused) == (
+        403,
+        "replacing your token needs a code from the token you have now",
+    )
+    assert len(enroll.inbox.for_address(ana.email)) == mails  # no code e-mailed
+    wrong = theirs.signed(
+        "POST",
+        "/api/v1/registrations",
+        {"username": ana.username, "password": ana.password, "device_id": theirs.device_id,
+         "code": "000000" if provisioned.totp().at(enroll.clock()) != "000000" else "111111"},
+    )  # fmt: skip
+    assert _answer(wrong) == (403, "the code from your current token is not correct")
+    enroll.clock.advance(60)
+    assert enroll.verify(ana.username, provisioned.totp().at(enroll.clock())) == "accepted"
+
+    # Ana herself, with a code from her current token, moves to a new one
+    new = enroll.token()
+    current = provisioned.totp().at(enroll.clock() + 60)
+    enroll.secrets_used.add(current)
+    started = new.signed(
+        "POST",
+        "/api/v1/registrations",
+        {"username": ana.username, "password": ana.password, "device_id": new.device_id,
+         "code": current},
+    )  # fmt: skip
+    assert started.status_code == 202, started.text
+    code = enroll.inbox.last_code(ana.email)
+    enroll.secrets_used.add(code)
+    moved = new.provisioned(new.confirm(started.json()["registration_id"], code))
+    enroll.clock.advance(120)
+    assert enroll.verify(ana.username, provisioned.totp().at(enroll.clock())) == "rejected"
+    assert enroll.verify(ana.username, moved.totp().at(enroll.clock())) == "accepted"

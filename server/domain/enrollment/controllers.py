@@ -286,7 +286,8 @@ class TokenRequestsController(Controller):
         "/registrations",
         summary="Start a self-registration",
         description="Checks the online-banking password and e-mails a code to the registered "
-        "address. " + SIGNED,
+        "address. A customer who has an active token must send `code`, a current code from "
+        "it. " + SIGNED,
         status_code=HTTP_202_ACCEPTED,
         responses=answers(
             400,
@@ -299,6 +300,8 @@ class TokenRequestsController(Controller):
                 "400": "a field is missing or malformed, or the device ID is not the one of the "
                 "key that signed the request",
                 "401": UNSIGNED + "; or the username or password is wrong (one answer for both)",
+                "403": "the customer has an active token: `code` from it is missing or not "
+                "correct; or this device was revoked",
                 "429": "too many wrong passwords for this customer or from this address, or "
                 "too many registrations in the last hour; `Retry-After` says when to retry",
             },
@@ -314,12 +317,15 @@ class TokenRequestsController(Controller):
         services: Services = state.services
         signed = _signed(request)
         started = await anyio.to_thread.run_sync(
-            services.enrollment.start_registration,
-            signed,
-            data.username,
-            data.password,
-            data.device_id,
-            request.client.host if request.client else "",
+            partial(
+                services.enrollment.start_registration,
+                signed,
+                data.username,
+                data.password,
+                data.device_id,
+                request.client.host if request.client else "",
+                code=data.code,
+            )
         )
         return RegistrationStartedBody(
             started.registration_id, started.masked_email, int(started.expires_at)

@@ -18,6 +18,8 @@ class RegistrationBody(msgspec.Struct, forbid_unknown_fields=True):
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     device_id: DigitsTyped
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6,8}$")] | None = None
+    """A code from the customer's current token: required when one is active."""
 
 
 class RegistrationStartedBody(msgspec.Struct):

@@ -302,8 +302,14 @@ class EnrollmentService:
         password: str,
         device_id: str,
         source: str = "",
+        code: str | None = None,
     ) -> RegistrationStarted:
         """Check the online-banking password, e-mail a code, remember the device's key.
+
+        A customer who has an active token must also send `code`, a current code from it
+        (purpose `new_keys`): the password and the mailbox alone never replace a token. A
+        customer who lost the token asks the bank, whose officer revokes it
+        (`otp-admin device revoke`); the next enrollment is then a first one.
 
         The edge has spent the nonce already (`spend_nonce`); the password is checked (and
         throttled) before any other write, and the e-mail goes out after the commit, so no slow
@@ -316,6 +322,9 @@ class EnrollmentService:
             raise InvalidInput("the device ID does not belong to the key that signed the request")
         self._refuse_revoked(device_id)
         customer = self.authenticate_customer(username, password, source)
+        if self.has_token(customer):
+            # the password and the mailbox together must not move the second factor
+            self._approve_new_token(customer, device_id, code, source)
         now = self._clock()
         registration_id = "reg_" + secrets.token_hex(12)
         code = ids.new_email_code(self.policy.email_code_digits)

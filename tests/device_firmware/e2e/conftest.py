@@ -119,12 +119,18 @@ class Bank:
         )
         return str(response.json()["result"])
 
-    def portal_activation(self, customer: Customer, typed_device_id: str) -> tuple[str, str]:
-        """The portal: log in, "Activate token", type the device ID; (activation id, code)."""
+    def portal_activation(
+        self, customer: Customer, typed_device_id: str, current_code: str | None = None
+    ) -> tuple[str, str]:
+        """The portal: log in, "Activate token", type the device ID (and a code from the
+        customer's current token, when there is one); (activation id, code)."""
+        body = {"device_id": typed_device_id, "token_kind": "emulator"}
+        if current_code is not None:
+            body["code"] = current_code
         response = httpx.post(
             f"{self.url}/api/v1/activations",
             auth=(customer.username, customer.password),
-            json={"device_id": typed_device_id, "token_kind": "emulator"},
+            json=body,
             timeout=30,
         )
         assert response.status_code == 201, response.text
@@ -211,11 +217,11 @@ class EmulatedToken:
             self.press(f"{PIN}#{PIN}#")
         self._showing(customer)
 
-    def activate(self, customer: Customer, *, first: bool) -> None:
+    def activate(self, customer: Customer, *, first: bool, current_code: str | None = None) -> None:
         """Portal activation: read the device ID, play the portal, type its code."""
         self.press("2")  # "Activar con un código"
         typed = self.device_id_on_screen()
-        activation_id, code = self.bank.portal_activation(customer, typed)
+        activation_id, code = self.bank.portal_activation(customer, typed, current_code)
         self.press("#")
         self.press(code.replace(" ", "") + "#")
         screen = self.screen

@@ -5,7 +5,8 @@ One token enrols three customers: two by self-registration (username and passwor
 multi-tap, the e-mailed code read from the mailbox) and one by portal activation (the test
 plays the portal). Each code the token shows is oathtool's for that seed and time, and the
 bank's verify API accepts it. Deleting a user on the token retires the credential at the
-bank; registering a customer on a second token retires the first token's credential. And the
+bank; a second token replaces a customer's first only with a code from it (the password and
+the mailbox alone are refused). And the
 emulator command itself (``--emulator --server URL --capture DIR``) activates a fourth.
 """
 
@@ -20,12 +21,14 @@ from pathlib import Path
 import pytest
 
 from device_firmware.core import Credential, device_id
+from device_firmware.core.screens import MessageScreen
 from device_firmware.core.state import UserList
 from device_firmware.emulator.text_frame import WIDTH
 from device_firmware.vault import FileVault
 from tests.device_firmware.e2e.conftest import (
     NEW_TOKEN_MAIL,
     PIN,
+    REGISTRATION_MAIL,
     Bank,
     Customer,
     EmulatedToken,
@@ -112,17 +115,36 @@ def test_deleting_a_user_on_the_token_retires_it_at_the_bank(
     assert bank.verify(caro, _next_code(first_token, caro_credential, bank_time)) == "accepted"
 
 
-def test_registering_on_a_second_token_retires_the_first(
+def test_a_second_token_replaces_the_first_only_with_a_code_from_it(
     first_token: EmulatedToken, bank: Bank, tmp_path: Path
 ) -> None:
+    """The attacker has Ana's password and mailbox and a token of their own: self-registration
+    is refused before any e-mail, and the token says how a real replacement goes. Ana
+    replaces her token in the portal with a code from it, and the first token is retired."""
     ana = bank.customers[ANA]
     on_first, bank_time = _shown_code_is_oathtools(first_token, ana)
     notices = bank.inbox.count(ana.email, NEW_TOKEN_MAIL)
+    codes_mailed = bank.inbox.count(ana.email, REGISTRATION_MAIL)
+
+    attacker = EmulatedToken(tmp_path / "token-x", bank)
+    try:
+        attacker.press("1")  # "Registrarme con mi usuario"
+        attacker.type_text(ana.username)
+        attacker.press("#")
+        attacker.type_text(ana.password)
+        attacker.press("#")
+        screen = attacker.screen
+        assert isinstance(screen, MessageScreen) and screen.tone == "error", screen
+        assert "portal con un código de ese token" in " ".join(screen.body)
+        assert bank.inbox.count(ana.email, REGISTRATION_MAIL) == codes_mailed
+        assert attacker.token.state.session.data is None  # nothing was ever enrolled
+    finally:
+        attacker.link.close()
 
     second = EmulatedToken(tmp_path / "token-b", bank)
     try:
         assert second.token.state.session.device_id != first_token.token.state.session.device_id
-        second.register(ana, first=True)
+        second.activate(ana, first=True, current_code=_next_code(first_token, on_first, bank_time))
         on_second, _ = _shown_code_is_oathtools(second, ana)
         assert on_second.seed != on_first.seed
         code, _ = second.current_code()
@@ -130,7 +152,6 @@ def test_registering_on_a_second_token_retires_the_first(
     finally:
         second.link.close()
     bank.inbox.wait(ana.email, NEW_TOKEN_MAIL, notices)  # "your previous token no longer..."
-    assert bank.verify(ana, _next_code(first_token, on_first, bank_time)) == "rejected"
 
 
 def test_the_emulator_command_activates_on_the_bank(bank: Bank, tmp_path: Path) -> None:
