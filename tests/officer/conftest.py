@@ -10,9 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, col, select
 
 from hsm import Hsm
+from server.db.engine import make_engine
 from server.db.migrate import upgrade
+from server.db.models import AuditEvent, Credential
 from tests.conftest import SoftHsmTokens
 from tests.server.processes import PostgresCluster, server_env
 
@@ -84,3 +87,22 @@ def officer_postgres() -> Iterator[PostgresCluster]:
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+def stored_credentials(database_url: str) -> list[Credential]:
+    """Every credential row of the database, oldest first (read outside the tool under test)."""
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        rows = list(session.exec(select(Credential).order_by(col(Credential.id))).all())
+    engine.dispose()
+    return rows
+
+
+def audit_events(database_url: str, prefix: str = "") -> list[AuditEvent]:
+    """The audit events whose action starts with `prefix`, oldest first."""
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        statement = select(AuditEvent).where(col(AuditEvent.action).startswith(prefix))
+        rows = list(session.exec(statement.order_by(col(AuditEvent.id))).all())
+    engine.dispose()
+    return rows

@@ -11,14 +11,11 @@ from pathlib import Path
 import pyotp
 import pytest
 from litestar.testing import TestClient
-from sqlmodel import Session, col, select
 
 from hsm import Algorithm, Hsm, WrappedSeed
 from server.app import create_app
-from server.db.engine import make_engine
-from server.db.models import AuditEvent, Credential
 from server.domain.verification.purposes import Purpose
-from tests.officer.conftest import AdminRun
+from tests.officer.conftest import AdminRun, audit_events, stored_credentials
 from tests.oracles import VECTORS, load_vectors
 from tests.server.conftest import fast_settings, make_client_key
 
@@ -28,24 +25,6 @@ SEEDS = {row[0]: row for row in load_vectors("pskc/batch-psk.seeds")}
 BATCH = PSKC_DIR / "batch-psk.pskcxml"
 BATCH_KEY = ("--key-file", str(PSKC_DIR / "batch-psk.key"))
 IMPORT_BATCH = ("pskc", "import", str(BATCH), *BATCH_KEY)
-
-
-def _rows(database_url: str) -> list[Credential]:
-    engine = make_engine(database_url)
-    with Session(engine) as session:
-        rows = list(session.exec(select(Credential).order_by(col(Credential.id))).all())
-    engine.dispose()
-    return rows
-
-
-def _events(database_url: str, prefix: str) -> list[AuditEvent]:
-    engine = make_engine(database_url)
-    with Session(engine) as session:
-        rows = list(
-            session.exec(select(AuditEvent).where(col(AuditEvent.action).startswith(prefix))).all()
-        )
-    engine.dispose()
-    return rows
 
 
 @pytest.fixture
@@ -93,7 +72,7 @@ def test_rfc6030_figures_import_and_give_the_expected_hotp_values(
     )
     assert "imported 1 token(s)" in result.stdout
     assert "1234567890" not in result.stdout + result.stderr
-    (row,) = _rows(database_url)
+    (row,) = stored_credentials(database_url)
     assert (row.serial, row.kind, row.digits, row.status) == ("987654321", "hotp", 8, "active")
     sealed = WrappedSeed(row.wrapped_seed, row.kek_version, row.seed_length)
     assert hsm.otp_values(sealed, Algorithm.SHA1, 8, range(10)) == HOTP_8
@@ -122,8 +101,8 @@ def test_one_altered_byte_imports_nothing(
     assert re.search(r"ok +ACME-0003", result.stdout)
     assert re.search(r"REJECTED +ACME-0002 .*(MAC check failed|cannot decrypt)", result.stdout)
     assert "nothing imported" in result.stderr
-    assert _rows(database_url) == []
-    assert _events(database_url, "credential.") == []
+    assert stored_credentials(database_url) == []
+    assert audit_events(database_url, "credential.") == []
 
 
 def test_dry_run_stores_nothing(main_admin: AdminRun, database_url: str) -> None:
@@ -131,7 +110,7 @@ def test_dry_run_stores_nothing(main_admin: AdminRun, database_url: str) -> None
     assert "dry run: 3 token(s) would be imported" in result.stdout
     assert "hotp SHA1 6 digits counter 5" in result.stdout
     assert "totp SHA256 8 digits period 60s" in result.stdout
-    assert _rows(database_url) == [] and _events(database_url, "") == []
+    assert stored_credentials(database_url) == [] and audit_events(database_url, "") == []
 
 
 def test_unassigned_stock_is_assigned_later_and_then_verifies(
@@ -165,8 +144,8 @@ def test_unassigned_stock_is_assigned_later_and_then_verifies(
 
     again = main_admin(*IMPORT_BATCH, "--unassigned", ok=False)
     assert again.stdout.count("serial already imported") == 3
-    assert len(_rows(database_url)) == 3
-    actions = sorted(e.action for e in _events(database_url, "credential."))
+    assert len(stored_credentials(database_url)) == 3
+    actions = sorted(e.action for e in audit_events(database_url, "credential."))
     assert actions == ["credential.assign", *["credential.import"] * 3, "credential.import-batch"]
 
 
@@ -182,4 +161,4 @@ def test_every_key_needs_a_customer_unless_kept_as_stock(
     assert "assigned serials not in the file: ACME-9999" in result.stdout
     assert "is not valid hex" in main_admin(*args, "--key-file", "-", stdin="zz", ok=False).stderr
     assert "16, 24 or 32" in main_admin(*args, "--key-file", "-", stdin="00ff", ok=False).stderr
-    assert _rows(database_url) == []
+    assert stored_credentials(database_url) == []

@@ -19,13 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from pskc import PSKC
-from sqlmodel import Session, col, select
 
-from server.db.engine import make_engine
-from server.db.models import AuditEvent, Credential
 from server.domain.imports.pskc import PreSharedKey, read_pskc
 from server.errors import InvalidInput
-from tests.officer.conftest import AdminRun
+from tests.officer.conftest import AdminRun, audit_events, stored_credentials
 from tests.oracles import VECTORS
 
 PSKC_DIR = VECTORS / "pskc"
@@ -212,23 +209,6 @@ def test_several_keys_valid_at_once_for_one_device_are_refused_as_ambiguous(
 # -- through `otp-admin pskc import` ----------------------------------------------------
 
 
-def _rows(database_url: str) -> list[Credential]:
-    engine = make_engine(database_url)
-    with Session(engine) as session:
-        rows = list(session.exec(select(Credential).order_by(col(Credential.id))).all())
-    engine.dispose()
-    return rows
-
-
-def _batch_events(database_url: str) -> list[AuditEvent]:
-    engine = make_engine(database_url)
-    with Session(engine) as session:
-        statement = select(AuditEvent).where(AuditEvent.action == "credential.import-batch")
-        rows = list(session.exec(statement).all())
-    engine.dispose()
-    return rows
-
-
 def test_the_cli_imports_a_signed_file_and_records_the_check(
     main_admin: AdminRun,
     database_url: str,
@@ -250,13 +230,13 @@ def test_the_cli_imports_a_signed_file_and_records_the_check(
     wrong = tmp_path / "attacker.pem"
     wrong.write_text(attacker[1])
     assert "does not verify" in main_admin(*args, "--signer-cert", str(wrong), ok=False).stderr
-    assert _rows(database_url) == []
+    assert stored_credentials(database_url) == []
 
     result = main_admin(*args, "--signer-cert", str(cert))
     assert "XML signature verified" in result.stdout
     assert "imported 1 token(s)" in result.stdout
-    assert [row.serial for row in _rows(database_url)] == ["SIG-1"]
-    (event,) = _batch_events(database_url)
+    assert [row.serial for row in stored_credentials(database_url)] == ["SIG-1"]
+    (event,) = audit_events(database_url, "credential.import-batch")
     assert json.loads(event.details)["signature"] == "verified"
 
 
@@ -267,4 +247,7 @@ def test_the_cli_reports_keys_outside_their_period(main_admin: AdminRun, databas
     assert re.search(r"SKIPPED +9999999 +key '4': expired on 2006-04-30 00:00 UTC", result.stdout)
     assert "no key of the file is valid now" in result.stdout
     assert "file: 4 key(s)" in result.stdout
-    assert _rows(database_url) == [] and _batch_events(database_url) == []
+    assert (
+        stored_credentials(database_url) == []
+        and audit_events(database_url, "credential.import-batch") == []
+    )

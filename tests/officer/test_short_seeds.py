@@ -14,12 +14,10 @@ import time
 from pathlib import Path
 
 from pskc import PSKC
-from sqlmodel import Session, col, select
 
 from hsm import Algorithm, Hsm, WrappedSeed
-from server.db.engine import make_engine
-from server.db.models import AuditEvent, Credential
-from tests.officer.conftest import AdminRun
+from server.db.models import Credential
+from tests.officer.conftest import AdminRun, audit_events, stored_credentials
 
 SHORT_SEED = bytes.fromhex("3132333435363738393a")  # 80 bits
 TOTP = "urn:ietf:params:xml:ns:keyprov:pskc:totp"
@@ -36,21 +34,10 @@ def _oathtool_default_totp(seed: bytes, unix_time: int) -> str:
     return out.stdout.strip()
 
 
-def _credentials(database_url: str) -> list[Credential]:
-    engine = make_engine(database_url)
-    with Session(engine) as session:
-        rows = list(session.exec(select(Credential).order_by(col(Credential.id))).all())
-    engine.dispose()
-    return rows
-
-
 def _events(database_url: str, action: str) -> list[dict[str, object]]:
-    engine = make_engine(database_url)
-    with Session(engine) as session:
-        rows = session.exec(select(AuditEvent).where(AuditEvent.action == action)).all()
-        details = [json.loads(row.details) for row in rows]
-    engine.dispose()
-    return details
+    """The details of each audit event of exactly `action`."""
+    events = audit_events(database_url, action)
+    return [json.loads(event.details) for event in events if event.action == action]
 
 
 def _code_now(hsm: Hsm, row: Credential, unix_time: int) -> str:
@@ -75,7 +62,7 @@ def test_credential_import_says_its_period_and_its_help_names_oathtools(
     assert "period 30 s" in chosen
 
     now = int(time.time())
-    sixty, thirty = _credentials(database_url)
+    sixty, thirty = stored_credentials(database_url)
     assert (sixty.period, thirty.period) == (60, 30)
     assert _code_now(hsm, thirty, now) == _oathtool_default_totp(seed, now)
     # the 60 s credential is not what oathtool's defaults compute (unless by chance, 1 in 10^6
@@ -94,7 +81,7 @@ def test_an_80_bit_seed_needs_the_policy_flag_and_the_audit_records_it(
     assert "16 to 128 bytes long, not 10" in refused.stderr
     assert "short-seed policy" in refused.stderr
     assert SHORT_SEED.hex() not in refused.stderr + refused.stdout
-    assert _credentials(database_url) == []
+    assert stored_credentials(database_url) == []
 
     result = main_admin(
         "credential",
@@ -106,7 +93,7 @@ def test_an_80_bit_seed_needs_the_policy_flag_and_the_audit_records_it(
         stdin=SHORT_SEED.hex(),
     )
     assert "SHORT SEED (80 bits, audited)" in result.stdout
-    (row,) = _credentials(database_url)
+    (row,) = stored_credentials(database_url)
     now = int(time.time())
     assert _code_now(hsm, row, now) == _oathtool_default_totp(SHORT_SEED, now)
     (event,) = _events(database_url, "credential.import")
@@ -136,14 +123,14 @@ def test_a_pskc_batch_with_80_bit_seeds_needs_the_policy_flag(
     refused = main_admin(*args, ok=False)
     assert re.search(r"REJECTED +OLD-80 .*10 bytes; 16 to 128 are accepted", refused.stdout)
     assert "--allow-short-seeds" in refused.stdout
-    assert _credentials(database_url) == []
+    assert stored_credentials(database_url) == []
 
     result = main_admin(*args, "--allow-short-seeds")
     assert re.search(r"ok +OLD-80 .*SHORT SEED 80 bits", result.stdout)
     assert "SHORT SEED" not in next(
         line for line in result.stdout.splitlines() if "NEW-160" in line
     )
-    old, new = _credentials(database_url)
+    old, new = stored_credentials(database_url)
     now = int(time.time())
     assert _code_now(hsm, old, now) == _oathtool_default_totp(SHORT_SEED, now)
     assert _code_now(hsm, new, now) == _oathtool_default_totp(bytes(range(20)), now)
