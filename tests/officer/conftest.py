@@ -103,6 +103,6 @@ def audit_events(database_url: str, prefix: str = "") -> list[AuditEvent]:
     engine = make_engine(database_url)
     with Session(engine) as session:
         statement = select(AuditEvent).where(col(AuditEvent.action).startswith(prefix))
-        rows = list(session.exec(statement.order_by(col(AuditEvent.id))).all())
+        rows = list(session.exec(statement.order_by(col(AuditEvent.seq))).all())
     engine.dispose()
     return rows
