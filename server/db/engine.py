@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,21 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session
 
 T = TypeVar("T")
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600), or tighten an existing one.
+
+    The file holds wrapped seeds, password hashes and the audit trail; SQLite gives its
+    `-wal` and `-shm` files the database file's permissions, so they follow.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        status = path.stat()
+        if status.st_mode & 0o077 and status.st_uid == os.getuid():
+            path.chmod(0o600)
 
 
 def make_engine(url: str, *, for_reads: bool = False) -> Engine:
@@ -36,7 +52,7 @@ def make_engine(url: str, *, for_reads: bool = False) -> Engine:
         return engine.execution_options(isolation_level="AUTOCOMMIT") if for_reads else engine
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(parsed.database))
     engine = create_engine(
         parsed, connect_args={"check_same_thread": False, "timeout": 30}, **common
     )
