@@ -10,9 +10,16 @@ from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound
 from hsm.keys import KeyInfo, KeyPurpose
 from hsm.otp import Algorithm, totp_counter, truncate
 from hsm.provisioning import ProvisionedSeed, kdf_input
-from hsm.seeds import MIN_IMPORTED_SEED, SHORTEST_IMPORTED_SEED, WrappedSeed
+from hsm.seeds import (
+    MAX_IMPORTED_SEED,
+    MIN_IMPORTED_SEED,
+    SHORTEST_IMPORTED_SEED,
+    WrappedSeed,
+    shortest_seed,
+)
 
 __all__ = [
+    "MAX_IMPORTED_SEED",
     "MIN_IMPORTED_SEED",
     "SHORTEST_IMPORTED_SEED",
     "Algorithm",
@@ -30,6 +37,7 @@ __all__ = [
     "SeedRejected",
     "WrappedSeed",
     "kdf_input",
+    "shortest_seed",
     "totp_counter",
     "truncate",
 ]

@@ -47,6 +47,13 @@ MIN_IMPORTED_SEED = 16  # RFC 4226 R6: at least 128 bits
 SHORTEST_IMPORTED_SEED = 10  # 80 bits, as older hardware tokens ship: only by explicit policy
 MAX_IMPORTED_SEED = 128
 
+
+def shortest_seed(allow_short: bool) -> int:
+    """The fewest bytes an imported seed may have: 16 (RFC 4226 R6), or 10 (80 bits, as older
+    hardware tokens ship) when the caller's policy allows short seeds."""
+    return SHORTEST_IMPORTED_SEED if allow_short else MIN_IMPORTED_SEED
+
+
 # What an HSM answers when it will not copy a key: CKR_ACTION_PROHIBITED (CKA_COPYABLE
 # false) has no class of its own in python-pkcs11, so the bare PKCS11Error counts too.
 _COPY_REFUSED = (
@@ -222,15 +229,16 @@ class SeedStore:
         HMAC keys, and HMAC pads keys with zeros anyway, so the codes are unchanged. Seeds
         longer than the hash block are replaced by their hash, as HMAC itself does.
         """
-        shortest = SHORTEST_IMPORTED_SEED if allow_short else MIN_IMPORTED_SEED
+        shortest = shortest_seed(allow_short)
         if not shortest <= len(seed) <= MAX_IMPORTED_SEED:
+            hint = (
+                " (seeds of 80 to 120 bits only under an explicit short-seed policy)"
+                if SHORTEST_IMPORTED_SEED <= len(seed) < shortest
+                else ""
+            )
             raise InvalidSeedRequest(
-                f"a seed must be {shortest} to {MAX_IMPORTED_SEED} bytes long, not {len(seed)}"
-                + (
-                    " (seeds of 80 to 120 bits only under an explicit short-seed policy)"
-                    if not allow_short and SHORTEST_IMPORTED_SEED <= len(seed)
-                    else ""
-                )
+                f"a seed must be {shortest} to {MAX_IMPORTED_SEED} bytes long, "
+                f"not {len(seed)}{hint}"
             )
         version = self._keys.current_version(KeyPurpose.SEED_WRAPPING)
         if len(seed) > algorithm.block_size:

@@ -85,6 +85,12 @@ def test_an_80_bit_seed_only_under_the_short_seed_policy(hsm: Hsm) -> None:
         hsm.import_seed(seed[:9], Algorithm.SHA1, allow_short=True)
 
 
+def test_a_seed_too_long_is_not_told_about_the_short_seed_policy(hsm: Hsm) -> None:
+    with pytest.raises(InvalidSeedRequest) as refused:
+        hsm.import_seed(b"\x01" * 129, Algorithm.SHA1)
+    assert "short-seed" not in str(refused.value)
+
+
 @pytest.mark.parametrize("digits", [5, 9])
 def test_digits_outside_6_to_8_are_refused(hsm: Hsm, digits: int) -> None:
     wrapped = hsm.generate_seed(Algorithm.SHA1)

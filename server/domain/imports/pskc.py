@@ -38,13 +38,17 @@ from pskc import PSKC
 from pskc.exceptions import DecryptionError, KeyDerivationError, PSKCError
 from pskc.key import EncryptedValue, Key
 
-from hsm import MIN_IMPORTED_SEED, SHORTEST_IMPORTED_SEED, Algorithm, InvalidSeedRequest
+from hsm import (
+    MAX_IMPORTED_SEED,
+    MIN_IMPORTED_SEED,
+    SHORTEST_IMPORTED_SEED,
+    Algorithm,
+    InvalidSeedRequest,
+    shortest_seed,
+)
 from server.db.models import CredentialKind
 from server.errors import InvalidInput
 
-MIN_SEED = MIN_IMPORTED_SEED  # RFC 4226 R6: at least 128 bits
-SHORTEST_SEED = SHORTEST_IMPORTED_SEED  # 80 bits: older tokens, only by explicit policy
-MAX_SEED = 128
 DEFAULT_TOTP_PERIOD = 30  # RFC 6238's default time step, used when the file gives none
 MAX_PSKC_BYTES = 64 * 1024 * 1024  # a vendor batch of 1,000 keys is about 1 MiB
 
@@ -109,7 +113,7 @@ class PskcToken:
     @property
     def short_seed(self) -> bool:
         """The seed has fewer than 128 bits: imported only under the short-seed policy."""
-        return len(self.seed) < MIN_SEED
+        return len(self.seed) < MIN_IMPORTED_SEED
 
 
 @dataclass(frozen=True)
@@ -366,15 +370,15 @@ def _token(
         raise _Rejected(f"cannot decrypt the secret ({message})") from None
     if not seed:
         raise _Rejected("the key has no secret")
-    shortest = SHORTEST_SEED if allow_short_seeds else MIN_SEED
-    if not shortest <= len(seed) <= MAX_SEED:
+    shortest = shortest_seed(allow_short_seeds)
+    if not shortest <= len(seed) <= MAX_IMPORTED_SEED:
         hint = (
             " (80 to 120 bits only with the short-seed policy, --allow-short-seeds)"
-            if SHORTEST_SEED <= len(seed) < shortest
+            if SHORTEST_IMPORTED_SEED <= len(seed) < shortest
             else ""
         )
         raise _Rejected(
-            f"the secret is {len(seed)} bytes; {shortest} to {MAX_SEED} are accepted{hint}"
+            f"the secret is {len(seed)} bytes; {shortest} to {MAX_IMPORTED_SEED} are accepted{hint}"
         )
     if (key.response_encoding or "DECIMAL").upper() != "DECIMAL":
         raise _Rejected(f"response encoding {key.response_encoding} is not supported")
