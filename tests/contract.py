@@ -29,7 +29,6 @@ class OpenApiContract:
     schema: dict[str, Any]
     prefix: str = "/api/"
     violations: list[str] = field(default_factory=list)
-    seen: set[tuple[str, str, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._operations = [
@@ -62,7 +61,6 @@ class OpenApiContract:
                 )
             return
         template, statuses = found
-        self.seen.add((request.method, template, response.status_code))
         if response.status_code not in statuses:
             response.read()
             self.violations.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Mapping
 from functools import partial
 from typing import Annotated, Any, cast
 
@@ -34,7 +35,7 @@ from server.domain.enrollment.schemas import (
     TimeBody,
 )
 from server.domain.enrollment.signing import SignedRequest, b64url, verify_request
-from server.errors import NotAuthenticated, ServiceUnavailable
+from server.errors import DeviceRevoked, NotAuthenticated, ServiceUnavailable
 from server.services import Services
 
 SIGNED = (
@@ -82,7 +83,7 @@ SIGNATURE_HEADERS = {
 EXAMPLE_DETAILS = {
     400: "the code is not correct",
     401: "this request was sent before: a replayed request is refused",
-    403: "this token was revoked and cannot be enrolled again: ask the bank for a new one",
+    403: str(DeviceRevoked()),
     404: "no such registration for this token",
     409: "this device ID is bound to another key",
     410: "the code has expired: start again",
@@ -103,14 +104,13 @@ def _example(value: dict[str, Any], summary: str = "example") -> Example:
     return Example(summary=summary, value=value)
 
 
-def answers(*statuses: int, **descriptions: str) -> dict[int, ResponseSpec]:
+def answers(*statuses: int, reasons: Mapping[int, str] | None = None) -> dict[int, ResponseSpec]:
     """The error answers of one operation for the OpenAPI: `{"status_code", "detail"}`
-    bodies, each with its operation's own reason (`descriptions`, keyed by the status as a
-    string) or the common one."""
+    bodies, each with this operation's own reason (`reasons`) or the common one."""
     return {
         status: ResponseSpec(
             data_container=ErrorBody,
-            description=descriptions.get(str(status), ANSWERS[status]),
+            description=(reasons or {}).get(status, ANSWERS[status]),
             generate_examples=False,
             examples=[
                 _example({"status_code": status, "detail": EXAMPLE_DETAILS[status]}, "one of them")
@@ -205,13 +205,13 @@ class EnrollmentController(Controller):
             413,
             429,
             503,
-            **{
-                "400": "the device ID is not correct (16 digits with a check digit), the kind "
+            reasons={
+                400: "the device ID is not correct (16 digits with a check digit), the kind "
                 "of token is unknown, or the body is malformed",
-                "401": LOGIN,
-                "403": "the customer has a token: `code` from it is missing or not correct; or "
+                401: LOGIN,
+                403: "the customer has a token: `code` from it is missing or not correct; or "
                 "this device was revoked and cannot be enrolled again",
-                "429": "too many wrong passwords or activations; `Retry-After` says when",
+                429: "too many wrong passwords or activations; `Retry-After` says when",
             },
         ),
     )
@@ -250,7 +250,7 @@ class EnrollmentController(Controller):
             404,
             429,
             503,
-            **{"401": LOGIN, "404": "no such activation for this customer"},
+            reasons={401: LOGIN, 404: "no such activation for this customer"},
         ),
     )
     async def activation_state(
@@ -296,13 +296,13 @@ class TokenRequestsController(Controller):
             413,
             429,
             503,
-            **{
-                "400": "a field is missing or malformed, or the device ID is not the one of the "
+            reasons={
+                400: "a field is missing or malformed, or the device ID is not the one of the "
                 "key that signed the request",
-                "401": UNSIGNED + "; or the username or password is wrong (one answer for both)",
-                "403": "the customer has an active token: `code` from it is missing or not "
+                401: UNSIGNED + "; or the username or password is wrong (one answer for both)",
+                403: "the customer has an active token: `code` from it is missing or not "
                 "correct; or this device was revoked",
-                "429": "too many wrong passwords for this customer or from this address, or "
+                429: "too many wrong passwords for this customer or from this address, or "
                 "too many registrations in the last hour; `Retry-After` says when to retry",
             },
         ),
@@ -345,12 +345,12 @@ class TokenRequestsController(Controller):
             410,
             413,
             503,
-            **{
-                "400": "the code is not correct (each wrong code counts; the fifth ends the "
+            reasons={
+                400: "the code is not correct (each wrong code counts; the fifth ends the "
                 "registration), or the body is malformed",
-                "404": "no such registration, or it was started by another token key",
-                "409": "this device ID is bound to another key",
-                "410": "the code was used already, it expired, too many wrong codes were "
+                404: "no such registration, or it was started by another token key",
+                409: "this device ID is bound to another key",
+                410: "the code was used already, it expired, too many wrong codes were "
                 "typed, or the customer can no longer enrol: start again",
             },
         ),
@@ -382,12 +382,12 @@ class TokenRequestsController(Controller):
             410,
             413,
             503,
-            **{
-                "400": "the device ID or the activation code is not correct (one answer for "
+            reasons={
+                400: "the device ID or the activation code is not correct (one answer for "
                 "both: a typo with a wrong check digit is not counted as a guess), or the body "
                 "is malformed",
-                "409": "this device ID is bound to another key",
-                "410": "the activation expired, was used, or had too many wrong codes: start "
+                409: "this device ID is bound to another key",
+                410: "the activation expired, was used, or had too many wrong codes: start "
                 "again in the portal",
             },
         ),
@@ -416,7 +416,7 @@ class TokenRequestsController(Controller):
             404,
             413,
             503,
-            **{"404": "no such credential, or it was provisioned to another token"},
+            reasons={404: "no such credential, or it was provisioned to another token"},
         ),
     )
     async def delete_credential(
