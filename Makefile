@@ -15,7 +15,7 @@ export OTP_DATABASE_URL ?= sqlite:///$(abspath $(VAR))/otp.sqlite3
 ## run: start the server on the embedded defaults (SoftHSM2 token + SQLite under ./var/)
 run: deps
 	$(BIN)/softhsm-token init --dir $(VAR)/softhsm --label otp-server --secrets-dir $(VAR)/secrets
-	$(BIN)/otp-hsm --token-label otp-server init-keys
+	OTP_HSM_SO_PIN_FILE=$(abspath $(VAR))/secrets/otp-server.so-pin $(BIN)/otp-hsm --token-label otp-server init-keys
 	$(BIN)/otp-admin db upgrade
 	OTP_PORT=$(PORT) $(BIN)/python -m server.demo
 	OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)

@@ -31,7 +31,12 @@ def run(seconds: float = 1.0) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bench-hsm-") as tmp:
         token = create_token(Path(tmp) / "hsm", "bench", secrets_dir=Path(tmp) / "secrets")
         os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
-        config = HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
+        config = HsmConfig(
+            module=token.module,
+            token_label=token.label,
+            user_pin=token.user_pin(),
+            so_pin=token.so_pin(),
+        )
         cached = Hsm(config)
         cached.ensure_keys()
         uncached = Hsm(replace(config, seed_cache_size=0))

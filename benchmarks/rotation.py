@@ -44,7 +44,12 @@ def run(seconds: float = 1.0) -> list[str]:
         token = create_token(base / "hsm", "bench-rotation", secrets_dir=base / "secrets")
         os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
         hsm = Hsm(
-            HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
+            HsmConfig(
+                module=token.module,
+                token_label=token.label,
+                user_pin=token.user_pin(),
+                so_pin=token.so_pin(),
+            )
         )
         hsm.ensure_keys()
         pool = seed_pool(hsm, POOL)

@@ -293,7 +293,12 @@ def run(seconds: float = 1.0) -> list[str]:
         token = create_token(tmp / "hsm", "bench", secrets_dir=tmp / "secrets")
         os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
         hsm = Hsm(
-            HsmConfig(module=token.module, token_label=token.label, user_pin=token.user_pin())
+            HsmConfig(
+                module=token.module,
+                token_label=token.label,
+                user_pin=token.user_pin(),
+                so_pin=token.so_pin(),
+            )
         )
         hsm.ensure_keys()
         # as many seeds as the throughput test has customers: no two requests share one

@@ -6,7 +6,14 @@ Public API: `Hsm` (open, keys, seeds, OTP values, audit MAC), `HsmConfig`, `Wrap
 
 from hsm.client import Hsm, HsmStatus, OtpJob
 from hsm.config import HsmConfig
-from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
+from hsm.errors import (
+    HsmError,
+    HsmUnavailable,
+    InvalidSeedRequest,
+    KeyNotFound,
+    OfficerNeeded,
+    SeedRejected,
+)
 from hsm.keys import KeyInfo, KeyPurpose
 from hsm.otp import Algorithm, totp_counter, truncate
 from hsm.provisioning import ProvisionedSeed, kdf_input
@@ -32,6 +39,7 @@ __all__ = [
     "KeyInfo",
     "KeyNotFound",
     "KeyPurpose",
+    "OfficerNeeded",
     "OtpJob",
     "ProvisionedSeed",
     "SeedRejected",

@@ -17,16 +17,23 @@ from hsm.errors import HsmError
 DEFAULT_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
 
-def _config(module: Path, token_label: str, pin_file: Path | None) -> HsmConfig:
+def _read_pin(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise click.UsageError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
+
+
+def _config(
+    module: Path, token_label: str, pin_file: Path | None, so_pin_file: Path | None
+) -> HsmConfig:
     pin = os.environ.get("OTP_HSM_PIN")
     if pin is None:
         if pin_file is None:
             raise click.UsageError("give the user PIN in OTP_HSM_PIN or a file with --pin-file")
-        try:
-            pin = pin_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise click.UsageError(f"cannot read the PIN file {pin_file}: {exc.strerror}") from exc
-    return HsmConfig(module=module, token_label=token_label, user_pin=pin)
+        pin = _read_pin(pin_file, "PIN")
+    so_pin = None if so_pin_file is None else _read_pin(so_pin_file, "SO PIN")
+    return HsmConfig(module=module, token_label=token_label, user_pin=pin, so_pin=so_pin)
 
 
 @click.group()
@@ -52,14 +59,27 @@ def _config(module: Path, token_label: str, pin_file: Path | None) -> HsmConfig:
     default=None,
     help="File holding the user PIN (or set OTP_HSM_PIN).",
 )
+@click.option(
+    "--so-pin-file",
+    type=click.Path(path_type=Path),
+    envvar="OTP_HSM_SO_PIN_FILE",
+    default=None,
+    help="File holding the security officer PIN: needed to make a KEK (init-keys).",
+)
 @click.pass_context
-def main(ctx: click.Context, module: Path, token_label: str, pin_file: Path | None) -> None:
+def main(
+    ctx: click.Context,
+    module: Path,
+    token_label: str,
+    pin_file: Path | None,
+    so_pin_file: Path | None,
+) -> None:
     """Inspect and set up the HSM keys of the OTP server."""
     structlog.configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
     )
-    ctx.obj = lambda: _config(module, token_label, pin_file)
+    ctx.obj = lambda: _config(module, token_label, pin_file, so_pin_file)
 
 
 def _open(ctx: click.Context) -> Hsm:

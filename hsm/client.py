@@ -10,18 +10,22 @@ from typing import ParamSpec, TypeVar
 
 import pkcs11
 import pkcs11.exceptions as p11e
+import structlog
 from pkcs11 import Mechanism
 
-from hsm import provisioning
+from hsm import extraction, provisioning, trusted_kek
 from hsm.config import HsmConfig
 from hsm.connection import Connection
 from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.executor import SerialExecutor, pkcs11_executor
-from hsm.keys import KeyInfo, KeyPurpose, KeyRing
+from hsm.extraction import ExtractionProof
+from hsm.keys import KeyInfo, KeyPurpose, KeyRing, key_label
 from hsm.otp import Algorithm, check_digits
 from hsm.provisioning import ProvisionedSeed
 from hsm.seeds import SeedHandleCache, SeedStore, WrappedSeed
 from hsm.selftest import mechanism_self_test
+
+log = structlog.get_logger("hsm")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -53,6 +57,15 @@ class HsmStatus:
     key_versions: dict[str, list[int]]
     keys: list[KeyInfo] = field(default_factory=list)
     cached_seed_handles: int = 0
+    extraction: ExtractionProof = field(default_factory=ExtractionProof)
+    """The extraction attempts made against a scratch seed (`hsm.extraction`)."""
+    accepted_weaknesses: frozenset[str] = frozenset()
+
+    @property
+    def missing_guarantees(self) -> list[str]:
+        """The guarantees an attempt broke that the officer has not accepted: any makes
+        the HSM unfit to serve."""
+        return [w for w in self.extraction.weaknesses if w not in self.accepted_weaknesses]
 
 
 class Hsm:
@@ -84,6 +97,7 @@ class Hsm:
         self._generation = 0
         self._clock = clock
         self._keys_loaded_at = clock()
+        self._proof: tuple[tuple[tuple[str, int], ...], ExtractionProof] | None = None
 
     # -- running on the PKCS#11 thread -----------------------------------------------------
 
@@ -126,16 +140,15 @@ class Hsm:
         Returns:
             Labels of the keys created by this call.
         """
-        return self._run(self._keys.ensure)
+        return self._run(lambda session: self._keys.ensure(session, self._make_kek))
 
     def reload_keys(self) -> None:
         """Scan the token again, e.g. after an officer added a KEK version."""
         self._run(self._reload_keys)
 
     def _reload_keys(self, session: pkcs11.Session) -> None:
-        """Scan the token; KEK copies the new scan does not back are destroyed."""
+        """Scan the token for the keys."""
         self._keys.load(session)
-        self._seeds.drop_stale_unwrapping_keys(session)
 
     def keys(self) -> list[KeyInfo]:
         """Every key of the hierarchy, with its version and attributes."""
@@ -153,6 +166,7 @@ class Hsm:
                     "(run `otp-hsm init-keys`)"
                 )
             token = self._conn.token
+            proof = self._extraction_proof(_session)
             return HsmStatus(
                 module=str(self.config.module),
                 token_label=self.config.token_label,
@@ -161,9 +175,35 @@ class Hsm:
                 key_versions=versions,
                 keys=self._keys.inventory(),
                 cached_seed_handles=len(self._cache),
+                extraction=proof,
+                accepted_weaknesses=self.config.accepted_weaknesses,
             )
 
         return self._run(describe)
+
+    def prove_extraction(self) -> ExtractionProof:
+        """Try to take a scratch seed out of the HSM in every way `hsm.extraction` knows,
+        with this process's own session, under every KEK; always runs the attempts."""
+        self._proof = None
+        return self._run(self._extraction_proof)
+
+    def _extraction_proof(self, session: pkcs11.Session) -> ExtractionProof:
+        """The proof for the keys on the token now: made again when the set of keys
+        changes (a new or retired KEK), else the one made before."""
+        fingerprint = tuple((p.value, v) for p in KeyPurpose for v in self._keys.versions(p))
+        if self._proof is None or self._proof[0] != fingerprint:
+            proof = extraction.prove(session, self._keys, self._seeds.direct)
+            self._proof = (fingerprint, proof)
+            for attempt in proof.attempts:
+                if not attempt.held:
+                    log.warning(
+                        "hsm.extraction_possible",
+                        guarantee=attempt.guarantee,
+                        subject=attempt.subject,
+                        detail=attempt.detail,
+                        accepted=attempt.guarantee in self.config.accepted_weaknesses,
+                    )
+        return self._proof[1]
 
     # -- seeds -----------------------------------------------------------------------------
 
@@ -264,7 +304,19 @@ class Hsm:
         Returns:
             The new version.
         """
-        return self._run(self._keys.create_next_kek)
+        return self._run(lambda session: self._keys.create_next_kek(session, self._make_kek))
+
+    def _make_kek(self, session: pkcs11.Session, version: int) -> str:
+        """KEK `version`, made trusted by the security officer (`hsm.trusted_kek`)."""
+        label = key_label(KeyPurpose.SEED_WRAPPING, version)
+        if trusted_kek.discard_pending(session, label):
+            log.warning("hsm.pending_kek_discarded", label=label)
+        trusted_kek.generate_as_officer(
+            self.config.module, self.config.token_label, self.config.so_pin, label
+        )
+        trusted_kek.adopt_kek(session, self._seeds.direct, label)
+        log.info("hsm.kek_created", label=label)
+        return label
 
     def destroy_kek(self, version: int) -> None:
         """Destroy an old KEK version (the caller checks that no seed still uses it).
@@ -274,11 +326,7 @@ class Hsm:
             KeyNotFound: there is no such version.
         """
 
-        def destroy(session: pkcs11.Session) -> None:
-            self._keys.destroy_kek(session, version)
-            self._seeds.drop_stale_unwrapping_keys(session)  # the copy goes with the key
-
-        self._run(destroy)
+        self._run(lambda session: self._keys.destroy_kek(session, version))
 
     def self_test(self) -> dict[str, str | None]:
         """Try every mechanism the product needs; maps its name to None (works) or the error.
@@ -335,7 +383,7 @@ class Hsm:
     # -- life cycle ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Destroy cached seed objects and KEK copies, and close the session."""
+        """Destroy the cached seed objects and close the session."""
 
         def close() -> None:
             if self._conn.is_open and self._conn.generation == self._generation:

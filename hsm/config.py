@@ -19,6 +19,8 @@ class HsmConfig:
         reconnect_interval: seconds to wait between attempts to re-open an HSM that failed.
         key_refresh_interval: seconds between scans of the token for keys added by others
             (an officer's new KEK version becomes current in running servers after this).
+        so_pin: the security officer's PIN, for officer tools only (making a KEK: see
+            `hsm.trusted_kek`); a server is never given it. Never shown.
         call_timeout: seconds a caller waits for an HSM operation (None: for ever). A hung
             network HSM then makes calls fail with HsmUnavailable instead of hanging every
             request; while the hung call is still running, later calls fail at once.
@@ -31,3 +33,8 @@ class HsmConfig:
     reconnect_interval: float = 1.0
     key_refresh_interval: float = 60.0
     call_timeout: float | None = 10.0
+    so_pin: str | None = field(default=None, repr=False)
+    accepted_weaknesses: frozenset[str] = frozenset()
+    """Guarantees of `hsm.extraction` the officer accepts as missing on this HSM (each
+    named; the server logs and audits them at start). Any other missing one makes the
+    HSM unready."""

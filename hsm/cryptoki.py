@@ -6,8 +6,10 @@ unwrapped only to compute an HMAC and be destroyed, that is most of the work: ab
 0.36 ms per seed against 0.13 ms through this module on SoftHSM (`python -m benchmarks
 hsm` measures both). So the calls of the verify path - C_UnwrapKey, C_SignInit + C_Sign,
 C_DestroyObject - go through ctypes here, on the session python-pkcs11 opened and logged
-in (same process, same library, same PKCS#11 thread). Everything else stays on
-python-pkcs11.
+in (same process, same library, same PKCS#11 thread). So do the calls whose templates
+python-pkcs11 0.10 cannot pack (an attribute that is itself a template, such as
+CKA_UNWRAP_TEMPLATE, crashes it) and the reads of an object's attributes that the layer
+checks. Everything else stays on python-pkcs11.
 
 The calls release the GIL like python-pkcs11's do (a network HSM may take milliseconds).
 Errors are raised as the `pkcs11.exceptions` class python-pkcs11 raises for the same
@@ -18,12 +20,14 @@ Linux and other Unix only (PKCS#11 structures there use the platform's default p
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pkcs11.exceptions as p11e
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute, Mechanism
+
+from hsm.attributes import SIGNING_SEED_TEMPLATE, Template
 
 CK_ULONG = ctypes.c_ulong
 CK_BBOOL = ctypes.c_ubyte
@@ -138,25 +142,9 @@ ERRORS: Mapping[int, type[p11e.PKCS11Error]] = {
     0x200: p11e.FunctionRejected,
 }
 
-# What a seed object for signing is made with: what `seeds.seed_template` and python-pkcs11
-# give such an object (a session object that can only sign and never shows its value).
-SIGNING_SEED_TEMPLATE: Mapping[Attribute, int | bool] = {
-    Attribute.CLASS: ObjectClass.SECRET_KEY,
-    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-    Attribute.TOKEN: False,
-    Attribute.PRIVATE: True,
-    Attribute.SENSITIVE: True,
-    Attribute.EXTRACTABLE: False,
-    Attribute.SIGN: True,
-    Attribute.VERIFY: False,
-    Attribute.ENCRYPT: False,
-    Attribute.DECRYPT: False,
-    Attribute.WRAP: False,
-    Attribute.UNWRAP: False,
-    Attribute.DERIVE: False,
-}
-
 _MAX_MAC = 64  # SHA-512
+_CKR_ATTRIBUTE_SENSITIVE = 0x011
+_CKR_ATTRIBUTE_TYPE_INVALID = 0x012
 
 
 def check(rv: int) -> None:
@@ -177,26 +165,40 @@ def handle_of(session_or_object: Any) -> int:
 
 
 class _Template:
-    """A CK_ATTRIBUTE array and the values it points to (kept alive together)."""
+    """A CK_ATTRIBUTE array and the values it points to (kept alive together). Values are
+    booleans (CK_BBOOL), integers (CK_ULONG), bytes, or templates (an attribute array,
+    as CKA_UNWRAP_TEMPLATE takes: python-pkcs11 0.10 cannot pack those)."""
 
-    def __init__(self, attributes: Mapping[Attribute, int | bool]) -> None:
-        self._values = [
-            CK_BBOOL(value) if isinstance(value, bool) else CK_ULONG(value)
-            for value in attributes.values()
-        ]
-        self.count = len(self._values)
-        self.array = (_Attribute * self.count)(
-            *(
-                _Attribute(
-                    kind, ctypes.cast(ctypes.byref(value), ctypes.c_void_p), ctypes.sizeof(value)
-                )
-                for kind, value in zip(attributes, self._values, strict=True)
-            )
-        )
+    count: int
+    array: Any
+
+    def __init__(self, attributes: Template) -> None:
+        self._keep: list[Any] = []
+        entries = []
+        for kind, value in attributes.items():
+            if isinstance(value, Mapping):
+                inner = _Template(value)
+                self._keep.append(inner)
+                pointer = ctypes.cast(inner.array, ctypes.c_void_p)
+                size = ctypes.sizeof(_Attribute) * inner.count
+            else:
+                if isinstance(value, bool):
+                    cell: Any = CK_BBOOL(value)
+                elif isinstance(value, int):
+                    cell = CK_ULONG(value)
+                else:
+                    cell = ctypes.create_string_buffer(bytes(value), len(value))
+                self._keep.append(cell)
+                pointer = ctypes.cast(ctypes.byref(cell), ctypes.c_void_p)
+                size = ctypes.sizeof(cell)
+            entries.append(_Attribute(kind, pointer, size))
+        self.count = len(entries)
+        self.array = (_Attribute * self.count)(*entries)
 
 
 class Cryptoki:
-    """Unwrap, HMAC and destroy on a session of an already initialised PKCS#11 module.
+    """Unwrap, HMAC, destroy (and the calls python-pkcs11 cannot make) on a session of an
+    already initialised PKCS#11 module.
 
     Loading the module again is harmless: the dynamic loader hands back the copy that
     python-pkcs11 loaded and initialised. Use only on the PKCS#11 thread.
@@ -226,6 +228,35 @@ class Cryptoki:
             CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG, ctypes.c_char_p, ctypes.POINTER(CK_ULONG)
         )(table.Sign)
         self._destroy = ctypes.CFUNCTYPE(CK_ULONG, CK_ULONG, CK_ULONG)(table.DestroyObject)
+        _attributes = (CK_ULONG, CK_ULONG, ctypes.POINTER(_Attribute), CK_ULONG)
+        self._get_attributes = ctypes.CFUNCTYPE(CK_ULONG, *_attributes)(table.GetAttributeValue)
+        self._set_attributes = ctypes.CFUNCTYPE(CK_ULONG, *_attributes)(table.SetAttributeValue)
+        self._copy = ctypes.CFUNCTYPE(CK_ULONG, *_attributes, ctypes.POINTER(CK_ULONG))(
+            table.CopyObject
+        )
+        self._generate = ctypes.CFUNCTYPE(
+            CK_ULONG,
+            CK_ULONG,
+            ctypes.POINTER(_Mechanism),
+            ctypes.POINTER(_Attribute),
+            CK_ULONG,
+            ctypes.POINTER(CK_ULONG),
+        )(table.GenerateKey)
+        self._wrap = ctypes.CFUNCTYPE(
+            CK_ULONG,
+            CK_ULONG,
+            ctypes.POINTER(_Mechanism),
+            CK_ULONG,
+            CK_ULONG,
+            ctypes.c_char_p,
+            ctypes.POINTER(CK_ULONG),
+        )(table.WrapKey)
+        self._decrypt_init = ctypes.CFUNCTYPE(
+            CK_ULONG, CK_ULONG, ctypes.POINTER(_Mechanism), CK_ULONG
+        )(table.DecryptInit)
+        self._decrypt = ctypes.CFUNCTYPE(
+            CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG, ctypes.c_char_p, ctypes.POINTER(CK_ULONG)
+        )(table.Decrypt)
         self._template = _Template(SIGNING_SEED_TEMPLATE)
         self._mechanisms: dict[int, _Mechanism] = {}
         # reused by every call (one thread only): no ctypes objects made per call
@@ -257,6 +288,93 @@ class Cryptoki:
             )
         )
         return self._handle.value
+
+    def unwrap(
+        self, session: int, kek: int, blob: bytes, mechanism: Mechanism, template: Template
+    ) -> int:
+        """C_UnwrapKey of `blob` with `kek` into an object made with `template`."""
+        attributes, handle = _Template(template), CK_ULONG()
+        check(
+            self._unwrap(
+                session,
+                self._mechanism(mechanism),
+                kek,
+                blob,
+                len(blob),
+                attributes.array,
+                attributes.count,
+                ctypes.byref(handle),
+            )
+        )
+        return handle.value
+
+    def wrap(self, session: int, kek: int, key: int, mechanism: Mechanism) -> bytes:
+        """C_WrapKey of `key` under `kek`."""
+        size = CK_ULONG(0)
+        check(self._wrap(session, self._mechanism(mechanism), kek, key, None, ctypes.byref(size)))
+        out = ctypes.create_string_buffer(size.value)
+        check(self._wrap(session, self._mechanism(mechanism), kek, key, out, ctypes.byref(size)))
+        return out.raw[: size.value]
+
+    def generate_key(self, session: int, mechanism: Mechanism, template: Template) -> int:
+        """C_GenerateKey with `template` (which may hold an unwrap template)."""
+        attributes, handle = _Template(template), CK_ULONG()
+        check(
+            self._generate(
+                session,
+                self._mechanism(mechanism),
+                attributes.array,
+                attributes.count,
+                ctypes.byref(handle),
+            )
+        )
+        return handle.value
+
+    def copy(self, session: int, handle: int, template: Template) -> int:
+        """C_CopyObject with the attributes of `template` changed."""
+        attributes, copy = _Template(template), CK_ULONG()
+        check(self._copy(session, handle, attributes.array, attributes.count, ctypes.byref(copy)))
+        return copy.value
+
+    def set_attributes(self, session: int, handle: int, template: Template) -> None:
+        """C_SetAttributeValue."""
+        attributes = _Template(template)
+        check(self._set_attributes(session, handle, attributes.array, attributes.count))
+
+    def flags(
+        self, session: int, handle: int, attributes: Iterable[Attribute]
+    ) -> dict[Attribute, bool | None]:
+        """Boolean attributes of an object, one C_GetAttributeValue each; None for one the
+        HSM does not have or will not show."""
+        found: dict[Attribute, bool | None] = {}
+        for attribute in attributes:
+            cell = CK_BBOOL()
+            entry = (_Attribute * 1)(
+                _Attribute(attribute, ctypes.cast(ctypes.byref(cell), ctypes.c_void_p), 1)
+            )
+            rv = self._get_attributes(session, handle, entry, 1)
+            if rv in (_CKR_ATTRIBUTE_SENSITIVE, _CKR_ATTRIBUTE_TYPE_INVALID):
+                found[attribute] = None
+                continue
+            check(rv)
+            found[attribute] = bool(cell.value)
+        return found
+
+    def value(self, session: int, handle: int) -> bytes:
+        """CKA_VALUE of an object (refused by the HSM for a sensitive one)."""
+        entry = (_Attribute * 1)(_Attribute(Attribute.VALUE, None, 0))
+        check(self._get_attributes(session, handle, entry, 1))
+        out = ctypes.create_string_buffer(entry[0].value_len)
+        entry[0].value = ctypes.cast(out, ctypes.c_void_p)
+        check(self._get_attributes(session, handle, entry, 1))
+        return out.raw[: entry[0].value_len]
+
+    def decrypt(self, session: int, key: int, mechanism: Mechanism, data: bytes) -> bytes:
+        """C_DecryptInit + C_Decrypt (the extraction proof tries it on KEKs)."""
+        check(self._decrypt_init(session, self._mechanism(mechanism), key))
+        out, size = ctypes.create_string_buffer(len(data) + 32), CK_ULONG(len(data) + 32)
+        check(self._decrypt(session, data, len(data), out, ctypes.byref(size)))
+        return out.raw[: size.value]
 
     def sign(self, session: int, key: int, mechanism: Mechanism, data: bytes) -> bytes:
         """C_SignInit + C_Sign of `data` with `key` (an HMAC: at most 64 bytes)."""

@@ -3,6 +3,7 @@
     HsmError
      ├── HsmUnavailable   the module, token, PIN or session cannot be used right now
      ├── KeyNotFound      a key the operation needs is not on the token
+     ├── OfficerNeeded    the operation needs the security officer (a new KEK: the SO PIN)
      ├── SeedRejected     a wrapped seed does not unwrap under its KEK (altered or foreign)
      └── InvalidSeedRequest (also ValueError)  arguments that can never work
 
@@ -24,6 +25,11 @@ class HsmUnavailable(HsmError):
 
 class KeyNotFound(HsmError):
     """A key the operation needs is missing from the token."""
+
+
+class OfficerNeeded(HsmError):
+    """Only the security officer can do this (make a trusted KEK): no SO PIN was given, or
+    the HSM refused it."""
 
 
 class SeedRejected(HsmError):

@@ -2,7 +2,7 @@
 
 | label                    | what                                   | use                      |
 |--------------------------|----------------------------------------|--------------------------|
-| otp-kek-v<n>             | AES-256, sensitive, not extractable    | wraps every seed         |
+| otp-kek-v<n>             | AES-256, trusted, with unwrap template | wraps every seed         |
 | otp-provisioning-v<n>    | EC P-256 key pair                      | signs provisioning data  |
 | otp-audit-mac-v<n>       | GENERIC_SECRET 256-bit, SIGN/VERIFY    | MACs the audit chain     |
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,20 @@ class KeyInfo:
     key_type: str
     sensitive: bool
     extractable: bool
+    trusted: bool = False
+    """CKA_TRUSTED: set by the security officer; only such keys wrap unwrapped seeds."""
+    modifiable: bool = True
+
+
+def _flag(obj: Any, attribute: Attribute, *, default: bool = False) -> bool:
+    try:
+        return bool(obj[attribute])
+    except pkcs11.PKCS11Error:  # an HSM without the attribute
+        return default
+
+
+KekMaker = Callable[[pkcs11.Session, int], str]
+"""Makes KEK `version` on the token and returns its label (see `hsm.trusted_kek`)."""
 
 
 class KeyRing:
@@ -110,7 +125,7 @@ class KeyRing:
             label = key_label(KeyPurpose.PROVISIONING, version)
             raise KeyNotFound(f"public key {label} is not on the token") from None
 
-    def ensure(self, session: pkcs11.Session) -> list[str]:
+    def ensure(self, session: pkcs11.Session, make_kek: KekMaker) -> list[str]:
         """Create whichever of KEK v1, provisioning v1 and audit MAC v1 is missing.
 
         Returns:
@@ -119,7 +134,7 @@ class KeyRing:
         self.load(session)
         created = []
         if not self.versions(KeyPurpose.SEED_WRAPPING):
-            created.append(create_kek(session, 1))
+            created.append(make_kek(session, 1))
         if not self.versions(KeyPurpose.PROVISIONING):
             created.append(create_provisioning_key(session, 1))
         if not self.versions(KeyPurpose.AUDIT_MAC):
@@ -128,12 +143,12 @@ class KeyRing:
             self.load(session)
         return created
 
-    def create_next_kek(self, session: pkcs11.Session) -> int:
+    def create_next_kek(self, session: pkcs11.Session, make_kek: KekMaker) -> int:
         """Create KEK version max+1 and make it current."""
         self.load(session)
         versions = self.versions(KeyPurpose.SEED_WRAPPING)
         version = (versions[-1] if versions else 0) + 1
-        create_kek(session, version)
+        make_kek(session, version)
         self.load(session)
         return version
 
@@ -157,34 +172,21 @@ class KeyRing:
                     key_type=KeyType(obj[Attribute.KEY_TYPE]).name,
                     sensitive=bool(obj[Attribute.SENSITIVE]),
                     extractable=bool(obj[Attribute.EXTRACTABLE]),
+                    trusted=_flag(obj, Attribute.TRUSTED),
+                    modifiable=_flag(obj, Attribute.MODIFIABLE, default=True),
                 )
             )
         return result
 
 
 def _kept_secret() -> dict[Attribute, Any]:
-    return {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.PRIVATE: True}
-
-
-def create_kek(session: pkcs11.Session, version: int, *, copyable: bool = True) -> str:
-    """Generate KEK `version`: AES-256 that can only wrap and unwrap, never leave the HSM.
-
-    Not `copyable`, the HSM refuses even session copies of it (CKA_COPYABLE false), and
-    seeds are unwrapped by the token key itself (see `hsm.seeds`)."""
-    label = key_label(KeyPurpose.SEED_WRAPPING, version)
-    template = _kept_secret()
-    if not copyable:
-        template[Attribute.COPYABLE] = False
-    session.generate_key(
-        KeyType.AES,
-        256,
-        label=label,
-        id=label.encode(),
-        store=True,
-        capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-        template=template,
-    )
-    return label
+    # CKA_MODIFIABLE false: no attribute can be switched on later (e.g. CKA_DERIVE)
+    return {
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        Attribute.PRIVATE: True,
+        Attribute.MODIFIABLE: False,
+    }
 
 
 def create_provisioning_key(session: pkcs11.Session, version: int) -> str:

@@ -6,11 +6,15 @@ extractable, SIGN only), the HMACs are computed with C_Sign, and the object is d
 kept in a bounded per-process cache of handles. Those three calls go straight to the
 module (`hsm.cryptoki`): python-pkcs11 would make a Python class for every such object.
 
-Those unwraps use a *session copy* of the KEK (`SeedStore.unwrapping_key`): as sensitive and
-unextractable as the token key, UNWRAP only, gone with the session. SoftHSM checks a token
-object's files on every use (another process may have changed it): through the copy, an
-unwrap and destroy take 29 instead of 47 µs here. An HSM that refuses the copy is
-used through its token key.
+Every unwrap under a KEK made by `otp-hsm init-keys` is bound by the KEK's unwrap template
+(`hsm.attributes`): whatever a caller asks, the object is sensitive, SIGN-only and not
+modifiable, and only a trusted key (a KEK) may wrap it again. Rotation (`rewrap`) unwraps
+such objects as extractable and wraps them under the new KEK.
+
+Seeds are unwrapped by the token KEK itself. (An earlier release used a session copy of
+the KEK, 29 instead of 47 µs per unwrap and destroy on SoftHSM; a KEK that is not
+modifiable cannot be copied with other attributes, and an unwrap happens only when a seed
+is not in the handle cache.)
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import pkcs11.exceptions as p11e
 import structlog
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 
+from hsm.attributes import REWRAP_SEED_TEMPLATE, SIGNING_SEED_TEMPLATE
 from hsm.cryptoki import Cryptoki, handle_of
 from hsm.errors import InvalidSeedRequest, KeyNotFound, SeedRejected
-from hsm.keys import KeyPurpose, KeyRing, key_label
+from hsm.keys import KeyPurpose, KeyRing
 from hsm.otp import Algorithm, counter_bytes, truncate
 
 T = TypeVar("T")
@@ -54,16 +59,6 @@ def shortest_seed(allow_short: bool) -> int:
     return SHORTEST_IMPORTED_SEED if allow_short else MIN_IMPORTED_SEED
 
 
-# What an HSM answers when it will not copy a key: CKR_ACTION_PROHIBITED (CKA_COPYABLE
-# false) has no class of its own in python-pkcs11, so the bare PKCS11Error counts too.
-_COPY_REFUSED = (
-    p11e.AttributeReadOnly,
-    p11e.AttributeTypeInvalid,
-    p11e.AttributeValueInvalid,
-    p11e.TemplateIncomplete,
-    p11e.TemplateInconsistent,
-    p11e.FunctionNotSupported,
-)
 _UNWRAP_FAILURES = (
     p11e.WrappedKeyInvalid,
     p11e.WrappedKeyLenRange,
@@ -72,20 +67,6 @@ _UNWRAP_FAILURES = (
     p11e.DataInvalid,
     p11e.DataLenRange,
 )
-
-
-@dataclass(frozen=True)
-class _UnwrappingKey:
-    """What unwraps seeds under one KEK version in this session."""
-
-    source: Any
-    """The token key it was made from, as the key ring held it then."""
-    handle: int
-    """A session copy of `source` (destroyed when dropped), or `source`'s own handle."""
-
-    @property
-    def copy(self) -> bool:
-        return self.handle != handle_of(self.source)
 
 
 @dataclass(frozen=True)
@@ -182,9 +163,6 @@ class SeedStore:
         self.cache = cache
         self._module = module
         self._cryptoki: Cryptoki | None = None
-        self._unwrapping: dict[int, _UnwrappingKey] = {}
-        self._uncopyable: set[int] = set()
-        """KEK versions the HSM would not copy (CKA_COPYABLE false, or a policy)."""
 
     @property
     def direct(self) -> Cryptoki:
@@ -272,17 +250,26 @@ class SeedStore:
     def rewrap(
         self, session: pkcs11.Session, seeds: Sequence[WrappedSeed], to_version: int | None
     ) -> list[WrappedSeed]:
-        """Unwrap each seed (extractable, so it can be wrapped again), wrap it under
-        `to_version`, destroy the object. Seeds under `to_version` already pass through."""
+        """Unwrap each seed into an object only a trusted key may wrap (`hsm.attributes`),
+        wrap it under `to_version`, destroy the object. Seeds under `to_version` already
+        pass through. No object made here can be read or wrapped out under another key."""
         target = to_version or self._keys.current_version(KeyPurpose.SEED_WRAPPING)
-        self._kek(session, target)  # fail before doing anything if the target is missing
-        result = []
+        new_kek = handle_of(self._kek(session, target))  # fails first if the target is missing
+        result, direct, handle = [], self.direct, handle_of(session)
         for seed in seeds:
             if seed.kek_version == target:
                 result.append(seed)
                 continue
-            obj = self.unwrap(session, seed, extractable=True)
-            result.append(self._wrap_and_destroy(obj, target, seed.length))
+            old_kek = handle_of(self._kek(session, seed.kek_version))
+            with _unwrapping(session, seed):
+                obj = direct.unwrap(
+                    handle, old_kek, seed.blob, WRAP_MECHANISM, REWRAP_SEED_TEMPLATE
+                )
+            try:
+                blob = direct.wrap(handle, new_kek, obj, WRAP_MECHANISM)
+            finally:
+                self._destroy_handle(session, obj)
+            result.append(WrappedSeed(blob, target, seed.length))
         return result
 
     def _kek(self, session: pkcs11.Session, version: int) -> Any:
@@ -299,28 +286,20 @@ class SeedStore:
             self._keys.load(session)
             return self._keys.get(KeyPurpose.SEED_WRAPPING, version)
 
-    def unwrap(
-        self,
-        session: pkcs11.Session,
-        seed: WrappedSeed,
-        *,
-        store: bool = False,
-        extractable: bool = False,
-    ) -> Any:
-        """Unwrap into a sensitive SIGN-only object (a token object only if `store`;
-        extractable only to be wrapped again, by `rewrap`)."""
+    def unwrap(self, session: pkcs11.Session, seed: WrappedSeed) -> Any:
+        """Unwrap through python-pkcs11 into what the verify path makes (a sensitive,
+        SIGN-only session object): a python-pkcs11 object, to compare with the direct
+        path in tests and benchmarks."""
         kek = self._kek(session, seed.kek_version)
-        template = seed_template(extractable=extractable)
-        template[Attribute.TOKEN] = store
         with _unwrapping(session, seed):
             obj = kek.unwrap_key(
                 ObjectClass.SECRET_KEY,
                 KeyType.GENERIC_SECRET,
                 seed.blob,
                 mechanism=WRAP_MECHANISM,
-                store=store,
+                store=False,
                 capabilities=MechanismFlag.SIGN,
-                template=template,
+                template=dict(SIGNING_SEED_TEMPLATE),
             )
         # python-pkcs11 asks the HSM for the key type before the first sign (one more call
         # per seed, ~11% of an unwrap and sign); we made the object, so we know it
@@ -330,94 +309,21 @@ class SeedStore:
     def unwrap_for_signing(self, session: pkcs11.Session, seed: WrappedSeed) -> int:
         """What `unwrap` makes by default (a sensitive SIGN-only session object), through
         the module's own functions; returns the object's handle."""
-        kek = self.unwrapping_key(session, seed.kek_version)
+        kek = handle_of(self._kek(session, seed.kek_version))
         with _unwrapping(session, seed):
             return self.direct.unwrap_signing_seed(
                 handle_of(session), kek, seed.blob, WRAP_MECHANISM
             )
 
-    def unwrapping_key(self, session: pkcs11.Session, version: int) -> int:
-        """The handle that unwraps seeds under KEK `version`: a session copy of the token
-        key, made from the key the ring holds now (a copy from before the ring was last
-        loaded is replaced: the token key may be gone).
-
-        Raises:
-            KeyNotFound: the token has no such KEK.
-        """
-        kek = self._kek(session, version)
-        known = self._unwrapping.get(version)
-        if known is not None and known.source is kek:
-            return known.handle
-        if known is not None:
-            self._drop_unwrapping(session, version)
-        copy = None if version in self._uncopyable else self._copy(session, kek, version)
-        known = _UnwrappingKey(kek, handle_of(kek if copy is None else copy))
-        self._unwrapping[version] = known
-        return known.handle
-
-    def _copy(self, session: pkcs11.Session, kek: Any, version: int) -> Any:
-        """A session copy of `kek`, or None when the HSM refuses to make one (remembered:
-        asked once per process)."""
-        try:
-            copy = kek.copy(
-                {
-                    Attribute.TOKEN: False,
-                    Attribute.WRAP: False,  # SoftHSM refuses that with MODIFIABLE false
-                    Attribute.DESTROYABLE: True,
-                    # not a key ring label: the ring's scans see this session's objects
-                    Attribute.LABEL: key_label(KeyPurpose.SEED_WRAPPING, version) + " copy",
-                }
-            )
-            made_on_token = bool(copy[Attribute.TOKEN])
-        except p11e.PKCS11Error as exc:
-            refused = type(exc) is p11e.PKCS11Error or isinstance(exc, _COPY_REFUSED)
-            if not refused or not _session_alive(session):
-                raise  # e.g. the KEK was destroyed meanwhile, or the session is lost
-            problem = str(exc) or type(exc).__name__  # "Unmapped error code 0x1b"
-        else:
-            if not made_on_token:
-                return copy
-            _destroy(copy)  # an HSM that ignored CKA_TOKEN false: no second token KEK
-            problem = "the copy was made on the token"
-        self._uncopyable.add(version)
-        log.warning("hsm.kek_not_copied", version=version, problem=problem)
-        return None
-
-    def drop_stale_unwrapping_keys(self, session: pkcs11.Session) -> None:
-        """Destroy the KEK copies the key ring no longer backs (after it was loaded again:
-        a KEK retired by an officer must not live on in a copy)."""
-        for version, known in list(self._unwrapping.items()):
-            try:
-                current = self._keys.get(KeyPurpose.SEED_WRAPPING, version)
-            except KeyNotFound:
-                current = None
-            if current is not known.source:
-                self._drop_unwrapping(session, version)
-
-    def _drop_unwrapping(self, session: pkcs11.Session, version: int) -> None:
-        known = self._unwrapping.pop(version)
-        if not known.copy:
-            return  # the token key itself
-        try:
-            self.direct.destroy(handle_of(session), known.handle)
-        except p11e.ObjectHandleInvalid:
-            pass  # gone already: a logout of the token (another Hsm of the process) takes it
-        except p11e.PKCS11Error as exc:
-            if _session_alive(session):  # else the copy went with its session
-                log.warning("hsm.kek_copy_not_destroyed", version=version, error=type(exc).__name__)
-
     def destroy_session_objects(self, session: pkcs11.Session) -> None:
-        """Destroy every cached seed object and KEK copy in the HSM."""
+        """Destroy every cached seed object in the HSM."""
         for handle in self.cache.drain():
             self._destroy_handle(session, handle)
-        for version in list(self._unwrapping):
-            self._drop_unwrapping(session, version)
 
     def forget_session_objects(self) -> None:
         """Drop the handles of an older session: its objects went with it, and the handle
         numbers may name other objects now (a KEK, on some HSMs)."""
         self.cache.forget()
-        self._unwrapping.clear()
 
     def _destroy_handle(self, session: pkcs11.Session, handle: int) -> None:
         try:

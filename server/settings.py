@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     hsm_token_label: str = "otp-server"  # noqa: S105 - a label, not a secret
     hsm_pin: SecretStr | None = Field(default=None, repr=False)
     hsm_pin_file: Path | None = Path("var/secrets/otp-server.user-pin")
+    hsm_so_pin_file: Path | None = None
+    """The security officer's PIN, for `otp-admin hsm init-keys` and KEK rotation only (a
+    KEK is made trusted by the officer: docs/hsm.md). Never give it to `otp-server`."""
     hsm_seed_cache_size: int = 4096
     hsm_reconnect_interval: float = 1.0
     hsm_call_timeout: float = Field(default=10.0, gt=0)
@@ -146,10 +149,14 @@ class Settings(BaseSettings):
             pin = self.hsm_pin_file.read_text(encoding="utf-8").strip()
         else:
             pin = ""
+        so_pin = None
+        if self.hsm_so_pin_file is not None and self.hsm_so_pin_file.is_file():
+            so_pin = self.hsm_so_pin_file.read_text(encoding="utf-8").strip()
         return HsmConfig(
             module=self.hsm_module,
             token_label=self.hsm_token_label,
             user_pin=pin,
+            so_pin=so_pin,
             seed_cache_size=self.hsm_seed_cache_size,
             reconnect_interval=self.hsm_reconnect_interval,
             call_timeout=self.hsm_call_timeout,

@@ -42,6 +42,10 @@ class SoftHsmToken:
         """The user PIN, read from its file."""
         return self.user_pin_file.read_text(encoding="utf-8").strip()
 
+    def so_pin(self) -> str:
+        """The security officer PIN, read from its file (officer tools: making a KEK)."""
+        return self.so_pin_file.read_text(encoding="utf-8").strip()
+
 
 def create_token(
     directory: Path,

@@ -31,6 +31,7 @@ class SoftHsmTokens:
             "module": token.module,
             "token_label": token.label,
             "user_pin": token.user_pin(),
+            "so_pin": token.so_pin(),
             "reconnect_interval": 0.0,
         }
         values.update(overrides)

@@ -60,7 +60,14 @@ def init_token(
     if keys:
         # This process has not loaded the PKCS#11 module yet: point it at the new token.
         os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
-        hsm = Hsm(HsmConfig(module=token.module, token_label=label, user_pin=token.user_pin()))
+        hsm = Hsm(
+            HsmConfig(
+                module=token.module,
+                token_label=label,
+                user_pin=token.user_pin(),
+                so_pin=token.so_pin(),
+            )
+        )
         try:
             created = run_action(hsm.ensure_keys)
         finally:

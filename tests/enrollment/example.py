@@ -32,7 +32,10 @@ def make_example() -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="protocol-example-"))
     token_files = create_token(tmp / "hsm", "example", secrets_dir=tmp / "secrets")
     os.environ["SOFTHSM2_CONF"] = str(token_files.conf_path)
-    hsm = Hsm(HsmConfig(token_files.module, token_files.label, token_files.user_pin()))
+    so_pin = token_files.so_pin()
+    hsm = Hsm(
+        HsmConfig(token_files.module, token_files.label, token_files.user_pin(), so_pin=so_pin)
+    )
     hsm.ensure_keys()
     url = f"sqlite:///{tmp}/example.sqlite3"
     upgrade(url)

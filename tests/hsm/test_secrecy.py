@@ -33,11 +33,10 @@ def _pkcs11_tool(tokens: SoftHsmTokens, *args: str) -> subprocess.CompletedProce
 
 @pytest.fixture
 def stored_seed(hsm: Hsm) -> object:
-    """A generated seed unwrapped by the production code path into a *token* object,
-    so that another process (pkcs11-tool) can look at it."""
+    """A generated seed unwrapped as the verify path does, as a python-pkcs11 object.
+    (Onto the token it cannot go: tests/hsm/test_extraction.py tries.)"""
     wrapped = hsm.generate_seed(Algorithm.SHA1)
-    obj = hsm._run(lambda s: hsm._seeds.unwrap(s, wrapped, store=True))
-    hsm._run(lambda s: obj.__setitem__(Attribute.LABEL, "seed-under-test"))
+    obj = hsm._run(lambda s: hsm._seeds.unwrap(s, wrapped))
     yield obj
     hsm._run(lambda s: obj.destroy())
 
@@ -81,16 +80,6 @@ def _object_block(listing: str, label: str) -> str:
     return found[0]
 
 
-def test_seed_value_is_refused_through_pkcs11_tool(
-    tokens: SoftHsmTokens, stored_seed: object
-) -> None:
-    listing = _pkcs11_tool(tokens, "--list-objects", "--type", "secrkey")
-    assert "Access:     sensitive" in _object_block(listing.stdout, "seed-under-test")
-    read = _pkcs11_tool(tokens, "--read-object", "--type", "secrkey", "--label", "seed-under-test")
-    assert read.returncode != 0
-    assert "CKR_ATTRIBUTE_SENSITIVE" in read.stderr + read.stdout
-
-
 @pytest.mark.parametrize("label", ["otp-kek-v1", "otp-audit-mac-v1"])
 def test_long_term_keys_are_sensitive_and_never_extractable(
     hsm: Hsm, tokens: SoftHsmTokens, label: str
@@ -131,22 +120,16 @@ def test_wrapped_seed_repr_shows_no_bytes(hsm: Hsm) -> None:
     assert str(wrapped.blob) not in repr(wrapped)
 
 
-def test_seeds_are_unwrapped_by_a_session_copy_of_the_kek_that_can_only_unwrap(hsm: Hsm) -> None:
-    seed = hsm.generate_seed(Algorithm.SHA1)
-    hsm.otp_values(seed, Algorithm.SHA1, 6, [1])
-
-    def look(session: pkcs11.Session) -> tuple[dict[str, object], bool, int]:
-        handle = hsm._seeds.unwrapping_key(session, seed.kek_version)
-        [copy] = [
-            obj
-            for obj in session.get_objects({Attribute.LABEL: f"otp-kek-v{seed.kek_version} copy"})
-            if obj.handle == handle
-        ]
-        facts = {
-            a.name: copy[a]
+def test_the_kek_is_trusted_not_modifiable_and_can_only_wrap_and_unwrap(hsm: Hsm) -> None:
+    def look(session: pkcs11.Session) -> dict[str, object]:
+        kek = session.get_key(label="otp-kek-v1")
+        return {
+            a.name: kek[a]
             for a in (
                 Attribute.TOKEN,
                 Attribute.PRIVATE,
+                Attribute.TRUSTED,
+                Attribute.MODIFIABLE,
                 Attribute.SENSITIVE,
                 Attribute.EXTRACTABLE,
                 Attribute.UNWRAP,
@@ -154,31 +137,26 @@ def test_seeds_are_unwrapped_by_a_session_copy_of_the_kek_that_can_only_unwrap(h
                 Attribute.ENCRYPT,
                 Attribute.DECRYPT,
                 Attribute.SIGN,
+                Attribute.DERIVE,
             )
         }
-        try:
-            copy[Attribute.VALUE]
-        except pkcs11.exceptions.AttributeSensitive:
-            readable = False
-        else:
-            readable = True
-        return facts, readable, handle
 
-    facts, readable, handle = hsm._run(look)
-    assert facts == {
-        "TOKEN": False,  # gone with the session; the token keeps only the KEK itself
-        "PRIVATE": True,
+    assert hsm._run(look) == {
+        "TOKEN": True,
+        "PRIVATE": True,  # the officer made it public; the user's copy is private
+        "TRUSTED": True,
+        "MODIFIABLE": False,
         "SENSITIVE": True,
         "EXTRACTABLE": False,
         "UNWRAP": True,
-        "WRAP": False,
+        "WRAP": True,
         "ENCRYPT": False,
         "DECRYPT": False,
         "SIGN": False,
+        "DERIVE": False,
     }
-    assert not readable
-    # the same copy serves the next seed; the key ring does not take it for a KEK
-    hsm.otp_values(hsm.generate_seed(Algorithm.SHA1), Algorithm.SHA1, 6, [1])
-    assert hsm._run(lambda s: hsm._seeds.unwrapping_key(s, seed.kek_version)) == handle
-    assert [k.label for k in hsm.keys()].count(f"otp-kek-v{seed.kek_version}") == 1
-    assert all("copy" not in k.label for k in hsm.keys())
+    # the officer's public half is gone
+    labels = [k.label for k in hsm.keys()]
+    assert labels.count("otp-kek-v1") == 1
+    pending = hsm._run(lambda s: list(s.get_objects({Attribute.LABEL: "otp-kek-v1 pending"})))
+    assert pending == []

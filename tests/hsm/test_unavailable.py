@@ -129,7 +129,12 @@ first = Hsm(HsmConfig(module=SOFTHSM_MODULE, token_label=label, user_pin=pin))
 first.status()  # the module is initialised: it lists the tokens there are now
 first.close()
 late = create_token(Path(directory), late_label, secrets_dir=Path(secrets_dir))
-newcomer = Hsm(HsmConfig(module=SOFTHSM_MODULE, token_label=late_label, user_pin=late.user_pin()))
+so_pin = late.so_pin()
+newcomer = Hsm(
+    HsmConfig(
+        module=SOFTHSM_MODULE, token_label=late_label, user_pin=late.user_pin(), so_pin=so_pin
+    )
+)
 newcomer.ensure_keys()
 print(newcomer.status().token_label)
 """

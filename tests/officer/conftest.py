@@ -41,9 +41,16 @@ def database_url(tmp_path: Path) -> str:
 
 
 def token_env(tokens: SoftHsmTokens, label: str, database_url: str) -> dict[str, str]:
-    """What a server or `otp-admin` process needs to use token `label` and the database."""
+    """What a server process needs to use token `label` and the database."""
     token = tokens.officer if label == tokens.officer.label else tokens.main
     return {**server_env(tokens, database_url, token), "OTP_LOG_LEVEL": "warning"}
+
+
+def officer_env(tokens: SoftHsmTokens, label: str, database_url: str) -> dict[str, str]:
+    """What the security officer's `otp-admin` needs: the server's, and the SO PIN (to
+    make KEKs). A server is never given it."""
+    token = tokens.officer if label == tokens.officer.label else tokens.main
+    return {**token_env(tokens, label, database_url), "OTP_HSM_SO_PIN_FILE": str(token.so_pin_file)}
 
 
 def admin_runner(env: dict[str, str]) -> AdminRun:
@@ -71,13 +78,13 @@ def admin_runner(env: dict[str, str]) -> AdminRun:
 @pytest.fixture
 def officer_admin(tokens: SoftHsmTokens, officer_hsm: Hsm, database_url: str) -> AdminRun:
     """`otp-admin` on the officer token (rotation allowed) and this test's database."""
-    return admin_runner(token_env(tokens, tokens.officer.label, database_url))
+    return admin_runner(officer_env(tokens, tokens.officer.label, database_url))
 
 
 @pytest.fixture
 def main_admin(tokens: SoftHsmTokens, hsm: Hsm, database_url: str) -> AdminRun:
     """`otp-admin` on the main test token (never rotated) and this test's database."""
-    return admin_runner(token_env(tokens, tokens.main.label, database_url))
+    return admin_runner(officer_env(tokens, tokens.main.label, database_url))
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ from server.db.migrate import upgrade
 from server.domain.clients.services import ClientService
 from server.domain.verification.purposes import Purpose
 from tests.conftest import SoftHsmTokens
-from tests.officer.conftest import admin_runner, token_env
+from tests.officer.conftest import admin_runner, officer_env, token_env
 from tests.server.processes import server_process
 
 CREDENTIALS = 10_000
@@ -107,7 +107,8 @@ def test_online_rotation_killed_and_resumed(
         _, api_key = ClientService(time.time).create(session, "netbank", [Purpose.LOGIN])
     engine.dispose()
     env = token_env(tokens, tokens.officer.label, url)
-    admin = admin_runner(env)
+    officer = officer_env(tokens, tokens.officer.label, url)
+    admin = admin_runner(officer)
     rotate_cmd = [sys.executable, "-m", "server.cli", "keys", "rotate", "--batch-size", "200"]
 
     shuffled = holders[:8_000]
@@ -125,7 +126,7 @@ def test_online_rotation_killed_and_resumed(
         rotation_started = time.monotonic()
         first = subprocess.Popen(
             [*rotate_cmd, "--pause", "0.05"],
-            env={**os.environ, **env},
+            env={**os.environ, **officer},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

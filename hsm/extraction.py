@@ -1,0 +1,438 @@
+"""The start-up proof that no seed can leave the HSM: real extraction attempts.
+
+Run with the server's own session (the attacker this guards against has taken over a
+server process and holds the user PIN), against a *scratch* seed whose value only this
+module knows, under every KEK on the token. Each attempt is what such an attacker would
+try; it is `refused` when the HSM refuses it (or it yields nothing readable), `allowed`
+when it gives the scratch seed's value, or an object the guarantee forbids. docs/hsm.md
+lists the attempts and what SoftHSM 2.6 answers.
+
+| guarantee            | the attempt                                                        |
+|----------------------|--------------------------------------------------------------------|
+| unwrap-readable      | C_UnwrapKey as a non-sensitive object, then read CKA_VALUE         |
+| unwrap-extractable   | C_UnwrapKey as extractable, wrap under an own key, unwrap readable |
+| wrap-out             | wrap the verify path's object under an own key                     |
+| copy-changed         | C_CopyObject / C_SetAttributeValue of the verify path's object     |
+|                      | to readable, extractable or token                                  |
+| kek-decrypt          | switch CKA_DECRYPT on the KEK (set, or a copy), AES-ECB-decrypt    |
+|                      | the blob, invert RFC 5649 in software                              |
+| unwrap-to-token      | C_UnwrapKey onto the token (a seed that outlives the session)      |
+| attributes           | read back what the verify path's object and the long-term keys are |
+| no-public-kek        | no officer's public KEK half is left on the token                  |
+
+Every object made here is destroyed before returning; nothing here returns or logs a
+value (the scratch seed is random and thrown away).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pkcs11
+import pkcs11.exceptions as p11e
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+
+from hsm.attributes import (
+    KEPT_SECRET,
+    SIGNING_SEED_TEMPLATE,
+    UNWRAPPED_SEED,
+    Template,
+    changed,
+    mismatches,
+    unwrapped_seed_template,
+)
+from hsm.cryptoki import Cryptoki, handle_of
+from hsm.keys import KeyPurpose, KeyRing, key_label
+from hsm.trusted_kek import PENDING_SUFFIX
+
+GUARANTEES = (
+    "unwrap-readable",
+    "unwrap-extractable",
+    "wrap-out",
+    "copy-changed",
+    "kek-decrypt",
+    "unwrap-to-token",
+    "attributes",
+    "no-public-kek",
+)
+WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
+_SCRATCH_LENGTH = 20
+_RFC5649_PREFIX = bytes.fromhex("A65959A6")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One extraction attempt and the HSM's answer."""
+
+    guarantee: str
+    subject: str
+    """What was attacked: a KEK label, or "token"."""
+    held: bool
+    """True when the attempt was refused (the guarantee holds)."""
+    detail: str
+    """What happened, e.g. "CKR_TEMPLATE_INCONSISTENT" or "gave the seed's value"."""
+
+
+@dataclass(frozen=True)
+class ExtractionProof:
+    """Every attempt made, and which guarantees failed."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def weaknesses(self) -> list[str]:
+        """The guarantees some attempt broke, in `GUARANTEES` order."""
+        broken = {a.guarantee for a in self.attempts if not a.held}
+        return [g for g in GUARANTEES if g in broken]
+
+    @property
+    def holds(self) -> bool:
+        return not self.weaknesses
+
+    def summary(self) -> str:
+        """One line per broken guarantee: what was attacked and what happened."""
+        return "; ".join(
+            f"{a.guarantee} ({a.subject}: {a.detail})" for a in self.attempts if not a.held
+        )
+
+
+class _Refused(Exception):
+    """An attempt the HSM stopped (or that gave nothing)."""
+
+
+def _ckr(exc: p11e.PKCS11Error) -> str:
+    return type(exc).__name__ if type(exc) is not p11e.PKCS11Error else (str(exc) or "refused")
+
+
+class _Attacker:
+    """The attempts, on one session, with every object they make destroyed at the end."""
+
+    def __init__(self, session: pkcs11.Session, direct: Cryptoki) -> None:
+        self.session = session
+        self.handle = handle_of(session)
+        self.direct = direct
+        self._made: list[int] = []
+
+    def keep(self, handle: int) -> int:
+        self._made.append(handle)
+        return handle
+
+    def cleanup(self) -> None:
+        for handle in reversed(self._made):
+            try:
+                self.direct.destroy(self.handle, handle)
+            except p11e.PKCS11Error:
+                pass  # already gone (a copy made on the token is destroyed too)
+        self._made.clear()
+
+    # -- building blocks ---------------------------------------------------------------
+
+    def scratch_blob(self, kek: int) -> tuple[bytes, bytes]:
+        """A random seed made for the proof and wrapped under `kek`: (value, blob)."""
+        value = secrets.token_bytes(_SCRATCH_LENGTH)
+        obj = self.session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.VALUE: value,
+                Attribute.TOKEN: False,
+                Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: True,
+                Attribute.SIGN: True,
+            }
+        )
+        try:
+            blob = self.direct.wrap(self.handle, kek, handle_of(obj), WRAP_MECHANISM)
+        finally:
+            obj.destroy()
+        return value, blob
+
+    def own_key(self) -> int:
+        """An AES key of the attacker's own: readable, wraps and unwraps anything."""
+        return self.keep(
+            self.direct.generate_key(
+                self.handle,
+                Mechanism.AES_KEY_GEN,
+                {
+                    Attribute.CLASS: ObjectClass.SECRET_KEY,
+                    Attribute.KEY_TYPE: KeyType.AES,
+                    Attribute.VALUE_LEN: 32,
+                    Attribute.TOKEN: False,
+                    Attribute.SENSITIVE: False,
+                    Attribute.EXTRACTABLE: True,
+                    Attribute.WRAP: True,
+                    Attribute.UNWRAP: True,
+                    Attribute.ENCRYPT: True,
+                    Attribute.DECRYPT: True,
+                },
+            )
+        )
+
+    def unwrap(self, kek: int, blob: bytes, template: Template) -> int:
+        return self.keep(self.direct.unwrap(self.handle, kek, blob, WRAP_MECHANISM, template))
+
+    def readable_value(self, handle: int) -> bytes:
+        """CKA_VALUE, or _Refused."""
+        try:
+            return self.direct.value(self.handle, handle)
+        except p11e.PKCS11Error as exc:
+            raise _Refused(f"the value is not shown ({_ckr(exc)})") from exc
+
+    def first_success(self, tries: Iterable[Callable[[], str]]) -> str:
+        """Run each try; the first that does not raise is the attack's success message.
+        All refused: _Refused with the answers."""
+        answers = []
+        for attempt in tries:
+            try:
+                return attempt()
+            except _Refused as exc:
+                answers.append(str(exc))
+            except p11e.PKCS11Error as exc:
+                answers.append(_ckr(exc))
+        raise _Refused(", ".join(dict.fromkeys(answers)))
+
+
+def _readable(template: Template) -> Template:
+    """`template` turned readable: what an attacker asks who knows the unwrap template."""
+    return changed(template, {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True})
+
+
+_MINIMAL_READABLE: Template = {
+    Attribute.CLASS: ObjectClass.SECRET_KEY,
+    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+    Attribute.TOKEN: False,
+    Attribute.SENSITIVE: False,
+    Attribute.EXTRACTABLE: True,
+}
+
+
+def _unwrap_readable(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    def attempt(template: Template) -> Callable[[], str]:
+        def run() -> str:
+            obj = attacker.unwrap(kek, blob, template)
+            return _leak(attacker.readable_value(obj), value)
+
+        return run
+
+    return attacker.first_success(
+        attempt(t) for t in (_MINIMAL_READABLE, _readable(SIGNING_SEED_TEMPLATE))
+    )
+
+
+def _leak(found: bytes, value: bytes) -> str:
+    if found[: len(value)] != value:
+        raise _Refused("what came out is not the seed")
+    return "gave the seed's value"
+
+
+def _unwrap_extractable(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    own = attacker.own_key()
+
+    def attempt(template: Template) -> Callable[[], str]:
+        def run() -> str:
+            obj = attacker.unwrap(kek, blob, template)
+            out = attacker.direct.wrap(attacker.handle, own, obj, WRAP_MECHANISM)
+            back = attacker.unwrap(own, out, _MINIMAL_READABLE)
+            return _leak(attacker.readable_value(back), value)
+
+        return run
+
+    untrusted = {
+        **{k: v for k, v in unwrapped_seed_template(extractable=True).items()},
+        Attribute.WRAP_WITH_TRUSTED: False,
+    }
+    untrusted[Attribute.MODIFIABLE] = untrusted.pop(Attribute.MODIFIABLE)
+    minimal = {**_MINIMAL_READABLE, Attribute.SENSITIVE: True}
+    return attacker.first_success(
+        attempt(t) for t in (minimal, untrusted, dict(unwrapped_seed_template(extractable=True)))
+    )
+
+
+def _wrap_out(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    own = attacker.own_key()
+    obj = attacker.unwrap(kek, blob, SIGNING_SEED_TEMPLATE)
+
+    def run() -> str:
+        out = attacker.direct.wrap(attacker.handle, own, obj, WRAP_MECHANISM)
+        back = attacker.unwrap(own, out, _MINIMAL_READABLE)
+        return _leak(attacker.readable_value(back), value)
+
+    return attacker.first_success([run])
+
+
+def _copy_changed(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    obj = attacker.unwrap(kek, blob, SIGNING_SEED_TEMPLATE)
+    changes: list[Template] = [
+        {Attribute.SENSITIVE: False},
+        {Attribute.EXTRACTABLE: True},
+        {Attribute.TOKEN: True},
+        {Attribute.WRAP_WITH_TRUSTED: False},
+        {Attribute.DERIVE: True},
+    ]
+
+    def copied(change: Template) -> Callable[[], str]:
+        def run() -> str:
+            copy = attacker.keep(attacker.direct.copy(attacker.handle, obj, change))
+            return _changed(attacker, copy, change, value, "a copy")
+
+        return run
+
+    def modified(change: Template) -> Callable[[], str]:
+        def run() -> str:
+            attacker.direct.set_attributes(attacker.handle, obj, change)
+            return _changed(attacker, obj, change, value, "the object")
+
+        return run
+
+    return attacker.first_success([copied(c) for c in changes] + [modified(c) for c in changes])
+
+
+def _changed(attacker: _Attacker, handle: int, change: Template, value: bytes, what: str) -> str:
+    """What a copy or modification made, as an attack's success (or _Refused)."""
+    [(attribute, wanted)] = change.items()
+    if attribute is Attribute.SENSITIVE:
+        return _leak(attacker.readable_value(handle), value)
+    got = attacker.direct.flags(attacker.handle, handle, [attribute])[attribute]
+    if got is not wanted:
+        raise _Refused(f"the HSM ignored {attribute.name}")
+    return f"{what} became {attribute.name}={str(wanted).lower()}"
+
+
+def _kek_decrypt(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    def decrypt_with(key: int) -> str:
+        return _leak(_rfc5649_unwrap(attacker, key, blob), value)
+
+    def copy_with_decrypt() -> str:
+        copy = attacker.keep(
+            attacker.direct.copy(
+                attacker.handle, kek, {Attribute.TOKEN: False, Attribute.DECRYPT: True}
+            )
+        )
+        return decrypt_with(copy)
+
+    def already() -> str:
+        if not attacker.direct.flags(attacker.handle, kek, [Attribute.DECRYPT])[Attribute.DECRYPT]:
+            raise _Refused("CKA_DECRYPT is false")
+        return decrypt_with(kek)
+
+    def settable() -> str:
+        # set to the value it has: a KEK whose attributes can be set at all could have
+        # CKA_DECRYPT switched on (the proof does not change the real KEK)
+        attacker.direct.set_attributes(attacker.handle, kek, {Attribute.DECRYPT: False})
+        return "the KEK's CKA_DECRYPT can be changed"
+
+    return attacker.first_success([already, copy_with_decrypt, settable])
+
+
+def _rfc5649_unwrap(attacker: _Attacker, key: int, blob: bytes) -> bytes:
+    """RFC 5649 unwrap in software, with AES-ECB decryptions by `key` in the HSM."""
+
+    def decrypt(block: bytes) -> bytes:
+        return attacker.direct.decrypt(attacker.handle, key, Mechanism.AES_ECB, block)
+
+    if len(blob) % 8 or len(blob) < 16:
+        raise _Refused("not an RFC 5649 blob")
+    blocks = [blob[i : i + 8] for i in range(0, len(blob), 8)]
+    n = len(blocks) - 1
+    if n == 1:
+        plain = decrypt(blob)
+        a, r = plain[:8], [plain[8:]]
+    else:
+        a, r = blocks[0], blocks[1:]
+        for j in range(5, -1, -1):
+            for i in range(n, 0, -1):
+                t = (n * j + i).to_bytes(8, "big")
+                b = decrypt(bytes(x ^ y for x, y in zip(a, t, strict=True)) + r[i - 1])
+                a, r[i - 1] = b[:8], b[8:]
+    if a[:4] != _RFC5649_PREFIX:
+        raise _Refused("the decryption is not the seed")
+    return b"".join(r)[: int.from_bytes(a[4:], "big")]
+
+
+def _unwrap_to_token(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    template = changed(SIGNING_SEED_TEMPLATE, {Attribute.TOKEN: True})
+
+    def run() -> str:
+        obj = attacker.unwrap(kek, blob, template)
+        if not attacker.direct.flags(attacker.handle, obj, [Attribute.TOKEN])[Attribute.TOKEN]:
+            raise _Refused("the HSM made a session object")
+        return "a seed object was stored on the token"
+
+    return attacker.first_success([run])
+
+
+def _attributes(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    obj = attacker.unwrap(kek, blob, SIGNING_SEED_TEMPLATE)
+    wrong = mismatches(UNWRAPPED_SEED, attacker.direct.flags(attacker.handle, obj, UNWRAPPED_SEED))
+    if wrong:
+        return f"the verify path's seed object reads back {wrong}"
+    raise _Refused("as required")
+
+
+_PER_KEK: tuple[tuple[str, Callable[[_Attacker, int, bytes, bytes], str]], ...] = (
+    ("unwrap-readable", _unwrap_readable),
+    ("unwrap-extractable", _unwrap_extractable),
+    ("wrap-out", _wrap_out),
+    ("copy-changed", _copy_changed),
+    ("kek-decrypt", _kek_decrypt),
+    ("unwrap-to-token", _unwrap_to_token),
+    ("attributes", _attributes),
+)
+
+
+def prove(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> ExtractionProof:
+    """Run every attempt against every KEK on the token, and check the long-term keys."""
+    attacker = _Attacker(session, direct)
+    attempts: list[Attempt] = []
+    try:
+        for version in keys.versions(KeyPurpose.SEED_WRAPPING):
+            label = key_label(KeyPurpose.SEED_WRAPPING, version)
+            kek = handle_of(keys.get(KeyPurpose.SEED_WRAPPING, version))
+            value, blob = attacker.scratch_blob(kek)
+            for guarantee, attack in _PER_KEK:
+                try:
+                    detail = attack(attacker, kek, value, blob)
+                except _Refused as exc:
+                    attempts.append(Attempt(guarantee, label, True, f"refused: {exc}"))
+                except p11e.PKCS11Error as exc:
+                    attempts.append(Attempt(guarantee, label, True, f"refused: {_ckr(exc)}"))
+                else:
+                    attempts.append(Attempt(guarantee, label, False, detail))
+                finally:
+                    attacker.cleanup()
+        attempts.extend(_long_term_keys(session, keys, direct))
+        attempts.append(_no_public_kek(session))
+    finally:
+        attacker.cleanup()
+    return ExtractionProof(attempts)
+
+
+def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> list[Attempt]:
+    found = []
+    for purpose in KeyPurpose:
+        for version in keys.versions(purpose):
+            label = key_label(purpose, version)
+            handle = handle_of(keys.get(purpose, version))
+            expected = dict(KEPT_SECRET)
+            if purpose is KeyPurpose.SEED_WRAPPING:
+                expected[Attribute.TRUSTED] = True
+            expected[Attribute.MODIFIABLE] = False
+            wrong = mismatches(expected, direct.flags(handle_of(session), handle, expected))
+            found.append(
+                Attempt("attributes", label, not wrong, f"reads back {wrong}" if wrong else "ok")
+            )
+    return found
+
+
+def _no_public_kek(session: pkcs11.Session) -> Attempt:
+    left = [
+        label
+        for obj in session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})
+        if (label := obj[Attribute.LABEL] or "").endswith(PENDING_SUFFIX)
+    ]
+    if left:
+        return Attempt("no-public-kek", "token", False, f"public KEK halves left: {left}")
+    return Attempt("no-public-kek", "token", True, "none")

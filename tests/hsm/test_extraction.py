@@ -1,0 +1,256 @@
+"""The attacker who holds the HSM user PIN (a taken-over server process) tries to read
+seeds: with python-pkcs11 calls of its own, and through the start-up proof.
+
+A KEK as earlier releases made it (no unwrap template, modifiable, untrusted) gives the
+seed away: those tests show the attack works, so that the refusals on a trusted KEK mean
+something.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pkcs11
+import pkcs11.exceptions as p11e
+import pyotp
+import pytest
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
+
+from hsm import Algorithm, Hsm, HsmConfig
+from hsm.cryptoki import handle_of
+from hsm.extraction import GUARANTEES
+from hsm.keys import KeyPurpose, key_label
+from hsm.seeds import WrappedSeed
+from tests.conftest import SoftHsmTokens
+
+WRAP = Mechanism.AES_KEY_WRAP_PAD
+
+
+def _kek(session: pkcs11.Session, seed: WrappedSeed) -> Any:
+    return session.get_key(label=key_label(KeyPurpose.SEED_WRAPPING, seed.kek_version))
+
+
+def _own_key(session: pkcs11.Session) -> Any:
+    """The attacker's AES key: readable, wraps and unwraps."""
+    return session.generate_key(
+        KeyType.AES,
+        256,
+        store=False,
+        capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP | MechanismFlag.DECRYPT,
+        template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True},
+    )
+
+
+def _unwrap_readable(session: pkcs11.Session, key: Any, blob: bytes, **template: Any) -> bytes:
+    obj = key.unwrap_key(
+        ObjectClass.SECRET_KEY,
+        KeyType.GENERIC_SECRET,
+        blob,
+        mechanism=WRAP,
+        store=False,
+        capabilities=MechanismFlag.SIGN,
+        template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True, **template},
+    )
+    try:
+        return bytes(obj[Attribute.VALUE])
+    finally:
+        obj.destroy()
+
+
+def _totp(seed: bytes, counter: int) -> str:
+    return pyotp.HOTP(base64.b32encode(seed).decode(), digits=6).at(counter)
+
+
+# -- a trusted KEK (what `otp-hsm init-keys` makes) ---------------------------------------
+
+
+def test_unwrapping_a_seed_as_readable_is_refused(hsm: Hsm) -> None:
+    seed = hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1)
+
+    def attack(session: pkcs11.Session) -> None:
+        _unwrap_readable(session, _kek(session, seed), seed.blob)
+
+    with pytest.raises(Exception) as refused:
+        hsm._run(attack)
+    assert isinstance(refused.value.__cause__, p11e.TemplateInconsistent)
+
+
+def test_unwrapping_as_extractable_then_wrapping_out_is_refused(hsm: Hsm) -> None:
+    seed = hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1)
+
+    def attack(session: pkcs11.Session) -> list[str]:
+        kek, own, answers = _kek(session, seed), _own_key(session), []
+        for template in (
+            {Attribute.EXTRACTABLE: True},
+            {Attribute.EXTRACTABLE: True, Attribute.WRAP_WITH_TRUSTED: False},
+        ):
+            try:
+                obj = kek.unwrap_key(
+                    ObjectClass.SECRET_KEY,
+                    KeyType.GENERIC_SECRET,
+                    seed.blob,
+                    mechanism=WRAP,
+                    store=False,
+                    capabilities=MechanismFlag.SIGN,
+                    template=template,
+                )
+            except p11e.PKCS11Error as exc:
+                answers.append(type(exc).__name__)
+                continue
+            try:  # pragma: no cover - only when the HSM lets it through
+                own.wrap_key(obj, mechanism=WRAP)
+                answers.append("wrapped out")
+            except p11e.PKCS11Error as exc:
+                answers.append(type(exc).__name__)
+            finally:
+                obj.destroy()
+        own.destroy()
+        return answers
+
+    assert hsm._run(attack) == ["TemplateInconsistent", "TemplateInconsistent"]
+    # the one unwrap that works, the rotation's, wraps under no key but a trusted one
+    direct = hsm._seeds.direct
+
+    def rotation_object(session: pkcs11.Session) -> tuple[str, int]:
+        from hsm.attributes import REWRAP_SEED_TEMPLATE
+
+        s, own = handle_of(session), _own_key(session)
+        obj = direct.unwrap(
+            s, handle_of(_kek(session, seed)), seed.blob, WRAP, REWRAP_SEED_TEMPLATE
+        )
+        try:
+            try:
+                direct.wrap(s, handle_of(own), obj, WRAP)
+                answer = "wrapped out"
+            except p11e.PKCS11Error as exc:
+                answer = type(exc).__name__
+            return answer, len(direct.wrap(s, handle_of(_kek(session, seed)), obj, WRAP))
+        finally:
+            direct.destroy(s, obj)
+            own.destroy()
+
+    assert hsm._run(rotation_object) == ("KeyNotWrappable", len(seed.blob))
+
+
+def test_the_kek_cannot_be_turned_into_a_decryption_key(hsm: Hsm) -> None:
+    seed = hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1)
+
+    def attack(session: pkcs11.Session) -> list[str]:
+        kek, answers = _kek(session, seed), []
+        for step in (
+            lambda: kek.__setitem__(Attribute.DECRYPT, True),
+            lambda: kek.copy({Attribute.TOKEN: False, Attribute.DECRYPT: True}).destroy(),
+            lambda: kek.copy({Attribute.TOKEN: False}).destroy(),
+            lambda: hsm._seeds.direct.decrypt(
+                handle_of(session), handle_of(kek), Mechanism.AES_ECB, seed.blob[:16]
+            ),
+        ):
+            try:
+                step()
+                answers.append("allowed")
+            except p11e.PKCS11Error as exc:
+                answers.append(type(exc).__name__ if type(exc) is not p11e.PKCS11Error else "0x1b")
+        return answers
+
+    answers = hsm._run(attack)
+    assert "allowed" not in answers, answers
+
+
+def test_the_proof_finds_every_guarantee_held_on_a_trusted_kek(hsm: Hsm) -> None:
+    proof = hsm.prove_extraction()
+    assert proof.holds, proof.summary()
+    tried = {a.guarantee for a in proof.attempts}
+    assert tried == set(GUARANTEES)
+    assert {a.subject for a in proof.attempts} >= {"otp-kek-v1", "otp-audit-mac-v1", "token"}
+    # and it left nothing behind
+    left = hsm._run(lambda s: [o[Attribute.LABEL] for o in s.get_objects({Attribute.TOKEN: True})])
+    assert all(label.startswith("otp-") and "pending" not in label for label in left), left
+
+
+def test_status_carries_the_proof(hsm: Hsm) -> None:
+    status = hsm.status()
+    assert status.extraction.holds
+    assert status.missing_guarantees == []
+
+
+# -- a KEK as earlier releases made it: the attacks work ----------------------------------
+
+
+@pytest.fixture
+def legacy(tokens: SoftHsmTokens) -> Iterator[tuple[Hsm, int]]:
+    """The spare token with an extra KEK made as before (no unwrap template, modifiable,
+    untrusted), current while the test runs, destroyed after."""
+    hsm = Hsm(tokens.config(tokens.spare, key_refresh_interval=0.0))
+    hsm.ensure_keys()
+    version = max(k.version for k in hsm.keys() if k.purpose is KeyPurpose.SEED_WRAPPING) + 1
+    label = key_label(KeyPurpose.SEED_WRAPPING, version)
+    hsm._run(
+        lambda s: s.generate_key(
+            KeyType.AES,
+            256,
+            label=label,
+            id=label.encode(),
+            store=True,
+            capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
+            template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+        )
+    )
+    hsm.reload_keys()
+    yield hsm, version
+    hsm._run(lambda s: s.get_key(label=label).destroy())
+    hsm.close()
+
+
+def test_a_legacy_kek_gives_the_seed_away_and_its_codes_are_accepted(
+    legacy: tuple[Hsm, int],
+) -> None:
+    hsm, version = legacy
+    value = secrets.token_bytes(20)
+    seed = hsm.import_seed(value, Algorithm.SHA1)
+    assert seed.kek_version == version
+    stolen = hsm._run(lambda s: _unwrap_readable(s, _kek(s, seed), seed.blob))
+    assert stolen[:20] == value
+    assert hsm.otp_values(seed, Algorithm.SHA1, 6, [7]) == [_totp(stolen[:20], 7)]
+
+
+def test_the_proof_names_what_a_legacy_kek_lets_out(legacy: tuple[Hsm, int]) -> None:
+    hsm, version = legacy
+    proof = hsm.prove_extraction()
+    label = key_label(KeyPurpose.SEED_WRAPPING, version)
+    broken = {a.guarantee for a in proof.attempts if not a.held and a.subject == label}
+    assert broken >= {
+        "unwrap-readable",
+        "unwrap-extractable",
+        "kek-decrypt",
+        "unwrap-to-token",
+        "attributes",
+    }
+    details = {a.guarantee: a.detail for a in proof.attempts if a.subject == label}
+    assert details["unwrap-readable"] == "gave the seed's value"
+    # a session copy with CKA_DECRYPT, AES-ECB, RFC 5649 inverted in software
+    assert details["kek-decrypt"] == "gave the seed's value"
+    # the verify path's own objects are made unmodifiable whatever the KEK
+    assert details["copy-changed"].startswith("refused")
+    # the trusted KEKs of the same token still hold
+    others = [a for a in proof.attempts if a.subject.startswith("otp-kek") and a.subject != label]
+    assert others and all(a.held for a in others)
+    status = hsm.status()
+    assert set(status.missing_guarantees) == broken
+
+
+def test_an_accepted_weakness_is_not_missing(
+    legacy: tuple[Hsm, int], tokens: SoftHsmTokens
+) -> None:
+    hsm, _ = legacy
+    broken = set(hsm.prove_extraction().weaknesses)
+    config: HsmConfig = tokens.config(
+        tokens.spare, accepted_weaknesses=frozenset(broken - {"kek-decrypt"})
+    )
+    accepting = Hsm(config)
+    try:
+        assert accepting.status().missing_guarantees == ["kek-decrypt"]
+    finally:
+        accepting.close()
