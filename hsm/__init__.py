@@ -14,6 +14,7 @@ from hsm.errors import (
     OfficerNeeded,
     SeedRejected,
 )
+from hsm.extraction import GUARANTEES, ExtractionProof
 from hsm.keys import KeyInfo, KeyPurpose
 from hsm.otp import Algorithm, totp_counter, truncate
 from hsm.provisioning import ProvisionedSeed, kdf_input
@@ -26,10 +27,12 @@ from hsm.seeds import (
 )
 
 __all__ = [
+    "GUARANTEES",
     "MAX_IMPORTED_SEED",
     "MIN_IMPORTED_SEED",
     "SHORTEST_IMPORTED_SEED",
     "Algorithm",
+    "ExtractionProof",
     "Hsm",
     "HsmConfig",
     "HsmError",

@@ -103,7 +103,10 @@ def init_keys(ctx: click.Context) -> None:
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Show the module, the token and every key with its version."""
+    """Show the module, the token, every key, and the extraction attempts' answers.
+
+    Exits with status 1 when an attempt got a seed out (or an object it must not make)
+    and the officer has not accepted that weakness."""
     hsm = _open(ctx)
     try:
         info = hsm.status()
@@ -119,3 +122,11 @@ def status(ctx: click.Context) -> None:
             "extractable" if key.extractable else "not extractable",
         )
         click.echo(f"  {key.label:<24} {key.key_type:<15} v{key.version}  {', '.join(flags)}")
+    click.echo("extraction attempts (as a process holding the user PIN would try):")
+    for line in info.extraction.lines(info.accepted_weaknesses):
+        click.echo(f"  {line}")
+    if info.missing_guarantees:
+        click.echo(
+            "problem: seeds can leave this HSM: " + ", ".join(info.missing_guarantees), err=True
+        )
+        raise SystemExit(1)

@@ -57,6 +57,8 @@ GUARANTEES = (
     "attributes",
     "no-public-kek",
 )
+_CHECKS = frozenset({"attributes", "no-public-kek"})
+"""Guarantees checked by reading attributes rather than by an attempt."""
 WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
 _SCRATCH_LENGTH = 20
 _RFC5649_PREFIX = bytes.fromhex("A65959A6")
@@ -91,11 +93,27 @@ class ExtractionProof:
     def holds(self) -> bool:
         return not self.weaknesses
 
-    def summary(self) -> str:
-        """One line per broken guarantee: what was attacked and what happened."""
+    def summary(self, only: Iterable[str] | None = None) -> str:
+        """What each broken guarantee's attempts did ("guarantee (subject: detail); ..."),
+        for the guarantees in `only` if given."""
+        wanted = set(self.weaknesses if only is None else only)
         return "; ".join(
-            f"{a.guarantee} ({a.subject}: {a.detail})" for a in self.attempts if not a.held
+            f"{a.guarantee} ({a.subject}: {a.detail})"
+            for a in self.attempts
+            if not a.held and a.guarantee in wanted
         )
+
+    def lines(self, accepted: Iterable[str] = ()) -> list[str]:
+        """One line per attempt, for an officer: refused, ALLOWED, or ALLOWED (accepted)."""
+        accepted = set(accepted)
+        result = []
+        for a in self.attempts:
+            if a.held:
+                verdict = "ok" if a.guarantee in _CHECKS else "refused"
+            else:
+                verdict = "ALLOWED (accepted)" if a.guarantee in accepted else "ALLOWED"
+            result.append(f"{verdict:<19} {a.guarantee:<19} {a.subject:<20} {a.detail}")
+        return result
 
 
 class _Refused(Exception):

@@ -12,6 +12,7 @@ from server.domain.clients.services import ClientService
 from server.domain.credentials.services import CredentialService
 from server.domain.customers.services import CustomerService, PasswordPolicy, Passwords
 from server.domain.enrollment.services import EnrollmentPolicy, EnrollmentService
+from server.domain.keys.guarantees import WeaknessAudit
 from server.domain.verification.batching import VerifyBatcher
 from server.domain.verification.services import VerificationService, VerifyPolicy
 from server.mail import Mailer
@@ -35,6 +36,7 @@ class Services:
     verification: VerificationService
     verify_batcher: VerifyBatcher
     enrollment: EnrollmentService
+    weakness_audit: WeaknessAudit
 
     @classmethod
     def build(
@@ -98,4 +100,5 @@ class Services:
                 enrollment_policy,
                 verification,
             ),
+            weakness_audit=WeaknessAudit(db, audit, settings.hsm_token_label),
         )

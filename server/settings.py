@@ -7,10 +7,10 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hsm import HsmConfig
+from hsm import GUARANTEES, HsmConfig
 from server.mail import Mailer, OutboxMailer, SmtpMailer
 
 
@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     hsm_so_pin_file: Path | None = None
     """The security officer's PIN, for `otp-admin hsm init-keys` and KEK rotation only (a
     KEK is made trusted by the officer: docs/hsm.md). Never give it to `otp-server`."""
+    hsm_accept_weaknesses: str = ""
+    """Comma-separated guarantees of the HSM's extraction proof (docs/hsm.md) that the
+    security officer accepts as missing on this HSM, e.g. "wrap-out" on an HSM that wraps
+    out keys marked not extractable. Each is logged and audited when the server finds it;
+    any other missing guarantee keeps the server unready."""
     hsm_seed_cache_size: int = 4096
     hsm_reconnect_interval: float = 1.0
     hsm_call_timeout: float = Field(default=10.0, gt=0)
@@ -107,6 +112,16 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("hsm_accept_weaknesses")
+    @classmethod
+    def _known_guarantees(cls, value: str) -> str:
+        unknown = [name for name in _names(value) if name not in GUARANTEES]
+        if unknown:
+            raise ValueError(
+                f"unknown guarantee(s) {', '.join(unknown)}; known: {', '.join(GUARANTEES)}"
+            )
+        return value
+
     def mailer(self) -> Mailer:
         """SMTP when `smtp_host` is set, else the outbox directory."""
         if self.smtp_host is None:
@@ -157,7 +172,12 @@ class Settings(BaseSettings):
             token_label=self.hsm_token_label,
             user_pin=pin,
             so_pin=so_pin,
+            accepted_weaknesses=frozenset(_names(self.hsm_accept_weaknesses)),
             seed_cache_size=self.hsm_seed_cache_size,
             reconnect_interval=self.hsm_reconnect_interval,
             call_timeout=self.hsm_call_timeout,
         )
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from pkcs11 import Attribute, KeyType, MechanismFlag
 
 from hsm import Hsm, HsmConfig
+from hsm.keys import KeyPurpose, key_label
 from softhsm_config import SoftHsmToken, create_token
 
 TOKEN_LABEL = "otp-test"
@@ -58,3 +60,29 @@ def hsm(tokens: SoftHsmTokens) -> Iterator[Hsm]:
     the_hsm.ensure_keys()
     yield the_hsm
     the_hsm.close()
+
+
+@pytest.fixture
+def legacy(tokens: SoftHsmTokens) -> Iterator[tuple[Hsm, int]]:
+    """The spare token with an extra KEK made as releases before the trusted KEK made it
+    (no unwrap template, modifiable, untrusted), current while the test runs, destroyed
+    after: the weak HSM an extraction attack gets seeds out of."""
+    hsm = Hsm(tokens.config(tokens.spare, key_refresh_interval=0.0))
+    hsm.ensure_keys()
+    version = max(k.version for k in hsm.keys() if k.purpose is KeyPurpose.SEED_WRAPPING) + 1
+    label = key_label(KeyPurpose.SEED_WRAPPING, version)
+    hsm._run(
+        lambda s: s.generate_key(
+            KeyType.AES,
+            256,
+            label=label,
+            id=label.encode(),
+            store=True,
+            capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
+            template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+        )
+    )
+    hsm.reload_keys()
+    yield hsm, version
+    hsm._run(lambda s: s.get_key(label=label).destroy())
+    hsm.close()

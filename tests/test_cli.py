@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -40,6 +41,8 @@ def test_otp_hsm_init_keys_and_status(tokens: SoftHsmTokens, hsm: object) -> Non
     assert status.returncode == 0, status.stderr
     assert "otp-kek-v1" in status.stdout
     assert "sensitive, not extractable" in status.stdout
+    assert re.search(r"refused +wrap-out +otp-kek-v1 +refused: KeyUnextractable", status.stdout)
+    assert "ALLOWED" not in status.stdout
 
 
 def test_otp_hsm_reports_a_wrong_token_clearly(tokens: SoftHsmTokens) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from hsm import Hsm, HsmConfig, HsmError, KeyNotFound, KeyPurpose
+from hsm import Hsm, HsmConfig, HsmError, HsmStatus, KeyNotFound, KeyPurpose
 from server.cli.context import Context, pass_context, record, run_action
 from server.db.engine import database_problem
 from server.domain.keys.rotation import KekUsage
@@ -101,15 +101,18 @@ def init_keys(context: Context) -> None:
 @hsm_group.command("status")
 @pass_context
 def status(context: Context) -> None:
-    """Show module, token, mechanisms (tried for real), keys, and credentials per KEK.
+    """Show module, token, mechanisms (tried for real), keys, extraction attempts (made for
+    real against a scratch seed), and credentials per KEK.
 
     Exits with status 1 when something needs attention: a mechanism that fails, a missing
-    key, credentials wrapped under a KEK that is not on the token, or no database.
+    key, a way to get a seed out that no officer accepted, credentials wrapped under a KEK
+    that is not on the token, or no database.
     """
     hsm = context.services.hsm
     problems: list[str] = []
     config = hsm.config
     click.echo(f"module:  {config.module}")
+    info: HsmStatus | None = None
     try:
         info = hsm.status()
         click.echo(f"token:   {info.token_label} ({info.manufacturer}, {info.model})")
@@ -138,6 +141,16 @@ def status(context: Context) -> None:
             f"  {key.label:<24} {key.purpose.value:<13} v{key.version:<3} {key.key_type:<15} "
             f"{', '.join(flags)}{'  (current)' if current else ''}"
         )
+    if info is not None:
+        click.echo("extraction attempts (as a process holding the user PIN would try):")
+        for line in info.extraction.lines(info.accepted_weaknesses):
+            click.echo(f"  {line}")
+        if info.missing_guarantees:
+            problems.append(
+                "seeds can leave this HSM: "
+                + info.extraction.summary(info.missing_guarantees)
+                + " (OTP_HSM_ACCEPT_WEAKNESSES names what an officer accepts)"
+            )
     click.echo("credentials per KEK version:")
     try:
         usage = context.key_rotation().usage(kek_versions)

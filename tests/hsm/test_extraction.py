@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pkcs11
@@ -177,31 +176,6 @@ def test_status_carries_the_proof(hsm: Hsm) -> None:
 
 
 # -- a KEK as earlier releases made it: the attacks work ----------------------------------
-
-
-@pytest.fixture
-def legacy(tokens: SoftHsmTokens) -> Iterator[tuple[Hsm, int]]:
-    """The spare token with an extra KEK made as before (no unwrap template, modifiable,
-    untrusted), current while the test runs, destroyed after."""
-    hsm = Hsm(tokens.config(tokens.spare, key_refresh_interval=0.0))
-    hsm.ensure_keys()
-    version = max(k.version for k in hsm.keys() if k.purpose is KeyPurpose.SEED_WRAPPING) + 1
-    label = key_label(KeyPurpose.SEED_WRAPPING, version)
-    hsm._run(
-        lambda s: s.generate_key(
-            KeyType.AES,
-            256,
-            label=label,
-            id=label.encode(),
-            store=True,
-            capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-            template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
-        )
-    )
-    hsm.reload_keys()
-    yield hsm, version
-    hsm._run(lambda s: s.get_key(label=label).destroy())
-    hsm.close()
 
 
 def test_a_legacy_kek_gives_the_seed_away_and_its_codes_are_accepted(

@@ -82,6 +82,9 @@ def test_init_token_for_testers_then_status(tmp_path: Path) -> None:
     assert "ok      AES_KEY_GEN + AES_KEY_WRAP_PAD" in status.stdout
     assert re.search(r"otp-kek-v1 +kek +v1 +AES .*not extractable +\(current\)", status.stdout)
     assert re.search(r"kek v1 +0 credential\(s\) +current", status.stdout)
+    for guarantee in ("unwrap-readable", "unwrap-extractable", "wrap-out", "kek-decrypt"):
+        assert re.search(rf"refused +{guarantee} +otp-kek-v1 +refused: ", status.stdout)
+    assert "ALLOWED" not in status.stdout
 
 
 def test_rotation_from_the_command_line(

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hsm import HsmError
 from server.db.engine import database_problem
+from server.domain.keys.guarantees import judge
 from server.domain.operations.schemas import DatabaseReadiness, HsmReadiness, Readiness
 from server.services import Services
 
@@ -35,7 +36,10 @@ class HealthController(Controller):
         responses={
             HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
                 data_container=Readiness,
-                description="Not ready; `hsm.reason` or `database.reason` says why",
+                description=(
+                    "Not ready; `hsm.reason` or `database.reason` says why "
+                    "(`hsm.missing_guarantees`: ways a seed can leave the HSM)"
+                ),
                 examples=[
                     Example(
                         value={
@@ -53,15 +57,27 @@ class HealthController(Controller):
         hsm = services.hsm
         try:
             status = await hsm.run_async(hsm.status)
+        except HsmError as exc:
+            hsm_part = HsmReadiness(ok=False, reason=str(exc))
+        else:
+            verdict = judge(status)
             hsm_part = HsmReadiness(
-                ok=True,
+                ok=not verdict.missing,
+                reason=verdict.reason,
                 module=status.module,
                 token_label=status.token_label,
                 manufacturer=status.manufacturer,
                 key_versions=status.key_versions,
+                missing_guarantees=verdict.missing,
+                accepted_weaknesses=verdict.accepted,
             )
-        except HsmError as exc:
-            hsm_part = HsmReadiness(ok=False, reason=str(exc))
+            if verdict.accepted and not verdict.missing:  # ready on an accepted weakness
+                try:
+                    await anyio.to_thread.run_sync(services.weakness_audit.record, status, verdict)
+                except (SQLAlchemyError, HsmError) as exc:
+                    # not ready until the accepted weakness is on the audit trail
+                    hsm_part.ok = False
+                    hsm_part.reason = f"the accepted HSM weakness could not be audited: {exc}"
         database = await anyio.to_thread.run_sync(_check_database, services)
         ok = hsm_part.ok and database.ok
         return Response(

@@ -15,6 +15,10 @@ class HsmReadiness:
     token_label: str | None = None
     manufacturer: str | None = None
     key_versions: dict[str, list[int]] = field(default_factory=dict)
+    missing_guarantees: list[str] = field(default_factory=list)
+    """Extraction attempts that got through and that no officer accepted (docs/hsm.md)."""
+    accepted_weaknesses: list[str] = field(default_factory=list)
+    """Extraction attempts that got through and that the officer accepted (audited)."""
 
 
 @dataclass

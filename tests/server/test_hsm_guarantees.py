@@ -1,0 +1,106 @@
+"""The server does not go ready on an HSM that lets seeds out, unless the security officer
+accepted the weakness by name; an accepted weakness is logged and audited."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import create_engine, text
+
+from hsm import GUARANTEES, Hsm
+from server.app import create_app
+from server.settings import Settings, SettingsError
+from tests.conftest import SoftHsmTokens
+from tests.server.conftest import fast_settings
+
+
+def test_a_sound_hsm_is_ready_with_no_weakness(hsm: Hsm, database_url: str) -> None:
+    with TestClient(create_app(fast_settings(database_url), hsm=hsm)) as client:
+        ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["hsm"]["missing_guarantees"] == []
+    assert ready.json()["hsm"]["accepted_weaknesses"] == []
+
+
+def test_an_hsm_that_lets_seeds_out_is_not_ready(
+    legacy: tuple[Hsm, int], database_url: str
+) -> None:
+    weak, _ = legacy
+    with TestClient(create_app(fast_settings(database_url), hsm=weak)) as client:
+        ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    body = ready.json()["hsm"]
+    assert body["ok"] is False
+    assert {"unwrap-readable", "kek-decrypt"} <= set(body["missing_guarantees"])
+    assert body["reason"].startswith("the HSM lets seeds out: unwrap-readable (otp-kek-v")
+    assert "gave the seed's value" in body["reason"]
+    assert "OTP_HSM_ACCEPT_WEAKNESSES" in body["reason"]
+
+
+def _weak_settings(tokens: SoftHsmTokens, database_url: str, accept: str) -> Settings:
+    return fast_settings(
+        database_url,
+        hsm_token_label=tokens.spare.label,
+        hsm_pin_file=tokens.spare.user_pin_file,
+        hsm_accept_weaknesses=accept,
+    )
+
+
+def _accepted_events(database_url: str) -> list[tuple[str, str]]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT result, details FROM audit_events "
+                    "WHERE action = 'hsm.weakness-accepted' ORDER BY seq"
+                )
+            )
+            return [(row[0], row[1]) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def test_an_accepted_weakness_is_ready_logged_and_audited_once(
+    legacy: tuple[Hsm, int], tokens: SoftHsmTokens, database_url: str
+) -> None:
+    weak, _ = legacy
+    broken = weak.prove_extraction().weaknesses
+    settings = _weak_settings(tokens, database_url, ", ".join(broken))
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/health/ready")
+        again = client.get("/health/ready")
+    assert first.status_code == 200, first.json()
+    assert again.status_code == 200
+    assert first.json()["hsm"]["accepted_weaknesses"] == broken
+    assert first.json()["hsm"]["missing_guarantees"] == []
+    events = _accepted_events(database_url)
+    assert len(events) == 1
+    result, details = events[0]
+    assert result == "accepted"
+    for guarantee in broken:
+        assert guarantee in details
+
+
+def test_accepting_some_weaknesses_leaves_the_others_missing(
+    legacy: tuple[Hsm, int], tokens: SoftHsmTokens, database_url: str
+) -> None:
+    weak, _ = legacy
+    broken = weak.prove_extraction().weaknesses
+    assert "kek-decrypt" in broken
+    accepted = [g for g in broken if g != "kek-decrypt"]
+    with TestClient(create_app(_weak_settings(tokens, database_url, ",".join(accepted)))) as c:
+        ready = c.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["hsm"]["missing_guarantees"] == ["kek-decrypt"]
+    assert ready.json()["hsm"]["reason"].startswith("the HSM lets seeds out: kek-decrypt (")
+    assert _accepted_events(database_url) == []  # not ready: nothing was accepted in use
+
+
+def test_an_unknown_weakness_name_stops_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTP_HSM_ACCEPT_WEAKNESSES", "wrap-out,everything")
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_environment()
+    message = str(refused.value)
+    assert "OTP_HSM_ACCEPT_WEAKNESSES" in message
+    assert "everything" in message and GUARANTEES[0] in message
