@@ -24,9 +24,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Union
 
-from pkcs11 import Attribute, KeyType, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
-TemplateValue = Union[bool, int, bytes, "Template"]
+TemplateValue = Union[bool, int, bytes, tuple[int, ...], "Template"]
 Template = Mapping[Attribute, TemplateValue]
 
 
@@ -77,9 +77,10 @@ REWRAP_SEED_TEMPLATE = unwrapped_seed_template(extractable=True)
 """What KEK rotation unwraps a seed into, to wrap it under the new KEK."""
 
 
-def kek_template(label: str) -> Template:
+def kek_template(label: str, mechanism: Mechanism) -> Template:
     """The KEK as the security officer generates it: a public, trusted token key that can
-    only wrap and unwrap, with the unwrap template (made private by `kek_copy_template`)."""
+    only wrap and unwrap, with `mechanism` only (the format of its blobs:
+    `hsm.wire_format`), with the unwrap template (made private by `kek_copy_template`)."""
     return _frozen(
         {
             Attribute.CLASS: ObjectClass.SECRET_KEY,
@@ -99,6 +100,7 @@ def kek_template(label: str) -> Template:
             Attribute.VERIFY: False,
             Attribute.DERIVE: False,
             Attribute.TRUSTED: True,
+            Attribute.ALLOWED_MECHANISMS: (int(mechanism),),
             Attribute.UNWRAP_TEMPLATE: SEED_UNWRAP_TEMPLATE,
         }
     )

@@ -13,7 +13,7 @@ import pkcs11.exceptions as p11e
 import structlog
 from pkcs11 import Mechanism
 
-from hsm import extraction, provisioning, trusted_kek
+from hsm import extraction, provisioning, trusted_kek, wire_format
 from hsm.config import HsmConfig
 from hsm.connection import Connection
 from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
@@ -24,6 +24,7 @@ from hsm.otp import Algorithm, check_digits
 from hsm.provisioning import ProvisionedSeed
 from hsm.seeds import SeedHandleCache, SeedStore, WrappedSeed
 from hsm.selftest import mechanism_self_test
+from hsm.wire_format import WrapFormat
 
 log = structlog.get_logger("hsm")
 
@@ -98,6 +99,8 @@ class Hsm:
         self._clock = clock
         self._keys_loaded_at = clock()
         self._proof: tuple[tuple[tuple[str, int], ...], ExtractionProof] | None = None
+        self._format: WrapFormat | None = None
+        """The module's known-answer test, made once (`hsm.wire_format`)."""
 
     # -- running on the PKCS#11 thread -----------------------------------------------------
 
@@ -192,7 +195,7 @@ class Hsm:
         changes (a new or retired KEK), else the one made before."""
         fingerprint = tuple((p.value, v) for p in KeyPurpose for v in self._keys.versions(p))
         if self._proof is None or self._proof[0] != fingerprint:
-            proof = extraction.prove(session, self._keys, self._seeds.direct)
+            proof = extraction.prove(session, self._keys, self._seeds)
             self._proof = (fingerprint, proof)
             for attempt in proof.attempts:
                 if not attempt.held:
@@ -311,10 +314,11 @@ class Hsm:
         label = key_label(KeyPurpose.SEED_WRAPPING, version)
         if trusted_kek.discard_pending(session, label):
             log.warning("hsm.pending_kek_discarded", label=label)
+        mechanism = self._wrap_format(session).require()
         trusted_kek.generate_as_officer(
-            self.config.module, self.config.token_label, self.config.so_pin, label
+            self.config.module, self.config.token_label, self.config.so_pin, label, mechanism
         )
-        trusted_kek.adopt_kek(session, self._seeds.direct, label)
+        trusted_kek.adopt_kek(session, self._seeds.direct, label, mechanism)
         log.info("hsm.kek_created", label=label)
         return label
 
@@ -345,11 +349,28 @@ class Hsm:
 
         See `hsm.provisioning` and docs/protocol.md for the key agreement and KDF.
         """
-        return self._run(
-            lambda session: provisioning.provision(
-                session, self._seeds, self._keys, algorithm, token_point, context
+
+        def provision(session: pkcs11.Session) -> ProvisionedSeed:
+            mechanism = self._wrap_format(session).require()
+            return provisioning.provision(
+                session, self._seeds, self._keys, algorithm, token_point, context, mechanism
             )
-        )
+
+        return self._run(provision)
+
+    def wrap_format(self) -> WrapFormat:
+        """Which mechanism of this module wraps keys as RFC 5649 (`hsm.wire_format`)."""
+        return self._run(self._wrap_format)
+
+    def _wrap_format(self, session: pkcs11.Session) -> WrapFormat:
+        if self._format is None:
+            self._format = wire_format.find(session, self._seeds.direct)
+            log.info(
+                "hsm.wrap_format",
+                mechanism=None if self._format.mechanism is None else self._format.mechanism.name,
+                answers=self._format.answers,
+            )
+        return self._format
 
     def sign_provisioning(self, data: bytes, version: int | None = None) -> tuple[int, bytes]:
         """ECDSA P-256 signature (r || s) over SHA-256(data) by provisioning key `version`

@@ -143,6 +143,7 @@ ERRORS: Mapping[int, type[p11e.PKCS11Error]] = {
 }
 
 _MAX_MAC = 64  # SHA-512
+_WRAP_SLACK = 16  # an RFC 5649 blob is at most 15 bytes longer than its key
 _CKR_ATTRIBUTE_SENSITIVE = 0x011
 _CKR_ATTRIBUTE_TYPE_INVALID = 0x012
 
@@ -166,8 +167,9 @@ def handle_of(session_or_object: Any) -> int:
 
 class _Template:
     """A CK_ATTRIBUTE array and the values it points to (kept alive together). Values are
-    booleans (CK_BBOOL), integers (CK_ULONG), bytes, or templates (an attribute array,
-    as CKA_UNWRAP_TEMPLATE takes: python-pkcs11 0.10 cannot pack those)."""
+    booleans (CK_BBOOL), integers (CK_ULONG), bytes, tuples of integers (CK_ULONG arrays,
+    as CKA_ALLOWED_MECHANISMS takes), or templates (an attribute array, as
+    CKA_UNWRAP_TEMPLATE takes): python-pkcs11 0.10 packs neither of the last two."""
 
     count: int
     array: Any
@@ -186,6 +188,8 @@ class _Template:
                     cell: Any = CK_BBOOL(value)
                 elif isinstance(value, int):
                     cell = CK_ULONG(value)
+                elif isinstance(value, tuple):  # CK_MECHANISM_TYPE[], e.g. allowed mechanisms
+                    cell = (CK_ULONG * len(value))(*value)
                 else:
                     cell = ctypes.create_string_buffer(bytes(value), len(value))
                 self._keep.append(cell)
@@ -234,6 +238,9 @@ class Cryptoki:
         self._copy = ctypes.CFUNCTYPE(CK_ULONG, *_attributes, ctypes.POINTER(CK_ULONG))(
             table.CopyObject
         )
+        self._create = ctypes.CFUNCTYPE(
+            CK_ULONG, CK_ULONG, ctypes.POINTER(_Attribute), CK_ULONG, ctypes.POINTER(CK_ULONG)
+        )(table.CreateObject)
         self._generate = ctypes.CFUNCTYPE(
             CK_ULONG,
             CK_ULONG,
@@ -309,9 +316,13 @@ class Cryptoki:
         return handle.value
 
     def wrap(self, session: int, kek: int, key: int, mechanism: Mechanism) -> bytes:
-        """C_WrapKey of `key` under `kek`."""
+        """C_WrapKey of `key` under `kek`.
+
+        The buffer is the module's size answer plus 16 bytes: NSS softokn answers the key's
+        own length for CKM_AES_KEY_WRAP_KWP, then refuses that buffer as too small."""
         size = CK_ULONG(0)
         check(self._wrap(session, self._mechanism(mechanism), kek, key, None, ctypes.byref(size)))
+        size.value += _WRAP_SLACK
         out = ctypes.create_string_buffer(size.value)
         check(self._wrap(session, self._mechanism(mechanism), kek, key, out, ctypes.byref(size)))
         return out.raw[: size.value]
@@ -335,6 +346,28 @@ class Cryptoki:
         attributes, copy = _Template(template), CK_ULONG()
         check(self._copy(session, handle, attributes.array, attributes.count, ctypes.byref(copy)))
         return copy.value
+
+    def create(self, session: int, template: Template) -> int:
+        """C_CreateObject with `template`."""
+        attributes, handle = _Template(template), CK_ULONG()
+        check(self._create(session, attributes.array, attributes.count, ctypes.byref(handle)))
+        return handle.value
+
+    def mechanism_list(self, session: int, handle: int, attribute: Attribute) -> list[int] | None:
+        """An attribute that is a CK_MECHANISM_TYPE array (CKA_ALLOWED_MECHANISMS); None
+        when the object does not have it."""
+        entry = (_Attribute * 1)(_Attribute(attribute, None, 0))
+        rv = self._get_attributes(session, handle, entry, 1)
+        if rv in (_CKR_ATTRIBUTE_SENSITIVE, _CKR_ATTRIBUTE_TYPE_INVALID):
+            return None
+        check(rv)
+        count = entry[0].value_len // ctypes.sizeof(CK_ULONG)
+        if count == 0:
+            return []
+        values = (CK_ULONG * count)()
+        entry[0].value = ctypes.cast(values, ctypes.c_void_p)
+        check(self._get_attributes(session, handle, entry, 1))
+        return list(values)
 
     def set_attributes(self, session: int, handle: int, template: Template) -> None:
         """C_SetAttributeValue."""

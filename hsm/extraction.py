@@ -45,7 +45,9 @@ from hsm.attributes import (
 )
 from hsm.cryptoki import Cryptoki, handle_of
 from hsm.keys import KeyPurpose, KeyRing, key_label
+from hsm.seeds import SeedStore
 from hsm.trusted_kek import PENDING_SUFFIX
+from hsm.wire_format import LEGACY_MECHANISM
 
 GUARANTEES = (
     "unwrap-readable",
@@ -59,7 +61,6 @@ GUARANTEES = (
 )
 _CHECKS = frozenset({"attributes", "no-public-kek"})
 """Guarantees checked by reading attributes rather than by an attempt."""
-WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
 _SCRATCH_LENGTH = 20
 _RFC5649_PREFIX = bytes.fromhex("A65959A6")
 
@@ -131,6 +132,8 @@ class _Attacker:
         self.session = session
         self.handle = handle_of(session)
         self.direct = direct
+        self.mechanism = LEGACY_MECHANISM
+        """The wrap mechanism of the KEK under attack (`hsm.wire_format`)."""
         self._made: list[int] = []
 
     def keep(self, handle: int) -> int:
@@ -163,7 +166,7 @@ class _Attacker:
             }
         )
         try:
-            blob = self.direct.wrap(self.handle, kek, handle_of(obj), WRAP_MECHANISM)
+            blob = self.direct.wrap(self.handle, kek, handle_of(obj), self.mechanism)
         finally:
             obj.destroy()
         return value, blob
@@ -190,7 +193,7 @@ class _Attacker:
         )
 
     def unwrap(self, kek: int, blob: bytes, template: Template) -> int:
-        return self.keep(self.direct.unwrap(self.handle, kek, blob, WRAP_MECHANISM, template))
+        return self.keep(self.direct.unwrap(self.handle, kek, blob, self.mechanism, template))
 
     def readable_value(self, handle: int) -> bytes:
         """CKA_VALUE, or _Refused."""
@@ -252,7 +255,7 @@ def _unwrap_extractable(attacker: _Attacker, kek: int, value: bytes, blob: bytes
     def attempt(template: Template) -> Callable[[], str]:
         def run() -> str:
             obj = attacker.unwrap(kek, blob, template)
-            out = attacker.direct.wrap(attacker.handle, own, obj, WRAP_MECHANISM)
+            out = attacker.direct.wrap(attacker.handle, own, obj, attacker.mechanism)
             back = attacker.unwrap(own, out, _MINIMAL_READABLE)
             return _leak(attacker.readable_value(back), value)
 
@@ -274,7 +277,7 @@ def _wrap_out(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
     obj = attacker.unwrap(kek, blob, SIGNING_SEED_TEMPLATE)
 
     def run() -> str:
-        out = attacker.direct.wrap(attacker.handle, own, obj, WRAP_MECHANISM)
+        out = attacker.direct.wrap(attacker.handle, own, obj, attacker.mechanism)
         back = attacker.unwrap(own, out, _MINIMAL_READABLE)
         return _leak(attacker.readable_value(back), value)
 
@@ -401,14 +404,16 @@ _PER_KEK: tuple[tuple[str, Callable[[_Attacker, int, bytes, bytes], str]], ...] 
 )
 
 
-def prove(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> ExtractionProof:
+def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> ExtractionProof:
     """Run every attempt against every KEK on the token, and check the long-term keys."""
+    direct = seeds.direct
     attacker = _Attacker(session, direct)
     attempts: list[Attempt] = []
     try:
         for version in keys.versions(KeyPurpose.SEED_WRAPPING):
             label = key_label(KeyPurpose.SEED_WRAPPING, version)
             kek = handle_of(keys.get(KeyPurpose.SEED_WRAPPING, version))
+            attacker.mechanism = seeds.mechanism_of(session, version)
             value, blob = attacker.scratch_blob(kek)
             for guarantee, attack in _PER_KEK:
                 try:

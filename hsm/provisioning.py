@@ -5,8 +5,9 @@ database; make an ephemeral EC P-256 key pair; derive Z = ECDH(ephemeral, token 
 (CKD_NULL: Z is the shared point's x-coordinate, as an AES-256 key that can only derive);
 derive the transport key K = AES-256-ECB_Z(H[0:15] || 01 || H[0:15] || 02), where
 H = SHA-256(context || token point || ephemeral point) — a counter-mode KDF with AES as the
-PRF, because SoftHSM 2.6 refuses CKD_SHA256_KDF; wrap the seed under K with
-AES_KEY_WRAP_PAD; destroy every session object. Only wrapped blobs and public points leave.
+PRF, because SoftHSM 2.6 refuses CKD_SHA256_KDF; wrap the seed under K as RFC 5649, with the
+mechanism the module's known-answer test found (`hsm.wire_format`); destroy every session
+object. Only wrapped blobs and public points leave.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import pkcs11.exceptions as p11e
 from pkcs11 import KDF, Attribute, KeyType, Mechanism, MechanismFlag
 from pkcs11.util.ec import encode_named_curve_parameters
 
+from hsm.cryptoki import handle_of
 from hsm.errors import InvalidSeedRequest
 from hsm.keys import KeyPurpose, KeyRing
 from hsm.otp import Algorithm
-from hsm.seeds import WRAP_MECHANISM, SeedStore, WrappedSeed
+from hsm.seeds import SeedStore, WrappedSeed
 
 POINT_LENGTH = 65  # uncompressed P-256 point: 04 || X || Y
 _SESSION_ONLY = {Attribute.TOKEN: False, Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False}
@@ -65,14 +67,16 @@ def provision(
     algorithm: Algorithm,
     token_point: bytes,
     context: bytes,
+    transport_mechanism: Mechanism,
 ) -> ProvisionedSeed:
-    """Generate a seed and wrap it twice: under the KEK, and for the token (see above)."""
+    """Generate a seed and wrap it twice: under the KEK, and for the token with
+    `transport_mechanism` (RFC 5649 on this module; see above)."""
     check_point(token_point)
     version = keys.current_version(KeyPurpose.SEED_WRAPPING)
     seed = seeds.random_object(session, algorithm)
     made: list[Any] = [seed]
     try:
-        stored = seeds.wrap(seed, version, algorithm.seed_length)
+        stored = seeds.wrap(session, seed, version, algorithm.seed_length)
         pair: tuple[Any, Any] = session.generate_keypair(
             KeyType.EC,
             store=False,
@@ -112,7 +116,9 @@ def provision(
             template=_SESSION_ONLY,
         )
         made.append(transport_key)
-        transport_blob = transport_key.wrap_key(seed, mechanism=WRAP_MECHANISM)
+        transport_blob = seeds.direct.wrap(
+            handle_of(session), handle_of(transport_key), handle_of(seed), transport_mechanism
+        )
     finally:
         for obj in made:
             try:

@@ -1,9 +1,10 @@
 """OTP seeds: made, imported, wrapped and used inside the HSM; never returned in plaintext.
 
-A seed lives outside the HSM only as a blob wrapped with CKM_AES_KEY_WRAP_PAD under a KEK
-version. To compute OTP values the blob is unwrapped into a *session* object (sensitive, not
-extractable, SIGN only), the HMACs are computed with C_Sign, and the object is destroyed or
-kept in a bounded per-process cache of handles. Those three calls go straight to the
+A seed lives outside the HSM only as a blob wrapped as RFC 5649 under a KEK version, with
+the mechanism the KEK records (`hsm.wire_format`). To compute OTP values the blob is
+unwrapped into a *session* object (sensitive, not extractable, SIGN only), the HMACs are
+computed with C_Sign, and the object is destroyed or kept in a bounded per-process cache of
+handles. Those three calls go straight to the
 module (`hsm.cryptoki`): python-pkcs11 would make a Python class for every such object.
 
 Every unwrap under a KEK made by `otp-hsm init-keys` is bound by the KEK's unwrap template
@@ -32,6 +33,7 @@ import pkcs11.exceptions as p11e
 import structlog
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 
+from hsm import wire_format
 from hsm.attributes import REWRAP_SEED_TEMPLATE, SIGNING_SEED_TEMPLATE
 from hsm.cryptoki import Cryptoki, handle_of
 from hsm.errors import InvalidSeedRequest, KeyNotFound, SeedRejected
@@ -42,7 +44,6 @@ T = TypeVar("T")
 
 log = structlog.get_logger("hsm")
 
-WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
 HMAC_MECHANISMS = {
     Algorithm.SHA1: Mechanism.SHA_1_HMAC,
     Algorithm.SHA256: Mechanism.SHA256_HMAC,
@@ -74,7 +75,7 @@ class WrappedSeed:
     """A seed as the database keeps it.
 
     Attributes:
-        blob: the seed wrapped with AES_KEY_WRAP_PAD under KEK `kek_version`.
+        blob: the seed wrapped (RFC 5649, `hsm.wire_format`) under KEK `kek_version`.
         kek_version: which KEK wrapped it.
         length: the true seed length in bytes (SoftHSM pads the wrapped key to a multiple
             of 8 with zeros; the HMAC is the same, but exports must cut back to this).
@@ -163,6 +164,8 @@ class SeedStore:
         self.cache = cache
         self._module = module
         self._cryptoki: Cryptoki | None = None
+        self._formats: dict[int, tuple[int, Mechanism]] = {}
+        """KEK version -> (its handle, the wrap mechanism it records)."""
 
     @property
     def direct(self) -> Cryptoki:
@@ -175,7 +178,7 @@ class SeedStore:
         """Make a random seed inside the HSM and return it wrapped under the current KEK."""
         version = self._keys.current_version(KeyPurpose.SEED_WRAPPING)
         return self._wrap_and_destroy(
-            self.random_object(session, algorithm), version, algorithm.seed_length
+            session, self.random_object(session, algorithm), version, algorithm.seed_length
         )
 
     @staticmethod
@@ -234,18 +237,38 @@ class SeedStore:
                 **seed_template(extractable=True),
             }
         )
-        return self._wrap_and_destroy(obj, version, len(seed))
+        return self._wrap_and_destroy(session, obj, version, len(seed))
 
-    def wrap(self, seed: Any, version: int, length: int) -> WrappedSeed:
-        """Wrap the seed object `seed` under KEK `version` (the object is left as it is)."""
-        kek = self._keys.get(KeyPurpose.SEED_WRAPPING, version)
-        return WrappedSeed(kek.wrap_key(seed, mechanism=WRAP_MECHANISM), version, length)
+    def wrap(self, session: pkcs11.Session, seed: Any, version: int, length: int) -> WrappedSeed:
+        """Wrap the seed object `seed` under KEK `version` with the mechanism the KEK
+        records (`hsm.wire_format`); the object is left as it is."""
+        kek = handle_of(self._keys.get(KeyPurpose.SEED_WRAPPING, version))
+        mechanism = self.mechanism_of(session, version)
+        blob = self.direct.wrap(handle_of(session), kek, handle_of(seed), mechanism)
+        return WrappedSeed(blob, version, length)
 
-    def _wrap_and_destroy(self, seed: Any, version: int, length: int) -> WrappedSeed:
+    def _wrap_and_destroy(
+        self, session: pkcs11.Session, seed: Any, version: int, length: int
+    ) -> WrappedSeed:
         try:
-            return self.wrap(seed, version, length)
+            return self.wrap(session, seed, version, length)
         finally:
             _destroy(seed)
+
+    def mechanism_of(self, session: pkcs11.Session, version: int) -> Mechanism:
+        """The wrap mechanism of the blobs under KEK `version` (read from the KEK once per
+        handle: `hsm.wire_format.recorded`).
+
+        Raises:
+            KeyNotFound: the token has no such KEK.
+        """
+        kek = handle_of(self._kek(session, version))
+        known = self._formats.get(version)
+        if known is not None and known[0] == kek:
+            return known[1]
+        mechanism = wire_format.recorded(self.direct, handle_of(session), kek)
+        self._formats[version] = (kek, mechanism)
+        return mechanism
 
     def rewrap(
         self, session: pkcs11.Session, seeds: Sequence[WrappedSeed], to_version: int | None
@@ -255,18 +278,18 @@ class SeedStore:
         pass through. No object made here can be read or wrapped out under another key."""
         target = to_version or self._keys.current_version(KeyPurpose.SEED_WRAPPING)
         new_kek = handle_of(self._kek(session, target))  # fails first if the target is missing
+        new_mechanism = self.mechanism_of(session, target)
         result, direct, handle = [], self.direct, handle_of(session)
         for seed in seeds:
             if seed.kek_version == target:
                 result.append(seed)
                 continue
             old_kek = handle_of(self._kek(session, seed.kek_version))
+            old_mechanism = self.mechanism_of(session, seed.kek_version)
             with _unwrapping(session, seed):
-                obj = direct.unwrap(
-                    handle, old_kek, seed.blob, WRAP_MECHANISM, REWRAP_SEED_TEMPLATE
-                )
+                obj = direct.unwrap(handle, old_kek, seed.blob, old_mechanism, REWRAP_SEED_TEMPLATE)
             try:
-                blob = direct.wrap(handle, new_kek, obj, WRAP_MECHANISM)
+                blob = direct.wrap(handle, new_kek, obj, new_mechanism)
             finally:
                 self._destroy_handle(session, obj)
             result.append(WrappedSeed(blob, target, seed.length))
@@ -296,7 +319,7 @@ class SeedStore:
                 ObjectClass.SECRET_KEY,
                 KeyType.GENERIC_SECRET,
                 seed.blob,
-                mechanism=WRAP_MECHANISM,
+                mechanism=self.mechanism_of(session, seed.kek_version),
                 store=False,
                 capabilities=MechanismFlag.SIGN,
                 template=dict(SIGNING_SEED_TEMPLATE),
@@ -310,10 +333,9 @@ class SeedStore:
         """What `unwrap` makes by default (a sensitive SIGN-only session object), through
         the module's own functions; returns the object's handle."""
         kek = handle_of(self._kek(session, seed.kek_version))
+        mechanism = self.mechanism_of(session, seed.kek_version)
         with _unwrapping(session, seed):
-            return self.direct.unwrap_signing_seed(
-                handle_of(session), kek, seed.blob, WRAP_MECHANISM
-            )
+            return self.direct.unwrap_signing_seed(handle_of(session), kek, seed.blob, mechanism)
 
     def destroy_session_objects(self, session: pkcs11.Session) -> None:
         """Destroy every cached seed object in the HSM."""
@@ -324,6 +346,7 @@ class SeedStore:
         """Drop the handles of an older session: its objects went with it, and the handle
         numbers may name other objects now (a KEK, on some HSMs)."""
         self.cache.forget()
+        self._formats.clear()
 
     def _destroy_handle(self, session: pkcs11.Session, handle: int) -> None:
         try:

@@ -59,8 +59,11 @@ def pending_label(label: str) -> str:
     return label + PENDING_SUFFIX
 
 
-def generate_as_officer(module: Path, token_label: str, so_pin: str | None, label: str) -> None:
-    """Run the officer's half in a child process.
+def generate_as_officer(
+    module: Path, token_label: str, so_pin: str | None, label: str, mechanism: Mechanism
+) -> None:
+    """Run the officer's half in a child process; the KEK may wrap with `mechanism` only
+    (the module's RFC 5649: `hsm.wire_format`).
 
     Raises:
         OfficerNeeded: no SO PIN was given, or the HSM refused it.
@@ -71,7 +74,13 @@ def generate_as_officer(module: Path, token_label: str, so_pin: str | None, labe
             "a new KEK is made by the security officer: give the SO PIN "
             "(OTP_HSM_SO_PIN_FILE, or --so-pin-file)"
         )
-    request = {"module": str(module), "token_label": token_label, "so_pin": so_pin, "label": label}
+    request = {
+        "module": str(module),
+        "token_label": token_label,
+        "so_pin": so_pin,
+        "label": label,
+        "mechanism": int(mechanism),
+    }
     try:
         result = subprocess.run(
             [sys.executable, "-m", "hsm.trusted_kek"],
@@ -107,9 +116,9 @@ def discard_pending(session: pkcs11.Session, label: str) -> int:
     return len(found)
 
 
-def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str) -> None:
+def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str, mechanism: Mechanism) -> None:
     """The user's half: copy the officer's public KEK as private and non-modifiable under
-    `label`, check the copy, destroy the original.
+    `label`, check the copy (and that it wraps with `mechanism` only), destroy the original.
 
     Raises:
         KeyNotFound: the officer's half is not on the token.
@@ -126,6 +135,9 @@ def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str) -> None:
     try:
         copy = direct.copy(handle, handle_of(original), kek_copy_template(label))
         wrong = mismatches(ADOPTED_KEK, direct.flags(handle, copy, ADOPTED_KEK))
+        allowed = direct.mechanism_list(handle, copy, Attribute.ALLOWED_MECHANISMS)
+        if allowed != [mechanism]:
+            wrong = ", ".join(filter(None, [wrong, f"ALLOWED_MECHANISMS={allowed}"]))
         if wrong:
             direct.destroy(handle, copy)
             raise HsmUnavailable(f"the HSM made {label} with the wrong attributes: {wrong}")
@@ -138,9 +150,8 @@ def _officer_session(request: dict[str, Any]) -> None:
     token = lib.get_token(token_label=request["token_label"])
     with token.open(rw=True, so_pin=request["so_pin"]) as session:
         direct = Cryptoki(Path(request["module"]))
-        direct.generate_key(
-            handle_of(session), Mechanism.AES_KEY_GEN, kek_template(pending_label(request["label"]))
-        )
+        template = kek_template(pending_label(request["label"]), Mechanism(request["mechanism"]))
+        direct.generate_key(handle_of(session), Mechanism.AES_KEY_GEN, template)
 
 
 def main() -> int:

@@ -1,0 +1,140 @@
+"""One wire format on every HSM: RFC 5649, found by a known-answer test on the module and
+recorded by each KEK (docs/protocol.md, "Seed wrapping: one format on every HSM")."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+import pkcs11.exceptions as p11e
+import pytest
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+
+from hsm import Algorithm, Hsm
+from hsm.cryptoki import handle_of
+from hsm.keys import KeyPurpose
+from hsm.wire_format import LEGACY_MECHANISM, NoStandardWrap, WrapFormat
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+
+
+def _doc_value(name: str) -> bytes:
+    row = re.search(rf"^\| {re.escape(name)} \| `([0-9a-f]+)` \|$", DOC, re.MULTILINE)
+    assert row is not None, name
+    return bytes.fromhex(row.group(1))
+
+
+K = _doc_value("`K`")
+SEED = _doc_value("seed (`seed_length` 20)")
+AS_IS = _doc_value("`wrapped_seed`, seed as it is")
+ZERO_PADDED = _doc_value("`wrapped_seed`, seed + 4 zero bytes")
+
+
+def test_the_documented_forms_are_rfc5649_of_the_seed() -> None:
+    # an independent RFC 5649 implementation opens both to the seed (+ zeros)
+    assert aes_key_unwrap_with_padding(K, AS_IS) == SEED
+    assert aes_key_unwrap_with_padding(K, ZERO_PADDED) == SEED + bytes(4)
+
+
+def _wrap_on_the_hsm(hsm: Hsm, key: bytes, seed: bytes) -> bytes:
+    """Wrap a known seed under a known transport key with the module's RFC 5649."""
+    mechanism = hsm.wrap_format().require()
+    direct = hsm._seeds.direct
+
+    def run(session: object) -> bytes:
+        s = handle_of(session)
+        transport = direct.create(
+            s,
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.AES,
+                Attribute.TOKEN: False,
+                Attribute.VALUE: key,
+                Attribute.WRAP: True,
+            },
+        )
+        obj = direct.create(
+            s,
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.TOKEN: False,
+                Attribute.VALUE: seed,
+                Attribute.EXTRACTABLE: True,
+                Attribute.SIGN: True,
+            },
+        )
+        try:
+            return direct.wrap(s, transport, obj, mechanism)
+        finally:
+            direct.destroy(s, obj)
+            direct.destroy(s, transport)
+
+    return hsm._run(run)
+
+
+def test_the_hsm_wraps_the_known_answer_in_a_documented_form(hsm: Hsm) -> None:
+    assert _wrap_on_the_hsm(hsm, K, SEED) in (AS_IS, ZERO_PADDED)
+
+
+@pytest.mark.softhsm
+def test_softhsm_wraps_as_rfc5649_with_its_pad_mechanism(hsm: Hsm) -> None:
+    found = hsm.wrap_format()
+    assert found.mechanism is Mechanism.AES_KEY_WRAP_PAD
+    assert found.answers["AES_KEY_WRAP_PAD"] == "rfc5649, zero-padded"
+    assert _wrap_on_the_hsm(hsm, K, SEED) == ZERO_PADDED
+
+
+def test_a_kek_records_its_format_and_the_hsm_holds_it_to_it(hsm: Hsm) -> None:
+    mechanism = hsm.wrap_format().require()
+    direct = hsm._seeds.direct
+
+    def run(session: object) -> tuple[list[int] | None, str]:
+        s = handle_of(session)
+        kek = handle_of(hsm._keys.get(KeyPurpose.SEED_WRAPPING))
+        allowed = direct.mechanism_list(s, kek, Attribute.ALLOWED_MECHANISMS)
+        seed = direct.create(
+            s,
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.TOKEN: False,
+                Attribute.VALUE: secrets.token_bytes(32),
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: True,
+                Attribute.SIGN: True,
+            },
+        )
+        try:
+            direct.wrap(s, kek, seed, Mechanism.AES_KEY_WRAP)  # RFC 3394, no padding
+            other = "allowed"
+        except p11e.PKCS11Error as exc:
+            other = type(exc).__name__
+        finally:
+            direct.destroy(s, seed)
+        return allowed, other
+
+    allowed, other = hsm._run(run)
+    assert allowed == [mechanism]
+    assert other == "MechanismInvalid"
+
+
+def test_a_kek_without_a_recorded_format_is_read_as_the_legacy_one(
+    legacy: tuple[Hsm, int],
+) -> None:
+    hsm, version = legacy
+    assert hsm._run(lambda s: hsm._seeds.mechanism_of(s, version)) is LEGACY_MECHANISM
+    value = secrets.token_bytes(20)
+    seed = hsm.import_seed(value, Algorithm.SHA1)
+    assert seed.kek_version == version
+    assert len(hsm.otp_values(seed, Algorithm.SHA1, 6, [1, 2])) == 2
+
+
+def test_a_module_with_no_rfc5649_mechanism_provisions_nothing(hsm: Hsm) -> None:
+    answers = {"AES_KEY_WRAP_PAD": "other output", "AES_KEY_WRAP_KWP": "MechanismInvalid"}
+    with pytest.raises(NoStandardWrap) as refused:
+        WrapFormat(None, answers).require()
+    assert "no mechanism that wraps keys as RFC 5649" in str(refused.value)
+    assert "AES_KEY_WRAP_PAD: other output" in str(refused.value)
