@@ -77,6 +77,15 @@ REWRAP_SEED_TEMPLATE = unwrapped_seed_template(extractable=True)
 """What KEK rotation unwraps a seed into, to wrap it under the new KEK."""
 
 
+KEK_ID_FORMAT = " wrap="
+"""How a KEK's CKA_ID records the wrap format of its blobs (`hsm.wire_format`)."""
+
+
+def kek_id(label: str, mechanism: Mechanism) -> bytes:
+    """The CKA_ID of KEK `label` whose blobs are wrapped with `mechanism`."""
+    return f"{label}{KEK_ID_FORMAT}{mechanism.name}".encode()
+
+
 def kek_template(label: str, mechanism: Mechanism) -> Template:
     """The KEK as the security officer generates it: a public, trusted token key that can
     only wrap and unwrap, with `mechanism` only (the format of its blobs:
@@ -89,7 +98,7 @@ def kek_template(label: str, mechanism: Mechanism) -> Template:
             Attribute.TOKEN: True,
             Attribute.PRIVATE: False,  # an SO session can create public objects only
             Attribute.LABEL: label.encode(),
-            Attribute.ID: label.encode(),
+            Attribute.ID: kek_id(label, mechanism),
             Attribute.SENSITIVE: True,
             Attribute.EXTRACTABLE: False,
             Attribute.WRAP: True,
@@ -106,14 +115,14 @@ def kek_template(label: str, mechanism: Mechanism) -> Template:
     )
 
 
-def kek_copy_template(label: str) -> Template:
+def kek_copy_template(label: str, mechanism: Mechanism) -> Template:
     """How the user session turns the officer's public KEK into the private one it keeps
     (the copy keeps CKA_TRUSTED and the unwrap template)."""
     return _frozen(
         {
             Attribute.PRIVATE: True,
             Attribute.LABEL: label.encode(),
-            Attribute.ID: label.encode(),
+            Attribute.ID: kek_id(label, mechanism),
             Attribute.MODIFIABLE: False,  # last
         }
     )

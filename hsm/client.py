@@ -315,6 +315,10 @@ class Hsm:
         if trusted_kek.discard_pending(session, label):
             log.warning("hsm.pending_kek_discarded", label=label)
         mechanism = self._wrap_format(session).require()
+        if not self.config.so_pin and self.config.kek_without_officer:
+            trusted_kek.generate_as_user(session, self._seeds.direct, label, mechanism)
+            log.warning("hsm.kek_created_without_officer", label=label, trusted=False)
+            return label
         trusted_kek.generate_as_officer(
             self.config.module, self.config.token_label, self.config.so_pin, label, mechanism
         )

@@ -21,6 +21,9 @@ class HsmConfig:
             (an officer's new KEK version becomes current in running servers after this).
         so_pin: the security officer's PIN, for officer tools only (making a KEK: see
             `hsm.trusted_kek`); a server is never given it. Never shown.
+        kek_without_officer: make a new KEK in the user's session when no SO PIN is given,
+            for an HSM whose security officer cannot make keys (NSS softokn): the KEK is
+            not trusted, and the extraction proof reports what that lets out.
         call_timeout: seconds a caller waits for an HSM operation (None: for ever). A hung
             network HSM then makes calls fail with HsmUnavailable instead of hanging every
             request; while the hung call is still running, later calls fail at once.
@@ -34,6 +37,7 @@ class HsmConfig:
     key_refresh_interval: float = 60.0
     call_timeout: float | None = 10.0
     so_pin: str | None = field(default=None, repr=False)
+    kek_without_officer: bool = False
     accepted_weaknesses: frozenset[str] = frozenset()
     """Guarantees of `hsm.extraction` the officer accepts as missing on this HSM (each
     named; the server logs and audits them at start). Any other missing one makes the

@@ -393,9 +393,10 @@ class Cryptoki:
             found[attribute] = bool(cell.value)
         return found
 
-    def value(self, session: int, handle: int) -> bytes:
-        """CKA_VALUE of an object (refused by the HSM for a sensitive one)."""
-        entry = (_Attribute * 1)(_Attribute(Attribute.VALUE, None, 0))
+    def value(self, session: int, handle: int, attribute: Attribute = Attribute.VALUE) -> bytes:
+        """A byte-string attribute of an object: CKA_VALUE (refused by the HSM for a
+        sensitive one), CKA_ID, ..."""
+        entry = (_Attribute * 1)(_Attribute(attribute, None, 0))
         check(self._get_attributes(session, handle, entry, 1))
         out = ctypes.create_string_buffer(entry[0].value_len)
         entry[0].value = ctypes.cast(out, ctypes.c_void_p)

@@ -16,6 +16,8 @@ lists the attempts and what SoftHSM 2.6 answers.
 |                      | to readable, extractable or token                                  |
 | kek-decrypt          | switch CKA_DECRYPT on the KEK (set, or a copy), AES-ECB-decrypt    |
 |                      | the blob, invert RFC 5649 in software                              |
+| kek-wrap-out         | wrap the KEK (or a copy made extractable) under an own key, read   |
+|                      | it, open the blob in software                                      |
 | unwrap-to-token      | C_UnwrapKey onto the token (a seed that outlives the session)      |
 | attributes           | read back what the verify path's object and the long-term keys are |
 | no-public-kek        | no officer's public KEK half is left on the token                  |
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 
 import pkcs11
 import pkcs11.exceptions as p11e
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from hsm.attributes import (
@@ -55,6 +58,7 @@ GUARANTEES = (
     "wrap-out",
     "copy-changed",
     "kek-decrypt",
+    "kek-wrap-out",
     "unwrap-to-token",
     "attributes",
     "no-public-kek",
@@ -373,6 +377,33 @@ def _rfc5649_unwrap(attacker: _Attacker, key: int, blob: bytes) -> bytes:
     return b"".join(r)[: int.from_bytes(a[4:], "big")]
 
 
+def _kek_wrap_out(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
+    """Wrap the KEK itself (or a copy made extractable) under an own key, read it back,
+    and open the scratch blob in software with it."""
+    own = attacker.own_key()
+    readable_aes = {**_MINIMAL_READABLE, Attribute.KEY_TYPE: KeyType.AES}
+
+    def steal(key: int) -> str:
+        out = attacker.direct.wrap(attacker.handle, own, key, attacker.mechanism)
+        stolen = attacker.readable_value(attacker.unwrap(own, out, readable_aes))
+        try:
+            found = aes_key_unwrap_with_padding(stolen, blob)
+        except (InvalidUnwrap, ValueError) as exc:
+            raise _Refused("what came out is not the KEK") from exc
+        _leak(found, value)
+        return "gave the KEK's value"
+
+    def copy_extractable() -> str:
+        copy = attacker.keep(
+            attacker.direct.copy(
+                attacker.handle, kek, {Attribute.TOKEN: False, Attribute.EXTRACTABLE: True}
+            )
+        )
+        return steal(copy)
+
+    return attacker.first_success([lambda: steal(kek), copy_extractable])
+
+
 def _unwrap_to_token(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
     template = changed(SIGNING_SEED_TEMPLATE, {Attribute.TOKEN: True})
 
@@ -399,6 +430,7 @@ _PER_KEK: tuple[tuple[str, Callable[[_Attacker, int, bytes, bytes], str]], ...] 
     ("wrap-out", _wrap_out),
     ("copy-changed", _copy_changed),
     ("kek-decrypt", _kek_decrypt),
+    ("kek-wrap-out", _kek_wrap_out),
     ("unwrap-to-token", _unwrap_to_token),
     ("attributes", _attributes),
 )
@@ -419,7 +451,8 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
                 try:
                     detail = attack(attacker, kek, value, blob)
                 except _Refused as exc:
-                    attempts.append(Attempt(guarantee, label, True, f"refused: {exc}"))
+                    said = str(exc) if guarantee in _CHECKS else f"refused: {exc}"
+                    attempts.append(Attempt(guarantee, label, True, said))
                 except p11e.PKCS11Error as exc:
                     attempts.append(Attempt(guarantee, label, True, f"refused: {_ckr(exc)}"))
                 else:

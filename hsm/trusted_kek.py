@@ -133,7 +133,7 @@ def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str, mechanism: 
         raise KeyNotFound(f"the officer's half of {label} is not on the token ({len(found)} found)")
     original, handle = found[0], handle_of(session)
     try:
-        copy = direct.copy(handle, handle_of(original), kek_copy_template(label))
+        copy = direct.copy(handle, handle_of(original), kek_copy_template(label, mechanism))
         wrong = mismatches(ADOPTED_KEK, direct.flags(handle, copy, ADOPTED_KEK))
         allowed = direct.mechanism_list(handle, copy, Attribute.ALLOWED_MECHANISMS)
         if allowed != [mechanism]:
@@ -143,6 +143,35 @@ def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str, mechanism: 
             raise HsmUnavailable(f"the HSM made {label} with the wrong attributes: {wrong}")
     finally:
         original.destroy()
+
+
+def generate_as_user(
+    session: pkcs11.Session, direct: Cryptoki, label: str, mechanism: Mechanism
+) -> None:
+    """KEK `label` made by the user's session, for an HSM whose security officer cannot
+    make keys: private, not modifiable, `mechanism` only, with the unwrap template if the
+    HSM takes one - but not trusted, so nothing stops a seed unwrapped as extractable from
+    being wrapped out. The extraction proof says what the HSM lets through.
+
+    Raises:
+        HsmUnavailable: the HSM refuses to make such a key.
+    """
+    template = dict(kek_template(label, mechanism))
+    del template[Attribute.TRUSTED]
+    template[Attribute.PRIVATE] = True
+    template[Attribute.MODIFIABLE] = False  # last
+    # what an HSM may not take on a token key, dropped in this order until it takes the
+    # rest (NSS softokn: CKR_GENERAL_ERROR for CKA_ALLOWED_MECHANISMS); the format stays
+    # recorded in CKA_ID, and the extraction proof reports what is not enforced
+    optional = [Attribute.ALLOWED_MECHANISMS, Attribute.UNWRAP_TEMPLATE]
+    while True:
+        try:
+            direct.generate_key(handle_of(session), Mechanism.AES_KEY_GEN, template)
+            return
+        except (p11e.AttributeTypeInvalid, p11e.TemplateInconsistent, p11e.GeneralError):
+            if not optional:
+                raise
+            del template[optional.pop(0)]
 
 
 def _officer_session(request: dict[str, Any]) -> None:

@@ -10,9 +10,11 @@ each candidate, and the first whose output is the RFC's (or RFC 5649 of the key 
 with zeros to 24 octets, as SoftHSM makes it: a standard unwrap then gives the key and four
 zero octets, and the bundle's `seed_length` says where the seed ends) is the module's.
 
-A KEK records the format of every blob under it in `CKA_ALLOWED_MECHANISMS` (set when it is
-made; `hsm.trusted_kek`): the HSM then also refuses any other mechanism with it. A KEK
-without the attribute was made by a release that only knew `CKM_AES_KEY_WRAP_PAD`.
+A KEK records the format of every blob under it when it is made (`hsm.trusted_kek`): in
+its CKA_ID (`otp-kek-v2 wrap=AES_KEY_WRAP_KWP`), and in `CKA_ALLOWED_MECHANISMS` where the
+HSM takes that attribute on a token key (SoftHSM does, and then refuses any other
+mechanism with the KEK; NSS softokn answers CKR_GENERAL_ERROR). A KEK that records
+neither was made by a release that only knew `CKM_AES_KEY_WRAP_PAD`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pkcs11.exceptions as p11e
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
+from hsm.attributes import KEK_ID_FORMAT
 from hsm.cryptoki import Cryptoki, handle_of
 from hsm.errors import HsmUnavailable
 
@@ -31,7 +34,8 @@ CANDIDATES: tuple[Mechanism, ...] = (Mechanism.AES_KEY_WRAP_PAD, Mechanism.AES_K
 """The mechanisms that may be RFC 5649 on some module, in the order they are tried."""
 
 LEGACY_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
-"""What a KEK without CKA_ALLOWED_MECHANISMS wraps with (releases before this one)."""
+"""What a KEK that records no format wraps with (releases before this one)."""
+
 
 # RFC 5649 §6, "Padded Key Wrap Examples", the 20-octet key.
 _KAT_KEK = bytes.fromhex("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8")
@@ -120,9 +124,19 @@ def find(session: pkcs11.Session, direct: Cryptoki) -> WrapFormat:
 
 
 def recorded(direct: Cryptoki, session: int, kek: int) -> Mechanism:
-    """The wrap format a KEK records (its CKA_ALLOWED_MECHANISMS), or the legacy one."""
+    """The wrap format a KEK records: its CKA_ALLOWED_MECHANISMS (enforced by the HSM),
+    else its CKA_ID (an HSM that refuses the attribute on token keys, as NSS softokn
+    does), else the legacy one."""
     allowed = direct.mechanism_list(session, kek, Attribute.ALLOWED_MECHANISMS)
     for mechanism in allowed or ():
         if mechanism in CANDIDATES:
             return Mechanism(mechanism)
+    try:
+        identifier = direct.value(session, kek, Attribute.ID).decode("ascii", "replace")
+    except p11e.PKCS11Error:
+        identifier = ""
+    _, marker, name = identifier.partition(KEK_ID_FORMAT)
+    for mechanism in CANDIDATES if marker else ():
+        if mechanism.name == name:
+            return mechanism
     return LEGACY_MECHANISM

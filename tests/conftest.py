@@ -12,6 +12,7 @@ from pkcs11 import Attribute, KeyType, MechanismFlag
 from hsm import Hsm, HsmConfig
 from hsm.keys import KeyPurpose, key_label
 from softhsm_config import SoftHsmToken, create_token
+from tests.nss.module import NssToken, create_nss_token, missing_prerequisites
 
 TOKEN_LABEL = "otp-test"
 SPARE_LABEL = "otp-spare"  # a second token nobody logs in to, for wrong-PIN cases
@@ -54,9 +55,56 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmTokens:
 
 
 @pytest.fixture(scope="session")
-def hsm(tokens: SoftHsmTokens) -> Iterator[Hsm]:
-    """The session's `Hsm`, with the key hierarchy created."""
+def softhsm(tokens: SoftHsmTokens) -> Iterator[Hsm]:
+    """The session's `Hsm` on SoftHSM, with the key hierarchy created."""
     the_hsm = Hsm(tokens.config())
+    the_hsm.ensure_keys()
+    yield the_hsm
+    the_hsm.close()
+
+
+@pytest.fixture(scope="session")
+def hsm(softhsm: Hsm) -> Hsm:
+    """The session's `Hsm` (SoftHSM; tests/hsm runs on NSS softokn as well)."""
+    return softhsm
+
+
+NSS_USER_PIN = "nss-test-user-pin"
+
+
+@pytest.fixture(scope="session")
+def nss_token(tmp_path_factory: pytest.TempPathFactory) -> NssToken:
+    """An NSS softokn database reached through the test shim (tests/nss/module.py). CI
+    installs what it needs; elsewhere a missing compiler or libnss3 skips, saying so."""
+    missing = missing_prerequisites()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("NSS softokn cannot be used in CI: " + "; ".join(missing))
+        pytest.skip("NSS softokn cannot be used here: " + "; ".join(missing))
+    base = tmp_path_factory.mktemp("nss")
+    token = create_nss_token(base / "db", NSS_USER_PIN, build_dir=base / "build")
+    os.environ.update(token.env())  # the shim reads them when it is first loaded
+    return token
+
+
+def nss_config(token: NssToken, **overrides: object) -> HsmConfig:
+    """How the product opens the NSS token: no security officer can make keys there, so
+    the KEK is made by the user (`kek_without_officer`)."""
+    values: dict[str, object] = {
+        "module": token.module,
+        "token_label": token.token_label,
+        "user_pin": token.user_pin,
+        "kek_without_officer": True,
+        "reconnect_interval": 0.0,
+    }
+    values.update(overrides)
+    return HsmConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def nss_hsm(nss_token: NssToken) -> Iterator[Hsm]:
+    """The session's `Hsm` on NSS softokn, with the key hierarchy created."""
+    the_hsm = Hsm(nss_config(nss_token))
     the_hsm.ensure_keys()
     yield the_hsm
     the_hsm.close()

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -166,17 +167,14 @@ class Enrollment:
             }
 
 
-@pytest.fixture
-def enroll(
-    hsm: Hsm,
-    database_url: str,  # noqa: F811 - the fixture imported above
-    smtp: tuple[Controller, Inbox],
-    json_logs: JsonLines,  # noqa: F811 - the fixture imported above
+@contextmanager
+def _enrollment(
+    hsm: Hsm, url: str, smtp: tuple[Controller, Inbox], logs: JsonLines
 ) -> Iterator[Enrollment]:
     controller, inbox = smtp
     clock = FakeClock(float(int(time.time())))
     settings = fast_settings(
-        database_url,
+        url,
         smtp_host="127.0.0.1",
         smtp_port=controller.port,
         smtp_security="none",
@@ -185,11 +183,35 @@ def enroll(
     app = create_app(settings, hsm=hsm, clock=clock)
     services: Services = app.state.services
     key = make_client_key(services, "netbank", list(Purpose))
-    first_line = len(json_logs.lines)
+    first_line = len(logs.lines)
     with TestClient(app) as client:
         contract = OpenApiContract(client.get("/schema/openapi.json").json())
         client.event_hooks["response"] = [contract.check]
         the_enrollment = Enrollment(client, services, clock, inbox, key, {key})
         yield the_enrollment
-    assert_no_secret_in(json_logs.lines[first_line:], the_enrollment.secrets_used)
+    assert_no_secret_in(logs.lines[first_line:], the_enrollment.secrets_used)
     assert contract.violations == [], "answers the OpenAPI does not document"
+
+
+@pytest.fixture
+def enroll(
+    hsm: Hsm,
+    database_url: str,  # noqa: F811 - the fixture imported above
+    smtp: tuple[Controller, Inbox],
+    json_logs: JsonLines,  # noqa: F811 - the fixture imported above
+) -> Iterator[Enrollment]:
+    """The enrollment app on SoftHSM."""
+    with _enrollment(hsm, database_url, smtp, json_logs) as the_enrollment:
+        yield the_enrollment
+
+
+@pytest.fixture
+def nss_enroll(
+    nss_hsm: Hsm,
+    database_url: str,  # noqa: F811 - the fixture imported above
+    smtp: tuple[Controller, Inbox],
+    json_logs: JsonLines,  # noqa: F811 - the fixture imported above
+) -> Iterator[Enrollment]:
+    """The same app on NSS softokn, the second PKCS#11 implementation."""
+    with _enrollment(nss_hsm, database_url, smtp, json_logs) as the_enrollment:
+        yield the_enrollment

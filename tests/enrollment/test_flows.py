@@ -130,3 +130,13 @@ def test_time_and_provisioning_key(enroll: Enrollment) -> None:
     key = enroll.client.get("/api/v1/provisioning-key").json()
     assert key["key_id"] == "otp-provisioning-v1"
     assert len(key["fingerprint"]) == 64
+
+
+def test_both_flows_on_a_second_pkcs11_implementation(nss_enroll: Enrollment) -> None:
+    """NSS softokn: self-registration and portal activation give tokens whose codes the
+    server accepts (the bundle's seed is RFC 5649 there too: hsm.wire_format)."""
+    ana, bea = nss_enroll.customer("Ana Pérez"), nss_enroll.customer("Beatriz")
+    registered = nss_enroll.register(nss_enroll.token(), ana)
+    _codes_work(nss_enroll, ana.username, registered)
+    activated = nss_enroll.activate(nss_enroll.token(), bea)
+    _codes_work(nss_enroll, bea.username, activated)

@@ -18,6 +18,7 @@ from hsm.connection import _lost
 from hsm.cryptoki import _FUNCTIONS, Cryptoki, _FunctionList, check, handle_of
 from hsm.seeds import HMAC_MECHANISMS
 from tests.conftest import SoftHsmTokens
+from tests.hsm.conftest import like
 
 COMPARED = (
     Attribute.CLASS,
@@ -176,7 +177,7 @@ def test_seed_objects_are_destroyed_when_evicted_and_at_close(tokens: SoftHsmTok
 def test_close_leaves_the_handles_of_an_older_session_alone(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
-    cached = Hsm(tokens.config(seed_cache_size=3))
+    cached = Hsm(like(hsm, seed_cache_size=3))
     seed = hsm.generate_seed(Algorithm.SHA1)
     cached.otp_values(seed, Algorithm.SHA1, 6, [1])
     stale = set(cached._cache._entries.values())
@@ -192,7 +193,7 @@ def test_close_leaves_the_handles_of_an_older_session_alone(
 def test_another_hsm_finalising_the_module_voids_this_ones_handles(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
-    first = Hsm(tokens.config(seed_cache_size=3))
+    first = Hsm(like(hsm, seed_cache_size=3))
     other = hsm  # with the keys made, and a session open
     seed = first.generate_seed(Algorithm.SHA1)
     before = first.otp_values(seed, Algorithm.SHA1, 6, [1, 2])
@@ -204,7 +205,7 @@ def test_another_hsm_finalising_the_module_voids_this_ones_handles(
     assert not first._call(lambda: first._conn.is_open)  # its session went with the module
     first.close()
     assert destroyed == []  # the numbers it cached may be the other one's objects now
-    again = Hsm(tokens.config(seed_cache_size=3))
+    again = Hsm(like(hsm, seed_cache_size=3))
     assert again.otp_values(seed, Algorithm.SHA1, 6, [1, 2]) == before
     again.close()
 

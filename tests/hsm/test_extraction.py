@@ -66,6 +66,7 @@ def _totp(seed: bytes, counter: int) -> str:
 # -- a trusted KEK (what `otp-hsm init-keys` makes) ---------------------------------------
 
 
+@pytest.mark.softhsm
 def test_unwrapping_a_seed_as_readable_is_refused(hsm: Hsm) -> None:
     seed = hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1)
 
@@ -77,6 +78,7 @@ def test_unwrapping_a_seed_as_readable_is_refused(hsm: Hsm) -> None:
     assert isinstance(refused.value.__cause__, p11e.TemplateInconsistent)
 
 
+@pytest.mark.softhsm
 def test_unwrapping_as_extractable_then_wrapping_out_is_refused(hsm: Hsm) -> None:
     seed = hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1)
 
@@ -134,6 +136,7 @@ def test_unwrapping_as_extractable_then_wrapping_out_is_refused(hsm: Hsm) -> Non
     assert hsm._run(rotation_object) == ("KeyNotWrappable", len(seed.blob))
 
 
+@pytest.mark.softhsm
 def test_the_kek_cannot_be_turned_into_a_decryption_key(hsm: Hsm) -> None:
     seed = hsm.import_seed(secrets.token_bytes(20), Algorithm.SHA1)
 
@@ -158,6 +161,7 @@ def test_the_kek_cannot_be_turned_into_a_decryption_key(hsm: Hsm) -> None:
     assert "allowed" not in answers, answers
 
 
+@pytest.mark.softhsm
 def test_the_proof_finds_every_guarantee_held_on_a_trusted_kek(hsm: Hsm) -> None:
     proof = hsm.prove_extraction()
     assert proof.holds, proof.summary()
@@ -169,6 +173,7 @@ def test_the_proof_finds_every_guarantee_held_on_a_trusted_kek(hsm: Hsm) -> None
     assert all(label.startswith("otp-") and "pending" not in label for label in left), left
 
 
+@pytest.mark.softhsm
 def test_status_carries_the_proof(hsm: Hsm) -> None:
     status = hsm.status()
     assert status.extraction.holds

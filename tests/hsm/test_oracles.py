@@ -16,6 +16,7 @@ from hsm import (
     WrappedSeed,
     totp_counter,
 )
+from tests.hsm.conftest import like
 from tests.oracles import oathtool_hotp, oathtool_totp, pyotp_totp
 
 CASES = 40
@@ -52,7 +53,7 @@ def test_generated_seed_has_the_hash_length_and_stable_codes(
 
 
 def test_cache_on_and_off_give_the_same_codes(hsm: Hsm, tokens) -> None:  # type: ignore[no-untyped-def]
-    uncached = Hsm(tokens.config(seed_cache_size=0))
+    uncached = Hsm(like(hsm, seed_cache_size=0))
     wrapped = hsm.generate_seed(Algorithm.SHA256)
     assert uncached.otp_values(wrapped, Algorithm.SHA256, 8, range(20)) == hsm.otp_values(
         wrapped, Algorithm.SHA256, 8, range(20)

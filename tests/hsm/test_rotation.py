@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from pkcs11 import Attribute
 
 from hsm import Algorithm, Hsm, InvalidSeedRequest, KeyNotFound, KeyPurpose
 from tests.conftest import SoftHsmTokens
@@ -115,3 +117,50 @@ def test_a_retired_kek_unwraps_nothing_in_any_process(spare: Hsm, tokens: SoftHs
         other.otp_values(seed, Algorithm.SHA1, 6, [0])
     other.close()
     retiring.close()
+
+
+@pytest.fixture
+def rotating(request: pytest.FixtureRequest) -> Iterator[Hsm]:
+    """The spare SoftHSM token, or the NSS token with the KEK this test adds removed after
+    (other NSS tests expect KEK v1 current)."""
+    if request.param == "softhsm":
+        yield request.getfixturevalue("spare")
+        return
+    nss: Hsm = request.getfixturevalue("nss_hsm")
+    before = _kek_versions(nss)
+    yield nss
+
+    def remove_new_keks(session: object) -> None:
+        for version in set(_kek_versions(nss)) - set(before):
+            nss._keys.get(KeyPurpose.SEED_WRAPPING, version).destroy()
+
+    nss._run(remove_new_keks)
+    nss.reload_keys()
+
+
+@pytest.mark.parametrize("rotating", ["softhsm", "nss"], indirect=True)
+def test_rotation_never_makes_a_readable_seed_object(rotating: Hsm) -> None:
+    """Every object KEK rotation creates is read back before it is destroyed: sensitive,
+    and (on an HSM that enforces the unwrap template) only wrappable by a trusted key."""
+    hsm = rotating
+    seeds = [hsm.import_seed(RFC_SEEDS["SHA1"], Algorithm.SHA1) for _ in range(3)]
+    direct = hsm._seeds.direct
+    seen: list[dict[Attribute, bool | None]] = []
+    unwrap = direct.unwrap
+
+    def recording_unwrap(session: int, *args: Any) -> int:
+        handle = unwrap(session, *args)
+        seen.append(direct.flags(session, handle, [Attribute.SENSITIVE, Attribute.TOKEN]))
+        return handle
+
+    direct.unwrap = recording_unwrap  # type: ignore[method-assign]
+    try:
+        hsm.create_kek()
+        rewrapped = hsm.rewrap_seeds(seeds)
+    finally:
+        del direct.unwrap
+    assert len(seen) == 3
+    assert all(f == {Attribute.SENSITIVE: True, Attribute.TOKEN: False} for f in seen), seen
+    expected = [v for _, v in load_vectors("rfc4226-hotp.txt")]
+    for seed in rewrapped:
+        assert hsm.otp_values(seed, Algorithm.SHA1, 6, range(10)) == expected

@@ -62,6 +62,7 @@ def test_an_unwrapped_seed_is_a_sign_only_generic_secret(hsm: Hsm, stored_seed: 
     assert stored_seed.key_type == asked[0]  # type: ignore[attr-defined]
 
 
+@pytest.mark.softhsm
 def test_unwrapped_seed_cannot_be_wrapped_out_again(hsm: Hsm, stored_seed: object) -> None:
     def wrap_out(session: pkcs11.Session) -> bytes:
         kek = session.get_key(label="otp-kek-v1")
@@ -120,6 +121,7 @@ def test_wrapped_seed_repr_shows_no_bytes(hsm: Hsm) -> None:
     assert str(wrapped.blob) not in repr(wrapped)
 
 
+@pytest.mark.softhsm
 def test_the_kek_is_trusted_not_modifiable_and_can_only_wrap_and_unwrap(hsm: Hsm) -> None:
     def look(session: pkcs11.Session) -> dict[str, object]:
         kek = session.get_key(label="otp-kek-v1")

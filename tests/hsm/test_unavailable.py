@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 
 from hsm import Algorithm, Hsm, HsmConfig, HsmUnavailable
+from hsm.cryptoki import _FunctionList
 from hsm.executor import pkcs11_executor
 from softhsm_config import create_token
 from tests.conftest import SoftHsmTokens
 from tests.hsm.concurrent_opens import failed_opens
+from tests.hsm.conftest import like
 
 
 def test_missing_module_file(tokens: SoftHsmTokens) -> None:
@@ -99,18 +101,23 @@ def test_finalised_library_is_initialised_again(hsm: Hsm) -> None:
     assert hsm.generate_seed(Algorithm.SHA1).kek_version == 1
 
 
+@pytest.mark.softhsm
 def test_a_module_finalised_behind_python_pkcs11s_back_is_initialised_again(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
     """C_Finalize called by other code in the process, while no session was held:
     python-pkcs11 still believes the module initialised, so its own `initialize()` would
-    do nothing and the HSM would stay away for good."""
-    other = Hsm(tokens.config())
-    assert other.status().token_label == tokens.config().token_label
+    do nothing and the HSM would stay away for good. (NSS softokn, initialised again after
+    that, lists no token: measured, not mended; docs/hsm.md.)"""
+    other = Hsm(like(hsm))
+    assert other.status().token_label == hsm.config.token_label
     other.close()
-    module = ctypes.CDLL(str(tokens.config().module))  # the same library, not a copy
-    assert other._executor.call(lambda: module.C_Finalize(None)) == 0  # CKR_OK
-    assert other.status().token_label == tokens.config().token_label
+    module = ctypes.CDLL(str(hsm.config.module))  # the same library, not a copy
+    functions = ctypes.POINTER(_FunctionList)()  # C_Finalize through the module's own list
+    assert module.C_GetFunctionList(ctypes.byref(functions)) == 0
+    finalize = ctypes.CFUNCTYPE(ctypes.c_ulong, ctypes.c_void_p)(functions.contents.Finalize)
+    assert other._executor.call(lambda: finalize(None)) == 0  # CKR_OK
+    assert other.status().token_label == hsm.config.token_label
     wrapped = other.generate_seed(Algorithm.SHA1)
     assert other.otp_values(wrapped, Algorithm.SHA1, 6, [1]) == hsm.otp_values(
         wrapped, Algorithm.SHA1, 6, [1]
@@ -223,7 +230,7 @@ def _hung_pkcs11_thread(overran: bool) -> Iterator[None]:
 
 
 def test_a_call_behind_a_hung_one_times_out(tokens: SoftHsmTokens, hsm: Hsm) -> None:
-    impatient = Hsm(tokens.config(call_timeout=0.3))
+    impatient = Hsm(like(hsm, call_timeout=0.3))
     seed = impatient.generate_seed(Algorithm.SHA1)
     with _hung_pkcs11_thread(overran=False):
         started = time.monotonic()
@@ -253,7 +260,7 @@ def test_awaited_calls_time_out_too(tokens: SoftHsmTokens, hsm: Hsm) -> None:
     not hang them either."""
     import asyncio
 
-    impatient = Hsm(tokens.config(call_timeout=0.3))
+    impatient = Hsm(like(hsm, call_timeout=0.3))
     with _hung_pkcs11_thread(overran=False):
         started = time.monotonic()
         with pytest.raises(HsmUnavailable, match="did not answer in time"):

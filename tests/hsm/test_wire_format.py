@@ -87,7 +87,21 @@ def test_softhsm_wraps_as_rfc5649_with_its_pad_mechanism(hsm: Hsm) -> None:
     assert _wrap_on_the_hsm(hsm, K, SEED) == ZERO_PADDED
 
 
-def test_a_kek_records_its_format_and_the_hsm_holds_it_to_it(hsm: Hsm) -> None:
+def test_a_kek_records_its_format(hsm: Hsm) -> None:
+    mechanism = hsm.wrap_format().require()
+    version = hsm._keys.current_version(KeyPurpose.SEED_WRAPPING)
+    label = hsm._keys.get(KeyPurpose.SEED_WRAPPING, version)[Attribute.LABEL]
+    identifier = hsm._run(
+        lambda s: hsm._seeds.direct.value(
+            handle_of(s), handle_of(hsm._keys.get(KeyPurpose.SEED_WRAPPING)), Attribute.ID
+        )
+    )
+    assert identifier == f"{label} wrap={mechanism.name}".encode()
+    assert hsm._run(lambda s: hsm._seeds.mechanism_of(s, version)) is mechanism
+
+
+@pytest.mark.softhsm  # NSS softokn refuses CKA_ALLOWED_MECHANISMS on token keys
+def test_softhsm_holds_a_kek_to_its_format(hsm: Hsm) -> None:
     mechanism = hsm.wrap_format().require()
     direct = hsm._seeds.direct
 

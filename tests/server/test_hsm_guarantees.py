@@ -11,6 +11,7 @@ from hsm import GUARANTEES, Hsm
 from server.app import create_app
 from server.settings import Settings, SettingsError
 from tests.conftest import SoftHsmTokens
+from tests.nss.module import NssToken
 from tests.server.conftest import fast_settings
 
 
@@ -104,3 +105,43 @@ def test_an_unknown_weakness_name_stops_the_settings(monkeypatch: pytest.MonkeyP
     message = str(refused.value)
     assert "OTP_HSM_ACCEPT_WEAKNESSES" in message
     assert "everything" in message and GUARANTEES[0] in message
+
+
+# -- NSS softokn, the second PKCS#11 implementation ----------------------------------------
+
+NSS_WEAKNESSES = {"unwrap-readable", "unwrap-extractable", "wrap-out", "kek-wrap-out"}
+"""What NSS softokn 3.87 lets a user session do (measured: docs/hsm.md)."""
+
+
+def _nss_settings(token: NssToken, database_url: str, accept: str = "") -> Settings:
+    return fast_settings(
+        database_url,
+        hsm_module=token.module,
+        hsm_token_label=token.token_label,
+        hsm_pin=token.user_pin,
+        hsm_accept_weaknesses=accept,
+    )
+
+
+def test_the_server_does_not_go_ready_on_nss(
+    nss_token: NssToken, nss_hsm: Hsm, database_url: str
+) -> None:
+    with TestClient(create_app(_nss_settings(nss_token, database_url))) as client:
+        ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    body = ready.json()["hsm"]
+    assert NSS_WEAKNESSES <= set(body["missing_guarantees"])
+    assert "wrap-out (otp-kek-v1: gave the seed's value)" in body["reason"]
+    assert "kek-wrap-out (otp-kek-v1: gave the KEK's value)" in body["reason"]
+
+
+def test_the_server_goes_ready_on_nss_when_the_officer_accepts_what_it_lets_out(
+    nss_token: NssToken, nss_hsm: Hsm, database_url: str
+) -> None:
+    broken = nss_hsm.prove_extraction().weaknesses
+    settings = _nss_settings(nss_token, database_url, ",".join(broken))
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/health/ready")
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["hsm"]["accepted_weaknesses"] == broken
+    assert len(_accepted_events(database_url)) == 1

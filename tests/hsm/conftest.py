@@ -1,0 +1,36 @@
+"""tests/hsm runs on two PKCS#11 implementations: every test that takes `hsm` runs on
+SoftHSM2 and on NSS softokn. A test of SoftHSM's own behaviour says so with the `softhsm`
+marker and runs on SoftHSM only (its NSS variant is deselected, not skipped)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hsm import Hsm, HsmConfig
+
+MODULES = ("softhsm", "nss")
+
+
+@pytest.fixture(scope="session", params=MODULES)
+def hsm(request: pytest.FixtureRequest) -> Hsm:
+    """The session's `Hsm` on each module in turn."""
+    return request.getfixturevalue("softhsm" if request.param == "softhsm" else "nss_hsm")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselected = [
+        item
+        for item in items
+        if item.get_closest_marker("softhsm") is not None
+        and getattr(getattr(item, "callspec", None), "params", {}).get("hsm") == "nss"
+    ]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
+def like(hsm: Hsm, **overrides: object) -> HsmConfig:
+    """`hsm`'s own configuration (same module, token and PIN) with `overrides`."""
+    return dataclasses.replace(hsm.config, **overrides)  # type: ignore[arg-type]
