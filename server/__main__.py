@@ -50,6 +50,11 @@ def main(host: str | None, port: int | None, workers: int, cpu: int | None) -> N
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--cpu / OTP_CPU") from exc
     configure_logging(settings.log_format, settings.log_level)
+    if workers > 1 and settings.hsm_pin_fd is not None:
+        raise click.UsageError(
+            "OTP_HSM_PIN_FD is read once by one process: run one server per process "
+            "instead of --workers"
+        )
     if workers > 1:
         uvicorn.run(
             "server.asgi:app",
@@ -60,7 +65,10 @@ def main(host: str | None, port: int | None, workers: int, cpu: int | None) -> N
             log_config=None,
         )
     else:
-        app = create_app(settings)
+        try:
+            app = create_app(settings)
+        except SettingsError as exc:
+            raise click.UsageError(str(exc)) from None
         settle_process()
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 

@@ -19,5 +19,8 @@ if _settings.cpu is not None:
     except ValueError as exc:
         raise SystemExit(f"OTP_CPU: {exc}") from exc
 configure_logging(_settings.log_format, _settings.log_level)
-app = create_app(_settings)
+try:
+    app = create_app(_settings)
+except SettingsError as _exc:
+    raise SystemExit(str(_exc)) from None
 settle_process()

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hsm import GUARANTEES, HsmConfig
@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     """Everything the server can be told. Defaults are the embedded `make run` set-up."""
 
     model_config = SettingsConfigDict(env_prefix="OTP_", extra="ignore")
+    _pin_from_fd: str | None = PrivateAttr(default=None)
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -45,6 +46,14 @@ class Settings(BaseSettings):
     hsm_token_label: str = "otp-server"  # noqa: S105 - a label, not a secret
     hsm_pin: SecretStr | None = Field(default=None, repr=False)
     hsm_pin_file: Path | None = Path("var/secrets/otp-server.user-pin")
+    hsm_pin_fd: int | None = Field(default=None, ge=0)
+    """Read the user PIN from this open file descriptor once at start, then close it
+    (`otp-server 3<pin-file`, or a pipe from a secret store): the PIN is then in no file
+    the process can read again, nor in its environment. One process per server."""
+    hsm_pin_credential: str | None = None
+    """Read the user PIN from the systemd credential of this name
+    (`LoadCredential=NAME:/etc/otp/hsm-pin` in the unit: systemd puts it, readable by the
+    service only, under $CREDENTIALS_DIRECTORY)."""
     hsm_so_pin_file: Path | None = None
     """The security officer's PIN, for `otp-admin hsm init-keys` and KEK rotation only (a
     KEK is made trusted by the officer: docs/hsm.md). Never give it to `otp-server`."""
@@ -152,18 +161,29 @@ class Settings(BaseSettings):
                     handle.write(secrets.token_hex(32))
         return bytes.fromhex(path.read_text().strip())
 
-    def hsm_config(self) -> HsmConfig:
-        """The HSM configuration; the PIN comes from `hsm_pin` or else `hsm_pin_file`.
+    def hsm_pin_value(self) -> str:
+        """The user PIN from, in this order: `hsm_pin`, `hsm_pin_fd`, `hsm_pin_credential`,
+        `hsm_pin_file`; "" when none gives one (the HSM is then unavailable, and
+        /health/ready says why).
 
-        A missing PIN file is not an error here: the HSM is then unavailable, and
-        /health/ready says why.
+        Raises:
+            SettingsError: the descriptor cannot be read, or systemd passed no credential.
         """
         if self.hsm_pin is not None:
-            pin = self.hsm_pin.get_secret_value()
-        elif self.hsm_pin_file is not None and self.hsm_pin_file.is_file():
-            pin = self.hsm_pin_file.read_text(encoding="utf-8").strip()
-        else:
-            pin = ""
+            return self.hsm_pin.get_secret_value()
+        if self.hsm_pin_fd is not None:
+            if self._pin_from_fd is None:
+                self._pin_from_fd = _read_descriptor(self.hsm_pin_fd)
+            return self._pin_from_fd
+        if self.hsm_pin_credential is not None:
+            return _read_credential(self.hsm_pin_credential)
+        if self.hsm_pin_file is not None and self.hsm_pin_file.is_file():
+            return self.hsm_pin_file.read_text(encoding="utf-8").strip()
+        return ""
+
+    def hsm_config(self) -> HsmConfig:
+        """The HSM configuration, with the PIN from `hsm_pin_value`."""
+        pin = self.hsm_pin_value()
         so_pin = None
         if self.hsm_so_pin_file is not None and self.hsm_so_pin_file.is_file():
             so_pin = self.hsm_so_pin_file.read_text(encoding="utf-8").strip()
@@ -181,3 +201,29 @@ class Settings(BaseSettings):
 
 def _names(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _read_descriptor(fd: int) -> str:
+    try:
+        with os.fdopen(fd, "r", encoding="utf-8", closefd=True) as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise SettingsError(
+            f"OTP_HSM_PIN_FD: cannot read the PIN from file descriptor {fd} ({exc.strerror})"
+        ) from None
+
+
+def _read_credential(name: str) -> str:
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise SettingsError(
+            "OTP_HSM_PIN_CREDENTIAL: systemd passed no credentials ($CREDENTIALS_DIRECTORY "
+            f"is not set); give the unit LoadCredential={name}:/path/of/the/pin"
+        )
+    path = Path(directory) / name
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(
+            f"OTP_HSM_PIN_CREDENTIAL: cannot read the credential {name!r} ({exc.strerror})"
+        ) from None

@@ -72,7 +72,10 @@ class Context:
     def services(self) -> Services:
         """The same services the server wires, built on first use."""
         if self._services is None:
-            hsm = Hsm(self.settings.hsm_config())
+            try:
+                hsm = Hsm(self.settings.hsm_config())
+            except SettingsError as exc:
+                raise click.ClickException(str(exc)) from None
             self._services = Services.build(self.settings, hsm=hsm, clock=system_clock)
         return self._services
 
