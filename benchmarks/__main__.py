@@ -13,6 +13,7 @@ from benchmarks import hsm_otp, rotation, token, verify_api
 
 SUITES = {
     "hsm": hsm_otp.run,
+    "hsm-nss": hsm_otp.run_nss,
     "verify": verify_api.run,
     "rotation": rotation.run,
     "token": token.run,

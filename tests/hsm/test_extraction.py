@@ -233,3 +233,27 @@ def test_an_accepted_weakness_is_not_missing(
         assert accepting.status().missing_guarantees == ["kek-decrypt"]
     finally:
         accepting.close()
+
+
+@pytest.mark.softhsm
+def test_rotating_away_from_a_legacy_kek_leaves_no_way_out_but_the_legacy_one(
+    legacy: tuple[Hsm, int],
+) -> None:
+    """The upgrade path (docs/hsm.md): a trusted KEK is made, the seeds are re-wrapped
+    inside the HSM, and only the old KEK is still reported."""
+    hsm, version = legacy
+    value = secrets.token_bytes(20)
+    seed = hsm.import_seed(value, Algorithm.SHA1)
+    assert seed.kek_version == version
+    codes = hsm.otp_values(seed, Algorithm.SHA1, 6, range(5))
+    new = hsm.create_kek()
+    [moved] = hsm.rewrap_seeds([seed])
+    assert moved.kek_version == new
+    assert hsm.otp_values(moved, Algorithm.SHA1, 6, range(5)) == codes
+    assert codes == [_totp(value, c) for c in range(5)]
+    proof = hsm.prove_extraction()
+    legacy_label = key_label(KeyPurpose.SEED_WRAPPING, version)
+    assert {a.subject for a in proof.attempts if not a.held} == {legacy_label}
+    assert all(
+        a.held for a in proof.attempts if a.subject == key_label(KeyPurpose.SEED_WRAPPING, new)
+    )
