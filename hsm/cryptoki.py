@@ -225,12 +225,18 @@ class Cryptoki:
             CK_ULONG,
             ctypes.POINTER(CK_ULONG),
         )(table.UnwrapKey)
-        self._sign_init = ctypes.CFUNCTYPE(
-            CK_ULONG, CK_ULONG, ctypes.POINTER(_Mechanism), CK_ULONG
-        )(table.SignInit)
-        self._sign = ctypes.CFUNCTYPE(
-            CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG, ctypes.c_char_p, ctypes.POINTER(CK_ULONG)
-        )(table.Sign)
+        # C_SignInit / C_DecryptInit, and C_Sign / C_Decrypt: one signature each
+        _init = (CK_ULONG, CK_ULONG, ctypes.POINTER(_Mechanism), CK_ULONG)
+        _one_shot = (
+            CK_ULONG,
+            CK_ULONG,
+            ctypes.c_char_p,
+            CK_ULONG,
+            ctypes.c_char_p,
+            ctypes.POINTER(CK_ULONG),
+        )
+        self._sign_init = ctypes.CFUNCTYPE(*_init)(table.SignInit)
+        self._sign = ctypes.CFUNCTYPE(*_one_shot)(table.Sign)
         self._destroy = ctypes.CFUNCTYPE(CK_ULONG, CK_ULONG, CK_ULONG)(table.DestroyObject)
         _attributes = (CK_ULONG, CK_ULONG, ctypes.POINTER(_Attribute), CK_ULONG)
         self._get_attributes = ctypes.CFUNCTYPE(CK_ULONG, *_attributes)(table.GetAttributeValue)
@@ -258,12 +264,8 @@ class Cryptoki:
             ctypes.c_char_p,
             ctypes.POINTER(CK_ULONG),
         )(table.WrapKey)
-        self._decrypt_init = ctypes.CFUNCTYPE(
-            CK_ULONG, CK_ULONG, ctypes.POINTER(_Mechanism), CK_ULONG
-        )(table.DecryptInit)
-        self._decrypt = ctypes.CFUNCTYPE(
-            CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG, ctypes.c_char_p, ctypes.POINTER(CK_ULONG)
-        )(table.Decrypt)
+        self._decrypt_init = ctypes.CFUNCTYPE(*_init)(table.DecryptInit)
+        self._decrypt = ctypes.CFUNCTYPE(*_one_shot)(table.Decrypt)
         self._template = _Template(SIGNING_SEED_TEMPLATE)
         self._mechanisms: dict[int, _Mechanism] = {}
         # reused by every call (one thread only): no ctypes objects made per call
