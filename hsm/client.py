@@ -92,7 +92,7 @@ class Hsm:
         self.config = config
         self._executor = executor or pkcs11_executor()
         self._conn = Connection(config, clock=clock)
-        self._keys = KeyRing()
+        self._keys = KeyRing(untrusted_keks=config.kek_without_officer)
         self._cache = SeedHandleCache(config.seed_cache_size)
         self._seeds = SeedStore(self._keys, self._cache, config.module)
         self._generation = 0

@@ -20,7 +20,13 @@ lists the attempts and what SoftHSM 2.6 answers.
 |                      | it, open the blob in software                                      |
 | unwrap-to-token      | C_UnwrapKey onto the token (a seed that outlives the session)      |
 | attributes           | read back what the verify path's object and the long-term keys are |
-| no-public-kek        | no officer's public KEK half is left on the token                  |
+| no-stray-kek         | no other key could stand in for a KEK or hold its value: no public |
+|                      | or trusted secret key outside the key ring, none with a KEK's      |
+|                      | check value, one object per KEK label, every KEK vetted            |
+
+An answer other than a refusal (`REFUSALS`: e.g. CKR_FUNCTION_FAILED, a lost session, a
+set-up step that failed) proves nothing: the attempt is reported as `inconclusive`, which
+counts as a missing guarantee, and such a proof is not kept (it is made again next time).
 
 Every object made here is destroyed before returning; nothing here returns or logs a
 value (the scratch seed is random and thrown away).
@@ -28,9 +34,10 @@ value (the scratch seed is random and thrown away).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pkcs11
 import pkcs11.exceptions as p11e
@@ -61,9 +68,10 @@ GUARANTEES = (
     "kek-wrap-out",
     "unwrap-to-token",
     "attributes",
-    "no-public-kek",
+    "no-stray-kek",
+    "inconclusive",
 )
-_CHECKS = frozenset({"attributes", "no-public-kek"})
+_CHECKS = frozenset({"attributes", "no-stray-kek"})
 """Guarantees checked by reading attributes rather than by an attempt."""
 _SCRATCH_LENGTH = 20
 _RFC5649_PREFIX = bytes.fromhex("A65959A6")
@@ -86,7 +94,7 @@ class Attempt:
 class ExtractionProof:
     """Every attempt made, and which guarantees failed."""
 
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: tuple[Attempt, ...] = ()
 
     @property
     def weaknesses(self) -> list[str]:
@@ -123,6 +131,37 @@ class ExtractionProof:
 
 class _Refused(Exception):
     """An attempt the HSM stopped (or that gave nothing)."""
+
+
+class _Inconclusive(Exception):
+    """The HSM answered something that is not a refusal: the attempt proves nothing."""
+
+
+REFUSALS: tuple[type[p11e.PKCS11Error], ...] = (
+    p11e.TemplateInconsistent,
+    p11e.TemplateIncomplete,
+    p11e.AttributeReadOnly,
+    p11e.AttributeSensitive,
+    p11e.AttributeTypeInvalid,
+    p11e.AttributeValueInvalid,
+    p11e.KeyUnextractable,
+    p11e.KeyNotWrappable,
+    p11e.KeyTypeInconsistent,
+    p11e.KeyHandleInvalid,
+    p11e.MechanismInvalid,
+    p11e.MechanismParamInvalid,
+    p11e.WrappedKeyInvalid,
+    p11e.FunctionNotSupported,
+)
+"""What counts as the HSM refusing an attempt (with CKR_ACTION_PROHIBITED, 0x1B, which
+python-pkcs11 0.10 has no class for)."""
+_CKR_ACTION_PROHIBITED = re.compile(r"0x0*1b$", re.IGNORECASE)
+
+
+def _is_refusal(exc: p11e.PKCS11Error) -> bool:
+    if isinstance(exc, REFUSALS):
+        return True
+    return type(exc) is p11e.PKCS11Error and bool(_CKR_ACTION_PROHIBITED.search(str(exc)))
 
 
 def _ckr(exc: p11e.PKCS11Error) -> str:
@@ -216,6 +255,8 @@ class _Attacker:
             except _Refused as exc:
                 answers.append(str(exc))
             except p11e.PKCS11Error as exc:
+                if not _is_refusal(exc):
+                    raise _Inconclusive(_ckr(exc)) from exc
                 answers.append(_ckr(exc))
         raise _Refused(", ".join(dict.fromkeys(answers)))
 
@@ -339,9 +380,11 @@ def _kek_decrypt(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> st
         return decrypt_with(copy)
 
     def already() -> str:
+        # a KEK that may decrypt at all breaks the guarantee, whatever mechanism it
+        # allows (its own wrap mechanism may decrypt a blob on some modules)
         if not attacker.direct.flags(attacker.handle, kek, [Attribute.DECRYPT])[Attribute.DECRYPT]:
             raise _Refused("CKA_DECRYPT is false")
-        return decrypt_with(kek)
+        return "the KEK has CKA_DECRYPT"
 
     def settable() -> str:
         # set to the value it has: a KEK whose attributes can be set at all could have
@@ -453,17 +496,23 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
                 except _Refused as exc:
                     said = str(exc) if guarantee in _CHECKS else f"refused: {exc}"
                     attempts.append(Attempt(guarantee, label, True, said))
-                except p11e.PKCS11Error as exc:
-                    attempts.append(Attempt(guarantee, label, True, f"refused: {_ckr(exc)}"))
+                except _Inconclusive as exc:
+                    attempts.append(_inconclusive(guarantee, label, str(exc)))
+                except p11e.PKCS11Error as exc:  # a set-up step of the attempt failed
+                    attempts.append(_inconclusive(guarantee, label, f"set-up: {_ckr(exc)}"))
                 else:
                     attempts.append(Attempt(guarantee, label, False, detail))
                 finally:
                     attacker.cleanup()
         attempts.extend(_long_term_keys(session, keys, direct))
-        attempts.append(_no_public_kek(session))
+        attempts.append(_no_stray_kek(session, keys, direct))
     finally:
         attacker.cleanup()
-    return ExtractionProof(attempts)
+    return ExtractionProof(tuple(attempts))
+
+
+def _inconclusive(guarantee: str, subject: str, what: str) -> Attempt:
+    return Attempt("inconclusive", subject, False, f"{guarantee}: the HSM answered {what}")
 
 
 def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> list[Attempt]:
@@ -483,12 +532,40 @@ def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) ->
     return found
 
 
-def _no_public_kek(session: pkcs11.Session) -> Attempt:
-    left = [
-        label
-        for obj in session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})
-        if (label := obj[Attribute.LABEL] or "").endswith(PENDING_SUFFIX)
-    ]
-    if left:
-        return Attempt("no-public-kek", "token", False, f"public KEK halves left: {left}")
-    return Attempt("no-public-kek", "token", True, "none")
+def _no_stray_kek(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> Attempt:
+    """Keys that could stand in for a KEK or hold its value: a public secret key (what the
+    officer's half of a new KEK is, for a moment), a trusted one outside the key ring (a
+    copy of that half), one with a KEK's check value (any other copy), and the key ring's
+    own problems (two objects under one label, a KEK that is not vetted)."""
+    handle = handle_of(session)
+    ring = {
+        handle_of(keys.get(KeyPurpose.SEED_WRAPPING, v))
+        for v in keys.versions(KeyPurpose.SEED_WRAPPING)
+    }
+    check_values = {_check_value(direct, handle, kek) for kek in ring} - {b""}
+    found = list(keys.problems)
+    for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})):
+        key = handle_of(obj)
+        if key in ring:
+            continue
+        label = obj[Attribute.LABEL] or f"handle {key}"
+        flags = direct.flags(handle, key, [Attribute.PRIVATE, Attribute.TRUSTED])
+        if flags[Attribute.PRIVATE] is False:
+            found.append(f"public secret key {label!r}")
+        elif flags[Attribute.TRUSTED]:
+            found.append(f"trusted key {label!r} outside the key ring")
+        elif label.endswith(PENDING_SUFFIX) or (
+            check_values and _check_value(direct, handle, key) in check_values
+        ):
+            found.append(f"{label!r} holds a KEK's value")
+    if found:
+        return Attempt("no-stray-kek", "token", False, "; ".join(found))
+    return Attempt("no-stray-kek", "token", True, "none")
+
+
+def _check_value(direct: Cryptoki, session: int, key: int) -> bytes:
+    """CKA_CHECK_VALUE (b"" where the HSM has none for the key)."""
+    try:
+        return direct.value(session, key, Attribute.CHECK_VALUE)
+    except p11e.PKCS11Error:
+        return b""

@@ -67,17 +67,50 @@ KekMaker = Callable[[pkcs11.Session, int], str]
 """Makes KEK `version` on the token and returns its label (see `hsm.trusted_kek`)."""
 
 
-class KeyRing:
-    """Handles of the server's keys in one session."""
+VETTED_KEK: dict[Attribute, bool] = {
+    Attribute.TOKEN: True,
+    Attribute.PRIVATE: True,
+    Attribute.SENSITIVE: True,
+    Attribute.EXTRACTABLE: False,
+    Attribute.ALWAYS_SENSITIVE: True,
+    Attribute.NEVER_EXTRACTABLE: True,
+    Attribute.MODIFIABLE: False,
+    Attribute.ENCRYPT: False,
+    Attribute.DECRYPT: False,
+    Attribute.SIGN: False,
+    Attribute.DERIVE: False,
+    Attribute.TRUSTED: True,
+}
+"""What a KEK must read back as before new seeds are wrapped under it: made in the HSM,
+never readable, not modifiable, trusted (CKA_TRUSTED is dropped from the list for an HSM
+whose officer cannot make keys: `HsmConfig.kek_without_officer`)."""
 
-    def __init__(self) -> None:
+
+class KeyRing:
+    """Handles of the server's keys in one session.
+
+    Any process holding the user PIN can put an object labelled `otp-kek-v9` on the
+    token. So a KEK wraps new seeds only if it is *vetted*: it reads back as `VETTED_KEK`
+    and no other object has its label. An unvetted KEK still unwraps the blobs that name
+    its version (an installation made before the trusted KEK), and the extraction proof
+    reports it; it is current only while no KEK is vetted (such an installation).
+    """
+
+    def __init__(self, *, untrusted_keks: bool = False) -> None:
         self._keys: dict[tuple[KeyPurpose, int], Any] = {}
         self._public: dict[int, Any] = {}
+        self._vetted: set[int] = set()
+        self.problems: list[str] = []
+        """Why a KEK on the token is not vetted, one line each (shown by the proof)."""
+        self._expected = dict(VETTED_KEK)
+        if untrusted_keks:
+            del self._expected[Attribute.TRUSTED]
 
     def load(self, session: pkcs11.Session) -> None:
         """Scan the token once for our keys."""
         keys: dict[tuple[KeyPurpose, int], Any] = {}
         public: dict[int, Any] = {}
+        seen: dict[tuple[KeyPurpose, int], int] = {}
         for object_class in (
             ObjectClass.SECRET_KEY,
             ObjectClass.PRIVATE_KEY,
@@ -93,17 +126,41 @@ class KeyRing:
                     public[version] = obj
                 else:
                     keys[(purpose, version)] = obj
+                    seen[(purpose, version)] = seen.get((purpose, version), 0) + 1
+        problems, vetted = [], set()
+        for (purpose, version), obj in keys.items():
+            if purpose is not KeyPurpose.SEED_WRAPPING:
+                continue
+            label = key_label(purpose, version)
+            if seen[(purpose, version)] > 1:
+                problems.append(f"{seen[(purpose, version)]} objects are labelled {label}")
+                continue
+            wrong = [
+                f"{attribute.name}={_flag(obj, attribute, default=not wanted)}".lower()
+                for attribute, wanted in self._expected.items()
+                if _flag(obj, attribute, default=not wanted) is not wanted
+            ]
+            if wrong:
+                problems.append(f"{label} is not a vetted KEK: {', '.join(wrong)}")
+            else:
+                vetted.add(version)
         self._keys, self._public = keys, public
+        self._vetted, self.problems = vetted, problems
 
     def versions(self, purpose: KeyPurpose) -> list[int]:
         """Versions present for `purpose`, oldest first."""
         return sorted(v for (p, v) in self._keys if p is purpose)
 
     def current_version(self, purpose: KeyPurpose) -> int:
-        """The newest version of `purpose`; new material is protected by it."""
+        """The newest version of `purpose`; new material is protected by it (for the KEK:
+        the newest vetted one, if any is)."""
         versions = self.versions(purpose)
         if not versions:
             raise KeyNotFound(f"no {purpose.value} key on the token: run `otp-hsm init-keys` first")
+        if purpose is KeyPurpose.SEED_WRAPPING:
+            vetted = [v for v in versions if v in self._vetted]
+            if vetted:
+                return vetted[-1]
         return versions[-1]
 
     def get(self, purpose: KeyPurpose, version: int | None = None) -> Any:

@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ ADOPTED_KEK: dict[Attribute, bool] = {
     Attribute.MODIFIABLE: False,
     Attribute.ENCRYPT: False,
     Attribute.DECRYPT: False,
+    Attribute.SIGN: False,
+    Attribute.DERIVE: False,
     Attribute.WRAP: True,
     Attribute.UNWRAP: True,
 }
@@ -88,7 +91,7 @@ def generate_as_officer(
             capture_output=True,
             text=True,
             timeout=_TIMEOUT,
-            env=os.environ.copy(),
+            env=_without_pins(os.environ),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -101,6 +104,12 @@ def generate_as_officer(
     if "PinIncorrect" in reason or "PinLocked" in reason:
         raise OfficerNeeded(f"the HSM refused the security officer's PIN ({reason})")
     raise HsmUnavailable(f"the security officer's session failed: {reason}")
+
+
+def _without_pins(environment: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment for the child, less any PIN it holds (OTP_HSM_PIN, ...):
+    the child needs the module's own settings (SOFTHSM2_CONF), not the user's PIN."""
+    return {name: value for name, value in environment.items() if "PIN" not in name.upper()}
 
 
 def discard_pending(session: pkcs11.Session, label: str) -> int:
@@ -129,20 +138,25 @@ def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str, mechanism: 
             {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: pending_label(label)}
         )
     )
-    if len(found) != 1:
-        raise KeyNotFound(f"the officer's half of {label} is not on the token ({len(found)} found)")
-    original, handle = found[0], handle_of(session)
+    handle, copy = handle_of(session), None
     try:
-        copy = direct.copy(handle, handle_of(original), kek_copy_template(label, mechanism))
+        if len(found) != 1:  # none, or someone made another: trust none of them
+            raise KeyNotFound(
+                f"the officer's half of {label} is not on the token as one key ({len(found)} found)"
+            )
+        copy = direct.copy(handle, handle_of(found[0]), kek_copy_template(label, mechanism))
         wrong = mismatches(ADOPTED_KEK, direct.flags(handle, copy, ADOPTED_KEK))
         allowed = direct.mechanism_list(handle, copy, Attribute.ALLOWED_MECHANISMS)
         if allowed != [mechanism]:
             wrong = ", ".join(filter(None, [wrong, f"ALLOWED_MECHANISMS={allowed}"]))
         if wrong:
-            direct.destroy(handle, copy)
             raise HsmUnavailable(f"the HSM made {label} with the wrong attributes: {wrong}")
+        copy = None  # adopted
     finally:
-        original.destroy()
+        if copy is not None:  # not checked, or wrong: never left under the KEK's label
+            direct.destroy(handle, copy)
+        for original in found:
+            original.destroy()
 
 
 def generate_as_user(

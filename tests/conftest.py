@@ -6,10 +6,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pkcs11
 import pytest
-from pkcs11 import Attribute, KeyType, MechanismFlag
+from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 
-from hsm import Hsm, HsmConfig
+from hsm import Hsm, HsmConfig, WrappedSeed
 from hsm.keys import KeyPurpose, key_label
 from softhsm_config import SoftHsmToken, create_token
 from tests.nss.module import NssToken, create_nss_token, missing_prerequisites
@@ -134,3 +135,27 @@ def legacy(tokens: SoftHsmTokens) -> Iterator[tuple[Hsm, int]]:
     yield hsm, version
     hsm._run(lambda s: s.get_key(label=label).destroy())
     hsm.close()
+
+
+def wrap_under(hsm: Hsm, version: int, value: bytes) -> WrappedSeed:
+    """A SHA-1 seed wrapped under KEK `version`, even one the key ring would not make
+    current (a legacy KEK is never vetted: `hsm.keys.KeyRing`)."""
+
+    def run(session: pkcs11.Session) -> WrappedSeed:
+        obj = session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.VALUE: value.ljust(20, b"\0"),
+                Attribute.TOKEN: False,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: True,
+                Attribute.SIGN: True,
+            }
+        )
+        try:
+            return hsm._seeds.wrap(session, obj, version, len(value))
+        finally:
+            obj.destroy()
+
+    return hsm._run(run)

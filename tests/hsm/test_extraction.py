@@ -23,7 +23,7 @@ from hsm.cryptoki import handle_of
 from hsm.extraction import GUARANTEES
 from hsm.keys import KeyPurpose, key_label
 from hsm.seeds import WrappedSeed
-from tests.conftest import SoftHsmTokens
+from tests.conftest import SoftHsmTokens, wrap_under
 
 WRAP = Mechanism.AES_KEY_WRAP_PAD
 
@@ -166,7 +166,7 @@ def test_the_proof_finds_every_guarantee_held_on_a_trusted_kek(hsm: Hsm) -> None
     proof = hsm.prove_extraction()
     assert proof.holds, proof.summary()
     tried = {a.guarantee for a in proof.attempts}
-    assert tried == set(GUARANTEES)
+    assert tried == set(GUARANTEES) - {"inconclusive"}
     assert {a.subject for a in proof.attempts} >= {"otp-kek-v1", "otp-audit-mac-v1", "token"}
     # and it left nothing behind
     left = hsm._run(lambda s: [o[Attribute.LABEL] for o in s.get_objects({Attribute.TOKEN: True})])
@@ -188,8 +188,7 @@ def test_a_legacy_kek_gives_the_seed_away_and_its_codes_are_accepted(
 ) -> None:
     hsm, version = legacy
     value = secrets.token_bytes(20)
-    seed = hsm.import_seed(value, Algorithm.SHA1)
-    assert seed.kek_version == version
+    seed = wrap_under(hsm, version, value)  # never current: not vetted
     stolen = hsm._run(lambda s: _unwrap_readable(s, _kek(s, seed), seed.blob))
     assert stolen[:20] == value
     assert hsm.otp_values(seed, Algorithm.SHA1, 6, [7]) == [_totp(stolen[:20], 7)]
@@ -216,8 +215,11 @@ def test_the_proof_names_what_a_legacy_kek_lets_out(legacy: tuple[Hsm, int]) -> 
     # the trusted KEKs of the same token still hold
     others = [a for a in proof.attempts if a.subject.startswith("otp-kek") and a.subject != label]
     assert others and all(a.held for a in others)
+    # and the token check names it as not vetted (it wraps no new seed)
+    [stray] = [a for a in proof.attempts if a.guarantee == "no-stray-kek"]
+    assert not stray.held and f"{label} is not a vetted KEK: modifiable=true" in stray.detail
     status = hsm.status()
-    assert set(status.missing_guarantees) == broken
+    assert set(status.missing_guarantees) == broken | {"no-stray-kek"}
 
 
 def test_an_accepted_weakness_is_not_missing(
@@ -243,8 +245,7 @@ def test_rotating_away_from_a_legacy_kek_leaves_no_way_out_but_the_legacy_one(
     inside the HSM, and only the old KEK is still reported."""
     hsm, version = legacy
     value = secrets.token_bytes(20)
-    seed = hsm.import_seed(value, Algorithm.SHA1)
-    assert seed.kek_version == version
+    seed = wrap_under(hsm, version, value)  # never current: not vetted
     codes = hsm.otp_values(seed, Algorithm.SHA1, 6, range(5))
     new = hsm.create_kek()
     [moved] = hsm.rewrap_seeds([seed])
@@ -253,7 +254,84 @@ def test_rotating_away_from_a_legacy_kek_leaves_no_way_out_but_the_legacy_one(
     assert codes == [_totp(value, c) for c in range(5)]
     proof = hsm.prove_extraction()
     legacy_label = key_label(KeyPurpose.SEED_WRAPPING, version)
-    assert {a.subject for a in proof.attempts if not a.held} == {legacy_label}
+    assert {a.subject for a in proof.attempts if not a.held} == {legacy_label, "token"}
+    [stray] = [a for a in proof.attempts if a.guarantee == "no-stray-kek"]
+    assert stray.detail == f"{legacy_label} is not a vetted KEK: modifiable=true, trusted=false"
     assert all(
         a.held for a in proof.attempts if a.subject == key_label(KeyPurpose.SEED_WRAPPING, new)
     )
+
+
+@pytest.mark.softhsm
+def test_a_planted_kek_wraps_no_new_seed_and_is_reported(tokens: SoftHsmTokens) -> None:
+    """The PIN holder puts a readable key of its own under the next KEK label: new seeds
+    must not be wrapped under it."""
+    hsm = Hsm(tokens.config(tokens.spare, key_refresh_interval=0.0))
+    hsm.ensure_keys()
+    current = hsm._keys.current_version(KeyPurpose.SEED_WRAPPING)
+    planted = key_label(
+        KeyPurpose.SEED_WRAPPING, max(hsm._keys.versions(KeyPurpose.SEED_WRAPPING)) + 1
+    )
+    known = secrets.token_bytes(32)
+    hsm._run(
+        lambda s: s.create_object(
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.AES,
+                Attribute.VALUE: known,
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.MODIFIABLE: False,
+                Attribute.WRAP: True,
+                Attribute.UNWRAP: True,
+                Attribute.LABEL: planted,
+            }
+        )
+    )
+    try:
+        hsm.reload_keys()
+        assert hsm.generate_seed(Algorithm.SHA1).kek_version == current
+        proof = hsm.prove_extraction()
+        [stray] = [a for a in proof.attempts if a.guarantee == "no-stray-kek"]
+        assert not stray.held
+        assert f"{planted} is not a vetted KEK: always_sensitive=false" in stray.detail
+    finally:
+        hsm._run(lambda s: s.get_key(label=planted).destroy())
+        hsm.close()
+
+
+@pytest.mark.softhsm
+def test_a_copy_of_the_officers_half_taken_in_its_window_is_reported(
+    tokens: SoftHsmTokens,
+) -> None:
+    """The officer's half of a new KEK is public for a moment (an SO session makes no
+    private object): a PIN holder that copies it then keeps a trusted copy for good."""
+    from hsm import trusted_kek
+
+    hsm = Hsm(tokens.config(tokens.spare, key_refresh_interval=0.0))
+    hsm.ensure_keys()
+    version = max(hsm._keys.versions(KeyPurpose.SEED_WRAPPING)) + 1
+    label = key_label(KeyPurpose.SEED_WRAPPING, version)
+    mechanism = hsm.wrap_format().require()
+    config = hsm.config
+    trusted_kek.generate_as_officer(
+        config.module, config.token_label, config.so_pin, label, mechanism
+    )
+    direct = hsm._seeds.direct
+
+    def steal_then_adopt(session: pkcs11.Session) -> None:
+        [half] = session.get_objects({Attribute.LABEL: trusted_kek.pending_label(label)})
+        direct.copy(handle_of(session), handle_of(half), {Attribute.LABEL: b"cache-index"})
+        trusted_kek.adopt_kek(session, direct, label, mechanism)
+
+    hsm._run(steal_then_adopt)
+    try:
+        hsm.reload_keys()
+        [stray] = [a for a in hsm.prove_extraction().attempts if a.guarantee == "no-stray-kek"]
+        assert not stray.held
+        assert "public secret key 'cache-index'" in stray.detail
+    finally:
+        hsm._run(lambda s: s.get_key(label="cache-index").destroy())
+        hsm.close()

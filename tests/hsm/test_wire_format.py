@@ -16,6 +16,7 @@ from hsm import Algorithm, Hsm
 from hsm.cryptoki import handle_of
 from hsm.keys import KeyPurpose
 from hsm.wire_format import LEGACY_MECHANISM, NoStandardWrap, WrapFormat
+from tests.conftest import wrap_under
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
@@ -141,8 +142,7 @@ def test_a_kek_without_a_recorded_format_is_read_as_the_legacy_one(
     hsm, version = legacy
     assert hsm._run(lambda s: hsm._seeds.mechanism_of(s, version)) is LEGACY_MECHANISM
     value = secrets.token_bytes(20)
-    seed = hsm.import_seed(value, Algorithm.SHA1)
-    assert seed.kek_version == version
+    seed = wrap_under(hsm, version, value)
     assert len(hsm.otp_values(seed, Algorithm.SHA1, 6, [1, 2])) == 2
 
 
