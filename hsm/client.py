@@ -16,6 +16,7 @@ from pkcs11 import Mechanism
 from hsm import extraction, provisioning, trusted_kek, wire_format
 from hsm.config import HsmConfig
 from hsm.connection import Connection
+from hsm.cryptoki import handle_of
 from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound, SeedRejected
 from hsm.executor import SerialExecutor, pkcs11_executor
 from hsm.extraction import ExtractionProof
@@ -98,7 +99,7 @@ class Hsm:
         self._generation = 0
         self._clock = clock
         self._keys_loaded_at = clock()
-        self._proof: tuple[tuple[tuple[str, int], ...], ExtractionProof] | None = None
+        self._proof: tuple[tuple[object, ...], ExtractionProof] | None = None
         self._format: WrapFormat | None = None
         """The module's known-answer test, made once (`hsm.wire_format`)."""
 
@@ -191,12 +192,17 @@ class Hsm:
         return self._run(self._extraction_proof)
 
     def _extraction_proof(self, session: pkcs11.Session) -> ExtractionProof:
-        """The proof for the keys on the token now: made again when the set of keys
-        changes (a new or retired KEK), else the one made before."""
-        fingerprint = tuple((p.value, v) for p in KeyPurpose for v in self._keys.versions(p))
+        """The proof for the keys on the token now: made again when the keys found on
+        the token change (a new, retired or replaced object), else the one made before. An
+        inconclusive proof is not kept."""
+        fingerprint = tuple(
+            (p.value, v, handle_of(self._keys.get(p, v)))
+            for p in KeyPurpose
+            for v in self._keys.versions(p)
+        ) + tuple(self._keys.problems)
         if self._proof is None or self._proof[0] != fingerprint:
             proof = extraction.prove(session, self._keys, self._seeds)
-            self._proof = (fingerprint, proof)
+            self._proof = None if "inconclusive" in proof.weaknesses else (fingerprint, proof)
             for attempt in proof.attempts:
                 if not attempt.held:
                     log.warning(
@@ -206,6 +212,7 @@ class Hsm:
                         detail=attempt.detail,
                         accepted=attempt.guarantee in self.config.accepted_weaknesses,
                     )
+            return proof
         return self._proof[1]
 
     # -- seeds -----------------------------------------------------------------------------

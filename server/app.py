@@ -123,6 +123,8 @@ def create_app(
         mailer: where e-mails go instead of the one `settings` describe.
     """
     owned = hsm is None
+    if settings.hsm_so_pin_file is not None:
+        log.warning("hsm.so_pin_ignored", reason="a server never reads the officer's PIN")
     the_hsm = hsm if hsm is not None else Hsm(settings.hsm_config())
     services = Services.build(settings, hsm=the_hsm, clock=clock, db=db, mailer=mailer)
 

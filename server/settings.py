@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hsm import GUARANTEES, HsmConfig
@@ -32,7 +40,11 @@ class Settings(BaseSettings):
             return cls()
         except ValidationError as exc:
             problems = "; ".join(
-                f"OTP_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+                (
+                    f"OTP_{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+                    if error["loc"]
+                    else error["msg"]  # a rule over several variables names them itself
+                )
                 for error in exc.errors(include_url=False, include_input=False)
             )
         # outside the handler: pydantic's own message quotes the values
@@ -62,6 +74,10 @@ class Settings(BaseSettings):
     security officer accepts as missing on this HSM, e.g. "wrap-out" on an HSM that wraps
     out keys marked not extractable. Each is logged and audited when the server finds it;
     any other missing guarantee keeps the server unready."""
+    hsm_kek_without_officer: bool = False
+    """For an HSM whose security officer cannot make keys (NSS softokn): KEKs are made by
+    the user's session and not trusted (docs/hsm.md); the extraction proof says what that
+    lets out."""
     hsm_seed_cache_size: int = 4096
     hsm_reconnect_interval: float = 1.0
     hsm_call_timeout: float = Field(default=10.0, gt=0)
@@ -120,6 +136,28 @@ class Settings(BaseSettings):
 
     log_format: Literal["console", "json"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("hsm_pin_credential")
+    @classmethod
+    def _credential_name(cls, value: str | None) -> str | None:
+        if value is not None and not _CREDENTIAL_NAME.fullmatch(value):
+            raise ValueError("a systemd credential name: letters, digits, '.', '_', '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_pin_source(self) -> Settings:
+        given = [
+            name
+            for name, value in (
+                ("OTP_HSM_PIN", self.hsm_pin),
+                ("OTP_HSM_PIN_FD", self.hsm_pin_fd),
+                ("OTP_HSM_PIN_CREDENTIAL", self.hsm_pin_credential),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give the HSM PIN one way, not {' and '.join(given)}")
+        return self
 
     @field_validator("hsm_accept_weaknesses")
     @classmethod
@@ -181,11 +219,13 @@ class Settings(BaseSettings):
             return self.hsm_pin_file.read_text(encoding="utf-8").strip()
         return ""
 
-    def hsm_config(self) -> HsmConfig:
-        """The HSM configuration, with the PIN from `hsm_pin_value`."""
+    def hsm_config(self, *, officer: bool = False) -> HsmConfig:
+        """The HSM configuration, with the PIN from `hsm_pin_value`; the security
+        officer's PIN (`hsm_so_pin_file`) only for the officer's tools (`officer`): a
+        server never reads it."""
         pin = self.hsm_pin_value()
         so_pin = None
-        if self.hsm_so_pin_file is not None and self.hsm_so_pin_file.is_file():
+        if officer and self.hsm_so_pin_file is not None and self.hsm_so_pin_file.is_file():
             so_pin = self.hsm_so_pin_file.read_text(encoding="utf-8").strip()
         return HsmConfig(
             module=self.hsm_module,
@@ -193,6 +233,7 @@ class Settings(BaseSettings):
             user_pin=pin,
             so_pin=so_pin,
             accepted_weaknesses=frozenset(_names(self.hsm_accept_weaknesses)),
+            kek_without_officer=self.hsm_kek_without_officer,
             seed_cache_size=self.hsm_seed_cache_size,
             reconnect_interval=self.hsm_reconnect_interval,
             call_timeout=self.hsm_call_timeout,
@@ -203,14 +244,21 @@ def _names(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
+_CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def _read_descriptor(fd: int) -> str:
     try:
-        with os.fdopen(fd, "r", encoding="utf-8", closefd=True) as handle:
-            return handle.read().strip()
+        with os.fdopen(fd, "rb", closefd=True) as handle:
+            raw = handle.read()
     except OSError as exc:
         raise SettingsError(
             f"OTP_HSM_PIN_FD: cannot read the PIN from file descriptor {fd} ({exc.strerror})"
         ) from None
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"OTP_HSM_PIN_FD: descriptor {fd} holds no UTF-8 text") from None
 
 
 def _read_credential(name: str) -> str:

@@ -73,7 +73,7 @@ class Context:
         """The same services the server wires, built on first use."""
         if self._services is None:
             try:
-                hsm = Hsm(self.settings.hsm_config())
+                hsm = Hsm(self.settings.hsm_config(officer=True))
             except SettingsError as exc:
                 raise click.ClickException(str(exc)) from None
             self._services = Services.build(self.settings, hsm=hsm, clock=system_clock)

@@ -119,6 +119,7 @@ def _nss_settings(token: NssToken, database_url: str, accept: str = "") -> Setti
         hsm_module=token.module,
         hsm_token_label=token.token_label,
         hsm_pin=token.user_pin,
+        hsm_kek_without_officer=True,
         hsm_accept_weaknesses=accept,
     )
 

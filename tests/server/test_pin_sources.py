@@ -91,3 +91,34 @@ def test_a_server_given_its_pin_on_a_descriptor_keeps_it_nowhere_readable(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_server_never_reads_the_officers_pin(tokens: SoftHsmTokens) -> None:
+    settings = Settings(hsm_so_pin_file=tokens.main.so_pin_file)
+    assert settings.hsm_config().so_pin is None
+    assert settings.hsm_config(officer=True).so_pin == tokens.main.so_pin()
+
+
+def test_two_pin_sources_or_a_bad_credential_name_stop_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTP_HSM_PIN", "123456")
+    monkeypatch.setenv("OTP_HSM_PIN_FD", "3")
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_environment()
+    assert "give the HSM PIN one way, not OTP_HSM_PIN and OTP_HSM_PIN_FD" in str(refused.value)
+    assert "123456" not in str(refused.value)
+    monkeypatch.delenv("OTP_HSM_PIN")
+    monkeypatch.delenv("OTP_HSM_PIN_FD")
+    monkeypatch.setenv("OTP_HSM_PIN_CREDENTIAL", "../../etc/shadow")
+    with pytest.raises(SettingsError, match=r"OTP_HSM_PIN_CREDENTIAL: .*systemd credential name"):
+        Settings.from_environment()
+
+
+def test_a_descriptor_that_holds_no_text_is_refused_without_quoting_it() -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"\xff\xfe12")
+    os.close(write_end)
+    with pytest.raises(SettingsError) as refused:
+        Settings(hsm_pin_fd=read_end).hsm_config()
+    assert str(refused.value) == f"OTP_HSM_PIN_FD: descriptor {read_end} holds no UTF-8 text"
