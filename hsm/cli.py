@@ -13,6 +13,7 @@ import structlog
 from hsm.client import Hsm
 from hsm.config import HsmConfig
 from hsm.errors import HsmError
+from hsm.extraction import GUARANTEES
 
 DEFAULT_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
@@ -25,7 +26,11 @@ def _read_pin(path: Path, what: str) -> str:
 
 
 def _config(
-    module: Path, token_label: str, pin_file: Path | None, so_pin_file: Path | None
+    module: Path,
+    token_label: str,
+    pin_file: Path | None,
+    so_pin_file: Path | None,
+    accepted: frozenset[str],
 ) -> HsmConfig:
     pin = os.environ.get("OTP_HSM_PIN")
     if pin is None:
@@ -33,7 +38,23 @@ def _config(
             raise click.UsageError("give the user PIN in OTP_HSM_PIN or a file with --pin-file")
         pin = _read_pin(pin_file, "PIN")
     so_pin = None if so_pin_file is None else _read_pin(so_pin_file, "SO PIN")
-    return HsmConfig(module=module, token_label=token_label, user_pin=pin, so_pin=so_pin)
+    return HsmConfig(
+        module=module,
+        token_label=token_label,
+        user_pin=pin,
+        so_pin=so_pin,
+        accepted_weaknesses=accepted,
+    )
+
+
+def _weaknesses(_ctx: click.Context, _param: click.Parameter, value: str) -> frozenset[str]:
+    names = frozenset(name.strip() for name in value.split(",") if name.strip())
+    unknown = sorted(names - set(GUARANTEES))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown guarantee(s) {', '.join(unknown)}; known: {', '.join(GUARANTEES)}"
+        )
+    return names
 
 
 @click.group()
@@ -66,6 +87,14 @@ def _config(
     default=None,
     help="File holding the security officer PIN: needed to make a KEK (init-keys).",
 )
+@click.option(
+    "--accept-weaknesses",
+    envvar="OTP_HSM_ACCEPT_WEAKNESSES",
+    default="",
+    callback=_weaknesses,
+    help="Guarantees of the extraction proof accepted as missing (comma-separated): "
+    "`status` then does not fail on them.",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -73,13 +102,14 @@ def main(
     token_label: str,
     pin_file: Path | None,
     so_pin_file: Path | None,
+    accept_weaknesses: frozenset[str],
 ) -> None:
     """Inspect and set up the HSM keys of the OTP server."""
     structlog.configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
     )
-    ctx.obj = lambda: _config(module, token_label, pin_file, so_pin_file)
+    ctx.obj = lambda: _config(module, token_label, pin_file, so_pin_file, accept_weaknesses)
 
 
 def _open(ctx: click.Context) -> Hsm:

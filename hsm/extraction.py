@@ -20,6 +20,8 @@ lists the attempts and what SoftHSM 2.6 answers.
 |                      | it, open the blob in software                                      |
 | unwrap-to-token      | C_UnwrapKey onto the token (a seed that outlives the session)      |
 | attributes           | read back what the verify path's object and the long-term keys are |
+| key-store-readable   | read the module's key store files (SoftHSM: the token directory in |
+|                      | its configuration): with the PIN, their keys decrypt offline       |
 | no-stray-kek         | no other key could stand in for a KEK or hold its value: no public |
 |                      | or trusted secret key outside the key ring, none with a KEK's      |
 |                      | check value, one object per KEK label, every KEK vetted            |
@@ -34,10 +36,12 @@ value (the scratch seed is random and thrown away).
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pkcs11
 import pkcs11.exceptions as p11e
@@ -68,6 +72,7 @@ GUARANTEES = (
     "kek-wrap-out",
     "unwrap-to-token",
     "attributes",
+    "key-store-readable",
     "no-stray-kek",
     "inconclusive",
 )
@@ -505,6 +510,7 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
                 finally:
                     attacker.cleanup()
         attempts.extend(_long_term_keys(session, keys, direct))
+        attempts.append(_key_store(session))
         attempts.append(_no_stray_kek(session, keys, direct))
     finally:
         attacker.cleanup()
@@ -515,16 +521,30 @@ def _inconclusive(guarantee: str, subject: str, what: str) -> Attempt:
     return Attempt("inconclusive", subject, False, f"{guarantee}: the HSM answered {what}")
 
 
+_ONLY_SIGNS = {
+    Attribute.ENCRYPT: False,
+    Attribute.DECRYPT: False,
+    Attribute.WRAP: False,
+    Attribute.UNWRAP: False,
+    Attribute.DERIVE: False,
+}
+_LONG_TERM: dict[KeyPurpose, dict[Attribute, bool]] = {
+    KeyPurpose.SEED_WRAPPING: {Attribute.TRUSTED: True, Attribute.SIGN: False},
+    # the audit MAC key seals audit heads and can be used for nothing else; the
+    # provisioning key signs bundles (and derives nothing: it is not the ECDH key)
+    KeyPurpose.AUDIT_MAC: {**_ONLY_SIGNS, Attribute.SIGN: True},
+    KeyPurpose.PROVISIONING: {Attribute.DERIVE: False, Attribute.DECRYPT: False},
+}
+"""What each long-term key must read back as, besides never being readable."""
+
+
 def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> list[Attempt]:
     found = []
     for purpose in KeyPurpose:
         for version in keys.versions(purpose):
             label = key_label(purpose, version)
             handle = handle_of(keys.get(purpose, version))
-            expected = dict(KEPT_SECRET)
-            if purpose is KeyPurpose.SEED_WRAPPING:
-                expected[Attribute.TRUSTED] = True
-            expected[Attribute.MODIFIABLE] = False
+            expected = {**KEPT_SECRET, **_LONG_TERM[purpose], Attribute.MODIFIABLE: False}
             wrong = mismatches(expected, direct.flags(handle_of(session), handle, expected))
             found.append(
                 Attempt("attributes", label, not wrong, f"reads back {wrong}" if wrong else "ok")
@@ -569,3 +589,52 @@ def _check_value(direct: Cryptoki, session: int, key: int) -> bytes:
         return direct.value(session, key, Attribute.CHECK_VALUE)
     except p11e.PKCS11Error:
         return b""
+
+
+_SOFTHSM_CONF = Path("/etc/softhsm/softhsm2.conf")
+
+
+def _key_store(session: pkcs11.Session) -> Attempt:
+    """Read the key store's files, as the attacker in this process can. SoftHSM runs
+    inside the process and keeps its keys in files encrypted under the user PIN: if
+    this process can read them, it has everything it needs to decrypt every key offline
+    (what the HSM's checks stop never matters then). Other modules keep no files this
+    layer knows of: the HSM's own boundary is what the other attempts test."""
+    manufacturer = str(session.token.manufacturer_id or "").strip()
+    if "SoftHSM" not in manufacturer:
+        return Attempt(
+            "key-store-readable", "token", True, f"no key store files known ({manufacturer})"
+        )
+    conf = Path(os.environ.get("SOFTHSM2_CONF") or _SOFTHSM_CONF)
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return Attempt("key-store-readable", "token", True, f"refused: {conf} is not readable")
+    directory = next(
+        (
+            Path(value.strip())
+            for name, _, value in (line.partition("=") for line in text.splitlines())
+            if name.strip() == "directories.tokendir"
+        ),
+        None,
+    )
+    if directory is None:
+        return Attempt("key-store-readable", "token", True, f"no token directory in {conf}")
+    readable = 0
+    for path in directory.glob("*/token.object"):
+        try:
+            with path.open("rb") as handle:
+                readable += bool(handle.read(1))
+        except OSError:
+            continue
+    if readable:
+        return Attempt(
+            "key-store-readable",
+            "token",
+            False,
+            f"this process reads SoftHSM's key store ({readable} token(s) under "
+            f"{directory}): with the PIN, their keys decrypt offline",
+        )
+    return Attempt(
+        "key-store-readable", "token", True, f"refused: nothing readable under {directory}"
+    )

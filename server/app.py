@@ -15,10 +15,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Template
 
-from hsm import Hsm
+from hsm import Hsm, HsmError
 from server.clock import Clock, system_clock
 from server.db.engine import Database
 from server.domain.enrollment.controllers import EnrollmentController, TokenRequestsController
+from server.domain.keys.guarantees import judge
 from server.domain.operations.controllers import HealthController, MetricsController
 from server.domain.verification.controllers import VerifyController
 from server.errors import (
@@ -105,6 +106,22 @@ def http_error(request: Request, exc: HTTPException) -> Response | Template:  # 
     return portal_error(request, exc)
 
 
+async def _prove_at_start(services: Services) -> None:
+    """Run the HSM's extraction proof once and log its verdict; /health/ready answers
+    from the same proof, and audits what the officer accepted when it first says ready."""
+    hsm = services.hsm
+    try:
+        status = await hsm.run_async(hsm.status)
+    except HsmError as exc:
+        log.warning("hsm.proof_postponed", reason=str(exc))  # /health/ready tries again
+        return
+    verdict = judge(status)
+    if verdict.missing:
+        log.error("hsm.guarantees_missing", guarantees=verdict.missing, reason=verdict.reason)
+    elif verdict.accepted:
+        log.warning("hsm.guarantees_accepted_missing", guarantees=verdict.accepted)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -130,9 +147,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # the extraction proof runs at start, not at the first probe (in the background:
+        # an HSM that does not answer must not hold up the start)
+        proving = asyncio.create_task(_prove_at_start(services))
         try:
             yield
         finally:
+            proving.cancel()
             # batches under way finish with the HSM and the database they started with
             await asyncio.to_thread(services.verify_batcher.close)
             if owned:

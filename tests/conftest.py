@@ -15,6 +15,8 @@ from hsm.keys import KeyPurpose, key_label
 from softhsm_config import SoftHsmToken, create_token
 from tests.nss.module import NssToken, create_nss_token, missing_prerequisites
 
+SOFTHSM_ACCEPTED = frozenset({"key-store-readable"})
+"""What every test on SoftHSM accepts: its key store is files this process can read."""
 TOKEN_LABEL = "otp-test"
 SPARE_LABEL = "otp-spare"  # a second token nobody logs in to, for wrong-PIN cases
 EMPTY_LABEL = "otp-empty"  # a token that never gets keys
@@ -37,6 +39,9 @@ class SoftHsmTokens:
             "user_pin": token.user_pin(),
             "so_pin": token.so_pin(),
             "reconnect_interval": 0.0,
+            # SoftHSM runs in this process and its files are ours: accepted, as `make run`
+            # accepts it (docs/hsm.md)
+            "accepted_weaknesses": SOFTHSM_ACCEPTED,
         }
         values.update(overrides)
         return HsmConfig(**values)  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import SoftHsmTokens
+from tests.conftest import SOFTHSM_ACCEPTED, SoftHsmTokens
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,12 @@ def test_help(module: str) -> None:
 
 
 def _otp_hsm(tokens: SoftHsmTokens, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **tokens.main.env, "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file)}
+    env = {
+        **os.environ,
+        **tokens.main.env,
+        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+        "OTP_HSM_ACCEPT_WEAKNESSES": ",".join(SOFTHSM_ACCEPTED),
+    }
     return subprocess.run(
         [sys.executable, "-m", "hsm", "--token-label", tokens.main.label, *args],
         capture_output=True,
@@ -42,7 +47,9 @@ def test_otp_hsm_init_keys_and_status(tokens: SoftHsmTokens, hsm: object) -> Non
     assert "otp-kek-v1" in status.stdout
     assert "sensitive, not extractable" in status.stdout
     assert re.search(r"refused +wrap-out +otp-kek-v1 +refused: KeyUnextractable", status.stdout)
-    assert "ALLOWED" not in status.stdout
+    # the one way out on SoftHSM, accepted for testing; nothing else
+    allowed = [line for line in status.stdout.splitlines() if "ALLOWED" in line]
+    assert len(allowed) == 1 and "ALLOWED (accepted)  key-store-readable" in allowed[0]
 
 
 def test_otp_hsm_reports_a_wrong_token_clearly(tokens: SoftHsmTokens) -> None:
@@ -56,3 +63,24 @@ def test_otp_hsm_reports_a_wrong_token_clearly(tokens: SoftHsmTokens) -> None:
     assert result.returncode == 1
     assert "no token labelled 'missing'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_otp_hsm_status_fails_on_a_weakness_nobody_accepted(
+    tokens: SoftHsmTokens, hsm: object
+) -> None:
+    env = {
+        **os.environ,
+        **tokens.main.env,
+        "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file),
+        "OTP_HSM_ACCEPT_WEAKNESSES": "",
+    }
+    status = subprocess.run(
+        [sys.executable, "-m", "hsm", "--token-label", tokens.main.label, "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert status.returncode == 1
+    assert re.search(r"ALLOWED +key-store-readable +token +this process reads", status.stdout)
+    assert "problem: seeds can leave this HSM: key-store-readable" in status.stderr

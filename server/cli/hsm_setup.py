@@ -77,6 +77,9 @@ def init_token(
     click.echo(f"  export SOFTHSM2_CONF={token.conf_path}")
     click.echo(f"  export OTP_HSM_TOKEN_LABEL={label}")
     click.echo(f"  export OTP_HSM_PIN_FILE={token.user_pin_file}")
+    click.echo(f"  export OTP_HSM_SO_PIN_FILE={token.so_pin_file}  # officer's tools only")
+    click.echo("  # SoftHSM's files are readable by the process that uses it: fine for testing")
+    click.echo("  export OTP_HSM_ACCEPT_WEAKNESSES=key-store-readable")
 
 
 @hsm_group.command("init-keys")

@@ -24,6 +24,7 @@ from server.domain.verification.purposes import Purpose
 from server.logging import configure_logging
 from server.services import Services
 from server.settings import Settings
+from tests.conftest import SOFTHSM_ACCEPTED
 from tests.contract import OpenApiContract
 from tests.server.processes import PostgresCluster
 
@@ -51,6 +52,7 @@ def fast_settings(database_url: str, **overrides: object) -> Settings:
         "argon2_memory_kib": 1024,
         "argon2_parallelism": 1,
         "session_secret": secrets.token_hex(32),
+        "hsm_accept_weaknesses": ",".join(SOFTHSM_ACCEPTED),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from softhsm_config import SoftHsmToken
-from tests.conftest import SoftHsmTokens
+from tests.conftest import SOFTHSM_ACCEPTED, SoftHsmTokens
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -52,6 +52,7 @@ def server_env(
         "OTP_DATABASE_URL": database_url,
         "OTP_HSM_TOKEN_LABEL": token.label,
         "OTP_HSM_PIN_FILE": str(token.user_pin_file),
+        "OTP_HSM_ACCEPT_WEAKNESSES": ",".join(SOFTHSM_ACCEPTED),
         "OTP_ARGON2_TIME_COST": "1",
         "OTP_ARGON2_MEMORY_KIB": "1024",
         "OTP_ARGON2_PARALLELISM": "1",

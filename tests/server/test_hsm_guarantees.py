@@ -3,6 +3,9 @@ accepted the weakness by name; an accepted weakness is logged and audited."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
@@ -12,15 +15,34 @@ from server.app import create_app
 from server.settings import Settings, SettingsError
 from tests.conftest import SoftHsmTokens
 from tests.nss.module import NssToken
-from tests.server.conftest import fast_settings
+from tests.server.conftest import JsonLines, fast_settings
 
 
-def test_a_sound_hsm_is_ready_with_no_weakness(hsm: Hsm, database_url: str) -> None:
+def test_softhsm_is_ready_with_only_its_readable_files_accepted(
+    hsm: Hsm, database_url: str
+) -> None:
     with TestClient(create_app(fast_settings(database_url), hsm=hsm)) as client:
         ready = client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["hsm"]["missing_guarantees"] == []
-    assert ready.json()["hsm"]["accepted_weaknesses"] == []
+    assert ready.json()["hsm"]["accepted_weaknesses"] == ["key-store-readable"]
+    assert len(_accepted_events(database_url)) == 1
+
+
+def test_softhsm_is_not_ready_unless_its_readable_files_are_accepted(
+    tokens: SoftHsmTokens, hsm: Hsm, database_url: str
+) -> None:
+    settings = fast_settings(
+        database_url,
+        hsm_token_label=tokens.main.label,
+        hsm_pin_file=tokens.main.user_pin_file,
+        hsm_accept_weaknesses="",
+    )
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["hsm"]["missing_guarantees"] == ["key-store-readable"]
+    assert "this process reads SoftHSM's key store" in ready.json()["hsm"]["reason"]
 
 
 def test_an_hsm_that_lets_seeds_out_is_not_ready(
@@ -146,3 +168,22 @@ def test_the_server_goes_ready_on_nss_when_the_officer_accepts_what_it_lets_out(
     assert ready.status_code == 200, ready.json()
     assert ready.json()["hsm"]["accepted_weaknesses"] == broken
     assert len(_accepted_events(database_url)) == 1
+
+
+def test_the_proof_runs_when_the_server_starts_not_at_the_first_probe(
+    legacy: tuple[Hsm, int], database_url: str, json_logs: JsonLines
+) -> None:
+    weak, _ = legacy
+    first = len(json_logs.lines)
+    with TestClient(create_app(fast_settings(database_url), hsm=weak)):
+        deadline = time.monotonic() + 10
+        said: list[dict[str, object]] = []
+        while not said and time.monotonic() < deadline:
+            said = [
+                line
+                for line in map(json.loads, json_logs.lines[first:])
+                if line.get("event") == "hsm.guarantees_missing"
+            ]
+            time.sleep(0.05)
+    assert said, "no verdict logged at start"
+    assert "unwrap-readable" in said[0]["guarantees"]  # type: ignore[operator]

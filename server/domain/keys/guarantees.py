@@ -75,8 +75,12 @@ class WeaknessAudit:
                         action="hsm.weakness-accepted",
                         subject=self._token_label,
                         result="accepted",
-                        reason=status.extraction.summary(found),
-                        details={"guarantees": sorted(found), "module": status.module},
+                        reason="OTP_HSM_ACCEPT_WEAKNESSES",
+                        details={
+                            "guarantees": sorted(found),
+                            "module": status.module,
+                            "found": status.extraction.summary(found),
+                        },
                     ),
                 )
             self._done.add(found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio.to_thread
+import structlog
 from litestar import Controller, MediaType, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
@@ -17,6 +18,8 @@ from server.db.engine import database_problem
 from server.domain.keys.guarantees import judge
 from server.domain.operations.schemas import DatabaseReadiness, HsmReadiness, Readiness
 from server.services import Services
+
+log = structlog.get_logger("server")
 
 
 class HealthController(Controller):
@@ -55,6 +58,7 @@ class HealthController(Controller):
         """200 with the HSM's module, token and key versions; 503 with the reason otherwise."""
         services: Services = state.services
         hsm = services.hsm
+        audited = True
         try:
             status = await hsm.run_async(hsm.status)
         except HsmError as exc:
@@ -72,14 +76,17 @@ class HealthController(Controller):
                 accepted_weaknesses=verdict.accepted,
             )
             if verdict.accepted and not verdict.missing:  # ready on an accepted weakness
+                # not ready until the accepted weakness is on the audit trail
                 try:
                     await anyio.to_thread.run_sync(services.weakness_audit.record, status, verdict)
-                except (SQLAlchemyError, HsmError) as exc:
-                    # not ready until the accepted weakness is on the audit trail
+                except SQLAlchemyError as exc:
+                    audited = False
+                    log.warning("hsm.weakness_not_audited", reason=database_problem(exc))
+                except HsmError as exc:
                     hsm_part.ok = False
                     hsm_part.reason = f"the accepted HSM weakness could not be audited: {exc}"
         database = await anyio.to_thread.run_sync(_check_database, services)
-        ok = hsm_part.ok and database.ok
+        ok = hsm_part.ok and database.ok and audited
         return Response(
             Readiness("ready" if ok else "unavailable", hsm_part, database),
             status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE,
