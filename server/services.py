@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from hsm import Hsm
 from server.clock import Clock
@@ -58,25 +58,8 @@ class Services:
                 parallelism=settings.argon2_parallelism,
             )
         )
-        policy = VerifyPolicy(
-            totp_window=settings.totp_window,
-            hotp_look_ahead=settings.hotp_look_ahead,
-            lockout_threshold=settings.lockout_threshold,
-            lockout_base_seconds=settings.lockout_base_seconds,
-            lockout_max_seconds=settings.lockout_max_seconds,
-            source_failure_limit=settings.source_failure_limit,
-            source_window_seconds=settings.source_window_seconds,
-        )
-        enrollment_policy = EnrollmentPolicy(
-            issuer=settings.issuer,
-            email_code_digits=settings.email_code_digits,
-            ttl_seconds=settings.enrollment_ttl_seconds,
-            email_code_attempts=settings.email_code_attempts,
-            activation_code_attempts=settings.activation_code_attempts,
-            clock_skew_seconds=settings.request_clock_skew_seconds,
-            password_failures=settings.portal_login_failures,
-            password_window_seconds=settings.portal_login_window_seconds,
-        )
+        policy = verify_policy(settings)
+        enrollment_policy = enrollment_policy_of(settings)
         verification = VerificationService(db, hsm, audit, clock, policy, metrics)
         return cls(
             settings=settings,
@@ -102,3 +85,30 @@ class Services:
             ),
             weakness_audit=WeaknessAudit(db, audit, settings.hsm_token_label),
         )
+
+
+ENROLLMENT_SETTINGS: dict[str, str] = {
+    "issuer": "issuer",
+    "email_code_digits": "email_code_digits",
+    "ttl_seconds": "enrollment_ttl_seconds",
+    "email_code_attempts": "email_code_attempts",
+    "activation_code_attempts": "activation_code_attempts",
+    "clock_skew_seconds": "request_clock_skew_seconds",
+    "registrations_per_hour": "registrations_per_hour",
+    "password_failures": "portal_login_failures",
+    "password_window_seconds": "portal_login_window_seconds",
+}
+"""Which setting gives each field of `EnrollmentPolicy` (a test checks that every field has
+one, so that none is silently left at its default)."""
+
+
+def verify_policy(settings: Settings) -> VerifyPolicy:
+    """`VerifyPolicy` from the settings of the same names, every field of it."""
+    return VerifyPolicy(**{f.name: getattr(settings, f.name) for f in fields(VerifyPolicy)})
+
+
+def enrollment_policy_of(settings: Settings) -> EnrollmentPolicy:
+    """`EnrollmentPolicy` from the settings `ENROLLMENT_SETTINGS` names."""
+    return EnrollmentPolicy(
+        **{field: getattr(settings, name) for field, name in ENROLLMENT_SETTINGS.items()}
+    )

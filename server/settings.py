@@ -87,6 +87,10 @@ class Settings(BaseSettings):
 
     totp_window: int = 1
     hotp_look_ahead: int = 10
+    max_drift: int = Field(default=10, ge=0)
+    """The most time steps a credential's learnt drift may reach (beyond: officer resync)."""
+    unknown_user_retention_seconds: float = Field(default=90 * 86400, gt=0)
+    """How long failures for usernames that do not exist are kept (for the decoy's limits)."""
     lockout_threshold: int = 5
     lockout_base_seconds: float = 60.0
     lockout_max_seconds: float = 3600.0
@@ -114,6 +118,8 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("var/outbox")
     email_code_digits: int = 8
     enrollment_ttl_seconds: int = 600
+    registrations_per_hour: int = Field(default=5, ge=1)
+    """Self-registrations a customer may start in an hour."""
     email_code_attempts: int = 5
     activation_code_attempts: int = 3
     request_clock_skew_seconds: int = 300
