@@ -17,6 +17,7 @@ from hsm.errors import (
 from hsm.extraction import GUARANTEES, ExtractionProof
 from hsm.keys import KeyInfo, KeyPurpose
 from hsm.otp import Algorithm, totp_counter, truncate
+from hsm.port import AuditSealer, HsmPort, KeyAdministration, OtpEngine, Provisioner
 from hsm.provisioning import ProvisionedSeed, kdf_input
 from hsm.seeds import (
     MAX_IMPORTED_SEED,
@@ -32,19 +33,24 @@ __all__ = [
     "MIN_IMPORTED_SEED",
     "SHORTEST_IMPORTED_SEED",
     "Algorithm",
+    "AuditSealer",
     "ExtractionProof",
     "Hsm",
     "HsmConfig",
     "HsmError",
+    "HsmPort",
     "HsmStatus",
     "HsmUnavailable",
     "InvalidSeedRequest",
+    "KeyAdministration",
     "KeyInfo",
     "KeyNotFound",
     "KeyPurpose",
     "OfficerNeeded",
+    "OtpEngine",
     "OtpJob",
     "ProvisionedSeed",
+    "Provisioner",
     "SeedRejected",
     "WrappedSeed",
     "kdf_input",

@@ -146,6 +146,11 @@ class Hsm:
         """
         return self._run(lambda session: self._keys.ensure(session, self._make_kek))
 
+    @property
+    def token_label(self) -> str:
+        """The label of the token this `Hsm` uses."""
+        return self.config.token_label
+
     def reload_keys(self) -> None:
         """Scan the token again, e.g. after an officer added a KEK version."""
         self._run(self._reload_keys)

@@ -1,4 +1,4 @@
-"""The server's long-term keys on the token (DESIGN.md §2) and how they are found.
+"""The server's long-term keys on the token (docs/design.md §2) and how they are found.
 
 | label                    | what                                   | use                      |
 |--------------------------|----------------------------------------|--------------------------|

@@ -1,4 +1,4 @@
-"""Key transport to a customer's token (DESIGN.md §3, docs/protocol.md).
+"""Key transport to a customer's token (docs/design.md §3, docs/protocol.md).
 
 Inside the HSM, in one call: generate the seed; wrap it under the current KEK for the
 database; make an ephemeral EC P-256 key pair; derive Z = ECDH(ephemeral, token key)

@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Template
 
-from hsm import Hsm, HsmError
+from hsm import Hsm, HsmError, HsmPort
 from server.clock import Clock, system_clock
 from server.db.engine import Database
 from server.domain.enrollment.controllers import EnrollmentController, TokenRequestsController
@@ -125,7 +125,7 @@ async def _prove_at_start(services: Services) -> None:
 def create_app(
     settings: Settings,
     *,
-    hsm: Hsm | None = None,
+    hsm: HsmPort | None = None,
     clock: Clock = system_clock,
     db: Database | None = None,
     mailer: Mailer | None = None,
@@ -134,7 +134,7 @@ def create_app(
 
     Args:
         settings: the typed settings; nothing else is read from the environment.
-        hsm: an `Hsm` to use instead of one built from `settings` (tests share one token).
+        hsm: an HSM to use instead of an `Hsm` built from `settings` (tests share one token).
         clock: the time source (tests pass one they control).
         db: a database to use instead of one built from `settings.database_url`.
         mailer: where e-mails go instead of the one `settings` describe.

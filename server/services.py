@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from hsm import Hsm
+from hsm import HsmPort
 from server.clock import Clock
 from server.db.engine import Database
 from server.domain.audit.services import AuditLog
@@ -26,7 +26,7 @@ class Services:
 
     settings: Settings
     db: Database
-    hsm: Hsm
+    hsm: HsmPort
     clock: Clock
     metrics: Metrics
     audit: AuditLog
@@ -43,7 +43,7 @@ class Services:
         cls,
         settings: Settings,
         *,
-        hsm: Hsm,
+        hsm: HsmPort,
         clock: Clock,
         db: Database | None = None,
         mailer: Mailer | None = None,

@@ -59,3 +59,24 @@ def test_only_hsm_imports_pkcs11() -> None:
         if "pkcs11" in _imported_roots(f)
     }
     assert users == set()
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == module
+        for alias in node.names
+    }
+
+
+def test_the_server_domain_depends_on_the_hsm_port_not_the_class() -> None:
+    """Only the edges that open an HSM (the app factory, the officer's tool, the demo)
+    name the concrete `Hsm`; the domain asks for `hsm.port`'s Protocols."""
+    users = {
+        str(f.relative_to(ROOT))
+        for f in (ROOT / "server" / "domain").rglob("*.py")
+        if "Hsm" in _imported_names(f, "hsm")
+    }
+    assert users == set()

@@ -57,6 +57,7 @@ class Context:
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._services: Services | None = None
+        self._hsm: Hsm | None = None
 
     @property
     def settings(self) -> Settings:
@@ -69,14 +70,20 @@ class Context:
         return self._settings
 
     @property
+    def hsm(self) -> Hsm:
+        """The HSM, with the officer's tools (key creation, self-test), opened on first use."""
+        if self._hsm is None:
+            try:
+                self._hsm = Hsm(self.settings.hsm_config(officer=True))
+            except SettingsError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._hsm
+
+    @property
     def services(self) -> Services:
         """The same services the server wires, built on first use."""
         if self._services is None:
-            try:
-                hsm = Hsm(self.settings.hsm_config(officer=True))
-            except SettingsError as exc:
-                raise click.ClickException(str(exc)) from None
-            self._services = Services.build(self.settings, hsm=hsm, clock=system_clock)
+            self._services = Services.build(self.settings, hsm=self.hsm, clock=system_clock)
         return self._services
 
     @contextmanager
@@ -104,8 +111,9 @@ class Context:
 
     def close(self) -> None:
         """Close the HSM session and the database pools, if they were opened."""
+        if self._hsm is not None:
+            self._hsm.close()
         if self._services is not None:
-            self._services.hsm.close()
             self._services.db.dispose()
 
 

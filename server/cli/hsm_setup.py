@@ -88,7 +88,7 @@ def init_keys(context: Context) -> None:
     """Create whichever of KEK v1, provisioning key and audit MAC key is missing (audited)."""
 
     def act() -> list[str]:
-        created = context.services.hsm.ensure_keys()
+        created = context.hsm.ensure_keys()
         if created:
             with context.transaction() as session:
                 context.services.audit.append(
@@ -111,7 +111,7 @@ def status(context: Context) -> None:
     key, a way to get a seed out that no officer accepted, credentials wrapped under a KEK
     that is not on the token, or no database.
     """
-    hsm = context.services.hsm
+    hsm = context.hsm
     problems: list[str] = []
     config = hsm.config
     click.echo(f"module:  {config.module}")

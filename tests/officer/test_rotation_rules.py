@@ -16,7 +16,7 @@ from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from benchmarks.population import Holder, populate, seed_pool
-from hsm import Algorithm, Hsm, KeyPurpose, WrappedSeed
+from hsm import Algorithm, Hsm, KeyAdministration, KeyInfo, KeyPurpose, WrappedSeed
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import AuditEvent, Credential
@@ -37,7 +37,7 @@ class Officer:
     clock: FakeClock
     holders: list[Holder]
 
-    def rotation(self, hsm: Any = None, **options: Any) -> KeyRotation:
+    def rotation(self, hsm: KeyAdministration | None = None, **options: Any) -> KeyRotation:
         the_hsm = hsm or self.hsm
         return KeyRotation(self.db, the_hsm, AuditLog(self.hsm, self.clock), self.clock, **options)
 
@@ -84,7 +84,7 @@ def officer(officer_hsm: Hsm, database_url: str) -> Iterator[Officer]:
     yield from make_officer(database_url, officer_hsm)
 
 
-class InterferingHsm:
+class InterferingHsm(KeyAdministration):
     """The real HSM, but before the first batch is re-wrapped `meanwhile` runs: another
     process changing rows between the rotation's read and its write."""
 
@@ -101,8 +101,21 @@ class InterferingHsm:
             meanwhile()
         return result
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._hsm, name)
+    @property
+    def token_label(self) -> str:
+        return self._hsm.token_label
+
+    def keys(self) -> list[KeyInfo]:
+        return self._hsm.keys()
+
+    def reload_keys(self) -> None:
+        self._hsm.reload_keys()
+
+    def create_kek(self) -> int:
+        return self._hsm.create_kek()
+
+    def destroy_kek(self, version: int) -> None:
+        self._hsm.destroy_kek(version)
 
 
 def _concurrent_change(officer: Officer) -> None:

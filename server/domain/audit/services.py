@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.exc import NoResultFound
 from sqlmodel import Session, col, select
 
-from hsm import Hsm, HsmError
+from hsm import AuditSealer, HsmError
 from server.clock import Clock
 from server.db.driver import DriverStatement
 from server.db.models import AuditEvent, AuditHead
@@ -175,7 +175,7 @@ def _locked_head(connection: Connection) -> _Head:
 class AuditLog:
     """Appends events inside the caller's transaction and checks the chain."""
 
-    def __init__(self, hsm: Hsm, clock: Clock) -> None:
+    def __init__(self, hsm: AuditSealer, clock: Clock) -> None:
         self._hsm = hsm
         self._clock = clock
         self._trusted: tuple[int, str | None] = (0, None)

@@ -9,7 +9,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from hsm import MIN_IMPORTED_SEED, Algorithm, Hsm, HsmError, InvalidSeedRequest, totp_counter
+from hsm import (
+    MIN_IMPORTED_SEED,
+    Algorithm,
+    HsmError,
+    InvalidSeedRequest,
+    OtpEngine,
+    totp_counter,
+)
 from server.clock import Clock
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
 from server.domain.audit.services import AuditLog, AuditRecord
@@ -50,7 +57,7 @@ class SeedImport:
 class CredentialService:
     """Import, list, unlock, resynchronise and revoke credentials; each change is audited."""
 
-    def __init__(self, hsm: Hsm, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, hsm: OtpEngine, audit: AuditLog, clock: Clock) -> None:
         self._hsm = hsm
         self._audit = audit
         self._clock = clock

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hsm import Algorithm, Hsm, WrappedSeed
+from hsm import Algorithm, Provisioner, WrappedSeed
 from server.domain.audit.services import canonical
 from server.domain.enrollment.signing import b64url
 
@@ -16,7 +16,7 @@ CONTEXT_PREFIX = b"otp-provisioning-v1\x00"
 
 @dataclass(frozen=True)
 class CredentialProfile:
-    """What a provisioned credential looks like (DESIGN.md §4 defaults)."""
+    """What a provisioned credential looks like (docs/design.md §4 defaults)."""
 
     algorithm: Algorithm = Algorithm.SHA1
     digits: int = 6
@@ -42,7 +42,7 @@ def signed_bytes(bundle: dict[str, Any]) -> bytes:
 
 
 def issue(
-    hsm: Hsm,
+    hsm: Provisioner,
     *,
     credential_id: str,
     issuer: str,

@@ -12,7 +12,7 @@ import structlog
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
-from hsm import Hsm, HsmError
+from hsm import HsmError, Provisioner
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import (
@@ -90,7 +90,7 @@ class EnrollmentService:
     def __init__(
         self,
         db: Database,
-        hsm: Hsm,
+        hsm: Provisioner,
         audit: AuditLog,
         passwords: Passwords,
         mailer: Mailer,

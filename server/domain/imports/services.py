@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from hsm import Hsm, HsmError, InvalidSeedRequest, WrappedSeed
+from hsm import HsmError, InvalidSeedRequest, OtpEngine, WrappedSeed
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer, CustomerStatus
@@ -102,7 +102,7 @@ class ImportRefused(InvalidInput):
 class TokenImportService:
     """Plans and applies PSKC imports; assigns unassigned tokens to customers."""
 
-    def __init__(self, db: Database, hsm: Hsm, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, db: Database, hsm: OtpEngine, audit: AuditLog, clock: Clock) -> None:
         self._db = db
         self._hsm = hsm
         self._audit = audit

@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 from sqlmodel import col
 
-from hsm import Hsm, HsmError, KeyNotFound, KeyPurpose, SeedRejected, WrappedSeed
+from hsm import HsmError, KeyAdministration, KeyNotFound, KeyPurpose, SeedRejected, WrappedSeed
 from hsm.keys import key_label
 from server.clock import Clock
 from server.db.engine import Database
@@ -146,7 +146,7 @@ class KeyRotation:
     def __init__(
         self,
         db: Database,
-        hsm: Hsm,
+        hsm: KeyAdministration,
         audit: AuditLog,
         clock: Clock,
         *,
@@ -217,7 +217,7 @@ class KeyRotation:
             if newest_used is not None and newest_used > current:
                 raise Conflict(
                     f"credentials are wrapped under KEK v{newest_used}, which is not on token "
-                    f"{self._hsm.config.token_label!r}: is this the right token?"
+                    f"{self._hsm.token_label!r}: is this the right token?"
                 )
             pending = self._count_older(connection, current)
             if pending:

@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy import Connection, bindparam, delete, or_, update
 from sqlmodel import col, select
 
-from hsm import Algorithm, Hsm, HsmError, OtpJob, WrappedSeed, totp_counter
+from hsm import Algorithm, HsmError, OtpEngine, OtpJob, WrappedSeed, totp_counter
 from server.clock import Clock
 from server.db.driver import DriverStatement
 from server.db.engine import Database, per_dialect
@@ -58,7 +58,7 @@ class Result(enum.StrEnum):
 
 @dataclass(frozen=True)
 class VerifyPolicy:
-    """Windows and limits (DESIGN.md §4)."""
+    """Windows and limits (docs/design.md §4)."""
 
     totp_window: int = 1
     hotp_look_ahead: int = 10
@@ -261,7 +261,7 @@ class VerificationService:
     def __init__(
         self,
         db: Database,
-        hsm: Hsm,
+        hsm: OtpEngine,
         audit: AuditLog,
         clock: Clock,
         policy: VerifyPolicy,
