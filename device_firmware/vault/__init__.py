@@ -1,4 +1,4 @@
-"""The token's file-based vault: the `Vault` port on a directory (DESIGN.md §5).
+"""The token's file-based vault: the `Vault` port on a directory (docs/design.md §5).
 
 Public API: `FileVault`, `KdfCost`, `DeviceIdentity`, `DirectoryStorage` (atomic writes) and
 its `Step` points. Read `sealed` for the file format, the KDF cost and why a 4-digit PIN does
