@@ -23,17 +23,15 @@ from server.domain.keys.guarantees import judge
 from server.domain.operations.controllers import HealthController, MetricsController
 from server.domain.verification.controllers import VerifyController
 from server.errors import (
+    AttemptsExhausted,
     Conflict,
     DomainError,
-    Gone,
+    EnrollmentEnded,
     InvalidInput,
     NotAllowed,
     NotAuthenticated,
     NotFound,
-    NotJson,
     ServiceUnavailable,
-    TooLarge,
-    TooManyRequests,
 )
 from server.mail import Mailer
 from server.portal.setup import (
@@ -44,6 +42,7 @@ from server.portal.setup import (
 )
 from server.services import Services
 from server.settings import Settings
+from server.transport import TransportError
 
 HTTP_STATUS: dict[type[DomainError], int] = {
     InvalidInput: 400,
@@ -51,21 +50,22 @@ HTTP_STATUS: dict[type[DomainError], int] = {
     NotAllowed: 403,
     NotFound: 404,
     Conflict: 409,
-    Gone: 410,
-    TooLarge: 413,
-    NotJson: 415,
-    TooManyRequests: 429,
+    EnrollmentEnded: 410,
+    AttemptsExhausted: 429,
     ServiceUnavailable: 503,
 }
 
 
-def domain_error(request: Request, exc: DomainError) -> Response:  # type: ignore[type-arg]
-    """The one place where domain errors become HTTP answers."""
-    status = next((code for kind, code in HTTP_STATUS.items() if isinstance(exc, kind)), 400)
+def domain_error(request: Request, exc: DomainError | TransportError) -> Response:  # type: ignore[type-arg]
+    """The one place where domain (and transport) errors become HTTP answers."""
+    if isinstance(exc, TransportError):
+        status = exc.status_code
+    else:
+        status = next((code for kind, code in HTTP_STATUS.items() if isinstance(exc, kind)), 400)
     headers = dict(request.app.state.security_headers)  # error answers skip after_request
     if isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="otp"'
-    if isinstance(exc, ServiceUnavailable):
+    if isinstance(exc, ServiceUnavailable | AttemptsExhausted) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     return Response(
         {"status_code": status, "detail": str(exc)}, status_code=status, headers=headers
@@ -179,6 +179,7 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers={
             DomainError: domain_error,
+            TransportError: domain_error,
             HTTPException: http_error,
             Exception: unexpected_error,
         },

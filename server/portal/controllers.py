@@ -17,7 +17,7 @@ from server.db.models import Credential, CredentialStatus, Customer, CustomerSta
 from server.domain.customers.services import normalise_username
 from server.domain.enrollment.device_id import group
 from server.domain.verification.services import Result, VerifyRequest
-from server.errors import DomainError, InvalidInput, NotAllowed, TooManyRequests
+from server.errors import AttemptsExhausted, DomainError, InvalidInput, NotAllowed
 from server.portal.i18n import LANGUAGES, negotiate, translator
 from server.portal.operations import OPERATIONS
 from server.services import Services
@@ -137,7 +137,7 @@ class PortalController(Controller):
             customer = services.enrollment.authenticate_customer(
                 username, password, _source(request)
             )
-        except TooManyRequests:
+        except AttemptsExhausted:
             return page(request, "login.html", 429, error="login.throttled", username=username)
         except DomainError:
             return page(request, "login.html", 401, error="login.wrong", username=username)

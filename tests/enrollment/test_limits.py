@@ -356,7 +356,7 @@ def test_parallel_wrong_codes_get_no_more_tries_than_allowed(enroll: Enrollment)
     from concurrent.futures import ThreadPoolExecutor
 
     from server.domain.enrollment.signing import SignedRequest
-    from server.errors import Gone, InvalidInput
+    from server.errors import EnrollmentEnded, InvalidInput
 
     ana = enroll.customer()
     token = enroll.token()
@@ -370,7 +370,7 @@ def test_parallel_wrong_codes_get_no_more_tries_than_allowed(enroll: Enrollment)
             enroll.services.enrollment.confirm_registration(request, registration_id, _wrong(code))
         except InvalidInput:
             return "compared"
-        except Gone:
+        except EnrollmentEnded:
             return "refused"
         return "accepted"
 

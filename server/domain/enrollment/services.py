@@ -36,15 +36,19 @@ from server.domain.enrollment.signing import SignedRequest, remember_nonce
 from server.domain.ratelimit import FailureLimit
 from server.domain.verification.services import Result, VerificationService, VerifyRequest
 from server.errors import (
+    AttemptsExhausted,
+    CodeAlreadyUsed,
+    CodeExpired,
     Conflict,
+    CustomerCannotEnrol,
     DeviceRevoked,
-    Gone,
+    EnrollmentEnded,
     InvalidInput,
     NotAllowed,
     NotAuthenticated,
     NotFound,
     ServiceUnavailable,
-    TooManyRequests,
+    TooManyWrongCodes,
 )
 from server.mail import Mailer, MailError, mask_address
 
@@ -243,13 +247,13 @@ class EnrollmentService:
                 .rowcount
             )
             if claimed != 1:
-                raise Gone("this code was used already")
+                raise CodeAlreadyUsed()
             # lock the customer: two enrollments finishing at once must not both stay active
             customer = session.exec(
                 select(Customer).where(Customer.id == customer_id).with_for_update()
             ).first()
             if customer is None or customer.status != CustomerStatus.ACTIVE:
-                raise Gone("this customer can no longer enrol a token")
+                raise CustomerCannotEnrol()
             bundle, retired = self._complete(session, customer, credential_id, device_id, signed)
             # one append: the head is moved and the HSM seals once for all these events
             self._audit.append_many(
@@ -337,7 +341,7 @@ class EnrollmentService:
                 .where(col(Registration.created_at) > now - 3600)
             ).one()
             if recent >= self.policy.registrations_per_hour:
-                raise TooManyRequests("too many registrations in the last hour: try again later")
+                raise AttemptsExhausted("too many registrations in the last hour: try again later")
             session.add(
                 Registration(
                     id=registration_id,
@@ -410,7 +414,7 @@ class EnrollmentService:
             raise closed
         allowed = self.policy.email_code_attempts
         if not self._reserve_attempt(Registration, registration_id, allowed):
-            raise Gone("too many wrong codes: start again")
+            raise TooManyWrongCodes()
         given = self._digest(b"email-code", registration_id, code)
         if not hmac.compare_digest(registration.code_digest, given):
             self._void_if_spent(Registration, registration_id, allowed)
@@ -425,16 +429,18 @@ class EnrollmentService:
         )
 
     @staticmethod
-    def _closed(session: Session, record: Registration | Activation, now: float) -> Gone | None:
+    def _closed(
+        session: Session, record: Registration | Activation, now: float
+    ) -> EnrollmentEnded | None:
         """Why `record` cannot take a code any more (marking it expired on time), or None."""
         if record.status == EnrollmentStatus.PENDING and record.expires_at <= now:
             record.status = EnrollmentStatus.EXPIRED
             session.add(record)
         return {
             EnrollmentStatus.PENDING: None,
-            EnrollmentStatus.EXPIRED: Gone("the code has expired: start again"),
-            EnrollmentStatus.FAILED: Gone("too many wrong codes: start again"),
-            EnrollmentStatus.COMPLETED: Gone("this code was used already"),
+            EnrollmentStatus.EXPIRED: CodeExpired(),
+            EnrollmentStatus.FAILED: TooManyWrongCodes(),
+            EnrollmentStatus.COMPLETED: CodeAlreadyUsed(),
         }[EnrollmentStatus(record.status)]
 
     def _reserve_attempt(
@@ -594,7 +600,7 @@ class EnrollmentService:
             open_ones = [a for a in pending if self._closed(session, a, now) is None]
         if not open_ones:
             if pending:
-                raise Gone("the code has expired: start again")
+                raise CodeExpired()
             raise InvalidInput(WRONG_ACTIVATION)
         if not (len(code) == 10 and ids.has_valid_check_digit(code)):
             raise InvalidInput(WRONG_ACTIVATION)  # a typo: not counted as a guess
@@ -658,7 +664,7 @@ class EnrollmentService:
         now = self._clock()
         with self._db.reading() as connection, Session(connection) as session:
             if any(limit.exceeded(connection, key, now) for key, limit in keys):
-                raise TooManyRequests("too many wrong passwords: try again later")
+                raise AttemptsExhausted("too many wrong passwords: try again later")
             customer = session.exec(select(Customer).where(Customer.username == name)).first()
         active = customer is not None and customer.status == CustomerStatus.ACTIVE
         ok = self._passwords.check(

@@ -30,8 +30,9 @@ from server.domain.clients.services import allowed_purposes
 from server.domain.verification.purposes import Purpose
 from server.domain.verification.schemas import VerifyAnswer, VerifyBody
 from server.domain.verification.services import Outcome, Result, VerifyRequest
-from server.errors import InvalidInput, NotAllowed, NotAuthenticated, NotJson, TooLarge
+from server.errors import InvalidInput, NotAllowed, NotAuthenticated
 from server.services import Services
+from server.transport import NotJson, TooLarge
 
 STATUS = {
     Result.ACCEPTED: 200,
