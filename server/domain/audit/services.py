@@ -187,6 +187,24 @@ class AuditLog:
         """Add `record` as the next link in the caller's transaction; returns its seq."""
         return self.append_many(connection, [record])[-1]
 
+    def record(
+        self,
+        connection: Connection,
+        *,
+        actor: str,
+        action: str,
+        subject: str = "",
+        purpose: str = "",
+        result: str = "",
+        reason: str = "",
+        source: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Add one event, described by its fields (see `AuditRecord`), as the next link in
+        the caller's transaction; returns its seq."""
+        event = AuditRecord(actor, action, subject, purpose, result, reason, source, details or {})
+        return self.append(connection, event)
+
     def append_many(self, connection: Connection, records: Sequence[AuditRecord]) -> list[int]:
         """Add `records`, in order, in the caller's transaction; returns their seqs.
 
@@ -276,11 +294,12 @@ class AuditLog:
             },
         )
         self._trusted, self._own_tail = (head.seq, mac.hex()), {}
-        self.append(
+        self.record(
             connection,
-            AuditRecord(
-                actor=actor, action="audit.resealed", result="ok", details={"sealed_seq": head.seq}
-            ),
+            actor=actor,
+            action="audit.resealed",
+            result="ok",
+            details={"sealed_seq": head.seq},
         )
         return report
 

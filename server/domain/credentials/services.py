@@ -19,7 +19,7 @@ from hsm import (
 )
 from server.clock import Clock
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
-from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.audit.services import AuditLog
 from server.domain.customers.services import normalise_username
 from server.domain.verification.services import wrapped
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
@@ -217,13 +217,11 @@ class CredentialService:
         self, session: Session, actor: str, action: str, customer: Customer, **details: Any
     ) -> None:
         """Audit an officer's action on a credential of `customer`, which succeeded."""
-        self._audit.append(
+        self._audit.record(
             session.connection(),
-            AuditRecord(
-                actor=actor,
-                action=action,
-                subject=customer.username,
-                result="ok",
-                details=details,
-            ),
+            actor=actor,
+            action=action,
+            subject=customer.username,
+            result="ok",
+            details=details,
         )

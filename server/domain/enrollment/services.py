@@ -353,15 +353,13 @@ class EnrollmentService:
                     created_at=now,
                 )
             )
-            self._audit.append(
+            self._audit.record(
                 session.connection(),
-                AuditRecord(
-                    actor=f"device:{device_id}",
-                    action="registration.start",
-                    subject=customer.username,
-                    result="ok",
-                    details={"registration": registration_id},
-                ),
+                actor=f"device:{device_id}",
+                action="registration.start",
+                subject=customer.username,
+                result="ok",
+                details={"registration": registration_id},
             )
         try:
             self._mailer.send(
@@ -381,15 +379,13 @@ class EnrollmentService:
                     .where(col(Registration.id) == registration_id)
                     .values(status=EnrollmentStatus.FAILED)
                 )
-                self._audit.append(
+                self._audit.record(
                     session.connection(),
-                    AuditRecord(
-                        actor=f"device:{device_id}",
-                        action="registration.mail_failed",
-                        subject=customer.username,
-                        result="failed",
-                        details={"registration": registration_id},
-                    ),
+                    actor=f"device:{device_id}",
+                    action="registration.mail_failed",
+                    subject=customer.username,
+                    result="failed",
+                    details={"registration": registration_id},
                 )
             raise ServiceUnavailable(
                 "the e-mail with the code could not be sent: try again later"
@@ -533,19 +529,17 @@ class EnrollmentService:
                     created_at=now,
                 )
             )
-            self._audit.append(
+            self._audit.record(
                 session.connection(),
-                AuditRecord(
-                    actor=f"customer:{customer.username}",
-                    action="activation.start",
-                    subject=customer.username,
-                    result="ok",
-                    details={
-                        "activation": activation_id,
-                        "device": device_id,
-                        "token_kind": token_kind,
-                    },
-                ),
+                actor=f"customer:{customer.username}",
+                action="activation.start",
+                subject=customer.username,
+                result="ok",
+                details={
+                    "activation": activation_id,
+                    "device": device_id,
+                    "token_kind": token_kind,
+                },
             )
         return ActivationIssued(activation_id, code, device_id, now + self.policy.ttl_seconds)
 
@@ -637,15 +631,13 @@ class EnrollmentService:
                 credential.status = CredentialStatus.RETIRED
                 credential.updated_at = now
                 session.add(credential)
-                self._audit.append(
+                self._audit.record(
                     session.connection(),
-                    AuditRecord(
-                        actor=f"device:{device.device_id}",
-                        action="credential.deleted_by_token",
-                        subject=customer.username,
-                        result="ok",
-                        details={"credential": credential_id},
-                    ),
+                    actor=f"device:{device.device_id}",
+                    action="credential.deleted_by_token",
+                    subject=customer.username,
+                    result="ok",
+                    details={"credential": credential_id},
                 )
 
     # -- portal login for the API half -----------------------------------------------------

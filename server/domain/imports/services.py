@@ -380,15 +380,13 @@ class TokenImportService:
         credential.status = CredentialStatus.ACTIVE
         clear_lockout(credential, self._clock())
         session.add(credential)
-        self._audit.append(
+        self._audit.record(
             session.connection(),
-            AuditRecord(
-                actor=actor,
-                action="credential.assign",
-                subject=customer.username,
-                result="ok",
-                details={"credential": credential.public_id, "serial": serial},
-            ),
+            actor=actor,
+            action="credential.assign",
+            subject=customer.username,
+            result="ok",
+            details={"credential": credential.public_id, "serial": serial},
         )
         return credential
 

@@ -12,7 +12,7 @@ import structlog
 
 from hsm import HsmStatus
 from server.db.engine import Database
-from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.audit.services import AuditLog
 
 log = structlog.get_logger("server")
 
@@ -68,19 +68,17 @@ class WeaknessAudit:
                 detail=status.extraction.summary(found),
             )
             with self._db.transaction() as session:
-                self._audit.append(
+                self._audit.record(
                     session.connection(),
-                    AuditRecord(
-                        actor="server",
-                        action="hsm.weakness-accepted",
-                        subject=self._token_label,
-                        result="accepted",
-                        reason="OTP_HSM_ACCEPT_WEAKNESSES",
-                        details={
-                            "guarantees": sorted(found),
-                            "module": status.module,
-                            "found": status.extraction.summary(found),
-                        },
-                    ),
+                    actor="server",
+                    action="hsm.weakness-accepted",
+                    subject=self._token_label,
+                    result="accepted",
+                    reason="OTP_HSM_ACCEPT_WEAKNESSES",
+                    details={
+                        "guarantees": sorted(found),
+                        "module": status.module,
+                        "found": status.extraction.summary(found),
+                    },
                 )
             self._done.add(found)

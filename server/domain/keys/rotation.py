@@ -42,7 +42,7 @@ from hsm.keys import key_label
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import AuditEvent, AuditHead, Credential
-from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.audit.services import AuditLog
 from server.errors import Conflict, NotFound, ServiceUnavailable
 
 DEFAULT_BATCH = 200
@@ -233,15 +233,13 @@ class KeyRotation:
                 plan = RotationPlan(
                     target, current, created=True, pending=self._count_older(connection, target)
                 )
-            self._audit.append(
+            self._audit.record(
                 connection,
-                AuditRecord(
-                    actor=actor,
-                    action="key.rotate",
-                    subject=_kek_label(plan.target),
-                    result="started" if plan.created else "resumed",
-                    details={"to": plan.target, "pending": plan.pending},
-                ),
+                actor=actor,
+                action="key.rotate",
+                subject=_kek_label(plan.target),
+                result="started" if plan.created else "resumed",
+                details={"to": plan.target, "pending": plan.pending},
             )
         return plan
 
@@ -287,21 +285,19 @@ class KeyRotation:
                 break
         report.seconds = time.monotonic() - started
         with self._db.engine.begin() as connection:
-            self._audit.append(
+            self._audit.record(
                 connection,
-                AuditRecord(
-                    actor=actor,
-                    action="key.rotate",
-                    subject=_kek_label(plan.target),
-                    result="done" if report.remaining == 0 else "incomplete",
-                    details={
-                        "to": plan.target,
-                        "rewrapped": report.rewrapped,
-                        "skipped": report.skipped,
-                        "unreadable": len(report.unreadable),
-                        "remaining": report.remaining,
-                    },
-                ),
+                actor=actor,
+                action="key.rotate",
+                subject=_kek_label(plan.target),
+                result="done" if report.remaining == 0 else "incomplete",
+                details={
+                    "to": plan.target,
+                    "rewrapped": report.rewrapped,
+                    "skipped": report.skipped,
+                    "unreadable": len(report.unreadable),
+                    "remaining": report.remaining,
+                },
             )
         return report
 
@@ -356,16 +352,14 @@ class KeyRotation:
             }
             if bad:
                 details["unreadable"] = [row.public_id for row in bad]
-            self._audit.append(
+            self._audit.record(
                 connection,
-                AuditRecord(
-                    actor=actor,
-                    action="key.rewrap",
-                    subject=_kek_label(target),
-                    result="ok" if not bad else "partial",
-                    reason="" if not bad else "unreadable",
-                    details=details,
-                ),
+                actor=actor,
+                action="key.rewrap",
+                subject=_kek_label(target),
+                result="ok" if not bad else "partial",
+                reason="" if not bad else "unreadable",
+                details=details,
             )
         unreadable.update(row.id for row in bad)
         report.unreadable.extend(row.public_id for row in bad)
@@ -431,16 +425,14 @@ class KeyRotation:
                     self._hsm.destroy_kek(version)
                 except HsmError as exc:
                     raise ServiceUnavailable(f"the HSM cannot be used: {exc}") from exc
-            self._audit.append(
+            self._audit.record(
                 connection,
-                AuditRecord(
-                    actor=actor,
-                    action="key.retire",
-                    subject=_kek_label(version),
-                    result="ok" if refusal is None else "refused",
-                    reason="" if refusal is None else refusal[0],
-                    details={"version": version, "credentials": int(in_use)},
-                ),
+                actor=actor,
+                action="key.retire",
+                subject=_kek_label(version),
+                result="ok" if refusal is None else "refused",
+                reason="" if refusal is None else refusal[0],
+                details={"version": version, "credentials": int(in_use)},
             )
         if refusal is not None:
             raise Conflict(refusal[1])
@@ -491,15 +483,13 @@ class KeyRotation:
     def _record(
         self, connection: Connection, actor: str, action: str, version: int, **details: Any
     ) -> None:
-        self._audit.append(
+        self._audit.record(
             connection,
-            AuditRecord(
-                actor=actor,
-                action=action,
-                subject=_kek_label(version),
-                result="ok",
-                details={"version": version, **details},
-            ),
+            actor=actor,
+            action=action,
+            subject=_kek_label(version),
+            result="ok",
+            details={"version": version, **details},
         )
 
 

@@ -6,7 +6,7 @@ from sqlmodel import Session, col, select
 
 from server.clock import Clock
 from server.db.models import Credential, CredentialStatus, Device, DeviceStatus
-from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.audit.services import AuditLog
 from server.domain.credentials.services import CredentialService
 from server.domain.enrollment.device_id import normalise
 from server.errors import Conflict, NotFound
@@ -49,14 +49,12 @@ class DeviceSupport:
             self._credentials.revoke(session, public_id, actor)
         device.status = DeviceStatus.REVOKED
         session.add(device)
-        self._audit.append(
+        self._audit.record(
             session.connection(),
-            AuditRecord(
-                actor=actor,
-                action="device.revoke",
-                subject=wanted,
-                result="ok",
-                details={"credentials": list(active)},
-            ),
+            actor=actor,
+            action="device.revoke",
+            subject=wanted,
+            result="ok",
+            details={"credentials": list(active)},
         )
         return list(active)
