@@ -80,3 +80,34 @@ def test_the_server_domain_depends_on_the_hsm_port_not_the_class() -> None:
         if "Hsm" in _imported_names(f, "hsm")
     }
     assert users == set()
+
+
+RULES_MAY_NOT_IMPORT = ("sqlalchemy", "sqlmodel", "litestar", "structlog", "anyio", "httpx")
+
+
+def test_rules_modules_are_pure() -> None:
+    """A context's `rules.py` does no I/O: no database, HTTP, logging or thread library,
+    and nothing of its context's store or service."""
+    offences = {}
+    for path in (ROOT / "server" / "domain").rglob("rules.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        names = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        bad = sorted(
+            n
+            for n in names
+            if n.split(".")[0] in RULES_MAY_NOT_IMPORT
+            or n.endswith((".store", ".service", ".services", ".controllers"))
+        )
+        if bad:
+            offences[str(path.relative_to(ROOT))] = bad
+    assert offences == {}
+    assert list((ROOT / "server" / "domain").rglob("rules.py")), "no rules module"

@@ -371,23 +371,17 @@ def test_a_lock_written_after_the_read_still_stops_the_acceptance(bank: Bank) ->
     """A parallel wrong guess may lock the credential while a good code is being checked."""
     from sqlalchemy import text
 
-    from server.domain.verification.services import Result, VerifyRequest
+    from server.domain.verification.service import Result, VerifyRequest
 
     alice = bank.add_customer()
     service = bank.services.verification
-    decide = service._decide
-
-    def decide_then_get_locked(check, now):  # type: ignore[no-untyped-def]
-        outcome = decide(check, now)
-        with bank.services.db.engine.begin() as connection:
-            connection.execute(text("UPDATE credentials SET locked_until = :t"), {"t": now + 60})
-        return outcome
-
-    service._decide = decide_then_get_locked  # type: ignore[method-assign]
-    try:
-        code = alice.code(bank.clock())
-        bank.secrets_used.add(code)
-        outcome = service.verify(VerifyRequest(alice.username, code, "login", "netbank"))
-    finally:
-        del service._decide
+    code = alice.code(bank.clock())
+    bank.secrets_used.add(code)
+    # the read and the HSM's look (prepare), then the parallel guess's lock, then the write
+    prepared = service.prepare([VerifyRequest(alice.username, code, "login", "netbank")])
+    with bank.services.db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE credentials SET locked_until = :t"), {"t": prepared.now + 60}
+        )
+    [outcome] = service.commit(prepared)
     assert outcome.result is not Result.ACCEPTED

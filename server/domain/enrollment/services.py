@@ -34,7 +34,7 @@ from server.domain.enrollment import device_id as ids
 from server.domain.enrollment.bundle import CredentialProfile, issue
 from server.domain.enrollment.signing import SignedRequest, remember_nonce
 from server.domain.ratelimit import FailureLimit
-from server.domain.verification.services import Result, VerificationService, VerifyRequest
+from server.domain.verification.service import Result, VerificationService, VerifyRequest
 from server.errors import (
     AttemptsExhausted,
     CodeAlreadyUsed,

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 
 from server.db.engine import error_facts
-from server.domain.verification.services import (
+from server.domain.verification.service import (
     Outcome,
     Prepared,
     VerificationService,

@@ -1,4 +1,5 @@
-"""Deciding whether a code is good: window, drift, exactly-once, lock-out, rate limit, audit.
+"""Deciding whether a code is good: the order of work (read, HSM, rules, write, audit,
+metrics) for a batch; the rules are `rules.py`, the SQL `store.py`.
 
 A batch of requests is decided in two stages so that no database lock is held while the
 HSM works. `prepare` reads the credentials and makes one HSM call that looks for each code
@@ -13,214 +14,53 @@ transaction.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, delete, or_, update
-from sqlmodel import col, select
+from sqlalchemy import Connection
 
-from hsm import Algorithm, HsmError, OtpEngine, OtpJob, WrappedSeed, totp_counter
+from hsm import Algorithm, HsmError, OtpEngine, OtpJob, WrappedSeed
 from server.clock import Clock
-from server.db.driver import DriverStatement
-from server.db.engine import Database, per_dialect
-from server.db.models import (
-    Credential,
-    CredentialKind,
-    CredentialStatus,
-    Customer,
-    CustomerStatus,
-    UnknownUserFailures,
-)
+from server.db.engine import Database
+from server.db.models import CredentialKind
 from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.customers.services import normalise_username
 from server.domain.ratelimit import FailureLimit
+from server.domain.verification import store
+from server.domain.verification.rules import (
+    CredentialState,
+    Job,
+    Outcome,
+    Result,
+    VerifyPolicy,
+    VerifyRequest,
+    clamp_drift,
+    decide,
+    locked,
+    lockout_seconds,
+    window_counters,
+    wrapped,
+)
 from server.metrics import Metrics
+
+__all__ = [
+    "Outcome",
+    "Prepared",
+    "Result",
+    "VerificationService",
+    "VerifyPolicy",
+    "VerifyRequest",
+    "window_counters",
+    "wrapped",
+]
 
 log = structlog.get_logger("server.verify")
 _decisions = logging.getLogger("server.verify")
-
-
-class Result(enum.StrEnum):
-    """The answer the relying party gets."""
-
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    LOCKED = "locked"
-    RATE_LIMITED = "rate_limited"
-    UNAVAILABLE = "unavailable"
-
-
-@dataclass(frozen=True)
-class VerifyPolicy:
-    """Windows and limits (docs/design.md §4)."""
-
-    totp_window: int = 1
-    hotp_look_ahead: int = 10
-    max_drift: int = 10
-    lockout_threshold: int = 5
-    lockout_base_seconds: float = 60.0
-    lockout_max_seconds: float = 3600.0
-    source_failure_limit: int = 50
-    source_window_seconds: int = 60
-    unknown_user_retention_seconds: float = 90 * 86400
-
-
-@dataclass(frozen=True)
-class VerifyRequest:
-    """One code to check, with what it approves."""
-
-    username: str
-    code: str
-    purpose: str
-    client: str
-    source: str = ""
-    transaction: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CredentialState:
-    """What a verification reads of a credential (one row, no ORM object)."""
-
-    id: int
-    public_id: str
-    kind: str
-    wrapped_seed: bytes
-    kek_version: int
-    seed_length: int
-    algorithm: str
-    digits: int
-    period: int
-    last_step: int
-    drift: int
-    locked_until: float | None
-
-
-_STATE_COLUMNS = [getattr(Credential, f.name) for f in fields(CredentialState)]
-# Read once per verify batch, on the driver's cursor (see server.db.driver).
-_LOAD_CREDENTIALS = DriverStatement(
-    select(col(Customer.username), *_STATE_COLUMNS)
-    .join(Customer, col(Customer.id) == col(Credential.customer_id))
-    .where(col(Customer.username).in_(bindparam("usernames", expanding=True)))
-    .where(col(Customer.status) == CustomerStatus.ACTIVE)
-    .where(col(Credential.status) == CredentialStatus.ACTIVE)
-    .order_by(col(Credential.id))
-)
-
-
-def _not_locked(locked_until: Any) -> Any:
-    return or_(locked_until.is_(None), locked_until <= bindparam("now"))
-
-
-# The hot path's writes, built once (building a statement costs more than running it).
-# The acceptance runs once per request: on the driver's cursor (see server.db.driver).
-_ACCEPT = DriverStatement(
-    update(Credential)
-    .where(col(Credential.id) == bindparam("cid"))
-    .where(col(Credential.last_step) < bindparam("step"))
-    .where(col(Credential.status) == CredentialStatus.ACTIVE)
-    # a lock written by a parallel wrong guess since we read the row still holds
-    .where(_not_locked(col(Credential.locked_until)))
-    .values(
-        last_step=bindparam("step"),
-        drift=bindparam("new_drift"),
-        failure_count=0,
-        lockouts=0,
-        locked_until=None,
-        updated_at=bindparam("now"),
-    )
-)
-# A failure counts only while the credential is not locked (a lock written since the read
-# holds; the refusals during a lock are not counted again).
-_COUNT_FAILURE = (
-    update(Credential)
-    .where(col(Credential.id) == bindparam("cid"))
-    .where(_not_locked(col(Credential.locked_until)))
-    .values(failure_count=col(Credential.failure_count) + 1, updated_at=bindparam("now"))
-    .returning(col(Credential.failure_count), col(Credential.lockouts))
-)
-_LOCKED_UNTIL = select(col(Credential.locked_until)).where(col(Credential.id) == bindparam("cid"))
-_LOAD_UNKNOWN = DriverStatement(
-    select(col(UnknownUserFailures.username), col(UnknownUserFailures.locked_until)).where(
-        col(UnknownUserFailures.username).in_(bindparam("usernames", expanding=True))
-    )
-)
-_UNKNOWN_LOCKED_UNTIL = select(col(UnknownUserFailures.locked_until)).where(
-    col(UnknownUserFailures.username) == bindparam("username")
-)
-
-
-_COUNT_UNKNOWN = per_dialect(
-    lambda dialect: (
-        dialect.insert(UnknownUserFailures)
-        .values(
-            username=bindparam("username"),
-            failure_count=1,
-            lockouts=0,
-            updated_at=bindparam("now"),
-        )
-        .on_conflict_do_update(
-            index_elements=["username"],
-            set_={
-                "failure_count": col(UnknownUserFailures.failure_count) + 1,
-                "updated_at": bindparam("now"),
-            },
-            # as for customers: no failure counts while the name is locked out
-            where=_not_locked(col(UnknownUserFailures.locked_until)),
-        )
-        .returning(col(UnknownUserFailures.failure_count), col(UnknownUserFailures.lockouts))
-    )
-)
-_LOCK_UNKNOWN = (
-    update(UnknownUserFailures)
-    .where(col(UnknownUserFailures.username) == bindparam("name"))
-    .values(failure_count=0, lockouts=bindparam("new_lockouts"), locked_until=bindparam("until"))
-)
-_PRUNE_UNKNOWN = delete(UnknownUserFailures).where(
-    col(UnknownUserFailures.updated_at) < bindparam("before")
-)
-_LOCK = (
-    update(Credential)
-    .where(col(Credential.id) == bindparam("cid"))
-    .values(failure_count=0, lockouts=bindparam("new_lockouts"), locked_until=bindparam("until"))
-)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The decision. `reason` goes to the audit only; callers see `result`."""
-
-    result: Result
-    reason: str
-    credential_id: str | None = None
-    retry_after: int | None = None
-    step: int | None = None
-
-
-def window_counters(
-    credential: Credential | CredentialState, now: float, policy: VerifyPolicy
-) -> list[int]:
-    """The counters (TOTP steps or HOTP counters) a code may match, likeliest first: the
-    HSM stops at the first that matches. TOTP: the expected step, then one either side and
-    so on (the used ones included, to tell a replay); HOTP: the next counters in order."""
-    if credential.kind == CredentialKind.HOTP:
-        first = credential.last_step + 1
-        return list(range(first, first + policy.hotp_look_ahead))
-    centre = totp_counter(now, credential.period) + credential.drift
-    counters = [centre]
-    for distance in range(1, policy.totp_window + 1):
-        counters += [centre - distance, centre + distance]
-    return counters
-
-
-def wrapped(credential: Credential | CredentialState) -> WrappedSeed:
-    """The credential's seed as the HSM layer takes it."""
-    return WrappedSeed(credential.wrapped_seed, credential.kek_version, credential.seed_length)
 
 
 @dataclass
@@ -236,7 +76,7 @@ class _Check:
     unknown_locked_until: float | None = None
     """For a username without a credential: its stand-in lock-out (see `_count_unknown`)."""
     outcome: Outcome | None = None
-    jobs: list[tuple[CredentialState | None, list[int]]] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
     """(credential, counters) whose values the HSM computes; None is the decoy seed."""
     found: list[int | HsmError | None] = field(default_factory=list)
     """The HSM's answer for each job: the counter the code matched, or None."""
@@ -309,7 +149,9 @@ class VerificationService:
         checks = self._read(requests, now)
         self._compute(checks, now)
         for check in checks:
-            check.outcome = self._decide(check, now)
+            check.outcome = decide(
+                check.credentials, check.jobs, check.found, check.unknown_locked_until, now
+            )
         return Prepared(checks, now)
 
     def commit(self, prepared: Prepared) -> list[Outcome]:
@@ -354,14 +196,10 @@ class VerificationService:
             )
             for r in requests
         ]
-        found: dict[str, list[CredentialState]] = {c.username: c.credentials for c in checks}
         with self._db.reading() as connection:
-            for username, *state in _LOAD_CREDENTIALS.rows(
-                connection, {"usernames": sorted(found)}
-            ):
-                found[username].append(CredentialState(*state))
-            unknown = sorted(name for name, credentials in found.items() if not credentials)
-            locks = dict(_LOAD_UNKNOWN.rows(connection, {"usernames": unknown}) if unknown else [])
+            found = store.read(connection, [c.username for c in checks])
+            unknown = [name for name, credentials in found.items() if not credentials]
+            locks = store.unknown_locks(connection, unknown)
         for check in checks:
             check.credentials = found[check.username]
             check.unknown_locked_until = locks.get(check.username)
@@ -409,29 +247,6 @@ class VerificationService:
                 return _UNUSABLE  # the batch's HSM call fails anyway: the HSM is away
         return self._decoy_seed
 
-    def _decide(self, check: _Check, now: float) -> Outcome:
-        """Read the HSM's answers; no database access."""
-        if any(isinstance(found, HsmError) for found in check.found):
-            return Outcome(Result.UNAVAILABLE, "hsm_unavailable", retry_after=1)
-        credentials = check.credentials
-        if not credentials:
-            until = check.unknown_locked_until
-            if until and until > now:
-                return _locked(None, until, now)
-            return Outcome(Result.REJECTED, "unknown_user")
-        if not check.jobs:
-            return _locked(
-                credentials[0].public_id, min(c.locked_until or now for c in credentials), now
-            )
-        for (credential, _), step in zip(check.jobs, check.found, strict=True):
-            assert credential is not None and not isinstance(step, HsmError)  # noqa: S101
-            if step is not None:
-                reason = "replay" if step <= credential.last_step else "match"
-                return Outcome(Result.ACCEPTED, reason, credential.public_id, step=step)
-        first = check.jobs[0][0]
-        assert first is not None  # noqa: S101
-        return Outcome(Result.REJECTED, "wrong_code", first.public_id)
-
     def _apply_in_order(
         self,
         connection: Connection,
@@ -463,25 +278,21 @@ class VerificationService:
         outcome = check.outcome
         assert outcome is not None  # noqa: S101 - every check is decided
         if outcome.reason == "unknown_user":
-            if locked := _locked_earlier(locked_now, f"user:{check.username}", None, now):
-                return locked
+            if earlier := _locked_earlier(locked_now, f"user:{check.username}", None, now):
+                return earlier
             return self._count_unknown(connection, check.username, outcome, now, locked_now)
         if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
             return outcome
         credential = next(c for c in check.credentials if c.public_id == outcome.credential_id)
-        if locked := _locked_earlier(locked_now, credential.id, credential.public_id, now):
-            return locked
+        if earlier := _locked_earlier(locked_now, credential.id, credential.public_id, now):
+            return earlier
         if outcome.result is Result.ACCEPTED and outcome.reason == "match":
             assert outcome.step is not None  # noqa: S101 - set with every match
             step = outcome.step
             drift = 0
             if credential.kind == CredentialKind.TOTP:
-                drift = step - totp_counter(now, credential.period)
-                drift = max(-self.policy.max_drift, min(self.policy.max_drift, drift))
-            changed = _ACCEPT.rowcount(
-                connection, {"cid": credential.id, "step": step, "new_drift": drift, "now": now}
-            )
-            if changed == 1:
+                drift = clamp_drift(step, now, credential.period, self.policy.max_drift)
+            if store.accept(connection, credential.id, step, drift, now):
                 return Outcome(Result.ACCEPTED, "accepted", credential.public_id)
         if outcome.result is Result.ACCEPTED:
             outcome = Outcome(Result.REJECTED, "replay", credential.public_id)
@@ -495,16 +306,15 @@ class VerificationService:
         now: float,
         locked_now: dict[int | str, float],
     ) -> Outcome:
-        counted = connection.execute(_COUNT_FAILURE, {"cid": credential.id, "now": now}).first()
+        counted = store.count_failure(connection, credential.id, now)
         if counted is None:  # locked since it was read
-            until = connection.execute(_LOCKED_UNTIL, {"cid": credential.id}).scalar_one()
-            return _locked(credential.public_id, until or now, now)
+            until = store.locked_until(connection, credential.id)
+            return locked(credential.public_id, until or now, now)
         failures, lockouts = counted
-        seconds = self._lock_if_due(
-            connection, _LOCK, {"cid": credential.id}, failures, lockouts, now
-        )
+        seconds = lockout_seconds(failures, lockouts, self.policy)
         if seconds is None:
             return outcome
+        store.lock(connection, credential.id, lockouts + 1, now + seconds)
         locked_now[credential.id] = now + seconds
         return Outcome(
             Result.LOCKED,
@@ -523,43 +333,20 @@ class VerificationService:
     ) -> Outcome:
         """A wrong code for a username without a credential counts and locks out like one
         for a customer: otherwise only customers would ever answer `locked`."""
-        statement = _COUNT_UNKNOWN[connection.dialect.name]
-        counted = connection.execute(statement, {"username": username, "now": now}).first()
+        counted = store.count_unknown(connection, username, now)
         if counted is None:  # locked out since it was read
-            until = connection.execute(_UNKNOWN_LOCKED_UNTIL, {"username": username}).scalar_one()
-            return _locked(None, until or now, now)
+            until = store.unknown_locked_until(connection, username)
+            return locked(None, until or now, now)
         failures, lockouts = counted
         if now - self._pruned_at > 3600:  # forget names nobody has tried for a long time
-            connection.execute(
-                _PRUNE_UNKNOWN, {"before": now - self.policy.unknown_user_retention_seconds}
-            )
+            store.prune_unknown(connection, now - self.policy.unknown_user_retention_seconds)
             self._pruned_at = now
-        seconds = self._lock_if_due(
-            connection, _LOCK_UNKNOWN, {"name": username}, failures, lockouts, now
-        )
+        seconds = lockout_seconds(failures, lockouts, self.policy)
         if seconds is None:
             return outcome
+        store.lock_unknown(connection, username, lockouts + 1, now + seconds)
         locked_now[f"user:{username}"] = now + seconds
         return Outcome(Result.LOCKED, "unknown_user_locked", retry_after=math.ceil(seconds))
-
-    def _lock_if_due(
-        self,
-        connection: Connection,
-        lock: Any,
-        row: dict[str, Any],
-        failures: int,
-        lockouts: int,
-        now: float,
-    ) -> float | None:
-        """After a counted failure: lock the row when the threshold is reached, for the base
-        time doubled by each earlier lock-out up to the cap; returns the seconds, or None."""
-        if failures < self.policy.lockout_threshold:
-            return None
-        seconds = float(
-            min(self.policy.lockout_base_seconds * 2**lockouts, self.policy.lockout_max_seconds)
-        )
-        connection.execute(lock, {**row, "new_lockouts": lockouts + 1, "until": now + seconds})
-        return seconds
 
     def _log_decision(self, request: VerifyRequest, outcome: Outcome) -> None:
         if not _decisions.isEnabledFor(logging.INFO):
@@ -587,11 +374,7 @@ def _locked_earlier(
     until = locked_now.get(key)
     if until is None:
         return None
-    return _locked(public_id, until, now)
-
-
-def _locked(public_id: str | None, until: float, now: float) -> Outcome:
-    return Outcome(Result.LOCKED, "locked", public_id, retry_after=max(1, math.ceil(until - now)))
+    return locked(public_id, until, now)
 
 
 def _audit_record(check: _Check) -> AuditRecord:
