@@ -10,6 +10,7 @@ from http import HTTPStatus
 import structlog
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -106,6 +107,12 @@ def http_error(request: Request, exc: HTTPException) -> Response | Template:  # 
     return portal_error(request, exc)
 
 
+def _services(state: State) -> Services:
+    """What handlers get as `services`: the app's one `Services` (dependency injection)."""
+    services: Services = state.services
+    return services
+
+
 async def _prove_at_start(services: Services) -> None:
     """Run the HSM's extraction proof once and log its verdict; /health/ready answers
     from the same proof, and audits what the officer accepted when it first says ready."""
@@ -176,6 +183,7 @@ def create_app(
         # same holds for any application-level middleware or after-request hook added here
         after_request=add_security_headers(headers),
         state=State({"settings": settings, "services": services, "security_headers": headers}),
+        dependencies={"services": Provide(_services, sync_to_thread=False)},
         lifespan=[lifespan],
         exception_handlers={
             DomainError: domain_error,

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Response, Template
 from sqlmodel import Session, col, select
 
 from server.db.models import Credential, CredentialStatus, Customer, CustomerStatus, Device
+from server.di import AppServices
 from server.domain.customers.services import normalise_username
 from server.domain.enrollment.device_id import group
 from server.domain.verification.service import Result, VerifyRequest
@@ -115,11 +116,11 @@ class PortalController(Controller):
     include_in_schema = False
 
     @get("/", sync_to_thread=True)
-    def home(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+    def home(self, request: Request[Any, Any, Any], services: AppServices) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
             return Redirect("/portal/login")
-        return page(request, "home.html", device=active_device(_services(request), customer))
+        return page(request, "home.html", device=active_device(services, customer))
 
     # -- login -----------------------------------------------------------------------------
 
@@ -128,8 +129,9 @@ class PortalController(Controller):
         return page(request, "login.html", error=None, username="")
 
     @post("/login", sync_to_thread=True)
-    def login(self, request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
-        services = _services(request)
+    def login(
+        self, request: Request[Any, Any, Any], services: AppServices, data: Form
+    ) -> Template | Redirect:
         username = normalise_username(data.get("username", ""))[:150]
         password = data.get("password", "")[:200]
         now = services.clock()
@@ -162,9 +164,10 @@ class PortalController(Controller):
         return page(request, "code.html", error=None)
 
     @post("/login/code", sync_to_thread=True)
-    def code(self, request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    def code(
+        self, request: Request[Any, Any, Any], services: AppServices, data: Form
+    ) -> Template | Redirect:
         session = request.session
-        services = _services(request)
         if not session.get("pending_id") or services.clock() - session.get("auth_at", 0) > 300:
             request.clear_session()
             return Redirect("/portal/login")
@@ -204,7 +207,9 @@ class PortalController(Controller):
     # -- activation wizard -----------------------------------------------------------------
 
     @get("/activate", sync_to_thread=True)
-    def activate_form(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+    def activate_form(
+        self, request: Request[Any, Any, Any], services: AppServices
+    ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
             return Redirect("/portal/login")
@@ -214,15 +219,16 @@ class PortalController(Controller):
             error=None,
             device_id="",
             kind="hardware",
-            has_token=_services(request).enrollment.has_token(customer),
+            has_token=services.enrollment.has_token(customer),
         )
 
     @post("/activate", sync_to_thread=True)
-    def activate(self, request: Request[Any, Any, Any], data: Form) -> Template | Redirect:
+    def activate(
+        self, request: Request[Any, Any, Any], services: AppServices, data: Form
+    ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
             return Redirect("/portal/login")
-        services = _services(request)
         kind = data.get("token_kind", "hardware")
         typed = data.get("device_id", "")[:40]
         try:
@@ -256,13 +262,13 @@ class PortalController(Controller):
 
     @get("/activate/{activation_id:str}/state", sync_to_thread=True)
     def activation_state(
-        self, request: Request[Any, Any, Any], activation_id: FromPath[str]
+        self, request: Request[Any, Any, Any], services: AppServices, activation_id: FromPath[str]
     ) -> Response[dict[str, str]]:
         customer = current_customer(request)
         if customer is None:
             return Response({"state": "logged_out"}, status_code=401)
         try:
-            activation = _services(request).enrollment.activation_state(customer, activation_id)
+            activation = services.enrollment.activation_state(customer, activation_id)
         except DomainError:
             raise NotFoundException() from None
         return Response({"state": activation.status})
@@ -277,7 +283,7 @@ class PortalController(Controller):
 
     @get("/operations/{slug:str}", sync_to_thread=True)
     def operation_form(
-        self, request: Request[Any, Any, Any], slug: FromPath[str]
+        self, request: Request[Any, Any, Any], services: AppServices, slug: FromPath[str]
     ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
@@ -291,12 +297,16 @@ class PortalController(Controller):
             operation=operation,
             values={},
             error=None,
-            has_token=_services(request).enrollment.has_token(customer),
+            has_token=services.enrollment.has_token(customer),
         )
 
     @post("/operations/{slug:str}", sync_to_thread=True)
     def approve(
-        self, request: Request[Any, Any, Any], slug: FromPath[str], data: Form
+        self,
+        request: Request[Any, Any, Any],
+        services: AppServices,
+        slug: FromPath[str],
+        data: Form,
     ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
@@ -304,7 +314,6 @@ class PortalController(Controller):
         operation = OPERATIONS.get(slug)
         if operation is None:
             raise NotFoundException()
-        services = _services(request)
         t = translator(language(request))
         details: dict[str, str] = {}
         for item in operation.fields:

@@ -12,7 +12,6 @@ from typing import Annotated, Any, cast
 import anyio.to_thread
 from litestar import Controller, Request, delete, get, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
@@ -21,6 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 
 from hsm import HsmError
 from server.db.models import Customer
+from server.di import AppServices
 from server.domain.enrollment.device_id import group
 from server.domain.enrollment.schemas import (
     ActivationBody,
@@ -170,9 +170,8 @@ class EnrollmentController(Controller):
     tags = ("enrollment",)
 
     @get("/time", summary="Server time, for the token's clock offset")
-    async def time(self, state: State) -> TimeBody:
+    async def time(self, services: AppServices) -> TimeBody:
         """The server's Unix time in seconds."""
-        services: Services = state.services
         return TimeBody(services.clock())
 
     @get(
@@ -180,9 +179,8 @@ class EnrollmentController(Controller):
         summary="The public key that signs provisioning bundles",
         responses=answers(503),
     )
-    async def provisioning_key(self, state: State) -> ProvisioningKeyBody:
+    async def provisioning_key(self, services: AppServices) -> ProvisioningKeyBody:
         """Tokens pin this key (at first contact, or from their configuration)."""
-        services: Services = state.services
         try:
             version, point = await services.hsm.run_async(services.hsm.provisioning_public_key)
         except HsmError as exc:
@@ -219,10 +217,9 @@ class EnrollmentController(Controller):
         self,
         data: Annotated[ActivationBody, Body(examples=[_example(ACTIVATION_EXAMPLE)])],
         request: Request[Any, Any, Any],
-        state: State,
+        services: AppServices,
     ) -> ActivationIssuedBody:
         """Checks the device ID's check digit; the code is shown once."""
-        services: Services = state.services
         customer = await _customer(request, services)
         issued = await anyio.to_thread.run_sync(
             partial(
@@ -254,10 +251,9 @@ class EnrollmentController(Controller):
         ),
     )
     async def activation_state(
-        self, activation_id: FromPath[str], request: Request[Any, Any, Any], state: State
+        self, activation_id: FromPath[str], request: Request[Any, Any, Any], services: AppServices
     ) -> ActivationStateBody:
         """pending, completed (the token is synchronised), expired or failed."""
-        services: Services = state.services
         customer = await _customer(request, services)
         activation = await anyio.to_thread.run_sync(
             services.enrollment.activation_state, customer, activation_id
@@ -311,10 +307,9 @@ class TokenRequestsController(Controller):
         self,
         data: Annotated[RegistrationBody, Body(examples=[_example(REGISTRATION_EXAMPLE)])],
         request: Request[Any, Any, Any],
-        state: State,
+        services: AppServices,
     ) -> RegistrationStartedBody:
         """Checks the password, e-mails a code to the registered address."""
-        services: Services = state.services
         signed = _signed(request)
         started = await anyio.to_thread.run_sync(
             partial(
@@ -360,10 +355,9 @@ class TokenRequestsController(Controller):
         registration_id: FromPath[str],
         data: Annotated[ConfirmBody, Body(examples=[_example({"code": "48213907"})])],
         request: Request[Any, Any, Any],
-        state: State,
+        services: AppServices,
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
-        services: Services = state.services
         signed = _signed(request)
         return await anyio.to_thread.run_sync(
             services.enrollment.confirm_registration, signed, registration_id, data.code
@@ -396,10 +390,9 @@ class TokenRequestsController(Controller):
         self,
         data: Annotated[RedeemBody, Body(examples=[_example(REDEEM_EXAMPLE)])],
         request: Request[Any, Any, Any],
-        state: State,
+        services: AppServices,
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
-        services: Services = state.services
         signed = _signed(request)
         return await anyio.to_thread.run_sync(
             services.enrollment.redeem_activation, signed, data.device_id, data.activation_code
@@ -420,9 +413,8 @@ class TokenRequestsController(Controller):
         ),
     )
     async def delete_credential(
-        self, credential_id: FromPath[str], request: Request[Any, Any, Any], state: State
+        self, credential_id: FromPath[str], request: Request[Any, Any, Any], services: AppServices
     ) -> None:
         """Retires the credential on the server; its codes are rejected from now on."""
-        services: Services = state.services
         signed = _signed(request)
         await anyio.to_thread.run_sync(services.enrollment.delete_credential, signed, credential_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import anyio.to_thread
 import structlog
 from litestar import Controller, MediaType, get
-from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.response import Response
@@ -15,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hsm import HsmError
 from server.db.engine import database_problem
+from server.di import AppServices
 from server.domain.keys.guarantees import judge
 from server.domain.operations.schemas import DatabaseReadiness, HsmReadiness, Readiness
 from server.services import Services
@@ -54,9 +54,8 @@ class HealthController(Controller):
             )
         },
     )
-    async def ready(self, state: State) -> Response[Readiness]:
+    async def ready(self, services: AppServices) -> Response[Readiness]:
         """200 with the HSM's module, token and key versions; 503 with the reason otherwise."""
-        services: Services = state.services
         hsm = services.hsm
         audited = True
         try:
@@ -114,9 +113,8 @@ class MetricsController(Controller):
     tags = ("operations",)
 
     @get("/", summary="Prometheus metrics", media_type=MediaType.TEXT)
-    async def metrics(self, state: State) -> Response[bytes]:
+    async def metrics(self, services: AppServices) -> Response[bytes]:
         """Verifications by result and purpose, verify latency, HSM operations."""
-        services: Services = state.services
         return Response(
             services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
