@@ -34,7 +34,7 @@ typecheck:
 	$(BIN)/mypy
 
 unit:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m ""  # every test, the slow end-to-end ones too
 
 ## bench: throughput figures with their same-run baselines
 bench: deps

@@ -210,6 +210,7 @@ def test_killed_process_after_counting_the_attempt(directory: Path) -> None:
     assert vault_at(directory).status().attempts_used == 1
 
 
+@pytest.mark.slow
 def test_killed_process_in_the_middle_of_saving(directory: Path) -> None:
     rng = random.Random(5)
     versions = set()

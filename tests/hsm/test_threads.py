@@ -6,6 +6,8 @@ import random
 import threading
 import time
 
+import pytest
+
 from hsm import Algorithm, Hsm, totp_counter
 from tests.oracles import pyotp_totp
 
@@ -13,6 +15,7 @@ THREADS = 8
 SECONDS = 3.0
 
 
+@pytest.mark.slow
 def test_eight_threads_for_a_few_seconds_all_results_right(hsm: Hsm) -> None:
     rng = random.Random(8)
     credentials = []

@@ -16,6 +16,8 @@ from server.db.engine import Database
 from server.domain.audit.services import GENESIS, AuditLog, AuditRecord, event_hash
 from tests.officer.conftest import AdminRun
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
+
 RECORDS = [
     AuditRecord("officer:ana", "customer.add", "zoe", result="ok"),
     AuditRecord("officer:ana", "key.create", "otp-kek-v2", result="ok", details={"version": 2}),

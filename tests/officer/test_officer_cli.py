@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import click
+import pytest
 import structlog
 from click.testing import CliRunner
 from sqlalchemy import insert, text
@@ -22,6 +23,8 @@ from server.cli.admin import main
 from server.db.engine import make_engine
 from server.db.models import Credential, Device
 from tests.officer.conftest import AdminRun
+
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -22,6 +22,8 @@ from server.domain.imports.pskc import PreSharedKey, read_pskc
 from server.domain.imports.services import TokenImportService
 from server.errors import Conflict
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
+
 KEYS = 1_200
 
 

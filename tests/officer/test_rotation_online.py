@@ -37,6 +37,8 @@ from tests.conftest import SoftHsmTokens
 from tests.officer.conftest import admin_runner, officer_env, token_env
 from tests.server.processes import server_process
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
+
 CREDENTIALS = 10_000
 POOL = 500
 KILL_AFTER = 2_000  # re-wrapped rows seen before the first rotation is killed

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.enrollment.token_client import TokenClient
 from tests.portal.conftest import Portal, http
+
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
 
 
 def log_in(page: Page, username: str, password: str) -> None:

@@ -17,6 +17,8 @@ from tests.officer.conftest import admin_runner
 from tests.oracles import oathtool_totp
 from tests.server.processes import server_env, server_process
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
+
 
 @pytest.fixture
 def admin(tokens: SoftHsmTokens, database_url: str, hsm: object):  # type: ignore[no-untyped-def]

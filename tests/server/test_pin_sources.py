@@ -60,6 +60,7 @@ def test_the_pin_comes_from_a_systemd_credential(
         settings.hsm_config()
 
 
+@pytest.mark.slow
 def test_a_server_given_its_pin_on_a_descriptor_keeps_it_nowhere_readable(
     tokens: SoftHsmTokens, hsm: Hsm, database_url: str
 ) -> None:

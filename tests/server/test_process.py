@@ -16,6 +16,8 @@ from server.process import GC_YOUNG_THRESHOLD
 from tests.conftest import SoftHsmTokens
 from tests.server.processes import free_port, server_env, server_process
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
+
 
 def test_settling_freezes_the_startup_objects_and_raises_the_young_threshold() -> None:
     # in a child process: the test process's own collector must stay as it is

@@ -81,6 +81,7 @@ def pg_url(postgres: PostgresCluster) -> Iterator[str]:
     yield postgres.create_database(f"otp_{secrets.token_hex(4)}")
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_requests_one_process_sqlite(
     hsm: Hsm, tokens: SoftHsmTokens, database_url: str
 ) -> None:
@@ -96,6 +97,7 @@ def test_fifty_concurrent_requests_one_process_sqlite(
     assert batches < RACERS
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_requests_two_processes_postgres(
     hsm: Hsm, tokens: SoftHsmTokens, pg_url: str
 ) -> None:

@@ -76,6 +76,7 @@ def test_short_pin_is_refused(tmp_path: Path) -> None:
         create_token(tmp_path / "hsm", "shortpin", user_pin="123", secrets_dir=tmp_path / "s")
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path: Path) -> None:
     args = [
         sys.executable,

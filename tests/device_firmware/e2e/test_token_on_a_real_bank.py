@@ -35,6 +35,8 @@ from tests.device_firmware.e2e.conftest import (
 )
 from tests.oracles import oathtool_totp
 
+pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
+
 ANA, BETO, CARO = "Ana Pérez", "Beto Ruiz", "Caro Díaz"
 
 
