@@ -280,6 +280,7 @@ class TokenRequestsController(Controller):
 
     @post(
         "/registrations",
+        sync_to_thread=True,
         summary="Start a self-registration",
         description="Checks the online-banking password and e-mails a code to the registered "
         "address. A customer who has an active token must send `code`, a current code from "
@@ -303,7 +304,7 @@ class TokenRequestsController(Controller):
             },
         ),
     )
-    async def start_registration(
+    def start_registration(
         self,
         data: Annotated[RegistrationBody, Body(examples=[_example(REGISTRATION_EXAMPLE)])],
         request: Request[Any, Any, Any],
@@ -311,16 +312,13 @@ class TokenRequestsController(Controller):
     ) -> RegistrationStartedBody:
         """Checks the password, e-mails a code to the registered address."""
         signed = _signed(request)
-        started = await anyio.to_thread.run_sync(
-            partial(
-                services.enrollment.start_registration,
-                signed,
-                data.username,
-                data.password,
-                data.device_id,
-                request.client.host if request.client else "",
-                code=data.code,
-            )
+        started = services.enrollment.start_registration(
+            signed,
+            data.username,
+            data.password,
+            data.device_id,
+            request.client.host if request.client else "",
+            code=data.code,
         )
         return RegistrationStartedBody(
             started.registration_id, started.masked_email, int(started.expires_at)
@@ -328,6 +326,7 @@ class TokenRequestsController(Controller):
 
     @post(
         "/registrations/{registration_id:str}/confirm",
+        sync_to_thread=True,
         summary="Confirm with the e-mailed code: the provisioning bundle",
         description=SIGNED,
         status_code=200,
@@ -350,7 +349,7 @@ class TokenRequestsController(Controller):
             },
         ),
     )
-    async def confirm_registration(
+    def confirm_registration(
         self,
         registration_id: FromPath[str],
         data: Annotated[ConfirmBody, Body(examples=[_example({"code": "48213907"})])],
@@ -359,12 +358,11 @@ class TokenRequestsController(Controller):
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
         signed = _signed(request)
-        return await anyio.to_thread.run_sync(
-            services.enrollment.confirm_registration, signed, registration_id, data.code
-        )
+        return services.enrollment.confirm_registration(signed, registration_id, data.code)
 
     @post(
         "/activations/redeem",
+        sync_to_thread=True,
         summary="Redeem an activation code on the token: the provisioning bundle",
         description=SIGNED,
         status_code=200,
@@ -386,7 +384,7 @@ class TokenRequestsController(Controller):
             },
         ),
     )
-    async def redeem_activation(
+    def redeem_activation(
         self,
         data: Annotated[RedeemBody, Body(examples=[_example(REDEEM_EXAMPLE)])],
         request: Request[Any, Any, Any],
@@ -394,12 +392,11 @@ class TokenRequestsController(Controller):
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
         signed = _signed(request)
-        return await anyio.to_thread.run_sync(
-            services.enrollment.redeem_activation, signed, data.device_id, data.activation_code
-        )
+        return services.enrollment.redeem_activation(signed, data.device_id, data.activation_code)
 
     @delete(
         "/credentials/{credential_id:str}",
+        sync_to_thread=True,
         summary="Delete a user from the token",
         description="Retires the credential; a second DELETE of a retired credential answers "
         "204 again. " + SIGNED,
@@ -412,9 +409,9 @@ class TokenRequestsController(Controller):
             reasons={404: "no such credential, or it was provisioned to another token"},
         ),
     )
-    async def delete_credential(
+    def delete_credential(
         self, credential_id: FromPath[str], request: Request[Any, Any, Any], services: AppServices
     ) -> None:
         """Retires the credential on the server; its codes are rejected from now on."""
         signed = _signed(request)
-        await anyio.to_thread.run_sync(services.enrollment.delete_credential, signed, credential_id)
+        services.enrollment.delete_credential(signed, credential_id)
