@@ -6,7 +6,6 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from functools import partial
 from typing import Annotated, Any, cast
 
 import anyio.to_thread
@@ -147,7 +146,9 @@ def _signed(request: Request[Any, Any, Any]) -> SignedRequest:
     return signed
 
 
-async def _customer(request: Request[Any, Any, Any], services: Services) -> Customer:
+def _customer(request: Request[Any, Any, Any], services: Services) -> Customer:
+    """The customer the request's HTTP Basic login names (the password checked and its
+    failures counted: call it off the event loop)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     try:
         username, _, password = base64.b64decode(value, validate=True).decode().partition(":")
@@ -155,11 +156,8 @@ async def _customer(request: Request[Any, Any, Any], services: Services) -> Cust
         username = password = ""
     if scheme.lower() != "basic" or not username:
         raise NotAuthenticated("log in with the online-banking username and password")
-    return await anyio.to_thread.run_sync(
-        services.enrollment.authenticate_customer,
-        username,
-        password,
-        request.client.host if request.client else "",
+    return services.enrollment.authenticate_customer(
+        username, password, request.client.host if request.client else ""
     )
 
 
@@ -191,6 +189,7 @@ class EnrollmentController(Controller):
 
     @post(
         "/activations",
+        sync_to_thread=True,
         summary="Ask for an activation code (HTTP Basic: the online-banking login)",
         description="The code is shown once. A customer who has an active token must send "
         "`code`, a current code from that token.",
@@ -213,23 +212,20 @@ class EnrollmentController(Controller):
             },
         ),
     )
-    async def create_activation(
+    def create_activation(
         self,
         data: Annotated[ActivationBody, Body(examples=[_example(ACTIVATION_EXAMPLE)])],
         request: Request[Any, Any, Any],
         services: AppServices,
     ) -> ActivationIssuedBody:
         """Checks the device ID's check digit; the code is shown once."""
-        customer = await _customer(request, services)
-        issued = await anyio.to_thread.run_sync(
-            partial(
-                services.enrollment.create_activation,
-                customer,
-                data.device_id,
-                data.token_kind,
-                code=data.code,
-                source=request.client.host if request.client else "",
-            )
+        customer = _customer(request, services)
+        issued = services.enrollment.create_activation(
+            customer,
+            data.device_id,
+            data.token_kind,
+            code=data.code,
+            source=request.client.host if request.client else "",
         )
         return ActivationIssuedBody(
             issued.activation_id,
@@ -240,6 +236,7 @@ class EnrollmentController(Controller):
 
     @get(
         "/activations/{activation_id:str}",
+        sync_to_thread=True,
         summary="Follow an activation (HTTP Basic: the online-banking login)",
         security=[{"customer": []}],
         responses=answers(
@@ -250,14 +247,12 @@ class EnrollmentController(Controller):
             reasons={401: LOGIN, 404: "no such activation for this customer"},
         ),
     )
-    async def activation_state(
+    def activation_state(
         self, activation_id: FromPath[str], request: Request[Any, Any, Any], services: AppServices
     ) -> ActivationStateBody:
         """pending, completed (the token is synchronised), expired or failed."""
-        customer = await _customer(request, services)
-        activation = await anyio.to_thread.run_sync(
-            services.enrollment.activation_state, customer, activation_id
-        )
+        customer = _customer(request, services)
+        activation = services.enrollment.activation_state(customer, activation_id)
         return ActivationStateBody(
             activation.id,
             activation.status,
