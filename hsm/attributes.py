@@ -138,6 +138,25 @@ KEPT_SECRET: Mapping[Attribute, bool] = MappingProxyType(
 )
 """What a long-term key must read back as."""
 
+KEK_READS_BACK: Mapping[Attribute, bool] = MappingProxyType(
+    {
+        Attribute.TOKEN: True,
+        Attribute.PRIVATE: True,
+        **KEPT_SECRET,
+        Attribute.MODIFIABLE: False,
+        Attribute.ENCRYPT: False,
+        Attribute.DECRYPT: False,
+        Attribute.SIGN: False,
+        Attribute.DERIVE: False,
+        Attribute.WRAP: True,
+        Attribute.UNWRAP: True,
+        Attribute.TRUSTED: True,
+    }
+)
+"""What a KEK must read back as: made in the HSM, never readable, not modifiable, able to
+wrap and unwrap only, trusted. Checked when a KEK is adopted (`hsm.trusted_kek`), before
+new seeds are wrapped under one (`hsm.keys.KeyRing`), and by the extraction proof."""
+
 UNWRAPPED_SEED: Mapping[Attribute, bool] = MappingProxyType(
     {
         Attribute.SENSITIVE: True,

@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from hsm.attributes import (
+    KEK_READS_BACK,
     KEPT_SECRET,
     SIGNING_SEED_TEMPLATE,
     UNWRAPPED_SEED,
@@ -528,8 +529,8 @@ _ONLY_SIGNS = {
     Attribute.UNWRAP: False,
     Attribute.DERIVE: False,
 }
-_LONG_TERM: dict[KeyPurpose, dict[Attribute, bool]] = {
-    KeyPurpose.SEED_WRAPPING: {Attribute.TRUSTED: True, Attribute.SIGN: False},
+_LONG_TERM: dict[KeyPurpose, Mapping[Attribute, bool]] = {
+    KeyPurpose.SEED_WRAPPING: KEK_READS_BACK,
     # the audit MAC key seals audit heads and can be used for nothing else; the
     # provisioning key signs bundles (and derives nothing: it is not the ECDH key)
     KeyPurpose.AUDIT_MAC: {**_ONLY_SIGNS, Attribute.SIGN: True},

@@ -22,6 +22,7 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
+from hsm.attributes import KEK_READS_BACK
 from hsm.errors import InvalidSeedRequest, KeyNotFound
 
 LABEL_PREFIX = "otp-"
@@ -67,33 +68,15 @@ KekMaker = Callable[[pkcs11.Session, int], str]
 """Makes KEK `version` on the token and returns its label (see `hsm.trusted_kek`)."""
 
 
-VETTED_KEK: dict[Attribute, bool] = {
-    Attribute.TOKEN: True,
-    Attribute.PRIVATE: True,
-    Attribute.SENSITIVE: True,
-    Attribute.EXTRACTABLE: False,
-    Attribute.ALWAYS_SENSITIVE: True,
-    Attribute.NEVER_EXTRACTABLE: True,
-    Attribute.MODIFIABLE: False,
-    Attribute.ENCRYPT: False,
-    Attribute.DECRYPT: False,
-    Attribute.SIGN: False,
-    Attribute.DERIVE: False,
-    Attribute.TRUSTED: True,
-}
-"""What a KEK must read back as before new seeds are wrapped under it: made in the HSM,
-never readable, not modifiable, trusted (CKA_TRUSTED is dropped from the list for an HSM
-whose officer cannot make keys: `HsmConfig.kek_without_officer`)."""
-
-
 class KeyRing:
     """Handles of the server's keys in one session.
 
     Any process holding the user PIN can put an object labelled `otp-kek-v9` on the
-    token. So a KEK wraps new seeds only if it is *vetted*: it reads back as `VETTED_KEK`
-    and no other object has its label. An unvetted KEK still unwraps the blobs that name
-    its version (an installation made before the trusted KEK), and the extraction proof
-    reports it; it is current only while no KEK is vetted (such an installation).
+    token. So a KEK wraps new seeds only if it is *vetted*: it reads back as
+    `hsm.attributes.KEK_READS_BACK` and no other object has its label. An unvetted KEK
+    still unwraps the blobs that name its version (an installation made before the trusted
+    KEK), and the extraction proof reports it; it is current only while no KEK is vetted
+    (such an installation).
     """
 
     def __init__(self, *, untrusted_keks: bool = False) -> None:
@@ -102,8 +85,8 @@ class KeyRing:
         self._vetted: set[int] = set()
         self.problems: list[str] = []
         """Why a KEK on the token is not vetted, one line each (shown by the proof)."""
-        self._expected = dict(VETTED_KEK)
-        if untrusted_keks:
+        self._expected = dict(KEK_READS_BACK)
+        if untrusted_keks:  # an HSM whose officer cannot make keys (HsmConfig)
             del self._expected[Attribute.TRUSTED]
 
     def load(self, session: pkcs11.Session) -> None:
@@ -135,10 +118,11 @@ class KeyRing:
             if seen[(purpose, version)] > 1:
                 problems.append(f"{seen[(purpose, version)]} objects are labelled {label}")
                 continue
+            found = {a: _flag(obj, a, default=not wanted) for a, wanted in self._expected.items()}
             wrong = [
-                f"{attribute.name}={_flag(obj, attribute, default=not wanted)}".lower()
+                f"{attribute.name}={found[attribute]}".lower()
                 for attribute, wanted in self._expected.items()
-                if _flag(obj, attribute, default=not wanted) is not wanted
+                if found[attribute] is not wanted
             ]
             if wrong:
                 problems.append(f"{label} is not a vetted KEK: {', '.join(wrong)}")

@@ -35,26 +35,12 @@ import pkcs11
 import pkcs11.exceptions as p11e
 from pkcs11 import Attribute, Mechanism, ObjectClass
 
-from hsm.attributes import KEPT_SECRET, kek_copy_template, kek_template, mismatches
+from hsm.attributes import KEK_READS_BACK, changed, kek_copy_template, kek_template, mismatches
 from hsm.cryptoki import Cryptoki, handle_of
 from hsm.errors import HsmUnavailable, KeyNotFound, OfficerNeeded
 
 PENDING_SUFFIX = " pending"
 _TIMEOUT = 60.0
-
-ADOPTED_KEK: dict[Attribute, bool] = {
-    **KEPT_SECRET,
-    Attribute.TRUSTED: True,
-    Attribute.PRIVATE: True,
-    Attribute.MODIFIABLE: False,
-    Attribute.ENCRYPT: False,
-    Attribute.DECRYPT: False,
-    Attribute.SIGN: False,
-    Attribute.DERIVE: False,
-    Attribute.WRAP: True,
-    Attribute.UNWRAP: True,
-}
-"""What a KEK must read back as once the user session holds it."""
 
 
 def pending_label(label: str) -> str:
@@ -112,14 +98,19 @@ def _without_pins(environment: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in environment.items() if "PIN" not in name.upper()}
 
 
-def discard_pending(session: pkcs11.Session, label: str) -> int:
-    """Destroy what a crashed attempt left of KEK `label` (its public half); returns how
-    many objects went."""
-    found = list(
+def _pending(session: pkcs11.Session, label: str) -> list[Any]:
+    """The officer's halves of KEK `label` on the token (one, when all goes well)."""
+    return list(
         session.get_objects(
             {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: pending_label(label)}
         )
     )
+
+
+def discard_pending(session: pkcs11.Session, label: str) -> int:
+    """Destroy what a crashed attempt left of KEK `label` (its public half); returns how
+    many objects went."""
+    found = _pending(session, label)
     for obj in found:
         obj.destroy()
     return len(found)
@@ -133,11 +124,7 @@ def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str, mechanism: 
         KeyNotFound: the officer's half is not on the token.
         HsmUnavailable: the copy does not read back as a KEK must (it is destroyed).
     """
-    found = list(
-        session.get_objects(
-            {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: pending_label(label)}
-        )
-    )
+    found = _pending(session, label)
     handle, copy = handle_of(session), None
     try:
         if len(found) != 1:  # none, or someone made another: trust none of them
@@ -145,7 +132,7 @@ def adopt_kek(session: pkcs11.Session, direct: Cryptoki, label: str, mechanism: 
                 f"the officer's half of {label} is not on the token as one key ({len(found)} found)"
             )
         copy = direct.copy(handle, handle_of(found[0]), kek_copy_template(label, mechanism))
-        wrong = mismatches(ADOPTED_KEK, direct.flags(handle, copy, ADOPTED_KEK))
+        wrong = mismatches(KEK_READS_BACK, direct.flags(handle, copy, KEK_READS_BACK))
         allowed = direct.mechanism_list(handle, copy, Attribute.ALLOWED_MECHANISMS)
         if allowed != [mechanism]:
             wrong = ", ".join(filter(None, [wrong, f"ALLOWED_MECHANISMS={allowed}"]))
@@ -170,10 +157,12 @@ def generate_as_user(
     Raises:
         HsmUnavailable: the HSM refuses to make such a key.
     """
-    template = dict(kek_template(label, mechanism))
+    template = dict(
+        changed(
+            kek_template(label, mechanism), {Attribute.PRIVATE: True, Attribute.MODIFIABLE: False}
+        )
+    )
     del template[Attribute.TRUSTED]
-    template[Attribute.PRIVATE] = True
-    template[Attribute.MODIFIABLE] = False  # last
     # what an HSM may not take on a token key, dropped in this order until it takes the
     # rest (NSS softokn: CKR_GENERAL_ERROR for CKA_ALLOWED_MECHANISMS); the format stays
     # recorded in CKA_ID, and the extraction proof reports what is not enforced
