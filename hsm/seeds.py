@@ -4,18 +4,17 @@ A seed lives outside the HSM only as a blob wrapped as RFC 5649 under a KEK vers
 the mechanism the KEK records (`hsm.wire_format`). To compute OTP values the blob is
 unwrapped into a *session* object (sensitive, not extractable, SIGN only), the HMACs are
 computed with C_Sign, and the object is destroyed or kept in a bounded per-process cache of
-handles. Those three calls go straight to the
-module (`hsm.cryptoki`): python-pkcs11 would make a Python class for every such object.
+handles. Those three calls go straight to the module (`hsm.cryptoki`): python-pkcs11 would
+make a Python class for every such object.
 
 Every unwrap under a KEK made by `otp-hsm init-keys` is bound by the KEK's unwrap template
 (`hsm.attributes`): whatever a caller asks, the object is sensitive, SIGN-only and not
 modifiable, and only a trusted key (a KEK) may wrap it again. Rotation (`rewrap`) unwraps
 such objects as extractable and wraps them under the new KEK.
 
-Seeds are unwrapped by the token KEK itself. (An earlier release used a session copy of
-the KEK, 29 instead of 47 µs per unwrap and destroy on SoftHSM; a KEK that is not
-modifiable cannot be copied with other attributes, and an unwrap happens only when a seed
-is not in the handle cache.)
+Seeds are unwrapped by the token KEK itself: a KEK that is not modifiable cannot be copied
+as a session object, which made an uncached unwrap and destroy faster (docs/hsm.md,
+"Speed"); an unwrap happens only when a seed is not in the handle cache.
 """
 
 from __future__ import annotations
@@ -242,8 +241,7 @@ class SeedStore:
     def wrap(self, session: pkcs11.Session, seed: Any, version: int, length: int) -> WrappedSeed:
         """Wrap the seed object `seed` under KEK `version` with the mechanism the KEK
         records (`hsm.wire_format`); the object is left as it is."""
-        kek = handle_of(self._keys.get(KeyPurpose.SEED_WRAPPING, version))
-        mechanism = self.mechanism_of(session, version)
+        kek, mechanism = self._kek_and_format(session, version)
         blob = self.direct.wrap(handle_of(session), kek, handle_of(seed), mechanism)
         return WrappedSeed(blob, version, length)
 
@@ -256,19 +254,22 @@ class SeedStore:
             _destroy(seed)
 
     def mechanism_of(self, session: pkcs11.Session, version: int) -> Mechanism:
-        """The wrap mechanism of the blobs under KEK `version` (read from the KEK once per
-        handle: `hsm.wire_format.recorded`).
+        """The wrap mechanism of the blobs under KEK `version` (`hsm.wire_format`).
 
         Raises:
             KeyNotFound: the token has no such KEK.
         """
+        return self._kek_and_format(session, version)[1]
+
+    def _kek_and_format(self, session: pkcs11.Session, version: int) -> tuple[int, Mechanism]:
+        """KEK `version`'s handle and the mechanism it records, with one look at the key
+        ring (the mechanism is read from the KEK once per handle)."""
         kek = handle_of(self._kek(session, version))
         known = self._formats.get(version)
-        if known is not None and known[0] == kek:
-            return known[1]
-        mechanism = wire_format.recorded(self.direct, handle_of(session), kek)
-        self._formats[version] = (kek, mechanism)
-        return mechanism
+        if known is None or known[0] != kek:
+            known = (kek, wire_format.recorded(self.direct, handle_of(session), kek))
+            self._formats[version] = known
+        return known
 
     def rewrap(
         self, session: pkcs11.Session, seeds: Sequence[WrappedSeed], to_version: int | None
@@ -277,15 +278,13 @@ class SeedStore:
         wrap it under `to_version`, destroy the object. Seeds under `to_version` already
         pass through. No object made here can be read or wrapped out under another key."""
         target = to_version or self._keys.current_version(KeyPurpose.SEED_WRAPPING)
-        new_kek = handle_of(self._kek(session, target))  # fails first if the target is missing
-        new_mechanism = self.mechanism_of(session, target)
+        new_kek, new_mechanism = self._kek_and_format(session, target)  # fails first if missing
         result, direct, handle = [], self.direct, handle_of(session)
         for seed in seeds:
             if seed.kek_version == target:
                 result.append(seed)
                 continue
-            old_kek = handle_of(self._kek(session, seed.kek_version))
-            old_mechanism = self.mechanism_of(session, seed.kek_version)
+            old_kek, old_mechanism = self._kek_and_format(session, seed.kek_version)
             with _unwrapping(session, seed):
                 obj = direct.unwrap(handle, old_kek, seed.blob, old_mechanism, REWRAP_SEED_TEMPLATE)
             try:
@@ -332,8 +331,7 @@ class SeedStore:
     def unwrap_for_signing(self, session: pkcs11.Session, seed: WrappedSeed) -> int:
         """What `unwrap` makes by default (a sensitive SIGN-only session object), through
         the module's own functions; returns the object's handle."""
-        kek = handle_of(self._kek(session, seed.kek_version))
-        mechanism = self.mechanism_of(session, seed.kek_version)
+        kek, mechanism = self._kek_and_format(session, seed.kek_version)
         with _unwrapping(session, seed):
             return self.direct.unwrap_signing_seed(handle_of(session), kek, seed.blob, mechanism)
 
