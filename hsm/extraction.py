@@ -51,12 +51,12 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from hsm.attributes import (
     KEK_READS_BACK,
     KEPT_SECRET,
+    REWRAP_SEED_TEMPLATE,
     SIGNING_SEED_TEMPLATE,
     UNWRAPPED_SEED,
     Template,
     changed,
     mismatches,
-    unwrapped_seed_template,
 )
 from hsm.cryptoki import Cryptoki, handle_of
 from hsm.keys import KeyPurpose, KeyRing, key_label
@@ -174,6 +174,15 @@ def _ckr(exc: p11e.PKCS11Error) -> str:
     return type(exc).__name__ if type(exc) is not p11e.PKCS11Error else (str(exc) or "refused")
 
 
+_MINIMAL_READABLE: Template = {
+    Attribute.CLASS: ObjectClass.SECRET_KEY,
+    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+    Attribute.TOKEN: False,
+    Attribute.SENSITIVE: False,
+    Attribute.EXTRACTABLE: True,
+}
+
+
 class _Attacker:
     """The attempts, on one session, with every object they make destroyed at the end."""
 
@@ -245,11 +254,19 @@ class _Attacker:
         return self.keep(self.direct.unwrap(self.handle, kek, blob, self.mechanism, template))
 
     def readable_value(self, handle: int) -> bytes:
-        """CKA_VALUE, or _Refused."""
+        """CKA_VALUE, or _Refused (_Inconclusive for an answer that is no refusal)."""
         try:
             return self.direct.value(self.handle, handle)
         except p11e.PKCS11Error as exc:
+            if not _is_refusal(exc):
+                raise _Inconclusive(_ckr(exc)) from exc
             raise _Refused(f"the value is not shown ({_ckr(exc)})") from exc
+
+    def wrap_out(self, own: int, key: int, as_: Template = _MINIMAL_READABLE) -> bytes:
+        """What an attacker reads of `key` by wrapping it under `own` (a key of its own)
+        and unwrapping that as a readable object: the key's value, or _Refused."""
+        out = self.direct.wrap(self.handle, own, key, self.mechanism)
+        return self.readable_value(self.unwrap(own, out, as_))
 
     def first_success(self, tries: Iterable[Callable[[], str]]) -> str:
         """Run each try; the first that does not raise is the attack's success message.
@@ -270,15 +287,6 @@ class _Attacker:
 def _readable(template: Template) -> Template:
     """`template` turned readable: what an attacker asks who knows the unwrap template."""
     return changed(template, {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True})
-
-
-_MINIMAL_READABLE: Template = {
-    Attribute.CLASS: ObjectClass.SECRET_KEY,
-    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
-    Attribute.TOKEN: False,
-    Attribute.SENSITIVE: False,
-    Attribute.EXTRACTABLE: True,
-}
 
 
 def _unwrap_readable(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
@@ -305,34 +313,20 @@ def _unwrap_extractable(attacker: _Attacker, kek: int, value: bytes, blob: bytes
 
     def attempt(template: Template) -> Callable[[], str]:
         def run() -> str:
-            obj = attacker.unwrap(kek, blob, template)
-            out = attacker.direct.wrap(attacker.handle, own, obj, attacker.mechanism)
-            back = attacker.unwrap(own, out, _MINIMAL_READABLE)
-            return _leak(attacker.readable_value(back), value)
+            return _leak(attacker.wrap_out(own, attacker.unwrap(kek, blob, template)), value)
 
         return run
 
-    untrusted = {
-        **{k: v for k, v in unwrapped_seed_template(extractable=True).items()},
-        Attribute.WRAP_WITH_TRUSTED: False,
-    }
-    untrusted[Attribute.MODIFIABLE] = untrusted.pop(Attribute.MODIFIABLE)
+    untrusted = changed(REWRAP_SEED_TEMPLATE, {Attribute.WRAP_WITH_TRUSTED: False})
     minimal = {**_MINIMAL_READABLE, Attribute.SENSITIVE: True}
-    return attacker.first_success(
-        attempt(t) for t in (minimal, untrusted, dict(unwrapped_seed_template(extractable=True)))
-    )
+    return attacker.first_success(attempt(t) for t in (minimal, untrusted, REWRAP_SEED_TEMPLATE))
 
 
 def _wrap_out(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
     own = attacker.own_key()
     obj = attacker.unwrap(kek, blob, SIGNING_SEED_TEMPLATE)
 
-    def run() -> str:
-        out = attacker.direct.wrap(attacker.handle, own, obj, attacker.mechanism)
-        back = attacker.unwrap(own, out, _MINIMAL_READABLE)
-        return _leak(attacker.readable_value(back), value)
-
-    return attacker.first_success([run])
+    return attacker.first_success([lambda: _leak(attacker.wrap_out(own, obj), value)])
 
 
 def _copy_changed(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> str:
@@ -433,8 +427,7 @@ def _kek_wrap_out(attacker: _Attacker, kek: int, value: bytes, blob: bytes) -> s
     readable_aes = {**_MINIMAL_READABLE, Attribute.KEY_TYPE: KeyType.AES}
 
     def steal(key: int) -> str:
-        out = attacker.direct.wrap(attacker.handle, own, key, attacker.mechanism)
-        stolen = attacker.readable_value(attacker.unwrap(own, out, readable_aes))
+        stolen = attacker.wrap_out(own, key, as_=readable_aes)
         try:
             found = aes_key_unwrap_with_padding(stolen, blob)
         except (InvalidUnwrap, ValueError) as exc:
@@ -554,7 +547,7 @@ def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) ->
 
 
 def _no_stray_kek(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> Attempt:
-    """Keys that could stand in for a KEK or hold its value: a public secret key (what the
+    """AES keys that could stand in for a KEK or hold its value: a public one (what the
     officer's half of a new KEK is, for a moment), a trusted one outside the key ring (a
     copy of that half), one with a KEK's check value (any other copy), and the key ring's
     own problems (two objects under one label, a KEK that is not vetted)."""
@@ -565,7 +558,12 @@ def _no_stray_kek(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> A
     }
     check_values = {_check_value(direct, handle, kek) for kek in ring} - {b""}
     found = list(keys.problems)
-    for obj in list(session.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY})):
+    # a KEK or a copy of it is an AES key: the seed objects this process caches are not
+    for obj in list(
+        session.get_objects(
+            {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES}
+        )
+    ):
         key = handle_of(obj)
         if key in ring:
             continue
