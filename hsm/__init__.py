@@ -14,7 +14,7 @@ from hsm.errors import (
     OfficerNeeded,
     SeedRejected,
 )
-from hsm.extraction import GUARANTEES, ExtractionProof
+from hsm.extraction import GUARANTEES, ExtractionProof, parse_guarantees
 from hsm.keys import KeyInfo, KeyPurpose
 from hsm.otp import Algorithm, totp_counter, truncate
 from hsm.port import AuditSealer, HsmPort, KeyAdministration, OtpEngine, Provisioner
@@ -54,6 +54,7 @@ __all__ = [
     "SeedRejected",
     "WrappedSeed",
     "kdf_input",
+    "parse_guarantees",
     "shortest_seed",
     "totp_counter",
     "truncate",

@@ -13,7 +13,7 @@ import structlog
 from hsm.client import Hsm
 from hsm.config import HsmConfig
 from hsm.errors import HsmError
-from hsm.extraction import GUARANTEES
+from hsm.extraction import parse_guarantees
 
 DEFAULT_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
 
@@ -48,13 +48,10 @@ def _config(
 
 
 def _weaknesses(_ctx: click.Context, _param: click.Parameter, value: str) -> frozenset[str]:
-    names = frozenset(name.strip() for name in value.split(",") if name.strip())
-    unknown = sorted(names - set(GUARANTEES))
-    if unknown:
-        raise click.BadParameter(
-            f"unknown guarantee(s) {', '.join(unknown)}; known: {', '.join(GUARANTEES)}"
-        )
-    return names
+    try:
+        return parse_guarantees(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()

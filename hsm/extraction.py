@@ -83,6 +83,21 @@ _SCRATCH_LENGTH = 20
 _RFC5649_PREFIX = bytes.fromhex("A65959A6")
 
 
+def parse_guarantees(text: str) -> frozenset[str]:
+    """The guarantees named in `text`, comma-separated (how an officer accepts weaknesses).
+
+    Raises:
+        ValueError: a name that is not one of `GUARANTEES`.
+    """
+    names = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(names - set(GUARANTEES))
+    if unknown:
+        raise ValueError(
+            f"unknown guarantee(s) {', '.join(unknown)}; known: {', '.join(GUARANTEES)}"
+        )
+    return names
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One extraction attempt and the HSM's answer."""

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hsm import GUARANTEES, HsmConfig
+from hsm import HsmConfig, parse_guarantees
 from server.mail import Mailer, OutboxMailer, SmtpMailer
 
 
@@ -168,11 +168,7 @@ class Settings(BaseSettings):
     @field_validator("hsm_accept_weaknesses")
     @classmethod
     def _known_guarantees(cls, value: str) -> str:
-        unknown = [name for name in _names(value) if name not in GUARANTEES]
-        if unknown:
-            raise ValueError(
-                f"unknown guarantee(s) {', '.join(unknown)}; known: {', '.join(GUARANTEES)}"
-            )
+        parse_guarantees(value)  # raises ValueError naming what is unknown
         return value
 
     def mailer(self) -> Mailer:
@@ -238,16 +234,12 @@ class Settings(BaseSettings):
             token_label=self.hsm_token_label,
             user_pin=pin,
             so_pin=so_pin,
-            accepted_weaknesses=frozenset(_names(self.hsm_accept_weaknesses)),
+            accepted_weaknesses=parse_guarantees(self.hsm_accept_weaknesses),
             kek_without_officer=self.hsm_kek_without_officer,
             seed_cache_size=self.hsm_seed_cache_size,
             reconnect_interval=self.hsm_reconnect_interval,
             call_timeout=self.hsm_call_timeout,
         )
-
-
-def _names(value: str) -> list[str]:
-    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 _CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_.-]+")
