@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hsm import Hsm, HsmConfig, HsmError, HsmStatus, KeyNotFound, KeyPurpose
 from server.cli.context import Context, pass_context, record, run_action
 from server.db.engine import database_problem
+from server.domain.keys.guarantees import judge
 from server.domain.keys.rotation import KekUsage
 from softhsm_config import SOFTHSM_MODULE, TokenSetupError, create_token
 
@@ -148,12 +149,9 @@ def status(context: Context) -> None:
         click.echo("extraction attempts (as a process holding the user PIN would try):")
         for line in info.extraction.lines(info.accepted_weaknesses):
             click.echo(f"  {line}")
-        if info.missing_guarantees:
-            problems.append(
-                "seeds can leave this HSM: "
-                + info.extraction.summary(info.missing_guarantees)
-                + " (OTP_HSM_ACCEPT_WEAKNESSES names what an officer accepts)"
-            )
+        reason = judge(info).reason
+        if reason is not None:
+            problems.append(reason)
     click.echo("credentials per KEK version:")
     try:
         usage = context.key_rotation().usage(kek_versions)

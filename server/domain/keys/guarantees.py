@@ -54,6 +54,11 @@ class WeaknessAudit:
         self._done: set[frozenset[str]] = set()
         self._lock = threading.Lock()
 
+    def pending(self, verdict: HsmGuarantees) -> bool:
+        """Whether `verdict.accepted` still has to be audited by this process (a read
+        only: readiness asks at every probe, and hops to a thread only when it must)."""
+        return bool(verdict.accepted) and frozenset(verdict.accepted) not in self._done
+
     def record(self, status: HsmStatus, verdict: HsmGuarantees) -> None:
         """Log and audit `verdict.accepted` unless this process did for the same set.
         Raises what the database raises (the caller's readiness then says so)."""

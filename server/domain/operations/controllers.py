@@ -74,8 +74,8 @@ class HealthController(Controller):
                 missing_guarantees=verdict.missing,
                 accepted_weaknesses=verdict.accepted,
             )
-            if verdict.accepted and not verdict.missing:  # ready on an accepted weakness
-                # not ready until the accepted weakness is on the audit trail
+            if not verdict.missing and services.weakness_audit.pending(verdict):
+                # ready on an accepted weakness only once it is on the audit trail
                 try:
                     await anyio.to_thread.run_sync(services.weakness_audit.record, status, verdict)
                 except SQLAlchemyError as exc:
