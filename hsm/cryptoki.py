@@ -283,26 +283,31 @@ class Cryptoki:
 
     def unwrap_signing_seed(self, session: int, kek: int, blob: bytes, mechanism: Mechanism) -> int:
         """Unwrap `blob` with key `kek` into a session object made with
-        `SIGNING_SEED_TEMPLATE`; returns its handle."""
-        check(
-            self._unwrap(
-                session,
-                self._mechanism(mechanism),
-                kek,
-                blob,
-                len(blob),
-                self._template.array,
-                self._template.count,
-                self._handle_ref,
-            )
+        `SIGNING_SEED_TEMPLATE`; returns its handle. (The verify path's call: its template
+        and handle are made once.)"""
+        return self._unwrap_into(
+            session, kek, blob, mechanism, self._template, self._handle, self._handle_ref
         )
-        return self._handle.value
 
     def unwrap(
         self, session: int, kek: int, blob: bytes, mechanism: Mechanism, template: Template
     ) -> int:
         """C_UnwrapKey of `blob` with `kek` into an object made with `template`."""
-        attributes, handle = _Template(template), CK_ULONG()
+        handle = CK_ULONG()
+        return self._unwrap_into(
+            session, kek, blob, mechanism, _Template(template), handle, ctypes.byref(handle)
+        )
+
+    def _unwrap_into(
+        self,
+        session: int,
+        kek: int,
+        blob: bytes,
+        mechanism: Mechanism,
+        attributes: _Template,
+        handle: Any,
+        handle_ref: Any,
+    ) -> int:
         check(
             self._unwrap(
                 session,
@@ -312,10 +317,10 @@ class Cryptoki:
                 len(blob),
                 attributes.array,
                 attributes.count,
-                ctypes.byref(handle),
+                handle_ref,
             )
         )
-        return handle.value
+        return int(handle.value)
 
     def wrap(self, session: int, kek: int, key: int, mechanism: Mechanism) -> bytes:
         """C_WrapKey of `key` under `kek`.
