@@ -14,7 +14,8 @@ from server.domain.customers.services import CustomerService, PasswordPolicy, Pa
 from server.domain.enrollment.services import EnrollmentPolicy, EnrollmentService
 from server.domain.keys.guarantees import WeaknessAudit
 from server.domain.verification.batching import VerifyBatcher
-from server.domain.verification.service import VerificationService, VerifyPolicy
+from server.domain.verification.rules import VerifyPolicy
+from server.domain.verification.service import VerificationService
 from server.mail import Mailer
 from server.metrics import Metrics
 from server.settings import Settings

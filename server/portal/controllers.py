@@ -17,7 +17,7 @@ from server.db.models import Credential, CredentialStatus, Customer, CustomerSta
 from server.di import AppServices
 from server.domain.customers.services import normalise_username
 from server.domain.enrollment.device_id import group
-from server.domain.verification.service import Result, VerifyRequest
+from server.domain.verification.rules import Result, VerifyRequest
 from server.errors import AttemptsExhausted, DomainError, InvalidInput, NotAllowed
 from server.portal.i18n import LANGUAGES, negotiate, translator
 from server.portal.operations import OPERATIONS

@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from server.db.models import AuditEvent
 from server.domain.verification.batching import VerifyBatcher
-from server.domain.verification.service import Outcome, Prepared, Result, VerifyRequest
+from server.domain.verification.rules import Outcome, Result, VerifyRequest
+from server.domain.verification.service import Prepared
 from tests.server.conftest import Bank, JsonLines
 
 

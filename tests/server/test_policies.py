@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from server.domain.enrollment.services import EnrollmentPolicy
-from server.domain.verification.service import VerifyPolicy
+from server.domain.verification.rules import VerifyPolicy
 from server.services import ENROLLMENT_SETTINGS, enrollment_policy_of, verify_policy
 from server.settings import Settings
 

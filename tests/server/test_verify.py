@@ -371,7 +371,7 @@ def test_a_lock_written_after_the_read_still_stops_the_acceptance(bank: Bank) ->
     """A parallel wrong guess may lock the credential while a good code is being checked."""
     from sqlalchemy import text
 
-    from server.domain.verification.service import Result, VerifyRequest
+    from server.domain.verification.rules import Result, VerifyRequest
 
     alice = bank.add_customer()
     service = bank.services.verification

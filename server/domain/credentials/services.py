@@ -21,7 +21,7 @@ from server.clock import Clock
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
 from server.domain.audit.services import AuditLog
 from server.domain.customers.services import normalise_username
-from server.domain.verification.service import wrapped
+from server.domain.verification.rules import wrapped
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 
 RESYNC_TOTP_STEPS = 240  # ±4 hours at 60 s

@@ -34,7 +34,8 @@ from server.domain.enrollment import device_id as ids
 from server.domain.enrollment.bundle import CredentialProfile, issue
 from server.domain.enrollment.signing import SignedRequest, remember_nonce
 from server.domain.ratelimit import FailureLimit
-from server.domain.verification.service import Result, VerificationService, VerifyRequest
+from server.domain.verification.rules import Result, VerifyRequest
+from server.domain.verification.service import VerificationService
 from server.errors import (
     AttemptsExhausted,
     CodeAlreadyUsed,

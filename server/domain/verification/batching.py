@@ -23,12 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 
 from server.db.engine import error_facts
-from server.domain.verification.service import (
-    Outcome,
-    Prepared,
-    VerificationService,
-    VerifyRequest,
-)
+from server.domain.verification.rules import Outcome, VerifyRequest
+from server.domain.verification.service import Prepared, VerificationService
 from server.metrics import Metrics
 
 log = structlog.get_logger("server.verify")

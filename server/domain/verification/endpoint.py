@@ -28,8 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from server.domain.clients.guards import authenticate_client
 from server.domain.clients.services import allowed_purposes
 from server.domain.verification.purposes import Purpose
+from server.domain.verification.rules import Outcome, Result, VerifyRequest
 from server.domain.verification.schemas import VerifyAnswer, VerifyBody
-from server.domain.verification.service import Outcome, Result, VerifyRequest
 from server.errors import InvalidInput, NotAllowed, NotAuthenticated
 from server.services import Services
 from server.transport import NotJson, TooLarge

@@ -48,17 +48,6 @@ from server.domain.verification.rules import (
 )
 from server.metrics import Metrics
 
-__all__ = [
-    "Outcome",
-    "Prepared",
-    "Result",
-    "VerificationService",
-    "VerifyPolicy",
-    "VerifyRequest",
-    "window_counters",
-    "wrapped",
-]
-
 log = structlog.get_logger("server.verify")
 _decisions = logging.getLogger("server.verify")
 
