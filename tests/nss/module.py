@@ -18,7 +18,6 @@ Needs `cc` (Debian `gcc`), `libsoftokn3.so` (Debian `libnss3`) and, for the data
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
@@ -47,14 +46,6 @@ Method = Literal["certutil", "pkcs11"]
 
 class NssSetupError(Exception):
     """The shim could not be built or the NSS database could not be made."""
-
-
-class WrapKeyFailed(Exception):
-    """C_WrapKey answered something other than CKR_OK (`rv` holds the CKR value)."""
-
-    def __init__(self, rv: int) -> None:
-        super().__init__(f"C_WrapKey answered CKR 0x{rv:X}")
-        self.rv = rv
 
 
 @dataclass(frozen=True)
@@ -265,70 +256,3 @@ def _init_pin_through_pkcs11(token: NssToken) -> None:
     if result.returncode != 0:
         last = result.stderr.strip().splitlines()[-1:] or ["no reason given"]
         raise NssSetupError(f"setting the NSS user PIN through PKCS#11 failed: {last[0]}")
-
-
-class _Mechanism(ctypes.Structure):
-    _fields_ = [
-        ("mechanism", ctypes.c_ulong),
-        ("parameter", ctypes.c_void_p),
-        ("parameter_len", ctypes.c_ulong),
-    ]
-
-
-class _FunctionList(ctypes.Structure):
-    # CK_VERSION, then the 68 function pointers of PKCS#11 v2.40 (C_WrapKey is the 61st)
-    _fields_ = [
-        ("major", ctypes.c_ubyte),
-        ("minor", ctypes.c_ubyte),
-        ("functions", ctypes.c_void_p * 68),
-    ]
-
-
-_WRAP_KEY = 60
-_WrapKeyFn = ctypes.CFUNCTYPE(
-    ctypes.c_ulong,
-    ctypes.c_ulong,
-    ctypes.POINTER(_Mechanism),
-    ctypes.c_ulong,
-    ctypes.c_ulong,
-    ctypes.c_char_p,
-    ctypes.POINTER(ctypes.c_ulong),
-)
-
-
-def wrap_key(
-    module: Path,
-    session: int,
-    mechanism: int,
-    wrapping_key: int,
-    key: int,
-    *,
-    buffer_size: int | None = None,
-) -> bytes:
-    """C_WrapKey on an initialised module, with a buffer of `buffer_size` bytes (default:
-    the size query's answer + 16). softokn answers the size query for
-    CKM_AES_KEY_WRAP_KWP with the key's own length, too short for the RFC 5649 output, so
-    python-pkcs11's `wrap_key` (query, then wrap) fails on it with CKR_BUFFER_TOO_SMALL.
-
-    Raises:
-        WrapKeyFailed: the module refused (its CKR value is in `rv`).
-    """
-    library = ctypes.CDLL(str(module))  # the loader hands back the copy already loaded
-    table = ctypes.POINTER(_FunctionList)()
-    rv = library.C_GetFunctionList(ctypes.byref(table))
-    if rv:
-        raise WrapKeyFailed(rv)
-    function = _WrapKeyFn(table.contents.functions[_WRAP_KEY])
-    params = _Mechanism(mechanism, None, 0)
-    size = ctypes.c_ulong(0)
-    if buffer_size is None:
-        rv = function(session, ctypes.byref(params), wrapping_key, key, None, ctypes.byref(size))
-        if rv:
-            raise WrapKeyFailed(rv)
-        buffer_size = size.value + 16
-    out = ctypes.create_string_buffer(buffer_size)
-    size.value = buffer_size
-    rv = function(session, ctypes.byref(params), wrapping_key, key, out, ctypes.byref(size))
-    if rv:
-        raise WrapKeyFailed(rv)
-    return out.raw[: size.value]
