@@ -166,7 +166,7 @@ class Hsm:
     def status(self) -> HsmStatus:
         """Open the HSM if needed and describe it; raises HsmUnavailable or KeyNotFound."""
 
-        def describe(_session: pkcs11.Session) -> HsmStatus:
+        def describe(session: pkcs11.Session) -> HsmStatus:
             versions = {p.value: self._keys.versions(p) for p in KeyPurpose}
             missing = [name for name, found in versions.items() if not found]
             if missing:
@@ -175,7 +175,7 @@ class Hsm:
                     "(run `otp-hsm init-keys`)"
                 )
             token = self._conn.token
-            proof = self._extraction_proof(_session)
+            proof = self._extraction_proof(session)
             return HsmStatus(
                 module=str(self.config.module),
                 token_label=self.config.token_label,

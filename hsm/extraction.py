@@ -23,7 +23,7 @@ lists the attempts and what SoftHSM 2.6 answers.
 | key-store-readable   | read the module's key store files (SoftHSM: the token directory in |
 |                      | its configuration): with the PIN, their keys decrypt offline       |
 | no-stray-kek         | no other key could stand in for a KEK or hold its value: no public |
-|                      | or trusted secret key outside the key ring, none with a KEK's      |
+|                      | or trusted AES key outside the key ring, none with a KEK's         |
 |                      | check value, one object per KEK label, every KEK vetted            |
 
 An answer other than a refusal (`REFUSALS`: e.g. CKR_FUNCTION_FAILED, a lost session, a
