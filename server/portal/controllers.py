@@ -22,6 +22,7 @@ from server.errors import AttemptsExhausted, DomainError, InvalidInput, NotAllow
 from server.portal.i18n import LANGUAGES, negotiate, translator
 from server.portal.operations import OPERATIONS
 from server.services import Services
+from server.transport import client_address
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PORTAL_CLIENT = "portal"
@@ -37,10 +38,6 @@ def language(request: Request[Any, Any, Any]) -> str:
         request.cookies.get("lang"),
         request.headers.get("accept-language"),
     )
-
-
-def _source(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else ""
 
 
 def page(
@@ -137,7 +134,7 @@ class PortalController(Controller):
         now = services.clock()
         try:
             customer = services.enrollment.authenticate_customer(
-                username, password, _source(request)
+                username, password, client_address(request)
             )
         except AttemptsExhausted:
             return page(request, "login.html", 429, error="login.throttled", username=username)
@@ -177,7 +174,7 @@ class PortalController(Controller):
                 code=data.get("code", "").strip()[:8],
                 purpose="login",
                 client=PORTAL_CLIENT,
-                source=_source(request),
+                source=client_address(request),
             )
         )
         if outcome.result is Result.ACCEPTED:
@@ -237,7 +234,7 @@ class PortalController(Controller):
                 typed,
                 kind,
                 code=data.get("code", "").strip()[:8] or None,
-                source=_source(request),
+                source=client_address(request),
             )
         except (InvalidInput, NotAllowed) as exc:
             # NotAllowed only comes for a customer who has a token (the code was refused)
@@ -335,7 +332,7 @@ class PortalController(Controller):
                 code=data.get("code", "").strip()[:8],
                 purpose=operation.purpose.value,
                 client=PORTAL_CLIENT,
-                source=_source(request),
+                source=client_address(request),
                 transaction=details,
             )
         )

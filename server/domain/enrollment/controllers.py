@@ -36,6 +36,7 @@ from server.domain.enrollment.schemas import (
 from server.domain.enrollment.signing import SignedRequest, b64url, verify_request
 from server.errors import DeviceRevoked, NotAuthenticated, ServiceUnavailable
 from server.services import Services
+from server.transport import client_address
 
 SIGNED = (
     "A signed token request: the four `X-OTP-*` headers (docs/protocol.md §2). Whatever the "
@@ -156,9 +157,7 @@ def _customer(request: Request[Any, Any, Any], services: Services) -> Customer:
         username = password = ""
     if scheme.lower() != "basic" or not username:
         raise NotAuthenticated("log in with the online-banking username and password")
-    return services.enrollment.authenticate_customer(
-        username, password, request.client.host if request.client else ""
-    )
+    return services.enrollment.authenticate_customer(username, password, client_address(request))
 
 
 class EnrollmentController(Controller):
@@ -225,7 +224,7 @@ class EnrollmentController(Controller):
             data.device_id,
             data.token_kind,
             code=data.code,
-            source=request.client.host if request.client else "",
+            source=client_address(request),
         )
         return ActivationIssuedBody(
             issued.activation_id,
@@ -312,7 +311,7 @@ class TokenRequestsController(Controller):
             data.username,
             data.password,
             data.device_id,
-            request.client.host if request.client else "",
+            client_address(request),
             code=data.code,
         )
         return RegistrationStartedBody(
