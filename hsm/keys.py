@@ -52,9 +52,6 @@ class KeyInfo:
     key_type: str
     sensitive: bool
     extractable: bool
-    trusted: bool = False
-    """CKA_TRUSTED: set by the security officer; only such keys wrap unwrapped seeds."""
-    modifiable: bool = True
 
 
 def _flag(obj: Any, attribute: Attribute, *, default: bool = False) -> bool:
@@ -213,8 +210,6 @@ class KeyRing:
                     key_type=KeyType(obj[Attribute.KEY_TYPE]).name,
                     sensitive=bool(obj[Attribute.SENSITIVE]),
                     extractable=bool(obj[Attribute.EXTRACTABLE]),
-                    trusted=_flag(obj, Attribute.TRUSTED),
-                    modifiable=_flag(obj, Attribute.MODIFIABLE, default=True),
                 )
             )
         return result
