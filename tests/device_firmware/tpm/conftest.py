@@ -1,0 +1,41 @@
+"""Fixtures for the TPM vault: a fresh swtpm per test, and vaults on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from device_firmware.vault.tpm import LockoutPolicy, Tpm
+from device_firmware.vault.tpm_vault import TpmVault
+from tests.device_firmware.tpm.swtpm import Swtpm
+
+# small enough to watch the TPM lock out within a test
+TEST_LOCKOUT = LockoutPolicy(max_tries=4, recovery_seconds=3600, lockout_recovery_seconds=3600)
+
+MakeTpmVault = Callable[..., TpmVault]
+
+
+@pytest.fixture
+def swtpm(tmp_path: Path) -> Iterator[Swtpm]:
+    """A new software TPM, never owned, its state under the test's directory."""
+    tpm = Swtpm(tmp_path / "swtpm-state")
+    tpm.start()
+    yield tpm
+    tpm.stop()
+
+
+@pytest.fixture
+def make_tpm_vault(swtpm: Swtpm, tmp_path: Path) -> MakeTpmVault:
+    """`make(attempts_allowed=1, directory=...)`: a `TpmVault` on the test's swtpm."""
+
+    def make(attempts_allowed: int = 1, directory: Path | None = None) -> TpmVault:
+        return TpmVault(
+            directory or tmp_path / "sd-card",
+            Tpm(swtpm.tcti),
+            attempts_allowed=attempts_allowed,
+            lockout=TEST_LOCKOUT,
+        )
+
+    return make
