@@ -179,6 +179,18 @@ class LockoutState:
         return self.failed_tries >= self.max_tries
 
 
+@dataclass(frozen=True)
+class TpmReport:
+    """What `Tpm.report` found: the chip, its DA state, the token's objects in it."""
+
+    manufacturer: bytes
+    vendor: bytes
+    lockout: LockoutState
+    storage_key: bool
+    identity: bytes | None  # the identity's public key (DER SPKI), if one exists
+    sealed_key: bool
+
+
 class Tpm:
     """A TPM 2.0 reached through a TCTI; one connection per operation.
 
@@ -250,6 +262,27 @@ class Tpm:
         """The DA counter, its limit and recovery time, and whether the policy is fixed."""
         with self._connected() as esapi:
             return _lockout_state(esapi)
+
+    def report(self) -> TpmReport:
+        """What the TPM is and which of the token's objects it holds (changes nothing)."""
+        with self._connected() as esapi:
+            # MANUFACTURER, then VENDOR_STRING_1..4 (TPM 2.0 part 2, TPM_PT)
+            _, data = esapi.get_capability(TPM2_CAP.TPM_PROPERTIES, TPM2_PT.MANUFACTURER, 5)
+            values = {int(p.property): int(p.value) for p in data.data.tpmProperties}
+            vendor = b"".join(
+                values.get(TPM2_PT.MANUFACTURER + 1 + i, 0).to_bytes(4, "big") for i in range(4)
+            )
+            identity = self._find(esapi, self.layout.identity)
+            return TpmReport(
+                manufacturer=values[TPM2_PT.MANUFACTURER].to_bytes(4, "big").strip(b"\0 "),
+                vendor=vendor.replace(b"\0", b"").strip(),
+                lockout=_lockout_state(esapi),
+                storage_key=self._find(esapi, self.layout.storage_key) is not None,
+                identity=(
+                    bytes(esapi.read_public(identity)[0].to_der()) if identity is not None else None
+                ),
+                sealed_key=self._find(esapi, self.layout.sealed_key) is not None,
+            )
 
     def _make_storage_key(self, esapi: ESAPI) -> None:
         attributes = (

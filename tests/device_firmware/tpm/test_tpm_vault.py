@@ -24,7 +24,7 @@ from device_firmware.core import (
     WrongPin,
 )
 from device_firmware.core import device_id as device_ids
-from device_firmware.vault import tpm_vault
+from device_firmware.vault import tpm_check, tpm_vault
 from device_firmware.vault.tpm import LockoutPolicy, Tpm, TpmAuthRefused, TpmLockedOut
 from device_firmware.vault.tpm_vault import VAULT_FILE, TpmVault, VaultLockedOut
 from tests.device_firmware.tpm.conftest import TEST_LOCKOUT, MakeTpmVault
@@ -326,3 +326,21 @@ def test_a_tpm_that_does_not_answer_is_a_clear_error(
     with pytest.raises(VaultUnreadable, match="cannot be reached") as failed:
         vault.status()
     assert PIN not in str(failed.value)
+
+
+def test_the_check_command_reports_a_new_and_a_prepared_tpm(
+    make_tpm_vault: MakeTpmVault, swtpm: Swtpm, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tpm_check.main(["--tcti", swtpm.tcti]) == 3  # nobody has prepared it
+    assert "DA policy fixed:  NO" in capsys.readouterr().out
+    vault = make_tpm_vault()
+    shown_id = device_ids.format(device_ids.make(vault.public_key()))
+    vault.create(PIN, sample_data(1))
+    assert tpm_check.main(["--tcti", swtpm.tcti]) == 0
+    out = capsys.readouterr().out
+    assert "DA failures:      0 of 4, one forgiven every 3600 s" in out
+    assert f"device identity:  {shown_id}" in out
+    assert "sealed vault key: yes" in out
+    swtpm.stop()
+    assert tpm_check.main(["--tcti", swtpm.tcti]) == 1
+    assert "cannot be reached" in capsys.readouterr().err
