@@ -10,6 +10,7 @@ from server.db.engine import Database
 from server.domain.audit.services import AuditLog
 from server.domain.clients.services import ClientService
 from server.domain.credentials.services import CredentialService
+from server.domain.customers.rules import LoginPolicy
 from server.domain.customers.services import CustomerService, PasswordPolicy, Passwords
 from server.domain.enrollment.services import EnrollmentPolicy, EnrollmentService
 from server.domain.keys.guarantees import WeaknessAudit
@@ -62,6 +63,7 @@ class Services:
         policy = verify_policy(settings)
         enrollment_policy = enrollment_policy_of(settings)
         verification = VerificationService(db, hsm, audit, clock, policy, metrics)
+        customers = CustomerService(db, passwords, clock, login_policy_of(settings))
         return cls(
             settings=settings,
             db=db,
@@ -69,7 +71,7 @@ class Services:
             clock=clock,
             metrics=metrics,
             audit=audit,
-            customers=CustomerService(passwords, clock),
+            customers=customers,
             clients=ClientService(clock, settings.client_cache_seconds),
             credentials=CredentialService(hsm, audit, clock),
             verification=verification,
@@ -78,7 +80,7 @@ class Services:
                 db,
                 hsm,
                 audit,
-                passwords,
+                customers,
                 mailer or settings.mailer(),
                 clock,
                 enrollment_policy,
@@ -96,11 +98,15 @@ ENROLLMENT_SETTINGS: dict[str, str] = {
     "activation_code_attempts": "activation_code_attempts",
     "clock_skew_seconds": "request_clock_skew_seconds",
     "registrations_per_hour": "registrations_per_hour",
-    "password_failures": "portal_login_failures",
-    "password_window_seconds": "portal_login_window_seconds",
 }
 """Which setting gives each field of `EnrollmentPolicy` (a test checks that every field has
 one, so that none is silently left at its default)."""
+
+LOGIN_SETTINGS: dict[str, str] = {
+    "failures": "portal_login_failures",
+    "window_seconds": "portal_login_window_seconds",
+}
+"""Which setting gives each field of `LoginPolicy` (checked like `ENROLLMENT_SETTINGS`)."""
 
 
 def verify_policy(settings: Settings) -> VerifyPolicy:
@@ -113,3 +119,8 @@ def enrollment_policy_of(settings: Settings) -> EnrollmentPolicy:
     return EnrollmentPolicy(
         **{field: getattr(settings, name) for field, name in ENROLLMENT_SETTINGS.items()}
     )
+
+
+def login_policy_of(settings: Settings) -> LoginPolicy:
+    """`LoginPolicy` from the settings `LOGIN_SETTINGS` names."""
+    return LoginPolicy(**{field: getattr(settings, name) for field, name in LOGIN_SETTINGS.items()})

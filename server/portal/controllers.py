@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from server.db.models import Credential, CredentialStatus, Customer, CustomerStatus, Device
 from server.di import AppServices
-from server.domain.customers.services import normalise_username
+from server.domain.customers.rules import normalise_username
 from server.domain.enrollment.device_id import group
 from server.domain.verification.rules import Result, VerifyRequest
 from server.errors import AttemptsExhausted, DomainError, InvalidInput, NotAllowed
@@ -133,9 +133,7 @@ class PortalController(Controller):
         password = data.get("password", "")[:200]
         now = services.clock()
         try:
-            customer = services.enrollment.authenticate_customer(
-                username, password, client_address(request)
-            )
+            customer = services.customers.authenticate(username, password, client_address(request))
         except AttemptsExhausted:
             return page(request, "login.html", 429, error="login.throttled", username=username)
         except DomainError:

@@ -1,5 +1,5 @@
-"""Every field of the verification and enrollment policies comes from a setting: none is
-left at its default behind the operator's back."""
+"""Every field of the verification, enrollment and login policies comes from a setting: none
+is left at its default behind the operator's back."""
 
 from __future__ import annotations
 
@@ -7,9 +7,16 @@ from dataclasses import fields
 
 import pytest
 
+from server.domain.customers.rules import LoginPolicy
 from server.domain.enrollment.services import EnrollmentPolicy
 from server.domain.verification.rules import VerifyPolicy
-from server.services import ENROLLMENT_SETTINGS, enrollment_policy_of, verify_policy
+from server.services import (
+    ENROLLMENT_SETTINGS,
+    LOGIN_SETTINGS,
+    enrollment_policy_of,
+    login_policy_of,
+    verify_policy,
+)
 from server.settings import Settings
 
 
@@ -34,6 +41,15 @@ def test_every_enrollment_policy_field_is_set_from_its_setting() -> None:
     changed = {name: _changed(getattr(defaults, name)) for name in ENROLLMENT_SETTINGS.values()}
     policy = enrollment_policy_of(Settings(**changed))  # type: ignore[arg-type]
     for field, name in ENROLLMENT_SETTINGS.items():
+        assert getattr(policy, field) == changed[name], field
+
+
+def test_every_login_policy_field_is_set_from_its_setting() -> None:
+    assert set(LOGIN_SETTINGS) == {f.name for f in fields(LoginPolicy)}
+    defaults = Settings()
+    changed = {name: _changed(getattr(defaults, name)) for name in LOGIN_SETTINGS.values()}
+    policy = login_policy_of(Settings(**changed))  # type: ignore[arg-type]
+    for field, name in LOGIN_SETTINGS.items():
         assert getattr(policy, field) == changed[name], field
 
 

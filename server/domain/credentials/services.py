@@ -20,7 +20,7 @@ from hsm import (
 from server.clock import Clock
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
 from server.domain.audit.services import AuditLog
-from server.domain.customers.services import normalise_username
+from server.domain.customers.rules import normalise_username
 from server.domain.verification.rules import wrapped
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 

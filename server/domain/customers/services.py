@@ -1,26 +1,36 @@
-"""Customers: creation, lookup and password checks (Argon2id)."""
+"""Customers: creation, lookup and the online-banking login (Argon2id passwords).
+
+The order of work lives here; the rules (what a username is, which counters a login is
+held to, who may log in) are `rules.py`, the SQL `store.py` (docs/design.md §9).
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from server.clock import Clock
+from server.db.engine import Database
 from server.db.models import Customer
-from server.errors import Conflict, InvalidInput, NotFound
+from server.domain.customers import store
+from server.domain.customers.rules import (
+    WRONG_LOGIN,
+    LoginPolicy,
+    hash_to_check,
+    login_counters,
+    login_name,
+    new_customer_name,
+    normalise_username,
+)
+from server.domain.ratelimit import FailureLimit
+from server.errors import AttemptsExhausted, Conflict, NotAuthenticated, NotFound
 
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,149}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}$")
-
-
-def normalise_username(username: str) -> str:
-    """Usernames compare case-insensitively and without surrounding spaces."""
-    return username.strip().lower()
+# normalise_username is the rules'; the officer's tool (server/cli) imports it from here
+__all__ = ["CustomerService", "PasswordPolicy", "Passwords", "normalise_username"]
 
 
 @dataclass(frozen=True)
@@ -58,25 +68,25 @@ class Passwords:
 
 
 class CustomerService:
-    """Adds and finds customers."""
+    """Adds and finds customers, and checks their online-banking login."""
 
-    def __init__(self, passwords: Passwords, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        passwords: Passwords,
+        clock: Clock,
+        login: LoginPolicy | None = None,
+    ) -> None:
+        self._db = db
         self.passwords = passwords
         self._clock = clock
+        self.login = login or LoginPolicy()
 
     def add(
         self, session: Session, username: str, email: str, password: str, display_name: str = ""
     ) -> Customer:
         """Create a customer; the username must be new."""
-        name = normalise_username(username)
-        if not _USERNAME.match(name):
-            raise InvalidInput(
-                "a username is 1 to 150 characters: letters, digits, '.', '_', '@' or '-'"
-            )
-        if not _EMAIL.match(email):
-            raise InvalidInput(f"{email!r} is not an e-mail address")
-        if len(password) < 8:
-            raise InvalidInput("a password has at least 8 characters")
+        name = new_customer_name(username, email, password)
         customer = Customer(
             username=name,
             email=email,
@@ -94,7 +104,38 @@ class CustomerService:
     @staticmethod
     def get(session: Session, username: str) -> Customer:
         name = normalise_username(username)
-        customer = session.exec(select(Customer).where(Customer.username == name)).first()
+        customer = store.named(session, name)
         if customer is None:
             raise NotFound(f"no customer {name!r}")
+        return customer
+
+    def authenticate(self, username: str, password: str, source: str = "") -> Customer:
+        """The customer for a username and password, or NotAuthenticated (same time).
+
+        Failures are counted per (username, source) and per source in the database; past the
+        limit the check is refused before the password is even looked at.
+
+        Raises:
+            AttemptsExhausted: too many wrong passwords lately.
+            NotAuthenticated: the username or the password is wrong (one answer for both).
+        """
+        name = login_name(username)
+        counters = [
+            (counter.key, FailureLimit(counter.limit, counter.window_seconds))
+            for counter in login_counters(name, source, self.login)
+        ]
+        now = self._clock()
+        with self._db.reading() as connection, Session(connection) as session:
+            if any(limit.exceeded(connection, key, now) for key, limit in counters):
+                raise AttemptsExhausted("too many wrong passwords: try again later")
+            customer = store.named(session, name)
+        checked = (
+            None if customer is None else hash_to_check(customer.status, customer.password_hash)
+        )
+        ok = self.passwords.check(checked, password)  # an unknown name costs the same time
+        if customer is None or not ok:
+            with self._db.engine.begin() as connection:
+                for key, limit in counters:
+                    limit.count(connection, key, now)
+            raise NotAuthenticated(WRONG_LOGIN)
         return customer

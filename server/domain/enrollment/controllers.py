@@ -157,7 +157,7 @@ def _customer(request: Request[Any, Any, Any], services: Services) -> Customer:
         username = password = ""
     if scheme.lower() != "basic" or not username:
         raise NotAuthenticated("log in with the online-banking username and password")
-    return services.enrollment.authenticate_customer(username, password, client_address(request))
+    return services.customers.authenticate(username, password, client_address(request))
 
 
 class EnrollmentController(Controller):

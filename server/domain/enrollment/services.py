@@ -29,11 +29,10 @@ from server.db.models import (
 )
 from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.credentials.services import new_public_id
-from server.domain.customers.services import Passwords, normalise_username
+from server.domain.customers.services import CustomerService
 from server.domain.enrollment import device_id as ids
 from server.domain.enrollment.bundle import CredentialProfile, issue
 from server.domain.enrollment.signing import SignedRequest, remember_nonce
-from server.domain.ratelimit import FailureLimit
 from server.domain.verification.rules import Result, VerifyRequest
 from server.domain.verification.service import VerificationService
 from server.errors import (
@@ -46,7 +45,6 @@ from server.errors import (
     EnrollmentEnded,
     InvalidInput,
     NotAllowed,
-    NotAuthenticated,
     NotFound,
     ServiceUnavailable,
     TooManyWrongCodes,
@@ -55,7 +53,6 @@ from server.mail import Mailer, MailError, mask_address
 
 log = structlog.get_logger("server.enrollment")
 
-WRONG_LOGIN = "the username or the password is not correct"
 WRONG_ACTIVATION = "the device ID or the activation code is not correct: try again"
 WRONG_DEVICE_ID = "the device ID is not correct: check the 16 digits on the token"
 TOKEN_KINDS = ("hardware", "emulator")
@@ -70,8 +67,6 @@ class EnrollmentPolicy:
     activation_code_attempts: int = 3
     clock_skew_seconds: int = 300
     registrations_per_hour: int = 5
-    password_failures: int = 10
-    password_window_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ class EnrollmentService:
         db: Database,
         hsm: Provisioner,
         audit: AuditLog,
-        passwords: Passwords,
+        customers: CustomerService,
         mailer: Mailer,
         clock: Clock,
         policy: EnrollmentPolicy,
@@ -107,18 +102,12 @@ class EnrollmentService:
         self._db = db
         self._hsm = hsm
         self._audit = audit
-        self._passwords = passwords
+        self._customers = customers
         self._mailer = mailer
         self._clock = clock
         self.policy = policy
         self._profile = profile or CredentialProfile()
         self._verification = verification
-        self._password_limit = FailureLimit(
-            policy.password_failures, policy.password_window_seconds
-        )
-        self._source_password_limit = FailureLimit(
-            10 * policy.password_failures, policy.password_window_seconds
-        )
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -326,7 +315,7 @@ class EnrollmentService:
         if device_id != ids.device_id_for(signed.public_key):
             raise InvalidInput("the device ID does not belong to the key that signed the request")
         self._refuse_revoked(device_id)
-        customer = self.authenticate_customer(username, password, source)
+        customer = self._customers.authenticate(username, password, source)
         if self.has_token(customer):
             # the password and the mailbox together must not move the second factor
             self._approve_new_token(customer, device_id, code, source)
@@ -640,32 +629,3 @@ class EnrollmentService:
                     result="ok",
                     details={"credential": credential_id},
                 )
-
-    # -- portal login for the API half -----------------------------------------------------
-
-    def authenticate_customer(self, username: str, password: str, source: str = "") -> Customer:
-        """The customer for a username and password, or NotAuthenticated (same time).
-
-        Failures are counted per (username, source) and per source in the database; past the
-        limit the check is refused before the password is even looked at.
-        """
-        name = normalise_username(username)[:150]
-        keys = (
-            (f"password|{name}|{source}", self._password_limit),
-            (f"password-source|{source}", self._source_password_limit),
-        )
-        now = self._clock()
-        with self._db.reading() as connection, Session(connection) as session:
-            if any(limit.exceeded(connection, key, now) for key, limit in keys):
-                raise AttemptsExhausted("too many wrong passwords: try again later")
-            customer = session.exec(select(Customer).where(Customer.username == name)).first()
-        active = customer is not None and customer.status == CustomerStatus.ACTIVE
-        ok = self._passwords.check(
-            customer.password_hash if active and customer else None, password
-        )
-        if not (ok and active and customer):
-            with self._db.engine.begin() as connection:
-                for key, limit in keys:
-                    limit.count(connection, key, now)
-            raise NotAuthenticated(WRONG_LOGIN)
-        return customer

@@ -35,7 +35,8 @@ from server.db.engine import Database
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer, CustomerStatus
 from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.credentials.services import clear_lockout, new_public_id
-from server.domain.customers.services import CustomerService, normalise_username
+from server.domain.customers.rules import normalise_username
+from server.domain.customers.services import CustomerService
 from server.domain.imports.pskc import PskcBatch, PskcToken, RejectedKey
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 

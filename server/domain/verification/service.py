@@ -29,7 +29,7 @@ from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import CredentialKind
 from server.domain.audit.services import AuditLog, AuditRecord
-from server.domain.customers.services import normalise_username
+from server.domain.customers.rules import normalise_username
 from server.domain.ratelimit import FailureLimit
 from server.domain.verification import store
 from server.domain.verification.rules import (
