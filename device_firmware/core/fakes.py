@@ -20,7 +20,7 @@ from device_firmware.core.errors import (
     WrongPin,
 )
 from device_firmware.core.keys import Key
-from device_firmware.core.records import TokenData, VaultStatus
+from device_firmware.core.records import TokenData, VaultProtection, VaultStatus
 from device_firmware.core.screens import Screen
 
 DEFAULT_START = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC, a round Unix time for tests
@@ -90,6 +90,11 @@ class FakeVault:
     count (a test can raise there to play a power cut). When the allowed attempts are used up
     the vault is wiped and a new public key made.
 
+    Args:
+        attempts_allowed: wrong PINs allowed before the wipe.
+        language: the stored language.
+        protection: what the fake says guards it (the "About" screen shows it).
+
     Attributes:
         attempts_allowed: wrong PINs allowed before the wipe.
         attempts_used: attempts counted since the last right PIN ("on disk").
@@ -100,10 +105,17 @@ class FakeVault:
         on_counted: called after an attempt is counted and before the PIN is checked.
     """
 
-    def __init__(self, *, attempts_allowed: int = 1, language: Language = Language.ES) -> None:
+    def __init__(
+        self,
+        *,
+        attempts_allowed: int = 1,
+        language: Language = Language.ES,
+        protection: VaultProtection = VaultProtection.FILE,
+    ) -> None:
         if attempts_allowed < 1:
             raise ValueError("at least one PIN attempt must be allowed")
         self.attempts_allowed = attempts_allowed
+        self._protection = protection
         self.attempts_used = 0
         self.language = language
         self.unreadable = False
@@ -114,6 +126,11 @@ class FakeVault:
         self._data: TokenData | None = None
         self._unlocked = False
         self._public_key = _new_public_key()
+
+    @property
+    def protection(self) -> VaultProtection:
+        """The protection this fake claims (given to the constructor; FILE by default)."""
+        return self._protection
 
     @property
     def stored(self) -> TokenData | None:

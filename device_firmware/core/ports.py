@@ -16,6 +16,7 @@ from device_firmware.core.records import (
     ProvisionedCredential,
     RegistrationHandle,
     TokenData,
+    VaultProtection,
     VaultStatus,
 )
 from device_firmware.core.screens import Screen
@@ -60,6 +61,10 @@ class Vault(Protocol):
     A file store is the default (`device_firmware.vault.FileVault`); a secure element or
     TPM can replace it behind this same port. Every method raises only `VaultError`.
     """
+
+    @property
+    def protection(self) -> VaultProtection:
+        """What guards the PIN against a copy of the storage (shown in "About")."""
 
     def status(self) -> VaultStatus:
         """Whether a vault exists, the PIN attempts allowed and used, the language.

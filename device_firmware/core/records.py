@@ -31,6 +31,21 @@ class Algorithm(enum.StrEnum):
         return self.value.lower()
 
 
+class VaultProtection(enum.StrEnum):
+    """What keeps the vault's secrets from someone who copies the token's storage.
+
+    The "About" screen says which one this token has, so a customer (or a bank's tester)
+    can tell a token whose PIN is guarded by hardware from one whose PIN can be searched
+    offline.
+    """
+
+    FILE = "file"
+    """Sealed in a file under a key derived from the PIN (`vault.FileVault`): a copy of the
+    storage lets the PIN be searched offline, at the KDF's price per guess. The weaker one."""
+    TPM = "tpm"
+    """Sealed by a TPM that counts wrong PINs itself: a copy of the storage is useless."""
+
+
 @dataclass(frozen=True)
 class Credential:
     """One bank user's OTP credential, as the vault keeps it.

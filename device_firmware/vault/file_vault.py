@@ -3,7 +3,8 @@
 Three files, each replaced atomically (`storage.DirectoryStorage`):
 
 - ``vault.bin`` — the credentials and the clock offset, sealed (`sealed`: AES-256-GCM under
-  a random data key, the data key wrapped under scrypt(PIN)).
+  a random data key, the data key wrapped under Argon2id(PIN); scrypt(PIN) in vaults made
+  before format 2, which `unlock` upgrades).
 - ``status.json`` — what must be known before the PIN: the PIN attempts used and the
   language of the screens. Not secret; an attacker who can edit it can copy the SD card and
   brute-force the PIN anyway (see `sealed`).
@@ -25,6 +26,14 @@ counts it too, until the next right PIN resets it: the safe side). When the allo
 are used up, the vault and the identity are destroyed (overwritten, then removed), a new
 identity is made, and `VaultWiped` is raised. The status file keeps the language.
 
+Old vaults: a format-1 vault (scrypt) opens as before; right after its right PIN, `unlock`
+wraps the same data key under Argon2id at this vault's `kdf_cost` and replaces ``vault.bin``
+atomically, so a power cut leaves the old file or the new one, each opening with the PIN.
+Should that write fail, the unlock still succeeds and the vault stays on scrypt until the next.
+
+This is the weaker vault (`protection` is `VaultProtection.FILE`): everything an offline
+attack needs is on the card, and only the KDF's price per guess stands in the way (`kdf`).
+
 Everything damaged, altered or unknown raises `VaultUnreadable`; a failed write raises
 `StorageFailed` and leaves the previous file in place.
 """
@@ -32,27 +41,31 @@ Everything damaged, altered or unknown raises `VaultUnreadable`; a failed write 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from device_firmware.core.catalog import Language
 from device_firmware.core.errors import (
     InvalidRecord,
+    StorageFailed,
     VaultStateError,
     VaultUnreadable,
     VaultWiped,
     WrongPin,
 )
-from device_firmware.core.records import TokenData, VaultStatus
+from device_firmware.core.records import TokenData, VaultProtection, VaultStatus
 from device_firmware.vault import contents, sealed
 from device_firmware.vault.identity import DeviceIdentity
-from device_firmware.vault.sealed import DataKey, KdfCost, PinRefused
+from device_firmware.vault.kdf import Argon2Cost, default_argon2_cost
+from device_firmware.vault.sealed import DataKey, PinRefused
 from device_firmware.vault.storage import Checkpoint, DirectoryStorage
 
 VAULT_FILE = "vault.bin"
 STATUS_FILE = "status.json"
 IDENTITY_FILE = "identity.der"
 STATUS_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,9 @@ class FileVault:
     Args:
         directory: where the three files live (created 0700 if missing).
         attempts_allowed: wrong PINs allowed before the wipe (the bank's app allows 1).
-        kdf_cost: scrypt cost for vaults created from now on (existing vaults keep theirs).
+        kdf_cost: Argon2id cost for vaults created or upgraded from now on (existing
+            vaults keep theirs); None: `kdf.default_argon2_cost()`, calibrated on this
+            machine to about a second, measured the first time a vault needs it.
         checkpoint: tests only: called after each durable step of every write.
 
     Raises:
@@ -80,13 +95,13 @@ class FileVault:
         directory: Path,
         *,
         attempts_allowed: int = 1,
-        kdf_cost: KdfCost | None = None,
+        kdf_cost: Argon2Cost | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> None:
         if attempts_allowed < 1:
             raise InvalidRecord("at least one PIN attempt must be allowed")
         self.attempts_allowed = attempts_allowed
-        self.kdf_cost = kdf_cost or KdfCost()
+        self._kdf_cost = kdf_cost
         self._storage = DirectoryStorage(directory, checkpoint=checkpoint)
         self._identity: DeviceIdentity | None = None
         self._key: DataKey | None = None
@@ -95,6 +110,19 @@ class FileVault:
     def directory(self) -> Path:
         """The directory the vault's files live in."""
         return self._storage.directory
+
+    @property
+    def kdf_cost(self) -> Argon2Cost:
+        """The Argon2id cost of vaults made or upgraded from now on (calibrated if need be)."""
+        if self._kdf_cost is None:
+            self._kdf_cost = default_argon2_cost()
+        return self._kdf_cost
+
+    @property
+    def protection(self) -> VaultProtection:
+        """`VaultProtection.FILE`: the PIN's only defence against a copy of the card is the
+        KDF's cost."""
+        return VaultProtection.FILE
 
     @property
     def unlocked(self) -> bool:
@@ -165,8 +193,9 @@ class FileVault:
                 raise VaultWiped("the last PIN attempt failed") from None
             raise WrongPin(remaining) from None
         self._write_status(replace(counted, attempts_used=0))
-        data = contents.decode(sealed.unseal(blob, key))
-        self._key = key
+        plain = sealed.unseal(blob, key)
+        data = contents.decode(plain)
+        self._key = self._upgraded(pin, key, plain)
         return data
 
     def save(self, data: TokenData) -> None:
@@ -174,6 +203,20 @@ class FileVault:
         if self._key is None:
             raise VaultStateError("the vault is locked")
         self._storage.write(VAULT_FILE, sealed.reseal(self._key, contents.encode(data)))
+
+    def _upgraded(self, pin: str, key: DataKey, plain: bytes) -> DataKey:
+        """The data key of a format-2 vault: `key` itself, or, for a format-1 vault, the
+        same key re-wrapped under Argon2id and written (the old file stays if that fails)."""
+        if key.format_version == sealed.FORMAT_VERSION:
+            return key
+        blob, upgraded = sealed.rewrap(pin, key, plain, self.kdf_cost)
+        try:
+            self._storage.write(VAULT_FILE, blob)
+        except StorageFailed as exc:
+            log.warning("the vault stays on scrypt until the next unlock: %s", exc)
+            return key
+        log.info("vault upgraded from format %d to %d", key.format_version, sealed.FORMAT_VERSION)
+        return upgraded
 
     def lock(self) -> None:
         """Forget the data key (Python cannot scrub memory; the reference is dropped)."""

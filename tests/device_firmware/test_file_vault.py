@@ -1,9 +1,11 @@
-"""`FileVault` on disk: format, persistence, tampering, damage, destruction, KDF cost."""
+"""`FileVault` on disk: format, persistence, tampering, damage, destruction, KDF cost, and
+the upgrade of format-1 (scrypt) vaults to format 2 (Argon2id)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -18,9 +20,22 @@ from device_firmware.core import (
     VaultUnreadable,
     WrongPin,
 )
-from device_firmware.vault import DeviceIdentity, FileVault, KdfCost, Step, contents, sealed
+from device_firmware.core.records import VaultProtection
+from device_firmware.vault import (
+    Argon2Cost,
+    DeviceIdentity,
+    FileVault,
+    ScryptCost,
+    Step,
+    contents,
+    default_argon2_cost,
+    sealed,
+)
 from device_firmware.vault.file_vault import IDENTITY_FILE, STATUS_FILE, VAULT_FILE
-from tests.device_firmware.vault_samples import PIN, TINY_COST, sample_data
+from device_firmware.vault.kdf import DEFAULT_MEMORY_KIB, MAX_ITERATIONS
+from tests.device_firmware.vault_samples import PIN, TINY_COST, TINY_SCRYPT, VAULT_V1, sample_data
+
+HEADER = 106  # format 2: magic 8, version 1, cost 9, salt 16, key nonce 12, key 48, nonce 12
 
 
 def open_vault(directory: Path, attempts: int = 3, **kwargs: object) -> FileVault:
@@ -41,11 +56,28 @@ def with_checksum(body: bytes) -> bytes:
     return body + hashlib.sha256(body).digest()
 
 
-def rewrite(directory: Path, change: int, value: int | None = None) -> None:
-    """Change one byte of vault.bin's body and recompute the checksum (a deliberate edit)."""
+def rewrite(directory: Path, change: int, value: int | bytes | None = None) -> None:
+    """Change vault.bin's body at `change` (one byte flipped, or set to `value`), and
+    recompute the checksum: a deliberate edit."""
     blob = bytearray((directory / VAULT_FILE).read_bytes()[: -sealed.CHECKSUM_BYTES])
-    blob[change] = value if value is not None else blob[change] ^ 0x01
+    if isinstance(value, bytes):
+        blob[change : change + len(value)] = value
+    else:
+        blob[change] = value if value is not None else blob[change] ^ 0x01
     (directory / VAULT_FILE).write_bytes(with_checksum(bytes(blob)))
+
+
+def format_of(directory: Path) -> int:
+    return (directory / VAULT_FILE).read_bytes()[8]
+
+
+@pytest.fixture
+def old_vault(tmp_path: Path) -> Path:
+    """A token directory whose vault.bin is format 1, as the firmware wrote it before."""
+    vault_dir = tmp_path / "old"
+    open_vault(vault_dir).public_key()
+    shutil.copyfile(VAULT_V1, vault_dir / VAULT_FILE)
+    return vault_dir
 
 
 def test_contents_survive_a_restart(directory: Path) -> None:
@@ -62,10 +94,13 @@ def test_files_and_permissions(directory: Path) -> None:
 def test_header_layout(directory: Path) -> None:
     blob = (directory / VAULT_FILE).read_bytes()
     assert blob[:8] == b"OTPVAULT"
-    assert blob[8] == 1  # format version
-    assert tuple(blob[9:12]) == (TINY_COST.log2_n, TINY_COST.r, TINY_COST.p)
+    assert blob[8] == 2  # format version: Argon2id
+    assert int.from_bytes(blob[9:13]) == TINY_COST.memory_kib
+    assert int.from_bytes(blob[13:17]) == TINY_COST.iterations
+    assert blob[17] == TINY_COST.lanes
+    assert sealed.check(blob) == TINY_COST
     assert hashlib.sha256(blob[:-32]).digest() == blob[-32:]
-    assert len(blob) == 100 + 1024 + 16 + 32  # header, padded contents, GCM tag, checksum
+    assert len(blob) == HEADER + 1024 + 16 + 32  # header, padded contents, GCM tag, checksum
 
 
 def test_no_secret_in_clear_on_disk(directory: Path) -> None:
@@ -98,7 +133,7 @@ def test_every_flipped_byte_is_unreadable_and_costs_no_attempt(directory: Path) 
     assert open_vault(directory).status().attempts_used == 0
 
 
-@pytest.mark.parametrize("length", [0, 1, 8, 99, 100, 140, 1171])
+@pytest.mark.parametrize("length", [0, 1, 8, 9, 17, HEADER - 1, HEADER, HEADER + 48, 1177])
 def test_truncated_vault_is_unreadable(directory: Path, length: int) -> None:
     path = directory / VAULT_FILE
     path.write_bytes(path.read_bytes()[:length])
@@ -107,25 +142,50 @@ def test_truncated_vault_is_unreadable(directory: Path, length: int) -> None:
 
 
 def test_edited_contents_with_a_fixed_checksum_are_unreadable(directory: Path) -> None:
-    rewrite(directory, change=100 + 5)  # inside the sealed contents
+    rewrite(directory, change=HEADER + 5)  # inside the sealed contents
     with pytest.raises(VaultUnreadable):
         open_vault(directory).unlock(PIN)
 
 
 def test_edited_key_wrap_with_a_fixed_checksum_looks_like_a_wrong_pin(directory: Path) -> None:
-    rewrite(directory, change=12)  # first byte of the salt
+    rewrite(directory, change=18)  # first byte of the salt
     with pytest.raises(WrongPin):
         open_vault(directory).unlock(PIN)
 
 
 @pytest.mark.parametrize(
     ("offset", "value"),
-    [(0, ord("X")), (8, 2), (9, 40), (10, 0), (11, 0), (9, 24)],
-    ids=["magic", "version", "huge-n", "zero-r", "zero-p", "too-much-memory"],
+    [
+        (0, ord("X")),
+        (8, 3),
+        (8, 0),
+        (9, (4 * 1024 * 1024).to_bytes(4)),
+        (9, (256 * 1024 + 1).to_bytes(4)),
+        (9, (7).to_bytes(4)),
+        (13, (0).to_bytes(4)),
+        (13, (MAX_ITERATIONS + 1).to_bytes(4)),
+        (9, (128 * 1024).to_bytes(4) + (64).to_bytes(4)),
+        (17, 0),
+        (17, 17),
+    ],
+    ids=[
+        "magic",
+        "unknown-version",
+        "version-0",
+        "4-GiB",
+        "over-256-MiB",
+        "under-argon2-minimum",
+        "zero-iterations",
+        "too-many-iterations",
+        "too-much-work",
+        "zero-lanes",
+        "too-many-lanes",
+    ],
 )
 def test_edited_header_is_unreadable_before_any_kdf(
-    directory: Path, offset: int, value: int
+    directory: Path, offset: int, value: int | bytes
 ) -> None:
+    """An attacker's header must not make the token allocate gigabytes or spin for hours."""
     rewrite(directory, change=offset, value=value)
     vault = open_vault(directory)
     with pytest.raises(VaultUnreadable):
@@ -202,8 +262,10 @@ def test_status_keeps_the_language_and_counts_across_restarts(directory: Path) -
 
 
 def test_vault_opens_with_the_cost_it_was_made_with(directory: Path) -> None:
-    other_cost = FileVault(directory, attempts_allowed=3, kdf_cost=KdfCost(log2_n=5, r=2, p=1))
+    other = Argon2Cost(memory_kib=16, iterations=2)
+    other_cost = FileVault(directory, attempts_allowed=3, kdf_cost=other)
     assert other_cost.unlock(PIN) == sample_data(2)
+    assert sealed.check((directory / VAULT_FILE).read_bytes()) == TINY_COST  # not rewritten
 
 
 def test_disk_errors_are_storage_failures_and_keep_the_old_vault(directory: Path) -> None:
@@ -219,12 +281,85 @@ def test_disk_errors_are_storage_failures_and_keep_the_old_vault(directory: Path
     assert open_vault(directory).unlock(PIN) == sample_data(2)
 
 
-def test_kdf_cost_defaults_and_limits() -> None:
-    assert KdfCost() == KdfCost(log2_n=14, r=8, p=1)
-    assert KdfCost().memory == 16 * 1024 * 1024
+def test_scrypt_cost_defaults_and_limits() -> None:
+    assert ScryptCost() == ScryptCost(log2_n=14, r=8, p=1)
+    assert ScryptCost().memory == 16 * 1024 * 1024
     for bad in ({"log2_n": 0}, {"log2_n": 25}, {"r": 0}, {"p": 17}, {"log2_n": 20, "r": 32}):
         with pytest.raises(InvalidRecord):
-            KdfCost(**bad)
+            ScryptCost(**bad)
+
+
+def test_the_file_vault_says_it_is_the_weaker_one(directory: Path) -> None:
+    assert open_vault(directory).protection is VaultProtection.FILE
+
+
+def test_the_default_cost_is_calibrated_once_and_never_for_an_unlock(directory: Path) -> None:
+    default_argon2_cost.cache_clear()
+    plain = FileVault(directory, attempts_allowed=3)  # no cost given: the calibrated default
+    assert plain.unlock(PIN) == sample_data(2)  # a format-2 vault: nothing to calibrate
+    assert default_argon2_cost.cache_info().currsize == 0
+    cost = plain.kdf_cost
+    assert cost is default_argon2_cost() is FileVault(directory).kdf_cost
+    assert default_argon2_cost.cache_info().misses == 1  # measured once for the process
+    assert cost.memory_kib == DEFAULT_MEMORY_KIB and cost.lanes == 1
+    assert 1 <= cost.iterations <= MAX_ITERATIONS
+
+
+def test_a_format_1_vault_opens_and_upgrades_itself_to_argon2id(old_vault: Path) -> None:
+    old_blob = (old_vault / VAULT_FILE).read_bytes()
+    assert sealed.check(old_blob) == TINY_SCRYPT
+    vault = open_vault(old_vault)
+    assert vault.unlock(PIN) == sample_data(2)
+    new_blob = (old_vault / VAULT_FILE).read_bytes()
+    assert sealed.check(new_blob) == TINY_COST  # the vault's cost for new vaults
+    assert new_blob[18:34] != old_blob[12:28]  # a new salt
+    # the same data key, wrapped again: nothing else about the vault changed
+    assert sealed.unwrap(new_blob, PIN).key == sealed.unwrap(old_blob, PIN).key
+    vault.save(sample_data(3))  # saves under the new header
+    assert format_of(old_vault) == 2
+    again = open_vault(old_vault)
+    assert again.unlock(PIN) == sample_data(3)
+    assert again.status().attempts_used == 0
+
+
+def test_a_wrong_pin_does_not_upgrade_a_format_1_vault(old_vault: Path) -> None:
+    with pytest.raises(WrongPin):
+        open_vault(old_vault).unlock("0000")
+    assert (old_vault / VAULT_FILE).read_bytes() == VAULT_V1.read_bytes()
+
+
+def test_a_failed_upgrade_leaves_a_working_format_1_vault(old_vault: Path) -> None:
+    def disk_full(step: Step, name: str) -> None:
+        if name == VAULT_FILE and step is Step.TEMP_WRITTEN:
+            raise OSError(28, "No space left on device")
+
+    vault = open_vault(old_vault, checkpoint=disk_full)
+    assert vault.unlock(PIN) == sample_data(2)  # the customer gets their codes anyway
+    assert (old_vault / VAULT_FILE).read_bytes() == VAULT_V1.read_bytes()
+    assert open_vault(old_vault).unlock(PIN) == sample_data(2)  # and it upgrades next time
+    assert format_of(old_vault) == 2
+
+
+def test_a_format_1_vault_made_now_still_opens(tmp_path: Path) -> None:
+    blob, _ = sealed.seal_new(PIN, contents.encode(sample_data(1)), TINY_SCRYPT)
+    assert blob[8] == 1 and tuple(blob[9:12]) == (4, 1, 1)
+    assert len(blob) == 100 + 1024 + 16 + 32  # format 1's header is 100 bytes
+    vault = open_vault(tmp_path / "v1")
+    (tmp_path / "v1" / VAULT_FILE).write_bytes(blob)
+    assert vault.unlock(PIN) == sample_data(1)
+
+
+@pytest.mark.parametrize(
+    ("offset", "value"), [(9, 25), (10, 0), (11, 0), (9, 24)], ids=["n", "r", "p", "memory"]
+)
+def test_an_edited_format_1_cost_is_refused_before_any_kdf(
+    old_vault: Path, offset: int, value: int
+) -> None:
+    rewrite(old_vault, change=offset, value=value)
+    vault = open_vault(old_vault)
+    with pytest.raises(VaultUnreadable):
+        vault.unlock(PIN)
+    assert vault.status().attempts_used == 0
 
 
 def test_attempts_allowed_must_be_positive(tmp_path: Path) -> None:

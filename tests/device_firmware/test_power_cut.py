@@ -9,6 +9,7 @@ real power failure can; the fsync calls in `DirectoryStorage` are what covers th
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,10 +22,10 @@ import pytest
 
 from device_firmware.core import MessageScreen, TokenData, TokenError, VaultUnreadable
 from device_firmware.core.state import Welcome
-from device_firmware.vault import FileVault, Step
+from device_firmware.vault import FileVault, Step, sealed
 from device_firmware.vault.file_vault import STATUS_FILE, VAULT_FILE
 from tests.device_firmware.conftest import define_pin, make_rig, register
-from tests.device_firmware.vault_samples import PIN, TINY_COST, sample_data
+from tests.device_firmware.vault_samples import PIN, TINY_COST, VAULT_V1, sample_data
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,6 +155,25 @@ def test_save_cut_at_every_step_leaves_the_old_or_the_new_vault(directory: Path)
         seen.add(data == new)
         assert not [p for p in directory.iterdir() if p.name.startswith(".")]
     assert seen == {False, True}  # some cuts kept the old vault, some the new one
+
+
+def test_upgrade_cut_at_every_step_leaves_a_vault_of_either_format(tmp_path: Path) -> None:
+    """A format-1 vault rewrapped under Argon2id on unlock: a cut anywhere leaves a vault
+    that opens with the PIN, in the old format or the new, never neither."""
+    directory = tmp_path / "token"
+    vault_at(directory).public_key()
+    shutil.copyfile(VAULT_V1, directory / VAULT_FILE)
+
+    formats = set()
+    for step, name in cut_at_every_step(directory, lambda v: v.unlock(PIN)):
+        assert not [p for p in vault_at(directory).directory.iterdir() if p.name[0] == "."]
+        blob = (directory / VAULT_FILE).read_bytes()
+        formats.add(blob[8])
+        if name == VAULT_FILE and step in (Step.RENAMED, Step.DIRECTORY_SYNCED):
+            assert sealed.check(blob) == TINY_COST
+        assert vault_at(directory).unlock(PIN) == sample_data(2), (step, name)
+    assert formats == {1, 2}  # some cuts came before the rename, some after
+    assert sealed.check((directory / VAULT_FILE).read_bytes()) == TINY_COST
 
 
 def test_create_cut_at_every_step_leaves_no_vault_or_a_whole_one(tmp_path: Path) -> None:

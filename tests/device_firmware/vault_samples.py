@@ -1,12 +1,19 @@
-"""Sample vault contents and a tiny scrypt cost, shared by the vault tests."""
+"""Sample vault contents, tiny KDF costs and a vault of the old format, for the vault tests."""
 
 from __future__ import annotations
 
-from device_firmware.core.records import Algorithm, Credential, TokenData
-from device_firmware.vault import KdfCost
+from pathlib import Path
 
-TINY_COST = KdfCost(log2_n=4, r=1, p=1)  # tests only: the default costs ~0.1 s per unlock
+from device_firmware.core.records import Algorithm, Credential, TokenData
+from device_firmware.vault import Argon2Cost, ScryptCost
+
+# tests only: the calibrated default costs about a second per unlock
+TINY_COST = Argon2Cost(memory_kib=8, iterations=1, lanes=1)
+TINY_SCRYPT = ScryptCost(log2_n=4, r=1, p=1)
 PIN = "2580"
+VAULT_V1 = Path(__file__).parents[1] / "vectors" / "token-vault-v1-scrypt.bin"
+"""A format-1 ``vault.bin`` as the firmware wrote it before Argon2id (commit dab13ee):
+``FileVault(dir, kdf_cost=KdfCost(log2_n=4, r=1, p=1)).create(PIN, sample_data(2))``."""
 
 
 def sample_data(users: int = 2, offset: float = 3.5) -> TokenData:
