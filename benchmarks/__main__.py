@@ -9,7 +9,7 @@ import sys
 
 import structlog
 
-from benchmarks import hsm_otp, rotation, token, verify_api
+from benchmarks import hsm_otp, rotation, token, tpm_vault, verify_api
 
 SUITES = {
     "hsm": hsm_otp.run,
@@ -17,6 +17,7 @@ SUITES = {
     "verify": verify_api.run,
     "rotation": rotation.run,
     "token": token.run,
+    "token-tpm": tpm_vault.run,
 }
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from device_firmware.emulator.software_tpm import SoftwareTpm
 from device_firmware.vault.tpm import LockoutPolicy, Tpm
 from device_firmware.vault.tpm_vault import TpmVault
-from tests.device_firmware.tpm.swtpm import Swtpm
 
 # small enough to watch the TPM lock out within a test
 TEST_LOCKOUT = LockoutPolicy(max_tries=4, recovery_seconds=3600, lockout_recovery_seconds=3600)
@@ -18,16 +18,16 @@ MakeTpmVault = Callable[..., TpmVault]
 
 
 @pytest.fixture
-def swtpm(tmp_path: Path) -> Iterator[Swtpm]:
+def swtpm(tmp_path: Path) -> Iterator[SoftwareTpm]:
     """A new software TPM, never owned, its state under the test's directory."""
-    tpm = Swtpm(tmp_path / "swtpm-state")
+    tpm = SoftwareTpm(tmp_path / "swtpm-state")
     tpm.start()
     yield tpm
     tpm.stop()
 
 
 @pytest.fixture
-def make_tpm_vault(swtpm: Swtpm, tmp_path: Path) -> MakeTpmVault:
+def make_tpm_vault(swtpm: SoftwareTpm, tmp_path: Path) -> MakeTpmVault:
     """`make(attempts_allowed=1, directory=...)`: a `TpmVault` on the test's swtpm."""
 
     def make(attempts_allowed: int = 1, directory: Path | None = None) -> TpmVault:

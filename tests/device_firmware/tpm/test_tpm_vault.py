@@ -24,11 +24,11 @@ from device_firmware.core import (
     WrongPin,
 )
 from device_firmware.core import device_id as device_ids
+from device_firmware.emulator.software_tpm import SoftwareTpm
 from device_firmware.vault import tpm_check, tpm_vault
 from device_firmware.vault.tpm import LockoutPolicy, Tpm, TpmAuthRefused, TpmLockedOut
 from device_firmware.vault.tpm_vault import VAULT_FILE, TpmVault, VaultLockedOut
 from tests.device_firmware.tpm.conftest import TEST_LOCKOUT, MakeTpmVault
-from tests.device_firmware.tpm.swtpm import Swtpm
 from tests.device_firmware.vault_samples import PIN, sample_data
 
 ALL_PINS = [f"{n:04d}" for n in range(10_000)]
@@ -41,7 +41,7 @@ def sd_card_copy(vault: TpmVault, into: Path) -> dict[str, bytes]:
 
 
 def test_the_vault_opens_with_the_right_pin_after_a_power_cycle(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm
 ) -> None:
     vault = make_tpm_vault(attempts_allowed=3)
     public_key = vault.public_key()
@@ -54,7 +54,7 @@ def test_the_vault_opens_with_the_right_pin_after_a_power_cycle(
 
 
 def test_a_copy_of_the_sd_card_admits_no_offline_pin_search(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm, tmp_path: Path
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm, tmp_path: Path
 ) -> None:
     vault = make_tpm_vault()
     vault.create(PIN, sample_data(2))
@@ -92,7 +92,7 @@ def test_the_copy_with_the_right_pin_does_not_open_on_another_tpm(
     vault = make_tpm_vault()
     vault.create(PIN, sample_data(2))
     sd_card_copy(vault, tmp_path / "copy")
-    other_tpm = Swtpm(tmp_path / "thief-tpm")
+    other_tpm = SoftwareTpm(tmp_path / "thief-tpm")
     other_tpm.start()
     try:
         clone = TpmVault(tmp_path / "copy", Tpm(other_tpm.tcti), lockout=TEST_LOCKOUT)
@@ -105,7 +105,7 @@ def test_the_copy_with_the_right_pin_does_not_open_on_another_tpm(
 
 
 def test_code_that_bypasses_the_firmware_is_stopped_by_the_tpm_itself(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm
 ) -> None:
     vault = make_tpm_vault(attempts_allowed=3)
     vault.create(PIN, sample_data(1))
@@ -130,7 +130,7 @@ def test_code_that_bypasses_the_firmware_is_stopped_by_the_tpm_itself(
 
 
 def test_nobody_can_reset_the_tpms_lockout_or_loosen_its_policy(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm
 ) -> None:
     from tpm2_pytss import ESAPI, TCTILdr, TSS2_Exception
     from tpm2_pytss.constants import ESYS_TR
@@ -153,7 +153,7 @@ def test_nobody_can_reset_the_tpms_lockout_or_loosen_its_policy(
 
 
 def test_an_old_sd_image_after_the_wipe_never_opens(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm, tmp_path: Path
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm, tmp_path: Path
 ) -> None:
     vault = make_tpm_vault(attempts_allowed=1)
     vault.create(PIN, sample_data(2))
@@ -196,7 +196,7 @@ def test_an_old_sd_image_does_not_give_wrong_pins_back(
 
 
 def test_a_power_cut_after_a_wrong_pin_gives_no_extra_try(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm
 ) -> None:
     vault = make_tpm_vault(attempts_allowed=3)
     vault.create(PIN, sample_data(1))
@@ -213,7 +213,7 @@ def test_a_power_cut_after_a_wrong_pin_gives_no_extra_try(
 class _PowerCutBeforeTheCheck(Tpm):
     """A TPM whose power is cut after the attempt was counted, before the PIN is checked."""
 
-    def __init__(self, swtpm: Swtpm) -> None:
+    def __init__(self, swtpm: SoftwareTpm) -> None:
         super().__init__(swtpm.tcti)
         self._swtpm = swtpm
 
@@ -223,7 +223,7 @@ class _PowerCutBeforeTheCheck(Tpm):
 
 
 def test_a_power_cut_between_counting_and_checking_counts_the_try(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm, tmp_path: Path
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm, tmp_path: Path
 ) -> None:
     vault = make_tpm_vault(attempts_allowed=3)
     vault.create(PIN, sample_data(1))
@@ -255,7 +255,7 @@ def test_the_identity_signs_and_agrees_keys_inside_the_tpm(make_tpm_vault: MakeT
         identity.exchange(b"not a key")
 
 
-def test_the_identity_is_fixed_to_the_tpm(make_tpm_vault: MakeTpmVault, swtpm: Swtpm) -> None:
+def test_the_identity_is_fixed_to_the_tpm(make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm) -> None:
     from tpm2_pytss import ESAPI, TCTILdr
     from tpm2_pytss.constants import TPMA_OBJECT
 
@@ -274,7 +274,7 @@ def test_the_identity_is_fixed_to_the_tpm(make_tpm_vault: MakeTpmVault, swtpm: S
 
 
 def test_the_wipe_replaces_the_identity_and_evicts_the_key(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm
 ) -> None:
     vault = make_tpm_vault()
     before = vault.public_key()
@@ -318,7 +318,7 @@ def test_a_file_from_an_earlier_vault_is_refused(
 
 
 def test_a_tpm_that_does_not_answer_is_a_clear_error(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm
 ) -> None:
     vault = make_tpm_vault()
     vault.create(PIN, sample_data(1))
@@ -329,7 +329,7 @@ def test_a_tpm_that_does_not_answer_is_a_clear_error(
 
 
 def test_the_check_command_reports_a_new_and_a_prepared_tpm(
-    make_tpm_vault: MakeTpmVault, swtpm: Swtpm, capsys: pytest.CaptureFixture[str]
+    make_tpm_vault: MakeTpmVault, swtpm: SoftwareTpm, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert tpm_check.main(["--tcti", swtpm.tcti]) == 3  # nobody has prepared it
     assert "DA policy fixed:  NO" in capsys.readouterr().out

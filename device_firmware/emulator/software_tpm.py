@@ -1,13 +1,16 @@
-"""A software TPM 2.0 (Debian's swtpm) in a directory, for the token's TPM vault tests.
+"""A software TPM 2.0 (Debian's ``swtpm``) in a directory: the emulator's, the tests' and the
+benchmarks' stand-in for the Pi's TPM board.
 
 Its state (NV memory, persistent objects, the DA counter) lives in files under `state`, so a
 test can kill the process (a power cut: no orderly shutdown) and start it again on the same
-state, or copy the token's SD-card files while the TPM keeps its own.
+state, or copy the token's SD-card files while the TPM keeps its own. It listens on two
+loopback TCP ports (commands, and swtpm's control channel on the next port); tpm2-tss 3.2's
+swtpm TCTI reaches it only over TCP.
 """
 
 from __future__ import annotations
 
-import random
+import secrets
 import shutil
 import signal
 import socket
@@ -18,7 +21,7 @@ from pathlib import Path
 SWTPM = shutil.which("swtpm") or "/usr/bin/swtpm"
 
 
-class Swtpm:
+class SoftwareTpm:
     """One swtpm process on two loopback ports, restartable on the same state directory."""
 
     def __init__(self, state: Path) -> None:
@@ -33,10 +36,16 @@ class Swtpm:
         return f"swtpm:host=127.0.0.1,port={self.port}"
 
     def start(self) -> None:
-        """Start swtpm (a fresh state is a new, unowned TPM) and wait until it answers."""
+        """Start swtpm (a fresh state is a new, unowned TPM) and wait until it answers.
+
+        Raises:
+            RuntimeError: swtpm is missing or did not start (e.g. no free port pair).
+        """
+        if not Path(SWTPM).exists():
+            raise RuntimeError("swtpm is not installed (Debian package swtpm)")
         for _ in range(20):
-            port = random.randrange(20000, 60000, 2)
-            process = subprocess.Popen(
+            port = 20000 + 2 * secrets.randbelow(20000)
+            process = subprocess.Popen(  # noqa: S603 (a fixed program, our own arguments)
                 [
                     SWTPM, "socket", "--tpm2",
                     "--tpmstate", f"dir={self.state}",

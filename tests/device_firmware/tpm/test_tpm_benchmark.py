@@ -1,0 +1,16 @@
+"""`benchmarks/tpm_vault.py` runs on a software TPM and reports its figures as ratios."""
+
+from __future__ import annotations
+
+from benchmarks import tpm_vault
+from device_firmware.vault import Argon2Cost
+
+
+def test_the_tpm_vault_benchmark_reports_unlocks_against_their_baselines() -> None:
+    lines = tpm_vault.run(0.05, argon2=Argon2Cost(memory_kib=1024, iterations=1))
+    assert lines[0].startswith("one TPM unseal with the PIN (baseline)")
+    assert lines[1].startswith("TpmVault.unlock (swtpm)") and "ratio" in lines[1]
+    assert lines[3].startswith("FileVault.unlock at that cost") and "ratio" in lines[3]
+    assert "TpmVault.unlock against FileVault.unlock" in lines[4]
+    ms = lines[5].split()
+    assert ms[-4] != "0.0" and ms[-1] == "ms"
