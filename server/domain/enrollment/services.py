@@ -31,6 +31,7 @@ from server.domain.audit.services import AuditLog, AuditRecord
 from server.domain.credentials.services import new_public_id
 from server.domain.customers.services import CustomerService
 from server.domain.enrollment import device_id as ids
+from server.domain.enrollment import messages
 from server.domain.enrollment.bundle import CredentialProfile, issue
 from server.domain.enrollment.signing import SignedRequest, remember_nonce
 from server.domain.verification.rules import Result, VerifyRequest
@@ -274,16 +275,9 @@ class EnrollmentService:
     def _tell_about_retired(self, customer: Customer, retired: list[str], device_id: str) -> None:
         if not retired:
             return
+        notice = messages.new_token_registered(self.policy.issuer, customer.display_name, device_id)
         try:
-            self._mailer.send(
-                customer.email,
-                f"{self.policy.issuer}: nuevo token activado / new token",
-                f"Hola {customer.display_name}:\n\nSu token {ids.group(device_id)} fue "
-                "registrado. El token anterior ya no genera códigos válidos. Si no fue usted, "
-                "comuníquese con su banco.\n\n"
-                f"Your token {ids.group(device_id)} was registered. Your previous token no "
-                "longer gives valid codes. If this was not you, call your bank.\n",
-            )
+            self._mailer.send(customer.email, notice.subject, notice.body)
         except MailError as exc:
             log.warning("enrollment.notice_not_sent", reason=str(exc))
 
@@ -351,17 +345,11 @@ class EnrollmentService:
                 result="ok",
                 details={"registration": registration_id},
             )
+        mail = messages.registration_code(
+            self.policy.issuer, customer.display_name, code, self.policy.ttl_seconds
+        )
         try:
-            self._mailer.send(
-                customer.email,
-                f"{self.policy.issuer}: código de registro / registration code",
-                f"Hola {customer.display_name}:\n\nSu código para registrar el token es: "
-                f"{code}\nVence en {self.policy.ttl_seconds // 60} minutos.\n\n"
-                f"Your code to register the token is: {code}\n"
-                f"It expires in {self.policy.ttl_seconds // 60} minutes.\n\n"
-                "Si no fue usted, no comparta este código. / If this was not you, do not "
-                "share this code.\n",
-            )
+            self._mailer.send(customer.email, mail.subject, mail.body)
         except MailError as exc:
             with self._db.transaction() as session:
                 session.connection().execute(
