@@ -6,12 +6,13 @@ import argparse
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 
 import structlog
 
 from benchmarks import hsm_otp, rotation, token, tpm_vault, verify_api
 
-SUITES = {
+SUITES: dict[str, Callable[[float], list[str]]] = {
     "hsm": hsm_otp.run,
     "hsm-nss": hsm_otp.run_nss,
     "verify": verify_api.run,

@@ -84,6 +84,10 @@ class Msg(enum.Enum):
     CLOCK_SYNCED = enum.auto()
     CLOCK_UNSET_BODY = enum.auto()
     ABOUT_VERSION = enum.auto()
+    ABOUT_VAULT_FILE = enum.auto()
+    ABOUT_VAULT_TPM = enum.auto()
+    ABOUT_TRUST_ON_FIRST_USE = enum.auto()
+    DEVELOPMENT_TITLE = enum.auto()
     BUSY_BANK = enum.auto()
     BUSY_PIN = enum.auto()
     BUSY_SAVING = enum.auto()
@@ -213,6 +217,13 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
         "Connect it to the internet and wait a moment.",
     ),
     Msg.ABOUT_VERSION: ("Versión {version}", "Version {version}"),
+    Msg.ABOUT_VAULT_FILE: ("Bóveda: archivo (débil)", "Vault: file (weaker)"),
+    Msg.ABOUT_VAULT_TPM: ("Bóveda: TPM", "Vault: TPM"),
+    Msg.ABOUT_TRUST_ON_FIRST_USE: (
+        "Clave del banco sin verificar (desarrollo)",
+        "Bank key not verified (development)",
+    ),
+    Msg.DEVELOPMENT_TITLE: ("{title} (desarrollo)", "{title} (development)"),
     Msg.BUSY_BANK: ("Conectando con el banco…", "Contacting the bank…"),
     Msg.BUSY_PIN: ("Verificando el PIN…", "Checking the PIN…"),
     Msg.BUSY_SAVING: ("Guardando…", "Saving…"),

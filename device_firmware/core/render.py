@@ -20,7 +20,7 @@ from device_firmware.core.menu import (
     WELCOME_ADD_USER,
     WELCOME_FIRST_START,
 )
-from device_firmware.core.records import TokenData
+from device_firmware.core.records import TokenData, VaultProtection
 from device_firmware.core.screens import (
     CodeScreen,
     DigitEntryScreen,
@@ -65,6 +65,10 @@ from device_firmware.core.text_entry import TextEntry
 
 MASK = "•"
 Say = Callable[..., str]
+VAULT_LINES = {
+    VaultProtection.FILE: Msg.ABOUT_VAULT_FILE,
+    VaultProtection.TPM: Msg.ABOUT_VAULT_TPM,
+}
 
 
 def render(state: State, now: float, *, clock_set: bool = True) -> Screen:
@@ -136,7 +140,8 @@ def _unlocked(state: State, t: Say, data: TokenData, now: float, clock_set: bool
             users = tuple(c.label for c in data.credentials)
             items = users + tuple(t(m) for m in USER_ACTIONS)
             note = "" if users else t(Msg.NO_USERS)
-            return MenuScreen(t(Msg.TITLE_USERS), items, cursor, note, t(Msg.HINT_USERS))
+            title = _marked(state, t, Msg.TITLE_USERS)
+            return MenuScreen(title, items, cursor, note, t(Msg.HINT_USERS))
         case ShowCode(credential_id=credential_id):
             credential = data.find(credential_id)
             if credential is not None and not clock_set:
@@ -167,10 +172,14 @@ def _unlocked(state: State, t: Say, data: TokenData, now: float, clock_set: bool
             items = tuple(t(m) for m in SETTINGS_ITEMS)
             return MenuScreen(t(Msg.TITLE_SETTINGS), items, cursor, hint=t(Msg.HINT_MENU_BACK))
         case About():
-            body = (
+            config = state.config
+            body: tuple[str, ...] = (
                 t(Msg.DEVICE_ID_LINE, device_id=_device_id(state)),
-                t(Msg.ABOUT_VERSION, version=state.config.version),
+                t(Msg.ABOUT_VERSION, version=config.version),
+                t(VAULT_LINES[config.vault_protection]),
             )
+            if config.trust_on_first_use:
+                body += (t(Msg.ABOUT_TRUST_ON_FIRST_USE),)
             return MessageScreen(t(Msg.TITLE_ABOUT), body, hint=t(Msg.HINT_ANY_KEY))
     # A place whose subject vanished (e.g. a code for a deleted user): say so plainly.
     return MessageScreen(t(Msg.TITLE_USERS), (t(Msg.NO_USERS),), hint=t(Msg.HINT_BACK))
@@ -180,12 +189,20 @@ def _welcome(state: State, t: Say, cursor: int) -> MenuScreen:
     adding = state.session.data is not None
     items = tuple(t(m) for m in (WELCOME_ADD_USER if adding else WELCOME_FIRST_START))
     return MenuScreen(
-        title=t(Msg.TITLE_ADD_USER if adding else Msg.TITLE_WELCOME),
+        title=_marked(state, t, Msg.TITLE_ADD_USER if adding else Msg.TITLE_WELCOME),
         items=items,
         cursor=cursor,
         note=t(Msg.DEVICE_ID_LINE, device_id=_device_id(state)),
         hint=t(Msg.HINT_MENU_BACK if adding else Msg.HINT_MENU),
     )
+
+
+def _marked(state: State, t: Say, title: Msg) -> str:
+    """`title`, marked "(development)" while the bank's key is trusted on first use: the
+    screens a tester registers from and comes back to, so the setting is never forgotten."""
+    if state.config.trust_on_first_use:
+        return t(Msg.DEVELOPMENT_TITLE, title=t(title))
+    return t(title)
 
 
 def _device_id(state: State) -> str:

@@ -16,6 +16,7 @@ from device_firmware.core.device_id import DeviceId
 from device_firmware.core.records import (
     RegistrationHandle,
     TokenData,
+    VaultProtection,
 )
 from device_firmware.core.screens import Tone
 from device_firmware.core.text_entry import DEFAULT_TIMEOUT, TextEntry
@@ -33,11 +34,17 @@ class TokenConfig:
         version: firmware version shown in "About".
         pin_length: digits of the access PIN.
         multitap_timeout: seconds after which a multi-tap character is fixed.
+        vault_protection: what guards the vault (`Vault.protection`), shown in "About".
+        trust_on_first_use: the link takes the bank's provisioning key at first contact
+            instead of from the configuration (a development setting): "About" says so and
+            the welcome and user-list titles carry a marker.
     """
 
     version: str = __version__
     pin_length: int = PIN_LENGTH
     multitap_timeout: float = DEFAULT_TIMEOUT
+    vault_protection: VaultProtection = VaultProtection.FILE
+    trust_on_first_use: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from device_firmware.core import Token, device_id
+from device_firmware.core import Token, TokenConfig, device_id
 from device_firmware.core.fake_link import FakeServerLink
 from device_firmware.core.ports import Clock, Display, ServerLink, Vault
 from device_firmware.emulator.terminal import key_for
@@ -41,6 +41,8 @@ class EmulatorSession:
         vault: the token's storage.
         out: where the mailbox and portal print what the customer would read elsewhere.
         link: the bank; None for the demo bank in memory.
+        trust_on_first_use: the link pins the bank's key at first contact (the
+            ``--dev-trust-on-first-use`` flag): the screens say so.
     """
 
     def __init__(
@@ -51,11 +53,15 @@ class EmulatorSession:
         vault: Vault,
         out: TextIO,
         link: ServerLink | None = None,
+        trust_on_first_use: bool = False,
     ) -> None:
         self.bank: FakeServerLink | None = None
         if link is None:
             self.bank = link = demo_bank(clock)
-        self.token = Token(display=display, clock=clock, vault=vault, link=link)
+        config = TokenConfig(
+            vault_protection=vault.protection, trust_on_first_use=trust_on_first_use
+        )
+        self.token = Token(display=display, clock=clock, vault=vault, link=link, config=config)
         self.out = out
         self.running = True
 

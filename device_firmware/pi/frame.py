@@ -17,6 +17,8 @@ This module only draws; `display.OledDisplay` sends the images to the panel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PIL import Image, ImageDraw
 
 from device_firmware.core.screens import (
@@ -218,21 +220,33 @@ def _triangle(draw: ImageDraw.ImageDraw, x: int, y: int, *, up: bool) -> None:
 # Message -------------------------------------------------------------------------------
 
 
-def _message(draw: ImageDraw.ImageDraw, screen: MessageScreen, fonts: Fonts) -> None:
-    """Title, sentences, large digits for a number, the hint if there is room.
+@dataclass(frozen=True)
+class MessageLayout:
+    """How a `MessageScreen` is laid out: what is kept, at which size.
 
-    The sentences come first: the hint goes if they would not fit with it, and then the
-    title (an error is then drawn dark on a lit screen, so it still reads as an error).
+    Attributes:
+        titled: the title is drawn (it goes when the sentences need its room).
+        body: the sentences, wrapped; `body.cut` when even that was not enough.
+        hint: the key hint, or no lines when it did not fit.
+        numbers: a digits-only paragraph (the device ID) as lines of large digits.
+        space: the height left for the sentences and the hint.
     """
+
+    titled: bool
+    body: Block
+    hint: Block
+    numbers: tuple[str, ...]
+    space: int
+
+
+def message_layout(screen: MessageScreen, fonts: Fonts) -> MessageLayout:
+    """The layout of `screen`: the sentences come first, then the hint, then the title."""
     texts = [p for p in screen.body if not _is_number(p)]
-    numbers = [line for p in screen.body if _is_number(p) for line in _number_lines(p)]
-    digits = fonts.digits(ID_SIZE)
-    _, top, _, bottom = (int(v) for v in digits.getbbox("0"))
-    number_pitch = bottom - top + 3
+    numbers = tuple(line for p in screen.body if _is_number(p) for line in _number_lines(p))
     room = WIDTH - 2 * MARGIN
     small = fonts.regular(SMALL)
     for titled in (True, False):
-        space = HEIGHT - len(numbers) * number_pitch - (2 if numbers else 0)
+        space = HEIGHT - len(numbers) * _number_pitch(fonts) - (2 if numbers else 0)
         space -= _title_height(screen.title, fonts) if titled else 0
         hint = fit([keep_together(screen.hint)], fonts.regular, (SMALL,), room, pitch(small))
         body = fit(texts, fonts.regular, BODY_SIZES, room, space - hint.height)
@@ -241,8 +255,26 @@ def _message(draw: ImageDraw.ImageDraw, screen: MessageScreen, fonts: Fonts) -> 
             body = fit(texts, fonts.regular, BODY_SIZES, room, space)
         if not body.cut:
             break
+    return MessageLayout(titled, body, hint, numbers, space)
+
+
+def _number_pitch(fonts: Fonts) -> int:
+    _, top, _, bottom = (int(v) for v in fonts.digits(ID_SIZE).getbbox("0"))
+    return bottom - top + 3
+
+
+def _message(draw: ImageDraw.ImageDraw, screen: MessageScreen, fonts: Fonts) -> None:
+    """Title, sentences, large digits for a number, the hint if there is room.
+
+    The sentences come first: the hint goes if they would not fit with it, and then the
+    title (an error is then drawn dark on a lit screen, so it still reads as an error).
+    """
+    layout = message_layout(screen, fonts)
+    body, space = layout.body, layout.space
+    digits = fonts.digits(ID_SIZE)
+    _, top, _, _ = (int(v) for v in digits.getbbox("0"))
     ink = ON
-    if titled:
+    if layout.titled:
         y = _title(draw, screen.title, fonts, tone=screen.tone)
     else:
         y = max(0, (space - body.height) // 2)
@@ -254,10 +286,10 @@ def _message(draw: ImageDraw.ImageDraw, screen: MessageScreen, fonts: Fonts) -> 
         draw_block(draw, body, 0, y, centre=WIDTH // 2, fill=ink)
         return
     y = draw_block(draw, body, MARGIN, y, fill=ink) + 2
-    for line in numbers:
+    for line in layout.numbers:
         draw.text(((WIDTH - width(digits, line)) // 2, y + 1 - top), line, font=digits, fill=ink)
-        y += number_pitch
-    draw_block(draw, hint, MARGIN, HEIGHT - hint.height, fill=ink)
+        y += _number_pitch(fonts)
+    draw_block(draw, layout.hint, MARGIN, HEIGHT - layout.hint.height, fill=ink)
 
 
 def _is_number(paragraph: str) -> bool:

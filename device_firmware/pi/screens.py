@@ -28,7 +28,12 @@ from PIL import Image, features
 from device_firmware.core import device_id
 from device_firmware.core.catalog import Language, Msg
 from device_firmware.core.keys import Key
-from device_firmware.core.records import Credential, RegistrationHandle, TokenData
+from device_firmware.core.records import (
+    Credential,
+    RegistrationHandle,
+    TokenData,
+    VaultProtection,
+)
 from device_firmware.core.render import render
 from device_firmware.core.screens import Screen, Tone
 from device_firmware.core.state import (
@@ -61,6 +66,7 @@ from device_firmware.core.state import (
     State,
     Synchronised,
     SyncingClock,
+    TokenConfig,
     UserList,
     Welcome,
 )
@@ -82,6 +88,8 @@ EIGHT_DIGITS = TokenData(
     )
 )
 RENDERER_FILE = "RENDERER.json"
+TPM = TokenConfig(version="0.1.0", vault_protection=VaultProtection.TPM)
+DEVELOPMENT = TokenConfig(version="0.1.0", trust_on_first_use=True)
 HANDLE = RegistrationHandle("demo", "a***@correo.com", NOW + 600)
 
 
@@ -141,6 +149,10 @@ def shots() -> list[Shot]:
     )
     shots.append(_shot("clock-synced", clock_synced))
     shots.append(_shot("about", About()))
+    shots.append(_shot("about-tpm", About(), config=TPM))
+    shots.append(_shot("about-development", About(), config=DEVELOPMENT))
+    shots.append(_shot("welcome-development", Welcome(), unlocked=False, config=DEVELOPMENT))
+    shots.append(_shot("users-development", UserList(), config=DEVELOPMENT))
     wrong_code = Notice(Msg.TITLE_ERROR, Msg.ERR_ACTIVATION, ShowDeviceId(), Tone.ERROR)
     shots.append(_shot("activation-refused", wrong_code, unlocked=False))
     erased = Notice(Msg.TITLE_ERASED, Msg.ERASED_BODY, Welcome(), Tone.ERROR)
@@ -159,6 +171,7 @@ def _shot(
     data: TokenData = USERS,
     attempts: tuple[int, int] = (1, 1),
     clock_set: bool = True,
+    config: TokenConfig | None = None,
 ) -> Shot:
     session = Session(
         language=language,
@@ -167,7 +180,8 @@ def _shot(
         attempts_remaining=attempts[1],
         data=data if unlocked else None,
     )
-    return Shot(name, place, render(State(place=place, session=session), NOW, clock_set=clock_set))
+    state = State(place=place, session=session, config=config or TokenConfig(version="0.1.0"))
+    return Shot(name, place, render(state, NOW, clock_set=clock_set))
 
 
 def write_pngs(out: Path, fonts: Fonts, *, scale: int = 1, prefix: str = "") -> list[Path]:

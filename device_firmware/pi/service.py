@@ -58,6 +58,11 @@ def serve(
     return token
 
 
+def token_config(config: ServiceConfig, vault: Vault) -> TokenConfig:
+    """The core's fixed facts for this token: what guards its vault, how it trusts the bank."""
+    return TokenConfig(vault_protection=vault.protection)
+
+
 def run_service(config: ServiceConfig, keep_going: Callable[[], bool]) -> None:
     """Open the configured hardware and run the token until `keep_going()` is False.
 
@@ -95,5 +100,6 @@ def run_service(config: ServiceConfig, keep_going: Callable[[], bool]) -> None:
             link=link,
             blank_after=config.display.blank_after,
             keep_going=keep_going,
+            token_config=token_config(config, vault),
         )
     log.info("token stopped; display cleared and switched off")

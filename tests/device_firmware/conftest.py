@@ -8,15 +8,18 @@ from typing import TypeVar
 
 import pytest
 
-from device_firmware.core import Key, Screen, Token, TokenConfig, Vault
+from device_firmware.core import Key, MessageScreen, Screen, Token, TokenConfig, Vault, render
+from device_firmware.core.catalog import Language
 from device_firmware.core.device_id import DeviceId
 from device_firmware.core.fake_link import FakeServerLink
-from device_firmware.core.fakes import FakeClock, FakeDisplay, FakeVault
-from device_firmware.core.state import Place
+from device_firmware.core.fakes import DEFAULT_START, FakeClock, FakeDisplay, FakeVault
+from device_firmware.core.records import VaultProtection
+from device_firmware.core.state import About, Place, Session, State
 from device_firmware.core.text_entry import LETTERS
 
 PIN = "2580"
 MULTITAP_TIMEOUT = 1.0
+ABOUT_DEVICE_ID = DeviceId("1020584050721040")  # 16 digits: the longest device ID line
 S = TypeVar("S", bound=Screen)
 
 
@@ -79,7 +82,13 @@ def taps(text: str) -> list[tuple[Key, int]]:
     return out
 
 
-def make_rig(vault: Vault | None = None, *, attempts_allowed: int = 1, skew: float = 0.0) -> Rig:
+def make_rig(
+    vault: Vault | None = None,
+    *,
+    attempts_allowed: int = 1,
+    skew: float = 0.0,
+    trust_on_first_use: bool = False,
+) -> Rig:
     clock = FakeClock()
     bank = FakeServerLink(clock, skew=skew)
     bank.add_user("ana", "clave1", "ana@correo.com", "Ana Pérez")
@@ -92,7 +101,11 @@ def make_rig(vault: Vault | None = None, *, attempts_allowed: int = 1, skew: flo
         clock=clock,
         vault=the_vault,
         link=bank,
-        config=TokenConfig(multitap_timeout=MULTITAP_TIMEOUT),
+        config=TokenConfig(
+            multitap_timeout=MULTITAP_TIMEOUT,
+            vault_protection=the_vault.protection,  # as the Pi service and the emulator do
+            trust_on_first_use=trust_on_first_use,
+        ),
     )
     token.start()
     return Rig(clock, display, the_vault, bank, token)
@@ -147,3 +160,18 @@ def enrolled() -> Rig:
     register(rig, "beto", "s3cret")
     rig.press("C")
     return rig
+
+
+def about_screens() -> list[tuple[str, MessageScreen]]:
+    """The About screen in every language, for each vault and with trust on first use."""
+    screens = []
+    for language in Language:
+        for protection in VaultProtection:
+            for first_use in (False, True):
+                config = TokenConfig(vault_protection=protection, trust_on_first_use=first_use)
+                session = Session(language=language, device_id=ABOUT_DEVICE_ID)
+                screen = render(State(About(), session, config), DEFAULT_START)
+                assert isinstance(screen, MessageScreen)
+                name = f"{language.value}-{protection.value}{'-tofu' if first_use else ''}"
+                screens.append((name, screen))
+    return screens

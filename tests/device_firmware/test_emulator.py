@@ -16,13 +16,15 @@ from device_firmware.core import (
     Screen,
     TextEntryScreen,
     Tone,
+    Vault,
 )
-from device_firmware.core.fakes import FakeClock
+from device_firmware.core.fakes import FakeClock, FakeVault
+from device_firmware.core.records import TokenData, VaultProtection
 from device_firmware.emulator.session import EmulatorSession
 from device_firmware.emulator.terminal import key_for
 from device_firmware.emulator.text_frame import WIDTH, TextDisplay, frame
 from device_firmware.vault import FileVault
-from tests.device_firmware.conftest import MULTITAP_TIMEOUT, taps
+from tests.device_firmware.conftest import MULTITAP_TIMEOUT, about_screens, taps
 from tests.device_firmware.vault_samples import TINY_COST
 
 SCREENS: list[Screen] = [
@@ -94,3 +96,49 @@ def test_a_session_typed_on_the_keyboard(tmp_path: Path) -> None:
     assert "[portal] ana, device ID " in out.getvalue()
     session.type("q")
     assert not session.running
+
+
+@pytest.mark.parametrize(
+    ("vault_kind", "line"),
+    [("file", "Bóveda: archivo (débil)"), ("tpm", "Bóveda: TPM")],
+)
+def test_about_in_the_emulator_says_what_protects_the_vault(
+    tmp_path: Path, vault_kind: str, line: str
+) -> None:
+    out = io.StringIO()
+    clock = FakeClock()
+    vault: Vault = (
+        FileVault(tmp_path / "token", kdf_cost=TINY_COST)
+        if vault_kind == "file"
+        else FakeVault(protection=VaultProtection.TPM)
+    )
+    vault.create("2580", TokenData())  # a token with a PIN and no user yet
+    vault.lock()
+    session = EmulatorSession(display=TextDisplay(out), clock=clock, vault=vault, out=out)
+    session.start()
+    for char in "2580\r" + "3" + "3":  # PIN, settings (no users: item 3), about
+        session.type(char)
+    about = out.getvalue().rsplit("Acerca de", 1)[1]
+    assert line in about
+    assert "desarrollo" not in about
+
+
+def test_the_emulator_marks_trust_on_first_use(tmp_path: Path) -> None:
+    out = io.StringIO()
+    session = EmulatorSession(
+        display=TextDisplay(out),
+        clock=FakeClock(),
+        vault=FileVault(tmp_path / "token", kdf_cost=TINY_COST),
+        out=out,
+        trust_on_first_use=True,
+    )
+    session.start()
+    assert "Bienvenido (desarrollo)" in out.getvalue()
+
+
+def test_the_about_screens_fit_the_emulator_frame() -> None:
+    for _, screen in about_screens():
+        lines = frame(screen)
+        assert all(len(line) == WIDTH for line in lines)
+        text = " ".join(line.strip("| ") for line in lines)
+        assert screen.body[2].split(":")[0] in text  # the vault's line is there

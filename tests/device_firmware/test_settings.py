@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from device_firmware import __version__
 from device_firmware.core import (
     CodeScreen,
@@ -14,8 +16,9 @@ from device_firmware.core import (
     device_id,
 )
 from device_firmware.core.fakes import FakeVault
+from device_firmware.core.records import VaultProtection
 from device_firmware.core.state import About, ChooseLanguage, Settings, UserList
-from tests.device_firmware.conftest import Rig
+from tests.device_firmware.conftest import Rig, define_pin, make_rig, register
 from tests.oracles import oathtool_totp
 
 
@@ -104,9 +107,55 @@ def test_about_shows_device_id_and_version(enrolled: Rig) -> None:
     assert screen.body == (
         f"ID del dispositivo: {device_id.format(enrolled.device_id)}",
         f"Versión {__version__}",
+        "Bóveda: archivo (débil)",  # the fake vault, like FileVault, says FILE by default
     )
     enrolled.press("7")  # any key goes back
     assert enrolled.place == Settings(cursor=2)
+
+
+@pytest.mark.parametrize(
+    ("protection", "language", "line"),
+    [
+        (VaultProtection.FILE, "1", "Bóveda: archivo (débil)"),
+        (VaultProtection.FILE, "2", "Vault: file (weaker)"),
+        (VaultProtection.TPM, "1", "Bóveda: TPM"),
+        (VaultProtection.TPM, "2", "Vault: TPM"),
+    ],
+)
+def test_about_says_what_protects_the_vault(
+    protection: VaultProtection, language: str, line: str
+) -> None:
+    rig = make_rig(FakeVault(protection=protection))
+    register(rig, "ana", "clave1")
+    define_pin(rig)
+    rig.press("C" + "4" + "1" + language + "3")  # users, settings, language, choice, about
+    assert rig.place == About()
+    body = rig.shown(MessageScreen).body
+    assert body[2] == line
+    assert len(body) == 3  # no development line: the bank's key came from the configuration
+
+
+def test_trust_on_first_use_is_shown_on_about_and_where_a_tester_registers() -> None:
+    rig = make_rig(trust_on_first_use=True)
+    assert rig.shown(MenuScreen).title == "Bienvenido (desarrollo)"
+    register(rig, "ana", "clave1")
+    define_pin(rig)
+    rig.press("C")
+    assert rig.shown(MenuScreen).title == "Usuarios (desarrollo)"
+    rig.press("2")  # "Agregar otro usuario"
+    assert rig.shown(MenuScreen).title == "Agregar otro usuario (desarrollo)"
+    rig.press("C" + "4" + "3")  # back to the users, settings, about
+    assert rig.shown(MessageScreen).body[3] == "Clave del banco sin verificar (desarrollo)"
+    rig.press("7" + "1" + "2")  # back to settings, language, English
+    rig.press("3")
+    assert rig.shown(MessageScreen).body[2:] == (
+        "Vault: file (weaker)",
+        "Bank key not verified (development)",
+    )
+
+
+def test_without_trust_on_first_use_no_title_is_marked(enrolled: Rig) -> None:
+    assert enrolled.shown(MenuScreen).title == "Usuarios"
 
 
 def test_a_full_disk_when_saving_the_language(enrolled: Rig) -> None:

@@ -29,6 +29,7 @@ from device_firmware.pi.display import OledDisplay, dummy_device
 from device_firmware.pi.fonts import Fonts
 from device_firmware.pi.frame import draw_screen
 from device_firmware.pi.screens import gallery, main, renderer_facts
+from tests.device_firmware.conftest import about_screens
 
 GOLDEN = Path(__file__).parent / "golden"
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")
@@ -189,3 +190,14 @@ def test_the_gallery_shows_every_place_of_the_core() -> None:
     from device_firmware.pi.screens import shots
 
     assert {type(shot.place) for shot in shots()} == set(get_args(Place))
+
+
+@pytest.mark.parametrize(("name", "screen"), about_screens(), ids=[n for n, _ in about_screens()])
+def test_about_fits_the_oled_without_a_cut(name: str, screen: MessageScreen, fonts: Fonts) -> None:
+    from device_firmware.pi.frame import message_layout
+
+    layout = message_layout(screen, fonts)
+    assert not layout.body.cut, layout.body.lines  # every line is read in full
+    assert layout.titled or name.endswith("-tofu")  # the extra line may take the title's room
+    said = " ".join(layout.body.lines)
+    assert all(word in said for line in screen.body for word in line.split())
