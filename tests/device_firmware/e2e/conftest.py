@@ -3,7 +3,8 @@ migrated SQLite database and the session's SoftHSM token, a real SMTP server (ai
 this process, customers written straight into the database, and a relying party's API key.
 
 `EmulatedToken` is one token: the same core as on the Pi, a `FileVault` in a temporary
-directory, the `HttpServerLink`, the system clock, and a display that keeps every screen.
+directory (or a `TpmVault` on a software TPM of its own), the `HttpServerLink`, the system
+clock, and a display that keeps every screen.
 It is driven only through key presses, as a person would: letters by multi-tap (the cursor
 key B fixes a letter before the next one on the same key), codes read from the screen.
 """
@@ -32,9 +33,12 @@ from device_firmware.core.device_id import DeviceId
 from device_firmware.core.fakes import FakeDisplay
 from device_firmware.core.state import ShowCode, UserList
 from device_firmware.core.text_entry import LETTERS
+from device_firmware.emulator.software_tpm import SoftwareTpm
 from device_firmware.link import HttpServerLink, PinnedKeyFile
 from device_firmware.pi.clock import SystemClock
 from device_firmware.vault import FileVault
+from device_firmware.vault.tpm import Tpm
+from device_firmware.vault.tpm_vault import TpmVault
 from hsm import Hsm
 from server.app import create_app
 from server.db.migrate import upgrade
@@ -151,10 +155,17 @@ class Bank:
 class EmulatedToken:
     """One token on the real bank, driven by key presses."""
 
-    def __init__(self, directory: Path, bank: Bank) -> None:
+    def __init__(self, directory: Path, bank: Bank, *, tpm: bool = False) -> None:
         self.bank = bank
         self.clock = SystemClock()
-        self.vault = FileVault(directory, kdf_cost=TINY_COST)
+        self.tpm: SoftwareTpm | None = None
+        self.vault: FileVault | TpmVault
+        if tpm:
+            self.tpm = SoftwareTpm(directory / "tpm-state")
+            self.tpm.start()
+            self.vault = TpmVault(directory / "sd-card", Tpm(self.tpm.tcti))
+        else:
+            self.vault = FileVault(directory, kdf_cost=TINY_COST)
         self.link = HttpServerLink(
             bank.url,
             token_key=self.vault.identity,
@@ -168,6 +179,12 @@ class EmulatedToken:
     @property
     def screen(self) -> Screen:
         return self.display.current
+
+    def close(self) -> None:
+        """Close the link; stop the token's software TPM, if it has one."""
+        self.link.close()
+        if self.tpm is not None:
+            self.tpm.stop()
 
     def press(self, keys: str) -> None:
         for char in keys:
@@ -290,14 +307,23 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
+@pytest.fixture(scope="module", params=["file-vault", "tpm-vault"])
+def on_tpm(request: pytest.FixtureRequest) -> bool:
+    """Every end-to-end test runs twice: tokens on the file vault, then on a TPM vault."""
+    return bool(request.param == "tpm-vault")
+
+
 @pytest.fixture(scope="module")
 def bank(
     tokens: SoftHsmTokens,
     hsm: Hsm,
     tmp_path_factory: pytest.TempPathFactory,
     inbox: tuple[Inbox, int],
+    on_tpm: bool,
 ) -> Iterator[Bank]:
-    """The server in its own process, three customers, an API key; token logs checked."""
+    """The server in its own process, three customers, an API key; token logs checked.
+
+    One bank per vault kind (`on_tpm`): each enrols its customers' tokens afresh."""
     mailbox, smtp_port = inbox
     directory = tmp_path_factory.mktemp("bank")
     url = f"sqlite:///{directory}/otp.sqlite3"

@@ -41,16 +41,18 @@ ANA, BETO, CARO = "Ana Pérez", "Beto Ruiz", "Caro Díaz"
 
 
 @pytest.fixture(scope="module")
-def first_token(bank: Bank, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedToken]:
+def first_token(
+    bank: Bank, on_tpm: bool, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmulatedToken]:
     """A token with Ana and Beto registered and Caro activated through the portal."""
-    token = EmulatedToken(tmp_path_factory.mktemp("token-a"), bank)
+    token = EmulatedToken(tmp_path_factory.mktemp("token-a"), bank, tpm=on_tpm)
     token.register(bank.customers[ANA], first=True)
     token.add_user()
     token.register(bank.customers[BETO], first=False)
     token.add_user()
     token.activate(bank.customers[CARO], first=False)
     yield token
-    token.link.close()
+    token.close()
 
 
 def _oathtool(credential: Credential, bank_time: float) -> str:
@@ -118,7 +120,7 @@ def test_deleting_a_user_on_the_token_retires_it_at_the_bank(
 
 
 def test_a_second_token_replaces_the_first_only_with_a_code_from_it(
-    first_token: EmulatedToken, bank: Bank, tmp_path: Path
+    first_token: EmulatedToken, bank: Bank, on_tpm: bool, tmp_path: Path
 ) -> None:
     """The attacker has Ana's password and mailbox and a token of their own: self-registration
     is refused before any e-mail, and the token says how a real replacement goes. Ana
@@ -128,7 +130,7 @@ def test_a_second_token_replaces_the_first_only_with_a_code_from_it(
     notices = bank.inbox.count(ana.email, NEW_TOKEN_MAIL)
     codes_mailed = bank.inbox.count(ana.email, REGISTRATION_MAIL)
 
-    attacker = EmulatedToken(tmp_path / "token-x", bank)
+    attacker = EmulatedToken(tmp_path / "token-x", bank, tpm=on_tpm)
     try:
         attacker.press("1")  # "Registrarme con mi usuario"
         attacker.type_text(ana.username)
@@ -141,9 +143,9 @@ def test_a_second_token_replaces_the_first_only_with_a_code_from_it(
         assert bank.inbox.count(ana.email, REGISTRATION_MAIL) == codes_mailed
         assert attacker.token.state.session.data is None  # nothing was ever enrolled
     finally:
-        attacker.link.close()
+        attacker.close()
 
-    second = EmulatedToken(tmp_path / "token-b", bank)
+    second = EmulatedToken(tmp_path / "token-b", bank, tpm=on_tpm)
     try:
         assert second.token.state.session.device_id != first_token.token.state.session.device_id
         second.activate(ana, first=True, current_code=_next_code(first_token, on_first, bank_time))
@@ -152,7 +154,7 @@ def test_a_second_token_replaces_the_first_only_with_a_code_from_it(
         code, _ = second.current_code()
         assert bank.verify(ana, code) == "accepted"
     finally:
-        second.link.close()
+        second.close()
     bank.inbox.wait(ana.email, NEW_TOKEN_MAIL, notices)  # "your previous token no longer..."
 
 
