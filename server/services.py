@@ -64,6 +64,7 @@ class Services:
         enrollment_policy = enrollment_policy_of(settings)
         verification = VerificationService(db, hsm, audit, clock, policy, metrics)
         customers = CustomerService(db, passwords, clock, login_policy_of(settings))
+        credentials = CredentialService(db, hsm, audit, clock)
         return cls(
             settings=settings,
             db=db,
@@ -73,7 +74,7 @@ class Services:
             audit=audit,
             customers=customers,
             clients=ClientService(clock, settings.client_cache_seconds),
-            credentials=CredentialService(hsm, audit, clock),
+            credentials=credentials,
             verification=verification,
             verify_batcher=VerifyBatcher(verification, settings.verify_max_batch, metrics),
             enrollment=EnrollmentService(
@@ -81,6 +82,7 @@ class Services:
                 hsm,
                 audit,
                 customers,
+                credentials,
                 mailer or settings.mailer(),
                 clock,
                 enrollment_policy,

@@ -146,7 +146,7 @@ class PortalController(Controller):
             "seen_at": now,
             "nonce": secrets.token_hex(8),
         }
-        if not services.enrollment.has_token(customer):
+        if not services.credentials.has_token(customer):
             request.set_session({**fresh, "customer_id": customer.id})
             return Redirect("/portal/")
         request.set_session({**fresh, "pending_id": customer.id})
@@ -214,7 +214,7 @@ class PortalController(Controller):
             error=None,
             device_id="",
             kind="hardware",
-            has_token=services.enrollment.has_token(customer),
+            has_token=services.credentials.has_token(customer),
         )
 
     @post("/activate", sync_to_thread=True)
@@ -244,7 +244,7 @@ class PortalController(Controller):
                 error="activate.code.bad" if refused_code else "activate.device_id.bad",
                 device_id=typed,
                 kind=kind,
-                has_token=refused_code or services.enrollment.has_token(customer),
+                has_token=refused_code or services.credentials.has_token(customer),
             )
         return page(
             request,
@@ -292,7 +292,7 @@ class PortalController(Controller):
             operation=operation,
             values={},
             error=None,
-            has_token=services.enrollment.has_token(customer),
+            has_token=services.credentials.has_token(customer),
         )
 
     @post("/operations/{slug:str}", sync_to_thread=True)

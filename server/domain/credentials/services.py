@@ -1,4 +1,9 @@
-"""Credentials: importing known seeds, listing, and the support actions officers need."""
+"""Credentials: importing known seeds, listing, the support actions officers need, and what
+the token and the portal ask (whether a customer has a token, a token deleting its user).
+
+The officer's actions take the caller's session (the tool commits once, after them); the
+token's and the portal's open their own transactions. Their SQL is `store.py`
+(docs/design.md §9)."""
 
 from __future__ import annotations
 
@@ -18,8 +23,10 @@ from hsm import (
     totp_counter,
 )
 from server.clock import Clock
+from server.db.engine import Database
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer
 from server.domain.audit.services import AuditLog
+from server.domain.credentials import store
 from server.domain.customers.rules import normalise_username
 from server.domain.verification.rules import wrapped
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
@@ -55,9 +62,11 @@ class SeedImport:
 
 
 class CredentialService:
-    """Import, list, unlock, resynchronise and revoke credentials; each change is audited."""
+    """Import, list, unlock, resynchronise, revoke and delete credentials; each change is
+    audited."""
 
-    def __init__(self, hsm: OtpEngine, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, db: Database, hsm: OtpEngine, audit: AuditLog, clock: Clock) -> None:
+        self._db = db
         self._hsm = hsm
         self._audit = audit
         self._clock = clock
@@ -212,6 +221,37 @@ class CredentialService:
             drift=credential.drift,
         )
         return credential
+
+    def has_token(self, customer: Customer) -> bool:
+        """True when the customer has an active credential."""
+        with self._db.reading() as connection:
+            return store.has_active(connection, customer.id)
+
+    def delete_by_token(self, token_point: bytes, public_id: str) -> None:
+        """Retire a credential on behalf of the token it was provisioned to (`token_point`:
+        the key that signed the request); a retired one stays as it is.
+
+        Raises:
+            NotFound: no such credential, or it was provisioned to another token.
+        """
+        now = self._clock()
+        with self._db.transaction() as session:
+            row = store.with_owner(session, public_id)
+            if row is None or not hmac.compare_digest(row[1].public_key, token_point):
+                raise NotFound("no such credential on this token")
+            credential, device, customer = row
+            if credential.status == CredentialStatus.ACTIVE:
+                credential.status = CredentialStatus.RETIRED
+                credential.updated_at = now
+                session.add(credential)
+                self._audit.record(
+                    session.connection(),
+                    actor=f"device:{device.device_id}",
+                    action="credential.deleted_by_token",
+                    subject=customer.username,
+                    result="ok",
+                    details={"credential": public_id},
+                )
 
     def _audit_done(
         self, session: Session, actor: str, action: str, customer: Customer, **details: Any

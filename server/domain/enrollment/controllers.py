@@ -408,4 +408,4 @@ class TokenRequestsController(Controller):
     ) -> None:
         """Retires the credential on the server; its codes are rejected from now on."""
         signed = _signed(request)
-        services.enrollment.delete_credential(signed, credential_id)
+        services.credentials.delete_by_token(signed.point, credential_id)

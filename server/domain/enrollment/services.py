@@ -28,7 +28,7 @@ from server.db.models import (
     Registration,
 )
 from server.domain.audit.services import AuditLog, AuditRecord
-from server.domain.credentials.services import new_public_id
+from server.domain.credentials.services import CredentialService, new_public_id
 from server.domain.customers.services import CustomerService
 from server.domain.enrollment import device_id as ids
 from server.domain.enrollment import messages
@@ -86,7 +86,7 @@ class ActivationIssued:
 
 
 class EnrollmentService:
-    """The two enrollment flows and credential deletion by the token."""
+    """The two enrollment flows."""
 
     def __init__(
         self,
@@ -94,6 +94,7 @@ class EnrollmentService:
         hsm: Provisioner,
         audit: AuditLog,
         customers: CustomerService,
+        credentials: CredentialService,
         mailer: Mailer,
         clock: Clock,
         policy: EnrollmentPolicy,
@@ -104,6 +105,7 @@ class EnrollmentService:
         self._hsm = hsm
         self._audit = audit
         self._customers = customers
+        self._credentials = credentials
         self._mailer = mailer
         self._clock = clock
         self.policy = policy
@@ -310,7 +312,7 @@ class EnrollmentService:
             raise InvalidInput("the device ID does not belong to the key that signed the request")
         self._refuse_revoked(device_id)
         customer = self._customers.authenticate(username, password, source)
-        if self.has_token(customer):
+        if self._credentials.has_token(customer):
             # the password and the mailbox together must not move the second factor
             self._approve_new_token(customer, device_id, code, source)
         now = self._clock()
@@ -451,18 +453,6 @@ class EnrollmentService:
 
     # -- portal activation -----------------------------------------------------------------
 
-    def has_token(self, customer: Customer) -> bool:
-        """True when the customer has an active credential."""
-        with self._db.reading() as connection:
-            return (
-                connection.execute(
-                    select(Credential.id)
-                    .where(Credential.customer_id == customer.id)
-                    .where(Credential.status == CredentialStatus.ACTIVE)
-                ).first()
-                is not None
-            )
-
     def create_activation(
         self,
         customer: Customer,
@@ -483,7 +473,7 @@ class EnrollmentService:
         if not ids.is_device_id(device_id):
             raise InvalidInput(WRONG_DEVICE_ID)
         self._refuse_revoked(device_id)
-        if self.has_token(customer):
+        if self._credentials.has_token(customer):
             self._approve_new_token(customer, device_id, code, source)
         now = self._clock()
         activation_id = "act_" + secrets.token_hex(12)
@@ -589,31 +579,3 @@ class EnrollmentService:
         return self._finish(
             Activation, chosen.id, chosen.customer_id, device_id, signed, "activation"
         )
-
-    # -- the token removes a user ----------------------------------------------------------
-
-    def delete_credential(self, signed: SignedRequest, credential_id: str) -> None:
-        """Retire a credential on behalf of the token it was provisioned to."""
-        now = self._clock()
-        with self._db.transaction() as session:
-            row = session.exec(
-                select(Credential, Device, Customer)
-                .join(Device, col(Device.id) == col(Credential.device_id))
-                .join(Customer, col(Customer.id) == col(Credential.customer_id))
-                .where(Credential.public_id == credential_id)
-            ).first()
-            if row is None or not hmac.compare_digest(row[1].public_key, signed.point):
-                raise NotFound("no such credential on this token")
-            credential, device, customer = row
-            if credential.status == CredentialStatus.ACTIVE:
-                credential.status = CredentialStatus.RETIRED
-                credential.updated_at = now
-                session.add(credential)
-                self._audit.record(
-                    session.connection(),
-                    actor=f"device:{device.device_id}",
-                    action="credential.deleted_by_token",
-                    subject=customer.username,
-                    result="ok",
-                    details={"credential": credential_id},
-                )
