@@ -104,6 +104,7 @@ class Msg(enum.Enum):
     ERR_ENROLMENT_REFUSED = enum.auto()
     ERR_BANK = enum.auto()
     ERR_STORAGE = enum.auto()
+    ERR_LOCKED_OUT = enum.auto()
     # Key hints
     HINT_MENU = enum.auto()
     HINT_MENU_BACK = enum.auto()
@@ -271,6 +272,10 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.ERR_STORAGE: (
         "No se pudo guardar en la memoria del token. Intente de nuevo.",
         "The token could not write to its memory. Try again.",
+    ),
+    Msg.ERR_LOCKED_OUT: (
+        "Demasiados PIN incorrectos: el token no acepta otro en {hours} h encendido.",
+        "Too many wrong PINs: the token takes no other for {hours} h switched on.",
     ),
     Msg.HINT_MENU: ("A/B mover  # elegir", "A/B move  # select"),
     Msg.HINT_MENU_BACK: ("A/B mover  # elegir  C volver", "A/B move  # select  C back"),

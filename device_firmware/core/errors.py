@@ -7,6 +7,7 @@
      │    ├── VaultWiped                   the last allowed attempt failed: the vault is destroyed
      │    ├── VaultUnreadable              damaged, altered, or of an unknown format version
      │    ├── VaultStateError (also RuntimeError)  e.g. save() while locked, create() twice
+     │    ├── VaultLockedOut               the TPM checks no PIN for now (its lock-out)
      │    └── StorageFailed                the disk refused a write (full, read-only, ...)
      └── LinkError                         the bank could not complete a request
           ├── Unreachable                  no answer: network down, timeout, server error
@@ -17,6 +18,7 @@
           ├── EnrolmentRefused             not with this token: one is active, or it was revoked
           ├── UnknownCredential            the bank no longer knows this credential
           └── BundleRejected               the provisioning answer failed its checks
+               └── UntrustedProvisioningKey  the bank's provisioning key is not the configured one
 
 Adapters translate lower-library errors into this tree (`raise ... from exc`); the core turns
 each into a screen and never lets one end the program. Messages never carry a PIN, password,
@@ -58,6 +60,15 @@ class VaultStateError(VaultError, RuntimeError):
     """The call does not fit the vault's state (locked, missing, already created)."""
 
 
+class VaultLockedOut(VaultError):
+    """The vault's TPM is in its dictionary-attack lock-out: the PIN was neither checked nor
+    counted. Attribute `retry_after`: seconds (of the TPM being powered) until it checks one."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the TPM checks no PIN for about {retry_after // 60} min")
+        self.retry_after = retry_after
+
+
 class StorageFailed(VaultError):
     """The disk refused a write; what was on it before is still there."""
 
@@ -97,3 +108,8 @@ class UnknownCredential(LinkError):
 
 class BundleRejected(LinkError):
     """The provisioning answer failed its checks (signature, unwrap, fields)."""
+
+
+class UntrustedProvisioningKey(BundleRejected):
+    """The bank showed a provisioning key that is not the one the token was configured to
+    trust (its fingerprint differs): nothing it signs is accepted, and nothing is pinned."""

@@ -12,7 +12,13 @@ from dataclasses import replace
 
 from device_firmware.core import daily, device_id, enrolment
 from device_firmware.core.catalog import Msg
-from device_firmware.core.errors import VaultError, VaultUnreadable, VaultWiped, WrongPin
+from device_firmware.core.errors import (
+    VaultError,
+    VaultLockedOut,
+    VaultUnreadable,
+    VaultWiped,
+    WrongPin,
+)
 from device_firmware.core.screens import Tone
 from device_firmware.core.state import (
     CheckingPin,
@@ -149,6 +155,13 @@ def _vault_failed(state: State, error: VaultError) -> Transition:
     if isinstance(error, VaultWiped):
         locked = state.with_session(replace(state.session, data=None))
         return go(locked, _erased(Welcome()), OpenVault())  # OpenVault: the new device ID
+    if isinstance(error, VaultLockedOut):
+        hours = str(max(1, -(-error.retry_after // 3600)))  # rounded up
+        locked_out = Notice(
+            Msg.TITLE_ERROR, Msg.ERR_LOCKED_OUT, then=EnterPin(), tone=Tone.ERROR,
+            params=(("hours", hours),),
+        )  # fmt: skip
+        return go(state, locked_out)
     if isinstance(error, VaultUnreadable) or isinstance(place, Opening | Erasing):
         return go(state, Damaged())
     retry: Place = place

@@ -48,12 +48,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from device_firmware.core.catalog import Language
 from device_firmware.core.errors import (
     InvalidRecord,
+    VaultLockedOut,
     VaultStateError,
     VaultUnreadable,
     VaultWiped,
     WrongPin,
 )
-from device_firmware.core.records import TokenData, VaultStatus
+from device_firmware.core.records import TokenData, VaultProtection, VaultStatus
 from device_firmware.vault import contents
 from device_firmware.vault.storage import Checkpoint, DirectoryStorage
 from device_firmware.vault.tpm import (
@@ -73,18 +74,6 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 CHECKSUM_BYTES = 32
 STATUS_VERSION = 1
-
-
-class VaultLockedOut(VaultStateError):
-    """The TPM is in dictionary-attack lock-out; the PIN was not checked and not counted.
-
-    Attributes:
-        retry_after: seconds (of the TPM being powered) until it checks a PIN again.
-    """
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the TPM checks no PIN for about {retry_after // 60} min")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -158,6 +147,11 @@ class TpmVault:
     def directory(self) -> Path:
         """The directory the vault's files live in."""
         return self._storage.directory
+
+    @property
+    def protection(self) -> VaultProtection:
+        """`VaultProtection.TPM`: the TPM checks and counts every PIN."""
+        return VaultProtection.TPM
 
     @property
     def unlocked(self) -> bool:
