@@ -12,7 +12,10 @@ from server.domain.clients.services import ClientService
 from server.domain.credentials.services import CredentialService
 from server.domain.customers.rules import LoginPolicy
 from server.domain.customers.services import CustomerService, PasswordPolicy, Passwords
-from server.domain.enrollment.services import EnrollmentPolicy, EnrollmentService
+from server.domain.enrollment.activation import ActivationService
+from server.domain.enrollment.binding import DeviceBinding
+from server.domain.enrollment.registration import RegistrationService
+from server.domain.enrollment.rules import EnrollmentPolicy
 from server.domain.keys.guarantees import WeaknessAudit
 from server.domain.verification.batching import VerifyBatcher
 from server.domain.verification.rules import VerifyPolicy
@@ -37,7 +40,9 @@ class Services:
     credentials: CredentialService
     verification: VerificationService
     verify_batcher: VerifyBatcher
-    enrollment: EnrollmentService
+    binding: DeviceBinding
+    registration: RegistrationService
+    activation: ActivationService
     weakness_audit: WeaknessAudit
 
     @classmethod
@@ -65,6 +70,10 @@ class Services:
         verification = VerificationService(db, hsm, audit, clock, policy, metrics)
         customers = CustomerService(db, passwords, clock, login_policy_of(settings))
         credentials = CredentialService(db, hsm, audit, clock)
+        mailer = mailer or settings.mailer()
+        binding = DeviceBinding(
+            db, hsm, audit, credentials, verification, mailer, clock, enrollment_policy
+        )
         return cls(
             settings=settings,
             db=db,
@@ -77,17 +86,11 @@ class Services:
             credentials=credentials,
             verification=verification,
             verify_batcher=VerifyBatcher(verification, settings.verify_max_batch, metrics),
-            enrollment=EnrollmentService(
-                db,
-                hsm,
-                audit,
-                customers,
-                credentials,
-                mailer or settings.mailer(),
-                clock,
-                enrollment_policy,
-                verification,
+            binding=binding,
+            registration=RegistrationService(
+                db, binding, audit, customers, mailer, clock, enrollment_policy
             ),
+            activation=ActivationService(db, binding, audit, clock, enrollment_policy),
             weakness_audit=WeaknessAudit(db, audit, settings.hsm_token_label),
         )
 

@@ -111,3 +111,78 @@ def test_rules_modules_are_pure() -> None:
             offences[str(path.relative_to(ROOT))] = bad
     assert offences == {}
     assert list((ROOT / "server" / "domain").rglob("rules.py")), "no rules module"
+
+
+RULES_MAY_IMPORT = {
+    "__future__",
+    "collections.abc",
+    "dataclasses",
+    "enum",
+    "hmac",
+    "math",
+    "re",
+    "typing",
+    "server.db.models",  # the tables' enums and row types, no session
+    "server.errors",  # the domain's errors, in words
+    "server.domain.enrollment.device_id",  # the check digit and the key's device ID
+}
+HSM_VALUES = {"Algorithm", "HsmError", "WrappedSeed", "totp_counter"}
+"""What a rules module may take from `hsm`: value types, errors to tell apart, and the TOTP
+step (arithmetic); never a port, a session or the module that opens one."""
+
+
+def _rules_imports(path: Path) -> tuple[set[str], set[str]]:
+    """The modules a rules module imports, and the names it takes from `hsm`."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules, from_hsm = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            if module == "hsm":
+                from_hsm.update(alias.name for alias in node.names)
+            elif node.level == 0 and ROOT.joinpath(*module.split(".")).is_dir():
+                # `from server.domain.enrollment import device_id`: modules of a package
+                modules.update(f"{module}.{alias.name}" for alias in node.names)
+            else:
+                modules.add(module)
+    return modules, from_hsm
+
+
+def test_rules_modules_import_only_values_and_other_rules() -> None:
+    """Every context's `rules.py` imports only the standard library's pure modules, the
+    domain's value types and errors, and other contexts' rules: no store, service, HTTP,
+    database session, HSM port, mail, clock or randomness (docs/design.md §4)."""
+    offences = {}
+    rules = sorted((ROOT / "server" / "domain").rglob("rules.py"))
+    for path in rules:
+        modules, from_hsm = _rules_imports(path)
+        bad = sorted(m for m in modules if m not in RULES_MAY_IMPORT and not m.endswith(".rules"))
+        bad += sorted(f"hsm.{name}" for name in from_hsm - HSM_VALUES)
+        if bad:
+            offences[str(path.relative_to(ROOT))] = bad
+    assert offences == {}
+    assert {p.parent.name for p in rules} >= {"verification", "enrollment", "customers"}
+
+
+HTTP_EDGES = {"controllers.py", "endpoint.py"}
+"""The domain's modules that speak HTTP; everything else in `server/domain` is behind them."""
+
+
+def test_the_domain_behind_the_http_edge_imports_none_of_it() -> None:
+    """Rules, stores and services hold no HTTP: they import neither Litestar nor a
+    controller, and a store imports no service (docs/design.md §1)."""
+    offences = {}
+    for path in sorted((ROOT / "server" / "domain").rglob("*.py")):
+        if path.name in HTTP_EDGES:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        bad = {n for n in names if n.split(".")[0] == "litestar" or n.endswith(".controllers")}
+        if path.name == "store.py":
+            bad |= {n for n in names if n.endswith((".service", ".services"))}
+        if bad:
+            offences[str(path.relative_to(ROOT))] = sorted(bad)
+    assert offences == {}

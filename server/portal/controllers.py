@@ -227,7 +227,7 @@ class PortalController(Controller):
         kind = data.get("token_kind", "hardware")
         typed = data.get("device_id", "")[:40]
         try:
-            issued = services.enrollment.create_activation(
+            issued = services.activation.create(
                 customer,
                 typed,
                 kind,
@@ -263,7 +263,7 @@ class PortalController(Controller):
         if customer is None:
             return Response({"state": "logged_out"}, status_code=401)
         try:
-            activation = services.enrollment.activation_state(customer, activation_id)
+            activation = services.activation.state(customer, activation_id)
         except DomainError:
             raise NotFoundException() from None
         return Response({"state": activation.status})

@@ -297,7 +297,7 @@ def test_mail_server_down_leaves_no_usable_registration(enroll: Enrollment) -> N
     from tests.server.processes import free_port
 
     ana = enroll.customer()
-    enroll.services.enrollment._mailer = SmtpMailer(
+    enroll.services.registration._mailer = SmtpMailer(
         "127.0.0.1", free_port(), "x@example.com", security="none", timeout=2
     )
     answer = enroll.token().start_registration(ana.username, ana.password)
@@ -367,7 +367,7 @@ def test_parallel_wrong_codes_get_no_more_tries_than_allowed(enroll: Enrollment)
 
     def guess(request: SignedRequest) -> str:
         try:
-            enroll.services.enrollment.confirm_registration(request, registration_id, _wrong(code))
+            enroll.services.registration.confirm(request, registration_id, _wrong(code))
         except InvalidInput:
             return "compared"
         except EnrollmentEnded:

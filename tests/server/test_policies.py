@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from server.domain.customers.rules import LoginPolicy
-from server.domain.enrollment.services import EnrollmentPolicy
+from server.domain.enrollment.rules import EnrollmentPolicy
 from server.domain.verification.rules import VerifyPolicy
 from server.services import (
     ENROLLMENT_SETTINGS,

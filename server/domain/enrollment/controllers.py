@@ -137,7 +137,7 @@ async def token_signed(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         services.clock(),
         services.settings.request_clock_skew_seconds,
     )
-    await anyio.to_thread.run_sync(services.enrollment.spend_nonce, signed)
+    await anyio.to_thread.run_sync(services.binding.spend_nonce, signed)
     connection.state.signed_request = signed
 
 
@@ -219,7 +219,7 @@ class EnrollmentController(Controller):
     ) -> ActivationIssuedBody:
         """Checks the device ID's check digit; the code is shown once."""
         customer = _customer(request, services)
-        issued = services.enrollment.create_activation(
+        issued = services.activation.create(
             customer,
             data.device_id,
             data.token_kind,
@@ -251,7 +251,7 @@ class EnrollmentController(Controller):
     ) -> ActivationStateBody:
         """pending, completed (the token is synchronised), expired or failed."""
         customer = _customer(request, services)
-        activation = services.enrollment.activation_state(customer, activation_id)
+        activation = services.activation.state(customer, activation_id)
         return ActivationStateBody(
             activation.id,
             activation.status,
@@ -306,7 +306,7 @@ class TokenRequestsController(Controller):
     ) -> RegistrationStartedBody:
         """Checks the password, e-mails a code to the registered address."""
         signed = _signed(request)
-        started = services.enrollment.start_registration(
+        started = services.registration.start(
             signed,
             data.username,
             data.password,
@@ -352,7 +352,7 @@ class TokenRequestsController(Controller):
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
         signed = _signed(request)
-        return services.enrollment.confirm_registration(signed, registration_id, data.code)
+        return services.registration.confirm(signed, registration_id, data.code)
 
     @post(
         "/activations/redeem",
@@ -386,7 +386,7 @@ class TokenRequestsController(Controller):
     ) -> dict[str, Any]:
         """Returns the provisioning bundle (docs/protocol.md)."""
         signed = _signed(request)
-        return services.enrollment.redeem_activation(signed, data.device_id, data.activation_code)
+        return services.activation.redeem(signed, data.device_id, data.activation_code)
 
     @delete(
         "/credentials/{credential_id:str}",
