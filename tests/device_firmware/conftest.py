@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,9 +14,14 @@ from device_firmware.core.catalog import Language
 from device_firmware.core.device_id import DeviceId
 from device_firmware.core.fake_link import FakeServerLink
 from device_firmware.core.fakes import DEFAULT_START, FakeClock, FakeDisplay, FakeVault
-from device_firmware.core.records import VaultProtection
+from device_firmware.core.records import TokenData, VaultProtection
 from device_firmware.core.state import About, Place, Session, State
 from device_firmware.core.text_entry import LETTERS
+from device_firmware.emulator.software_tpm import SoftwareTpm
+from device_firmware.vault import FileVault
+from device_firmware.vault.tpm import Tpm
+from device_firmware.vault.tpm_vault import TpmVault
+from tests.device_firmware.vault_samples import TINY_COST
 
 PIN = "2580"
 MULTITAP_TIMEOUT = 1.0
@@ -138,21 +144,77 @@ def define_pin(rig: Rig, pin: str = PIN) -> None:
     rig.press(pin + "#" + pin + "#")
 
 
+VAULT_KINDS = ("fake", "file", pytest.param("tpm", marks=pytest.mark.slow))
+"""Every test of the token suite that takes `rig`, `rig_factory` or `enrolled` runs on each:
+the core's fake, the file vault and the TPM vault (a software TPM per test; `make test`
+runs those, a plain `pytest` not: they double the suite's time)."""
+
+
+@pytest.fixture(params=VAULT_KINDS)
+def vault_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def rig() -> Rig:
-    """A brand-new token (first start), fake vault allowing 1 PIN attempt."""
+def new_vault(
+    vault_kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[[int], Vault]:
+    """`new_vault(attempts_allowed)`: a vault of this run's kind; the file and TPM vaults
+    made by two calls share their storage (as after a power cycle)."""
+    tpm = Tpm(request.getfixturevalue("swtpm").tcti) if vault_kind == "tpm" else None
+
+    def make(attempts_allowed: int = 1) -> Vault:
+        if vault_kind == "file":
+            return FileVault(
+                tmp_path / "sd-card", attempts_allowed=attempts_allowed, kdf_cost=TINY_COST
+            )
+        if tpm is not None:
+            return TpmVault(tmp_path / "sd-card", tpm, attempts_allowed=attempts_allowed)
+        return FakeVault(attempts_allowed=attempts_allowed)
+
+    return make
+
+
+@pytest.fixture
+def rig_factory(new_vault: Callable[[int], Vault]) -> Callable[..., Rig]:
+    """`make(attempts_allowed=1, skew=0.0, trust_on_first_use=False)` on this run's vault."""
+
+    def make(attempts_allowed: int = 1, **options: Any) -> Rig:
+        return make_rig(new_vault(attempts_allowed), attempts_allowed=attempts_allowed, **options)
+
+    return make
+
+
+@pytest.fixture
+def rig(rig_factory: Callable[..., Rig]) -> Rig:
+    """A brand-new token (first start), its vault allowing 1 PIN attempt."""
+    return rig_factory()
+
+
+@pytest.fixture
+def enrolled(rig_factory: Callable[..., Rig]) -> Rig:
+    """A token with two users (ana by registration, beto added), unlocked, on the user list."""
+    return enrol_two(rig_factory(attempts_allowed=3))
+
+
+@pytest.fixture
+def fake_rig() -> Rig:
+    """A brand-new token on the `FakeVault`, for tests that inject its faults."""
     return make_rig()
 
 
 @pytest.fixture
-def rig_factory() -> Callable[..., Rig]:
+def fake_rig_factory() -> Callable[..., Rig]:
     return make_rig
 
 
 @pytest.fixture
-def enrolled() -> Rig:
-    """A token with two users (ana by registration, beto added), unlocked, on the user list."""
-    rig = make_rig(attempts_allowed=3)
+def fake_enrolled() -> Rig:
+    """`enrolled` on the `FakeVault`, for tests that inject its faults."""
+    return enrol_two(make_rig(attempts_allowed=3))
+
+
+def enrol_two(rig: Rig) -> Rig:
     register(rig, "ana", "clave1")
     define_pin(rig)
     rig.press("C")  # from ana's code to the user list
@@ -160,6 +222,24 @@ def enrolled() -> Rig:
     register(rig, "beto", "s3cret")
     rig.press("C")
     return rig
+
+
+def saved_data(rig: Rig) -> TokenData | None:
+    """What the token's vault holds now, read as a power cycle would (right PIN)."""
+    vault = rig.vault
+    if isinstance(vault, FakeVault):
+        return vault.stored
+    if not vault.status().exists:
+        return None
+    twin: Vault
+    if isinstance(vault, TpmVault):
+        twin = TpmVault(vault.directory, vault.tpm, attempts_allowed=vault.attempts_allowed)
+    else:
+        assert isinstance(vault, FileVault)
+        twin = FileVault(
+            vault.directory, attempts_allowed=vault.attempts_allowed, kdf_cost=TINY_COST
+        )
+    return twin.unlock(PIN)
 
 
 def about_screens() -> list[tuple[str, MessageScreen]]:
@@ -175,3 +255,12 @@ def about_screens() -> list[tuple[str, MessageScreen]]:
                 name = f"{language.value}-{protection.value}{'-tofu' if first_use else ''}"
                 screens.append((name, screen))
     return screens
+
+
+@pytest.fixture
+def swtpm(tmp_path: Path) -> Iterator[SoftwareTpm]:
+    """A new software TPM, never owned, its state under the test's directory."""
+    tpm = SoftwareTpm(tmp_path / "swtpm-state")
+    tpm.start()
+    yield tpm
+    tpm.stop()

@@ -10,7 +10,6 @@ from device_firmware.core import (
     Unreachable,
     device_id,
 )
-from device_firmware.core.fakes import FakeVault
 from device_firmware.core.state import (
     DefinePin,
     EnterActivationCode,
@@ -19,7 +18,7 @@ from device_firmware.core.state import (
     Synchronised,
     Welcome,
 )
-from tests.device_firmware.conftest import Rig, activate, define_pin
+from tests.device_firmware.conftest import Rig, activate, define_pin, saved_data
 
 ACTIVATION_ERROR = (
     "El número ID de dispositivo no es correcto o bien el código de activación no es "
@@ -51,9 +50,9 @@ def test_activation_synchronises_then_asks_for_the_pin(rig: Rig) -> None:
     assert isinstance(rig.place, ShowCode)
     assert isinstance(rig.screen, CodeScreen)
     assert rig.screen.user == "Caro Díaz"
-    assert isinstance(rig.vault, FakeVault)
-    assert rig.vault.stored is not None
-    assert rig.vault.stored.credentials[0].username == "caro"
+    stored = saved_data(rig)
+    assert stored is not None
+    assert stored.credentials[0].username == "caro"
 
 
 def test_wrong_activation_code_says_id_or_code_is_wrong_and_starts_over(rig: Rig) -> None:

@@ -17,7 +17,9 @@ from device_firmware.core.state import (
     UserList,
     Welcome,
 )
-from tests.device_firmware.conftest import PIN, Rig, define_pin, register
+from device_firmware.vault import FileVault
+from device_firmware.vault.tpm_vault import TpmVault
+from tests.device_firmware.conftest import PIN, Rig, define_pin, register, saved_data
 
 WRONG = "0000"
 LAST_ATTEMPT = "Último intento: si el PIN es incorrecto, el token se desconfigurará."
@@ -79,8 +81,8 @@ def test_one_wrong_pin_wipes_the_token_by_default(rig_factory: Callable[..., Rig
     screen = rig.screen
     assert isinstance(screen, MessageScreen)
     assert (screen.title, screen.body, screen.tone) == ("Token borrado", (ERASED,), Tone.ERROR)
-    assert fake(rig).wipes == 1
-    assert fake(rig).stored is None
+    assert not rig.vault.status().exists
+    assert saved_data(rig) is None
     rig.press("#")
     assert isinstance(rig.place, Welcome)
     assert rig.device_id != old_id  # a fresh identity
@@ -100,11 +102,11 @@ def test_three_attempts_warn_before_the_last_and_wipe_after_it(
     rig.press(WRONG + "#")
     note = pin_screen(rig).note
     assert note == "PIN incorrecto. Intentos restantes: 1. " + LAST_ATTEMPT
-    assert fake(rig).attempts_used == 2
+    assert rig.vault.status().attempts_used == 2
     rig.press(WRONG + "#")
     assert isinstance(rig.screen, MessageScreen)
     assert rig.screen.body == (ERASED,)
-    assert fake(rig).wipes == 1
+    assert not rig.vault.status().exists
 
 
 def test_last_attempt_warning_is_shown_at_opening_before_typing(
@@ -121,12 +123,13 @@ def test_right_pin_resets_the_count(rig_factory: Callable[..., Rig]) -> None:
     rig = registered(rig_factory, 3)
     rig.press(WRONG + "#" + WRONG + "#" + PIN + "#")
     assert isinstance(rig.place, ShowCode)
-    assert fake(rig).attempts_used == 0
+    assert rig.vault.status().attempts_used == 0
     rig.restart()
     assert pin_screen(rig).note == ""
 
 
-def test_power_cut_after_counting_still_counts(rig_factory: Callable[..., Rig]) -> None:
+def test_power_cut_after_counting_still_counts(fake_rig_factory: Callable[..., Rig]) -> None:
+    rig_factory = fake_rig_factory
     rig = registered(rig_factory, 3)
 
     def cut() -> None:
@@ -143,8 +146,9 @@ def test_power_cut_after_counting_still_counts(rig_factory: Callable[..., Rig]) 
 
 
 def test_power_cut_on_the_only_attempt_wipes_at_next_start(
-    rig_factory: Callable[..., Rig],
+    fake_rig_factory: Callable[..., Rig],
 ) -> None:
+    rig_factory = fake_rig_factory
     rig = registered(rig_factory, 1)
 
     def cut() -> None:
@@ -167,12 +171,17 @@ def test_c_on_the_user_list_locks_the_token(enrolled: Rig) -> None:
     enrolled.press("C")
     assert isinstance(enrolled.place, EnterPin)
     assert enrolled.token.state.session.data is None
-    assert not fake(enrolled).unlocked
+    vault = enrolled.vault
+    assert isinstance(vault, FakeVault | FileVault | TpmVault)
+    assert not vault.unlocked
     enrolled.press(PIN + "#")
     assert isinstance(enrolled.place, UserList)
 
 
-def test_damaged_vault_shows_a_screen_and_can_be_erased(rig_factory: Callable[..., Rig]) -> None:
+def test_damaged_vault_shows_a_screen_and_can_be_erased(
+    fake_rig_factory: Callable[..., Rig],
+) -> None:
+    rig_factory = fake_rig_factory
     rig = registered(rig_factory, 1)
     fake(rig).unreadable = True
     rig.restart()
@@ -188,15 +197,17 @@ def test_damaged_vault_shows_a_screen_and_can_be_erased(rig_factory: Callable[..
 
 
 def test_vault_damaged_when_unlocking_shows_the_same_screen(
-    rig_factory: Callable[..., Rig],
+    fake_rig_factory: Callable[..., Rig],
 ) -> None:
+    rig_factory = fake_rig_factory
     rig = registered(rig_factory, 3)
     fake(rig).unreadable = True
     rig.press(PIN + "#")
     assert isinstance(rig.place, Damaged)
 
 
-def test_a_full_disk_when_creating_the_vault_asks_for_the_pin_again(rig: Rig) -> None:
+def test_a_full_disk_when_creating_the_vault_asks_for_the_pin_again(fake_rig: Rig) -> None:
+    rig = fake_rig
     register(rig, "ana", "clave1")
     fake(rig).fail_writes = True
     define_pin(rig)
@@ -210,8 +221,9 @@ def test_a_full_disk_when_creating_the_vault_asks_for_the_pin_again(rig: Rig) ->
 
 
 def test_a_full_disk_while_counting_refuses_to_check_the_pin(
-    rig_factory: Callable[..., Rig],
+    fake_rig_factory: Callable[..., Rig],
 ) -> None:
+    rig_factory = fake_rig_factory
     rig = registered(rig_factory, 3)
     fake(rig).fail_writes = True
     rig.press(PIN + "#")

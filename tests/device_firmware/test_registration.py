@@ -18,7 +18,6 @@ from device_firmware.core import (
     Unreachable,
     device_id,
 )
-from device_firmware.core.fakes import FakeVault
 from device_firmware.core.state import (
     ConfirmPin,
     DefinePin,
@@ -29,7 +28,14 @@ from device_firmware.core.state import (
     ShowCode,
     Welcome,
 )
-from tests.device_firmware.conftest import PIN, Rig, define_pin, register, type_login
+from tests.device_firmware.conftest import (
+    PIN,
+    Rig,
+    define_pin,
+    register,
+    saved_data,
+    type_login,
+)
 
 
 def test_first_start_shows_the_device_id_and_the_two_ways_in(rig: Rig) -> None:
@@ -124,9 +130,9 @@ def test_full_registration_then_pin_then_the_code(rig: Rig) -> None:
     code = rig.screen
     assert isinstance(code, CodeScreen)
     assert code.user == "Ana Pérez"
-    assert isinstance(rig.vault, FakeVault)
-    assert rig.vault.stored is not None
-    assert [c.username for c in rig.vault.stored.credentials] == ["ana"]
+    stored = saved_data(rig)
+    assert stored is not None
+    assert [c.username for c in stored.credentials] == ["ana"]
     assert rig.bank.calls == ["start_registration", "confirm_registration"]
 
 
@@ -140,8 +146,7 @@ def test_pin_mismatch_asks_to_define_it_again(rig: Rig) -> None:
     assert screen.tone is Tone.ERROR
     rig.press("#")
     assert isinstance(rig.place, DefinePin)
-    assert isinstance(rig.vault, FakeVault)
-    assert rig.vault.stored is None  # nothing saved until the PIN is confirmed
+    assert saved_data(rig) is None  # nothing saved until the PIN is confirmed
     define_pin(rig)
     assert isinstance(rig.place, ShowCode)
 

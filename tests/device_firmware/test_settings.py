@@ -18,7 +18,8 @@ from device_firmware.core import (
 from device_firmware.core.fakes import FakeVault
 from device_firmware.core.records import VaultProtection
 from device_firmware.core.state import About, ChooseLanguage, Settings, UserList
-from tests.device_firmware.conftest import Rig, define_pin, make_rig, register
+from device_firmware.vault.tpm_vault import TpmVault
+from tests.device_firmware.conftest import Rig, define_pin, make_rig, register, saved_data
 from tests.oracles import oathtool_totp
 
 
@@ -38,8 +39,7 @@ def test_switch_to_english_and_back(enrolled: Rig) -> None:
     enrolled.press("2")
     assert isinstance(enrolled.place, Settings)
     assert enrolled.shown(MenuScreen).items == ("Language", "Synchronise clock", "About")
-    assert isinstance(enrolled.vault, FakeVault)
-    assert enrolled.vault.language is Language.EN
+    assert enrolled.vault.status().language is Language.EN
     enrolled.press("C")
     assert enrolled.shown(MenuScreen).items[2:] == ("Add another user", "Delete user", "Settings")
     enrolled.press("1")
@@ -73,19 +73,20 @@ def test_language_can_be_chosen_at_first_start(rig: Rig) -> None:
 
 
 def test_clock_resync_learns_the_new_offset(enrolled: Rig) -> None:
-    assert isinstance(enrolled.vault, FakeVault)
-    assert enrolled.vault.stored is not None
-    assert enrolled.vault.stored.clock_offset == 0.0
+    stored = saved_data(enrolled)
+    assert stored is not None
+    assert stored.clock_offset == 0.0
     enrolled.bank.skew = -42.0  # the token's clock drifted 42 s ahead
     enrolled.press("52")
     screen = enrolled.shown(MessageScreen)
     assert screen.tone is Tone.SUCCESS
     assert screen.body == ("Hora sincronizada con el banco (diferencia: -42 s).",)
-    assert enrolled.vault.stored.clock_offset == -42.0
+    resynced = saved_data(enrolled)
+    assert resynced is not None and resynced.clock_offset == -42.0
     enrolled.press("#")
     assert enrolled.place == Settings(cursor=1)
     enrolled.press("C1")  # back to the list, then Ana's code
-    seed = enrolled.vault.stored.credentials[0].seed
+    seed = resynced.credentials[0].seed
     bank_time = int(enrolled.clock.now() - 42.0)
     assert isinstance(enrolled.screen, CodeScreen)
     assert enrolled.screen.code.replace(" ", "") == oathtool_totp(seed, "SHA1", 6, 60, bank_time)
@@ -107,7 +108,8 @@ def test_about_shows_device_id_and_version(enrolled: Rig) -> None:
     assert screen.body == (
         f"ID del dispositivo: {device_id.format(enrolled.device_id)}",
         f"Versión {__version__}",
-        "Bóveda: archivo (débil)",  # the fake vault, like FileVault, says FILE by default
+        # the fake vault, like FileVault, says FILE by default
+        "Bóveda: TPM" if isinstance(enrolled.vault, TpmVault) else "Bóveda: archivo (débil)",
     )
     enrolled.press("7")  # any key goes back
     assert enrolled.place == Settings(cursor=2)
@@ -158,7 +160,8 @@ def test_without_trust_on_first_use_no_title_is_marked(enrolled: Rig) -> None:
     assert enrolled.shown(MenuScreen).title == "Usuarios"
 
 
-def test_a_full_disk_when_saving_the_language(enrolled: Rig) -> None:
+def test_a_full_disk_when_saving_the_language(fake_enrolled: Rig) -> None:
+    enrolled = fake_enrolled
     assert isinstance(enrolled.vault, FakeVault)
     enrolled.vault.fail_writes = True
     enrolled.press("512")

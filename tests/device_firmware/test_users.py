@@ -18,14 +18,14 @@ from device_firmware.core.state import (
     UserList,
     Welcome,
 )
-from tests.device_firmware.conftest import Rig, activate, define_pin, register
+from tests.device_firmware.conftest import Rig, activate, define_pin, register, saved_data
 from tests.oracles import oathtool_totp
 
 
 def stored(rig: Rig) -> TokenData:
-    assert isinstance(rig.vault, FakeVault)
-    assert rig.vault.stored is not None
-    return rig.vault.stored
+    data = saved_data(rig)
+    assert data is not None
+    return data
 
 
 def test_the_list_shows_every_user_then_the_actions(enrolled: Rig) -> None:
@@ -218,7 +218,8 @@ def test_deleting_every_user_leaves_an_empty_list(enrolled: Rig) -> None:
     assert isinstance(enrolled.place, Welcome)
 
 
-def test_a_full_disk_when_saving_an_added_user(enrolled: Rig) -> None:
+def test_a_full_disk_when_saving_an_added_user(fake_enrolled: Rig) -> None:
+    enrolled = fake_enrolled
     before = stored(enrolled)
     assert isinstance(enrolled.vault, FakeVault)
     enrolled.press("3")

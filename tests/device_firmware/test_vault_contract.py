@@ -1,4 +1,5 @@
-"""The `Vault` port's rules, checked on the real `FileVault` and on the `FakeVault` alike."""
+"""The `Vault` port's rules, checked on the real `FileVault`, the `TpmVault` (on a software
+TPM) and the `FakeVault` alike."""
 
 from __future__ import annotations
 
@@ -16,16 +17,22 @@ from device_firmware.core import (
 )
 from device_firmware.core.fakes import FakeVault
 from device_firmware.vault import FileVault
+from device_firmware.vault.tpm import Tpm
+from device_firmware.vault.tpm_vault import TpmVault
 from tests.device_firmware.vault_samples import PIN, TINY_COST, sample_data
 
 MakeVault = Callable[..., Vault]
 
 
-@pytest.fixture(params=["fake", "file"])
+@pytest.fixture(params=["fake", "file", "tpm"])
 def make_vault(request: pytest.FixtureRequest, tmp_path: Path) -> MakeVault:
+    tpm = Tpm(request.getfixturevalue("swtpm").tcti) if request.param == "tpm" else None
+
     def make(attempts_allowed: int = 1) -> Vault:
         if request.param == "fake":
             return FakeVault(attempts_allowed=attempts_allowed)
+        if tpm is not None:
+            return TpmVault(tmp_path / "vault", tpm, attempts_allowed=attempts_allowed)
         return FileVault(tmp_path / "vault", attempts_allowed=attempts_allowed, kdf_cost=TINY_COST)
 
     return make

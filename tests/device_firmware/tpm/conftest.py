@@ -1,8 +1,8 @@
-"""Fixtures for the TPM vault: a fresh swtpm per test, and vaults on it."""
+"""Fixtures for the TPM vault: vaults on the test's software TPM (`swtpm`, one level up)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,15 +15,6 @@ from device_firmware.vault.tpm_vault import TpmVault
 TEST_LOCKOUT = LockoutPolicy(max_tries=4, recovery_seconds=3600, lockout_recovery_seconds=3600)
 
 MakeTpmVault = Callable[..., TpmVault]
-
-
-@pytest.fixture
-def swtpm(tmp_path: Path) -> Iterator[SoftwareTpm]:
-    """A new software TPM, never owned, its state under the test's directory."""
-    tpm = SoftwareTpm(tmp_path / "swtpm-state")
-    tpm.start()
-    yield tpm
-    tpm.stop()
 
 
 @pytest.fixture
