@@ -197,8 +197,10 @@ class Argon2Cost:
 
         One derivation costs a fixed part (allocating and filling the memory once) plus a
         part per pass, so two are timed, with one pass and with two: their difference is the
-        time per pass, the rest is fixed. The passes that reach the target are then clamped
-        to the bounds (at least 1; at most what `MAX_ITERATIONS` and `MAX_WORK_KIB` allow).
+        time per pass, the rest is fixed. A busy machine can blur that difference, so the
+        time per pass is taken as at least half the one-pass time (measured here: 0.6 of it)
+        and at most all of it. The passes that reach the target are then clamped to the
+        bounds (at least 1; at most what `MAX_ITERATIONS` and `MAX_WORK_KIB` allow).
 
         Args:
             target_seconds: how long one derivation should take on this machine.
@@ -215,9 +217,10 @@ class Argon2Cost:
         salt = bytes(16)
         one = _timed(cls(memory_kib, 1, lanes), salt, timer)
         two = _timed(cls(memory_kib, 2, lanes), salt, timer)
-        per_pass = two - one if two > one else max(one, 1e-9)  # noise: assume no fixed part
-        fixed = max(0.0, one - per_pass)
-        wanted = math.ceil((target_seconds - fixed) / per_pass)
+        one = max(one, 1e-9)
+        per_pass = min(max(two - one, one / 2), one)  # never below half a one-pass derivation
+        fixed = one - per_pass
+        wanted = math.ceil((target_seconds - fixed) / per_pass - 1e-9)  # 9.000000001 is 9
         most = min(MAX_ITERATIONS, MAX_WORK_KIB // memory_kib)
         return cls(memory_kib, max(1, min(wanted, most)), lanes)
 
