@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
 import sys
@@ -157,3 +159,29 @@ def status(ctx: click.Context) -> None:
             "problem: seeds can leave this HSM: " + ", ".join(info.missing_guarantees), err=True
         )
         raise SystemExit(1)
+
+
+@main.command("provisioning-key")
+@click.option(
+    "--fingerprint",
+    is_flag=True,
+    help="Print the key's SHA-256 fingerprint (hex) instead of the key.",
+)
+@click.pass_context
+def provisioning_key(ctx: click.Context, fingerprint: bool) -> None:
+    """Print the provisioning public key tokens are configured with.
+
+    The key is base64url of its uncompressed P-256 point, as GET /api/v1/provisioning-key
+    publishes it; --fingerprint gives the hex SHA-256 of the point instead. Either goes into
+    a token's `provisioning_key` (or the emulator's --provisioning-key)."""
+    hsm = _open(ctx)
+    try:
+        _version, point = hsm.provisioning_public_key()
+    except HsmError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        hsm.close()
+    if fingerprint:
+        click.echo(hashlib.sha256(point).hexdigest())
+    else:
+        click.echo(base64.urlsafe_b64encode(point).rstrip(b"=").decode("ascii"))

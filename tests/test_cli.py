@@ -1,14 +1,19 @@
-"""Every console script answers --help; `otp-hsm` works against the test token."""
+"""Every console script answers --help; `otp-hsm` works against the test token (and prints
+the provisioning key tokens are configured with)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+import structlog
+from click.testing import CliRunner
 
+from hsm import Hsm
 from tests.conftest import SOFTHSM_ACCEPTED, SoftHsmTokens
 
 
@@ -84,3 +89,37 @@ def test_otp_hsm_status_fails_on_a_weakness_nobody_accepted(
     assert status.returncode == 1
     assert re.search(r"ALLOWED +key-store-readable +token +this process reads", status.stdout)
     assert "problem: seeds can leave this HSM: key-store-readable" in status.stderr
+
+
+def test_otp_hsm_prints_the_provisioning_key_tokens_are_configured_with(
+    tokens: SoftHsmTokens, hsm: Hsm
+) -> None:
+    """In process: the key and its fingerprint, as the server publishes them and as a token
+    (`make token`, a Pi's configuration) reads them."""
+    from device_firmware.link import ProvisioningKey, ProvisioningTrust
+    from device_firmware.link.signing import b64url
+    from hsm.cli import main
+
+    _version, point = hsm.provisioning_public_key()
+    runner = CliRunner()
+    options = ["--module", str(tokens.main.module), "--token-label", tokens.main.label]
+    env = {"OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file), "OTP_HSM_PIN": None}
+    logging_config = structlog.get_config()  # `main` configures structlog for the process
+    try:
+        key = runner.invoke(main, [*options, "provisioning-key"], env=env)
+        fingerprint = runner.invoke(main, [*options, "provisioning-key", "--fingerprint"], env=env)
+        missing = runner.invoke(
+            main, ["--module", str(tokens.main.module), "--token-label", "missing",
+                   "provisioning-key"], env={"OTP_HSM_PIN": "1234"},
+        )  # fmt: skip
+    finally:
+        structlog.configure(**logging_config)
+    assert key.exit_code == 0, key.output
+    assert key.output.strip() == b64url(point)  # the public_key of /api/v1/provisioning-key
+    assert fingerprint.exit_code == 0, fingerprint.output
+    assert fingerprint.output.strip() == hashlib.sha256(point).hexdigest()
+    assert ProvisioningTrust.parse(key.output) == ProvisioningTrust.of_key(ProvisioningKey(point))
+    assert ProvisioningTrust.parse(fingerprint.output).accepts(ProvisioningKey(point))
+    assert missing.exit_code == 1
+    assert "no token labelled 'missing'" in missing.output
+    assert tokens.main.user_pin() not in key.output + fingerprint.output + missing.output
