@@ -40,9 +40,12 @@ unit:
 bench: deps
 	$(BIN)/python -m benchmarks
 
-## token: the token emulator against `make run`'s server (start that first)
+## token: the token emulator against `make run`'s server (start that first), configured with
+## the server's provisioning key read from its HSM (the token refuses to enroll without one)
 token: deps
-	$(BIN)/python -m device_firmware --emulator --server http://127.0.0.1:$(PORT) --dir $(VAR)/token-local
+	key=$$($(BIN)/otp-hsm --token-label otp-server provisioning-key) && \
+	$(BIN)/python -m device_firmware --emulator --server http://127.0.0.1:$(PORT) \
+	  --provisioning-key "$$key" --dir $(VAR)/token-local
 
 ## screens: the portal's main pages and every screen of the Pi token, as PNG in docs/screens/
 screens: deps

@@ -3,9 +3,10 @@
 On a Raspberry Pi (the systemd unit ``device_firmware/pi/otp-token.service`` runs this) the
 keypad and the OLED are the ones `/etc/otp-token/config.toml` describes (see docs/pi.md).
 ``--emulator`` runs the same core in a terminal instead; the arguments after it go to the
-emulator (``--server URL``, ``--provisioning-key B64URL``, ``--dir DIR``, ``--attempts N``,
-``--capture DIR``; see `device_firmware.emulator.__main__`). Without ``--server`` the emulator
-talks to the demo bank in memory. ``--check-config`` reads the configuration, says
+emulator (``--server URL`` with ``--provisioning-key KEY`` or, for development only,
+``--dev-trust-on-first-use``; ``--dir DIR``, ``--attempts N``, ``--capture DIR``; see
+`device_firmware.emulator.__main__`). Without ``--server`` the emulator talks to the demo bank
+in memory. ``--check-config`` reads the configuration, says
 whether it is valid, and exits.
 
 Exit status: 0 after a clean stop (SIGTERM, SIGINT), 2 for a bad configuration, 1 when

@@ -1,9 +1,12 @@
 """Run the token in a terminal: ``python -m device_firmware.emulator [options]``.
 
 Options: ``--server URL`` talks to a real bank (docs/protocol.md; without it, the demo bank in
-memory), ``--provisioning-key B64URL`` pins the bank's key from the command line instead of
-at first contact, ``--dir DIR`` is the vault directory, ``--attempts N`` the wrong PINs
-allowed, ``--capture DIR`` also writes every frame as a PNG (as the Pi's OLED draws it).
+memory) and then needs ``--provisioning-key KEY`` (the bank's provisioning public key in
+base64url, or its SHA-256 fingerprint in hex: ``otp-hsm provisioning-key [--fingerprint]``
+prints them; `make token` passes it) or, for development only, ``--dev-trust-on-first-use``
+(pin whatever key the bank shows first; the screens say so). ``--dir DIR`` is the vault
+directory, ``--attempts N`` the wrong PINs allowed, ``--capture DIR`` also writes every frame
+as a PNG (as the Pi's OLED draws it).
 
 Keys: 0-9 * # A-D as on the keypad (Enter = #, Backspace = *, Esc = C); q = quit. With the
 demo bank, m = mailbox and p = bank portal; demo customers: ana / clave1, beto / s3cret.
@@ -23,6 +26,7 @@ from device_firmware.core.token import TICK_INTERVAL
 from device_firmware.emulator.session import EmulatorSession
 from device_firmware.emulator.terminal import TerminalKeypad, cbreak
 from device_firmware.emulator.text_frame import TextDisplay
+from device_firmware.link.pinning import ProvisioningTrust
 from device_firmware.pi.clock import SystemClock
 from device_firmware.vault import FileVault
 
@@ -38,7 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attempts", type=int, default=1, help="wrong PINs allowed")
     parser.add_argument("--server", metavar="URL", help="the bank's URL (default: demo bank)")
     parser.add_argument(
-        "--provisioning-key", metavar="B64URL", help="the bank's provisioning key to pin"
+        "--provisioning-key",
+        metavar="KEY",
+        help="with --server: the bank's provisioning key (base64url) or its SHA-256 fingerprint",
+    )
+    parser.add_argument(
+        "--dev-trust-on-first-use",
+        action="store_true",
+        help="with --server, instead of --provisioning-key: pin the key the bank shows first "
+        "(development only; the screens say so)",
     )
     parser.add_argument("--capture", type=Path, metavar="DIR", help="write each frame as PNG")
     args = parser.parse_args(argv)
@@ -46,36 +58,68 @@ def main(argv: list[str] | None = None) -> int:
     clock = SystemClock()
     with ExitStack() as stack:
         try:
+            trust = _trust(args)
             vault = FileVault(args.dir, attempts_allowed=args.attempts)
-            link = _link(args, clock, vault, stack)
+            link = _link(args.server, trust, clock, vault, stack)
             display = _display(args.capture)
         except (TokenError, CannotStart) as exc:  # TokenError: e.g. the vault directory
             print(f"emulator: {exc}", file=sys.stderr)
             return 1
         session = EmulatorSession(
-            display=display, clock=clock, vault=vault, out=sys.stdout, link=link
+            display=display,
+            clock=clock,
+            vault=vault,
+            out=sys.stdout,
+            link=link,
+            trust_on_first_use=trust is not None and trust.first_use,
         )
         _run(session)
     return 0
 
 
-def _link(
-    args: argparse.Namespace, clock: SystemClock, vault: FileVault, stack: ExitStack
-) -> ServerLink | None:
+def _trust(args: argparse.Namespace) -> ProvisioningTrust | None:
+    """How the link trusts the bank's key, from the command line; None for the demo bank.
+
+    Raises:
+        CannotStart: a bank's URL without --provisioning-key or --dev-trust-on-first-use,
+            both at once, or a key that is neither a P-256 point nor a fingerprint.
+    """
     if args.server is None:
         return None
-    from device_firmware.link import HttpServerLink, ProvisioningKey
+    if args.provisioning_key and args.dev_trust_on_first_use:
+        raise CannotStart("--provisioning-key and --dev-trust-on-first-use exclude each other")
+    if args.dev_trust_on_first_use:
+        return ProvisioningTrust.on_first_use()
+    if not args.provisioning_key:
+        raise CannotStart(
+            "--server needs the bank's provisioning key: --provisioning-key KEY (base64url, "
+            "or its SHA-256 fingerprint; `otp-hsm provisioning-key` prints it at the bank), "
+            "or --dev-trust-on-first-use for development only"
+        )
+    try:
+        return ProvisioningTrust.parse(args.provisioning_key)
+    except ValueError:
+        raise CannotStart(
+            "--provisioning-key is neither base64url of a P-256 point nor a SHA-256 "
+            "fingerprint (64 hex digits)"
+        ) from None
+
+
+def _link(
+    server: str | None,
+    trust: ProvisioningTrust | None,
+    clock: SystemClock,
+    vault: FileVault,
+    stack: ExitStack,
+) -> ServerLink | None:
+    if server is None:
+        return None
+    from device_firmware.link import HttpServerLink
     from device_firmware.pi.errors import LinkUnavailable
     from device_firmware.pi.link import make_link
 
-    key = None
-    if args.provisioning_key:
-        try:
-            key = ProvisioningKey.from_b64url(args.provisioning_key)
-        except ValueError:
-            raise CannotStart("--provisioning-key is not base64url of a P-256 point") from None
     try:
-        link = make_link(args.server, clock, vault, provisioning_key=key)
+        link = make_link(server, clock, vault, trust=trust)
     except LinkUnavailable as exc:
         raise CannotStart(str(exc)) from exc
     if isinstance(link, HttpServerLink):

@@ -8,9 +8,10 @@ core's `ServerLink` port:
   public half, `sign(bytes)` and `exchange(peer)`: it never sees the private key's bytes,
   so a secure element can hold the key behind the same Protocol.
 - `signing`: the X-OTP-* headers of a signed request (protocol §2).
-- `pinning`: the provisioning key bundles must be signed by. From the configuration if one
-  is given (it then wins), else pinned at first contact and kept in the vault directory
-  (``provisioning-key.json``, which survives a wipe). See the module for why.
+- `pinning`: the provisioning key bundles must be signed by, and `ProvisioningTrust`: how
+  the token knows it. The key or its fingerprint comes from the configuration (required);
+  trust on first use only as a development setting. The key read at first contact is kept
+  in the vault directory (``provisioning-key.json``, which survives a wipe). See the module.
 - `bundle`: a provisioning bundle checked (signature under the pinned key, addressed to this
   token's key and device ID) and opened (ECDH, the AES counter KDF, RFC 5649 unwrap).
 - `http_link`: the requests, the clock offset, and the bank's answers mapped to the core's
@@ -23,6 +24,7 @@ from device_firmware.link.pinning import (
     PinnedKeyFile,
     PinStore,
     ProvisioningKey,
+    ProvisioningTrust,
 )
 from device_firmware.link.token_key import KeySource, TokenKey
 
@@ -34,6 +36,7 @@ __all__ = [
     "PinStore",
     "PinnedKeyFile",
     "ProvisioningKey",
+    "ProvisioningTrust",
     "TokenKey",
     "check_server_url",
 ]

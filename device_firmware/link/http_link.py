@@ -4,8 +4,9 @@ Every state-changing request is signed by the token key (`signing`); before each
 reads ``GET /api/v1/time`` and keeps ``offset = server_time - own_time`` (taken at the middle
 of the round trip), so its timestamps are always within a second of the bank's clock even if
 the token's clock was just stepped by NTP; at first contact it also pins the provisioning key
-(`pinning`). Bundles are checked and opened by `bundle.open_bundle`; the credential goes to the
-core with ``server_time = own_time + offset``, from which the core keeps the clock offset.
+its configuration trusts (`pinning.ProvisioningTrust`). Bundles are checked and opened by
+`bundle.open_bundle`; the credential goes to the core with ``server_time = own_time +
+offset``, from which the core keeps the clock offset.
 
 What the bank's answers become (each message carries the bank's plain-words ``detail``):
 
@@ -21,6 +22,7 @@ no answer, timeout, 5xx, 408    `Unreachable`
 403 to an enrolment             `EnrolmentRefused` (a token is active, or this one was revoked)
 404 to a delete                 `UnknownCredential`
 a bundle failing its checks     `BundleRejected`
+a provisioning key not trusted  `UntrustedProvisioningKey` (a `BundleRejected`)
 anything else                   `LinkError`
 ==============================  ==========================================================
 
@@ -50,6 +52,7 @@ from device_firmware.core.errors import (
     TooManyAttempts,
     UnknownCredential,
     Unreachable,
+    UntrustedProvisioningKey,
     VaultError,
     WrongCode,
     WrongCredentials,
@@ -57,7 +60,7 @@ from device_firmware.core.errors import (
 from device_firmware.core.ports import Clock
 from device_firmware.core.records import ProvisionedCredential, RegistrationHandle
 from device_firmware.link import bundle
-from device_firmware.link.pinning import PinStore, ProvisioningKey
+from device_firmware.link.pinning import PinStore, ProvisioningKey, ProvisioningTrust
 from device_firmware.link.signing import signed_headers
 from device_firmware.link.token_key import KeySource, TokenKey, point_of
 
@@ -132,8 +135,9 @@ class HttpServerLink:
         token_key: returns the token's current key (e.g. `FileVault.identity`).
         pins: where the provisioning key pinned at first contact is kept.
         clock: the token's clock (timestamps are this plus the learned offset).
-        provisioning_key: the bank's key from the configuration; when given it wins over
-            `pins` (which is then neither read nor written).
+        trust: how the bank's provisioning key is known: the key itself (it wins over
+            `pins`, which are then neither read nor written), its fingerprint, or (for
+            development) first use. Required: no default trusts the first answer.
         transport: the httpx transport (tests pass `httpx.MockTransport`).
         timeout: seconds to wait for the bank before `Unreachable`.
 
@@ -148,7 +152,7 @@ class HttpServerLink:
         token_key: KeySource,
         pins: PinStore,
         clock: Clock,
-        provisioning_key: ProvisioningKey | None = None,
+        trust: ProvisioningTrust,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
@@ -156,7 +160,7 @@ class HttpServerLink:
         self._token_key = token_key
         self._pins = pins
         self._clock = clock
-        self._configured = provisioning_key
+        self._trust = trust
         self._offset: float | None = None
         self._http = httpx.Client(
             base_url=base,
@@ -248,15 +252,21 @@ class HttpServerLink:
 
     def _pinned(self) -> ProvisioningKey:
         """The provisioning key bundles must be signed by (pinned now if need be)."""
-        if self._configured is not None:
-            return self._configured
+        if self._trust.key is not None:
+            return self._trust.key
         try:
             pinned = self._pins.load()
         except VaultError as exc:
             raise LinkError(f"the pinned provisioning key cannot be read: {exc}") from exc
-        if pinned is None:
-            pinned = self._pin_at_first_contact()
-        return pinned
+        if pinned is not None and self._trust.accepts(pinned):
+            return pinned
+        if pinned is not None:
+            log.warning(
+                "the pinned provisioning key %s is not %s: reading the bank's again",
+                pinned.fingerprint,
+                self._trust.describe,
+            )
+        return self._pin_at_first_contact()
 
     def _pin_at_first_contact(self) -> ProvisioningKey:
         answer = self._json(self._get(f"{API}/provisioning-key"))
@@ -266,14 +276,26 @@ class HttpServerLink:
             raise LinkError("the bank's provisioning key is not a P-256 point") from exc
         if _text(answer, "fingerprint").lower() != key.fingerprint:
             raise LinkError("the bank's provisioning key does not match its fingerprint")
+        if not self._trust.accepts(key):
+            log.error(
+                "the bank showed provisioning key %s, not %s: refused, nothing pinned",
+                key.fingerprint,
+                self._trust.describe,
+            )
+            raise UntrustedProvisioningKey(
+                f"the bank's provisioning key (fingerprint {key.fingerprint}) is not the one "
+                "this token is configured to trust: refused, nothing pinned"
+            )
         try:
             self._pins.save(key)
         except VaultError as exc:
             raise LinkError(f"the provisioning key could not be pinned: {exc}") from exc
-        log.info(
-            "provisioning key %s pinned at first contact, fingerprint %s",
+        log.log(
+            logging.WARNING if self._trust.first_use else logging.INFO,
+            "provisioning key %s pinned at first contact, fingerprint %s, trusting %s",
             key.key_id,
             key.fingerprint,
+            self._trust.describe,
         )
         return key
 

@@ -1,12 +1,13 @@
 """The token's configuration on the Pi: one TOML file, `/etc/otp-token/config.toml` by default.
 
-Every key is optional except `server_url`; `config.example.toml` beside this module shows them
-all with their defaults. Unknown keys are refused (a typo must not silently leave a default),
-and every value is checked here, so a bad file fails at start-up with the key's name rather
-than deep inside a driver::
+Every key is optional except `server_url` and, for a bank's URL, `provisioning_key`;
+`config.example.toml` beside this module shows them all with their defaults. Unknown keys are
+refused (a typo must not silently leave a default), and every value is checked here, so a bad
+file fails at start-up with the key's name rather than deep inside a driver or an enrolment::
 
-    server_url = "demo:"              # the bank; "demo:" = an in-memory demo bank
-    provisioning_key = "BJa_wQ..."    # the bank's published key (else pinned at first contact)
+    server_url = "https://otp.bank.example"   # the bank; "demo:" = an in-memory demo bank
+    provisioning_key = "BJa_wQ..."    # the bank's published key, or its SHA-256 fingerprint
+    allow_trust_on_first_use = false  # development only, instead of provisioning_key
     vault_dir = "/var/lib/otp-token"
     pin_attempts = 1
 
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from device_firmware.core.keys import Key
-from device_firmware.link.pinning import ProvisioningKey
+from device_firmware.link.pinning import ProvisioningTrust
 from device_firmware.pi.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/otp-token/config.toml")
@@ -64,6 +65,7 @@ DRIVERS = ("ssd1306", "sh1106")
 BUSES = ("i2c", "spi")
 ROTATIONS = (0, 2)  # the layout is landscape: upright or upside down
 CLOCK_SOURCES = ("auto", "ntp", "rtc", "trust")
+BANK_SCHEMES = ("https://", "http://")
 
 T = TypeVar("T")
 
@@ -165,7 +167,10 @@ class ServiceConfig:
     Attributes:
         server_url: the bank's enrollment API, or "demo:" for the in-memory demo bank.
         provisioning_key: the bank's provisioning public key as it publishes it (base64url
-            of the point); None: pinned at first contact (see `device_firmware.link.pinning`).
+            of the point) or its SHA-256 fingerprint; required for a bank's URL (see
+            `device_firmware.link.pinning`).
+        allow_trust_on_first_use: development only, instead of `provisioning_key`: pin
+            whatever key the bank shows at first contact (the screens then say so).
         vault_dir: where the vault's files live.
         pin_attempts: wrong PINs allowed before the vault is wiped (the bank's app: 1).
         keypad: the keypad's wiring and timing.
@@ -174,7 +179,8 @@ class ServiceConfig:
     """
 
     server_url: str
-    provisioning_key: ProvisioningKey | None = None
+    provisioning_key: ProvisioningTrust | None = None
+    allow_trust_on_first_use: bool = False
     vault_dir: Path = DEFAULT_VAULT_DIR
     pin_attempts: int = 1
     keypad: KeypadConfig = field(default_factory=KeypadConfig)
@@ -186,6 +192,29 @@ class ServiceConfig:
             raise ConfigError('server_url is required (the bank\'s URL, or "demo:")')
         if self.pin_attempts < 1:
             raise ConfigError("pin_attempts is at least 1")
+        if self.provisioning_key is not None and self.allow_trust_on_first_use:
+            raise ConfigError(
+                "provisioning_key and allow_trust_on_first_use exclude each other: "
+                "remove allow_trust_on_first_use (it is for development only)"
+            )
+        if self.server_url.startswith(BANK_SCHEMES) and self.provisioning_trust is None:
+            raise ConfigError(
+                "provisioning_key is required with a bank's server_url: the bank's provisioning "
+                "public key (the public_key of GET /api/v1/provisioning-key, or `otp-hsm "
+                "provisioning-key`) or its SHA-256 fingerprint, as the bank publishes it; "
+                "the token refuses to enroll without it (allow_trust_on_first_use = true "
+                "instead is for development only)"
+            )
+
+    @property
+    def provisioning_trust(self) -> ProvisioningTrust | None:
+        """How the link trusts the bank's key: the configured key or fingerprint, trust on
+        first use when allowed, or None (no bank's URL, or nothing configured)."""
+        if self.provisioning_key is not None:
+            return self.provisioning_key
+        if self.allow_trust_on_first_use and self.server_url.startswith(BANK_SCHEMES):
+            return ProvisioningTrust.on_first_use()
+        return None
 
 
 def load_config(path: Path = DEFAULT_CONFIG_PATH) -> ServiceConfig:
@@ -214,6 +243,7 @@ def parse_config(document: Mapping[str, Any]) -> ServiceConfig:
     config = ServiceConfig(
         server_url=top.get("server_url", str, ""),
         provisioning_key=_provisioning_key(top.get("provisioning_key", str, "")),
+        allow_trust_on_first_use=top.get("allow_trust_on_first_use", bool, False),
         vault_dir=Path(top.get("vault_dir", str, str(DEFAULT_VAULT_DIR))),
         pin_attempts=top.get("pin_attempts", int, 1),
         keypad=_keypad(top.table("keypad")),
@@ -224,15 +254,16 @@ def parse_config(document: Mapping[str, Any]) -> ServiceConfig:
     return config
 
 
-def _provisioning_key(text: str) -> ProvisioningKey | None:
+def _provisioning_key(text: str) -> ProvisioningTrust | None:
     if not text:
         return None
     try:
-        return ProvisioningKey.from_b64url(text)
+        return ProvisioningTrust.parse(text)
     except ValueError:
         raise ConfigError(
             "provisioning_key must be the bank's key as it publishes it: base64url of an "
-            "uncompressed P-256 point (the public_key of /api/v1/provisioning-key)"
+            "uncompressed P-256 point (the public_key of /api/v1/provisioning-key), or its "
+            "SHA-256 fingerprint in hex (the fingerprint there)"
         ) from None
 
 

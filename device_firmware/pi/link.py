@@ -2,10 +2,10 @@
 
 - ``server_url = "https://..."`` gives `HttpServerLink` (docs/protocol.md): requests signed
   with the vault's device key, bundles checked against the pinned provisioning key, seeds
-  unwrapped on the token. The provisioning key comes from the configuration's
-  `provisioning_key` when set (it wins), else it is pinned at first contact and kept in the
-  vault directory (see `device_firmware.link.pinning`). ``http://`` is accepted only to a
-  loopback address (a server on the same machine, tests, `make token`).
+  unwrapped on the token. The provisioning key is trusted as the configuration says
+  (`ProvisioningTrust`: the key, its fingerprint, or trust on first use for development);
+  without one the link is not made (see `device_firmware.link.pinning`). ``http://`` is
+  accepted only to a loopback address (a server on the same machine, tests, `make token`).
 - ``server_url = "demo:"`` gives `DemoBank`, the emulator's in-memory bank with its demo
   customers (ana / clave1, beto / s3cret), for a Pi on a bench. What the customer would read
   in the e-mail (the registration code) is written to the service's log
@@ -20,7 +20,12 @@ from device_firmware.core.device_id import DeviceId
 from device_firmware.core.ports import Clock, ServerLink
 from device_firmware.core.records import ProvisionedCredential, RegistrationHandle
 from device_firmware.emulator.session import demo_bank
-from device_firmware.link import HttpServerLink, InsecureServerUrl, PinnedKeyFile, ProvisioningKey
+from device_firmware.link import (
+    HttpServerLink,
+    InsecureServerUrl,
+    PinnedKeyFile,
+    ProvisioningTrust,
+)
 from device_firmware.pi.errors import LinkUnavailable
 from device_firmware.vault import FileVault
 
@@ -33,7 +38,7 @@ def make_link(
     clock: Clock,
     vault: FileVault | None = None,
     *,
-    provisioning_key: ProvisioningKey | None = None,
+    trust: ProvisioningTrust | None = None,
 ) -> ServerLink:
     """The `ServerLink` for `server_url`.
 
@@ -42,27 +47,30 @@ def make_link(
         clock: the token's clock.
         vault: the token's vault: its identity signs, its directory keeps the pinned key
             (needed for an http(s) URL).
-        provisioning_key: the bank's provisioning key from the configuration (it wins over
-            a key pinned at first contact).
+        trust: how the bank's provisioning key is known (needed for an http(s) URL).
 
     Raises:
         LinkUnavailable: a URL of no known kind, plain http to another machine, or an
-            http(s) URL without a vault.
+            http(s) URL without a vault or without a provisioning key to trust.
     """
     if server_url == DEMO_URL:
         return DemoBank(clock)
     if server_url.startswith(("https://", "http://")):
         if vault is None:
             raise LinkUnavailable(f"server_url {server_url!r}: the link needs the token's vault")
-        if provisioning_key is not None:
-            log.info("provisioning key from the configuration: %s", provisioning_key.fingerprint)
+        if trust is None:
+            raise LinkUnavailable(
+                f"server_url {server_url!r}: the bank's provisioning key (or its fingerprint) "
+                "must be configured: the token refuses to enroll without it"
+            )
+        log.info("provisioning key: trusting %s", trust.describe)
         try:
             return HttpServerLink(
                 server_url,
                 token_key=vault.identity,
                 pins=PinnedKeyFile(vault.directory),
                 clock=clock,
-                provisioning_key=provisioning_key,
+                trust=trust,
             )
         except InsecureServerUrl as exc:
             raise LinkUnavailable(f"server_url: {exc}") from exc

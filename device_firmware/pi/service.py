@@ -60,7 +60,11 @@ def serve(
 
 def token_config(config: ServiceConfig, vault: Vault) -> TokenConfig:
     """The core's fixed facts for this token: what guards its vault, how it trusts the bank."""
-    return TokenConfig(vault_protection=vault.protection)
+    trust = config.provisioning_trust
+    return TokenConfig(
+        vault_protection=vault.protection,
+        trust_on_first_use=trust is not None and trust.first_use,
+    )
 
 
 def run_service(config: ServiceConfig, keep_going: Callable[[], bool]) -> None:
@@ -73,7 +77,7 @@ def run_service(config: ServiceConfig, keep_going: Callable[[], bool]) -> None:
     clock = SystemClock()
     vault = FileVault(config.vault_dir, attempts_allowed=config.pin_attempts)
     # before any hardware: fail fast
-    link = make_link(config.server_url, clock, vault, provisioning_key=config.provisioning_key)
+    link = make_link(config.server_url, clock, vault, trust=config.provisioning_trust)
     with ExitStack() as stack:
         if isinstance(link, HttpServerLink):
             stack.callback(link.close)

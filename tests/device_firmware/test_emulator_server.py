@@ -21,6 +21,7 @@ from device_firmware.vault import FileVault
 from tests.device_firmware.vault_samples import TINY_COST
 
 ROOT = Path(__file__).resolve().parents[2]
+FINGERPRINT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
 def _emulator(*args: str, keys: str = "q") -> subprocess.CompletedProcess[str]:
@@ -36,14 +37,43 @@ def _emulator(*args: str, keys: str = "q") -> subprocess.CompletedProcess[str]:
 
 def test_the_emulator_starts_on_a_server_url_without_calling_it(tmp_path: Path) -> None:
     # Port 9 (discard) answers nobody: the link calls the bank only when a request is made.
-    out = _emulator("--server", "http://127.0.0.1:9", "--dir", str(tmp_path / "t"), keys="mq")
+    out = _emulator(
+        "--server", "http://127.0.0.1:9", "--provisioning-key", FINGERPRINT,
+        "--dir", str(tmp_path / "t"), keys="mq",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "Bienvenido" in out.stdout
+    assert "desarrollo" not in out.stdout  # the key is configured: nothing to warn about
     assert REAL_BANK_HINT.strip() in out.stdout  # no demo mailbox with a real bank
 
 
+def test_the_emulator_refuses_a_bank_without_its_provisioning_key(tmp_path: Path) -> None:
+    out = _emulator("--server", "http://127.0.0.1:9", "--dir", str(tmp_path / "t"))
+    assert out.returncode == 1
+    assert "--server needs the bank's provisioning key" in out.stderr
+    assert "--dev-trust-on-first-use" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "t").exists()  # refused before anything was made
+
+
+def test_the_emulator_trusts_on_first_use_only_when_told_and_says_so(tmp_path: Path) -> None:
+    out = _emulator(
+        "--server", "http://127.0.0.1:9", "--dev-trust-on-first-use",
+        "--dir", str(tmp_path / "t"), keys="q",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "Bienvenido (desarrollo)" in out.stdout
+    both = _emulator(
+        "--server", "http://127.0.0.1:9", "--dev-trust-on-first-use",
+        "--provisioning-key", FINGERPRINT, "--dir", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert both.returncode == 1 and "exclude each other" in both.stderr
+
+
 def test_the_emulator_refuses_a_plain_http_bank(tmp_path: Path) -> None:
-    out = _emulator("--server", "http://otp.bank.example", "--dir", str(tmp_path / "t"))
+    out = _emulator(
+        "--server", "http://otp.bank.example", "--provisioning-key", FINGERPRINT,
+        "--dir", str(tmp_path / "t"),
+    )  # fmt: skip
     assert out.returncode == 1
     assert "https:// only" in out.stderr
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import logging
 import re
 import secrets
@@ -34,7 +35,7 @@ from device_firmware.core.fakes import FakeDisplay
 from device_firmware.core.state import ShowCode, UserList
 from device_firmware.core.text_entry import LETTERS
 from device_firmware.emulator.software_tpm import SoftwareTpm
-from device_firmware.link import HttpServerLink, PinnedKeyFile
+from device_firmware.link import HttpServerLink, PinnedKeyFile, ProvisioningTrust
 from device_firmware.pi.clock import SystemClock
 from device_firmware.vault import FileVault
 from device_firmware.vault.tpm import Tpm
@@ -111,6 +112,8 @@ class Bank:
     inbox: Inbox
     customers: dict[str, Customer]
     secrets: set[str] = field(default_factory=set)
+    provisioning_fingerprint: str = ""
+    """What the bank publishes for tokens to be configured with (SHA-256 of its key)."""
 
     def verify(self, customer: Customer, code: str) -> str:
         """What the bank's login page gets from POST /api/v1/verify."""
@@ -171,6 +174,7 @@ class EmulatedToken:
             token_key=self.vault.identity,
             pins=PinnedKeyFile(self.vault.directory),
             clock=self.clock,
+            trust=ProvisioningTrust(fingerprint=bank.provisioning_fingerprint),
         )
         self.display = FakeDisplay()
         self.token = Token(display=self.display, clock=self.clock, vault=self.vault, link=self.link)
@@ -353,7 +357,9 @@ def bank(
     }
     logs = _TokenLogs()
     with logs, server_process(env) as base:
-        the_bank = Bank(base, api_key, mailbox, customers, {api_key})
+        _, point = hsm.provisioning_public_key()
+        fingerprint = hashlib.sha256(point).hexdigest()
+        the_bank = Bank(base, api_key, mailbox, customers, {api_key}, fingerprint)
         yield the_bank
     logs.assert_free_of(the_bank.secrets)
 

@@ -12,6 +12,7 @@ emulator command itself (``--emulator --server URL --capture DIR``) activates a 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from device_firmware.core.screens import MessageScreen
 from device_firmware.core.state import UserList
 from device_firmware.emulator.text_frame import WIDTH
 from device_firmware.vault import FileVault
+from tests.conftest import SoftHsmTokens
 from tests.device_firmware.e2e.conftest import (
     NEW_TOKEN_MAIL,
     PIN,
@@ -158,25 +160,36 @@ def test_a_second_token_replaces_the_first_only_with_a_code_from_it(
     bank.inbox.wait(ana.email, NEW_TOKEN_MAIL, notices)  # "your previous token no longer..."
 
 
-def test_the_emulator_command_activates_on_the_bank(bank: Bank, tmp_path: Path) -> None:
+def test_the_emulator_command_activates_on_the_bank(
+    bank: Bank, tokens: SoftHsmTokens, tmp_path: Path
+) -> None:
     """``python -m device_firmware --emulator --server URL --capture DIR``, keys on stdin."""
     dora = bank.customers["Dora Luz"]
     vault_dir, frames = tmp_path / "token", tmp_path / "frames"
     shown_id = device_id.format(device_id.make(FileVault(vault_dir).public_key()))
     _, code = bank.portal_activation(dora, shown_id)
     keys = "2#" + code.replace(" ", "") + "#" + "#" + f"{PIN}#{PIN}#" + "q"
+    # as `make token` does, the bank's HSM tells what to configure (here the fingerprint: the
+    # token then reads the key at first contact, checks it, and pins it)
+    key = subprocess.run(
+        [sys.executable, "-m", "hsm", "--token-label", tokens.main.label, "provisioning-key",
+         "--fingerprint"],
+        env={**os.environ, **tokens.main.env, "OTP_HSM_PIN_FILE": str(tokens.main.user_pin_file)},
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.strip()  # fmt: skip
     out = subprocess.run(
         [sys.executable, "-m", "device_firmware", "--emulator", "--server", bank.url,
-         "--dir", str(vault_dir), "--capture", str(frames)],
+         "--provisioning-key", key, "--dir", str(vault_dir), "--capture", str(frames)],
         input=keys, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
+    assert "desarrollo" not in out.stdout  # the key is built in: no development marker
     assert shown_id in out.stdout and "Sincronizado" in out.stdout
     last_frame = out.stdout.rsplit("Su código", 1)[1]
     assert dora.display_name in last_frame
     found = re.search(r"\|\s+(\d{3}) (\d{3})\s+\|", last_frame)
     assert found, last_frame
     assert bank.verify(dora, found.group(1) + found.group(2)) == "accepted"
-    assert (vault_dir / "provisioning-key.json").exists()
+    assert key in (vault_dir / "provisioning-key.json").read_text()
     rule = "+" + "-" * (WIDTH - 2) + "+"
     text_frames = out.stdout.splitlines().count(rule) // 2
     assert len(list(frames.glob("frame-*.png"))) == text_frames

@@ -10,7 +10,13 @@ import pytest
 
 from device_firmware.core import ProvisionedCredential, device_id
 from device_firmware.core.fakes import FakeClock
-from device_firmware.link import HttpServerLink, PinnedKeyFile, PinStore, ProvisioningKey
+from device_firmware.link import (
+    HttpServerLink,
+    PinnedKeyFile,
+    PinStore,
+    ProvisioningKey,
+    ProvisioningTrust,
+)
 from device_firmware.vault import FileVault
 from tests.device_firmware.link.mock_bank import MockBank
 from tests.device_firmware.vault_samples import TINY_COST
@@ -47,22 +53,28 @@ def make_link_rig(
     *,
     skew: float = 0.0,
     bank: MockBank | None = None,
-    configured: ProvisioningKey | None = None,
+    trust: ProvisioningTrust | None = None,
     pins: PinStore | None = None,
     clock: FakeClock | None = None,
 ) -> LinkRig:
+    """A link to `bank` (a new one by default) from a token in `directory`.
+
+    `trust` defaults to the bank's fingerprint, as a production token is configured: the
+    key is read at first contact, checked against it, and pinned.
+    """
     the_clock = clock or FakeClock()
     the_bank = bank or MockBank(now=lambda: the_clock.now() + skew)
     if not the_bank.customers:
         the_bank.add_customer("ana", PASSWORD, "Ana Pérez")
         the_bank.add_customer("beto", "s3cret", "Beto Ruiz")
     vault = FileVault(directory, kdf_cost=TINY_COST)
+    fingerprint = ProvisioningKey(the_bank.published_key).fingerprint
     link = HttpServerLink(
         BANK_URL,
         token_key=vault.identity,
         pins=pins or PinnedKeyFile(vault.directory),
         clock=the_clock,
-        provisioning_key=configured,
+        trust=trust or ProvisioningTrust(fingerprint=fingerprint),
         transport=httpx.MockTransport(the_bank.handler),
     )
     return LinkRig(the_clock, the_bank, vault, link)

@@ -19,6 +19,7 @@ from device_firmware.core import (
     TooManyAttempts,
     UnknownCredential,
     Unreachable,
+    UntrustedProvisioningKey,
     WrongCode,
     WrongCredentials,
 )
@@ -28,6 +29,7 @@ from device_firmware.link import (
     MemoryPinStore,
     PinnedKeyFile,
     ProvisioningKey,
+    ProvisioningTrust,
     check_server_url,
 )
 from device_firmware.link.pinning import PIN_FILE
@@ -133,7 +135,7 @@ def test_the_configured_key_wins_over_the_stored_pin(tmp_path: Path) -> None:
         tmp_path / "token",
         bank=bank_rig.bank,
         clock=bank_rig.clock,
-        configured=configured,
+        trust=ProvisioningTrust.of_key(configured),
         pins=store,
     )
     rig.register()
@@ -144,7 +146,7 @@ def test_the_configured_key_wins_over_the_stored_pin(tmp_path: Path) -> None:
 def test_a_wrong_configured_key_refuses_every_bundle(tmp_path: Path) -> None:
     clock_rig = make_link_rig(tmp_path / "other")
     wrong = ProvisioningKey(MockBank(now=clock_rig.clock.now).published_key)
-    rig = make_link_rig(tmp_path / "token", configured=wrong)
+    rig = make_link_rig(tmp_path / "token", trust=ProvisioningTrust.of_key(wrong))
     with pytest.raises(BundleRejected, match="does not verify"):
         rig.register()
     assert rig.requests_to("/api/v1/provisioning-key") == 0
@@ -174,6 +176,84 @@ def test_a_published_key_that_does_not_match_its_fingerprint_is_not_pinned(
     with pytest.raises(LinkError, match="fingerprint"):
         link.start_registration("ana", PASSWORD, link_rig.public_key, link_rig.device_id)
     assert PinnedKeyFile(link_rig.vault.directory).load() is None
+
+
+def test_a_key_whose_fingerprint_is_not_the_configured_one_is_refused_and_not_pinned(
+    tmp_path: Path,
+) -> None:
+    other = make_link_rig(tmp_path / "other")
+    rogue = MockBank(now=other.clock.now)  # a server in the middle at first contact
+    rogue.add_customer("ana", PASSWORD, "Ana Pérez")
+    expected = ProvisioningKey(other.bank.published_key).fingerprint
+    rig = make_link_rig(
+        tmp_path / "token", bank=rogue, trust=ProvisioningTrust(fingerprint=expected)
+    )
+    with pytest.raises(UntrustedProvisioningKey, match="not the one this token is configured"):
+        rig.register()
+    assert PinnedKeyFile(rig.vault.directory).load() is None  # nothing pinned
+    assert rig.requests_to("/api/v1/registrations") == 0  # the password never left
+    with pytest.raises(UntrustedProvisioningKey):  # and the next try asks again, refused again
+        rig.register()
+    assert rig.requests_to("/api/v1/provisioning-key") == 2
+
+
+def test_a_stored_pin_that_is_not_the_configured_fingerprint_is_read_again(
+    tmp_path: Path,
+) -> None:
+    rig = make_link_rig(tmp_path / "token", trust=ProvisioningTrust.on_first_use())
+    stale = ProvisioningKey(MockBank(now=rig.clock.now).published_key)
+    PinnedKeyFile(rig.vault.directory).save(stale)  # e.g. pinned by a development build
+    configured = make_link_rig(tmp_path / "token", bank=rig.bank, clock=rig.clock)
+    configured.register()
+    pinned = PinnedKeyFile(rig.vault.directory).load()
+    assert pinned is not None and pinned.point == rig.bank.published_key
+    assert configured.requests_to("/api/v1/provisioning-key") == 1
+
+
+def test_trust_on_first_use_pins_whatever_the_bank_shows_first(tmp_path: Path) -> None:
+    rogue = MockBank(now=lambda: 0.0)
+    rig = make_link_rig(tmp_path / "token", trust=ProvisioningTrust.on_first_use())
+    rig.register()  # development: nothing to check the first key against
+    pinned = PinnedKeyFile(rig.vault.directory).load()
+    assert pinned is not None and pinned.point == rig.bank.published_key
+    rig.bank.provisioning = rogue.provisioning  # but never replaced afterwards
+    with pytest.raises(BundleRejected):
+        rig.register()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
+        "9f:86:d0:81:88:4c:7d:65:9a:2f:ea:a0:c5:5a:d0:15:a3:bf:4f:1b:2b:0b:82:2c:d1:5d:6c:15:b0:f0:0a:08",
+        " 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n",
+    ],
+)
+def test_a_fingerprint_is_read_in_the_usual_spellings(text: str) -> None:
+    trust = ProvisioningTrust.parse(text)
+    assert trust.fingerprint == "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    assert trust.key is None and not trust.first_use
+
+
+def test_a_published_key_is_read_as_the_key(link_rig: LinkRig) -> None:
+    from device_firmware.link.signing import b64url
+
+    trust = ProvisioningTrust.parse(b64url(link_rig.bank.published_key))
+    assert trust.key == ProvisioningKey(link_rig.bank.published_key)
+    assert trust.accepts(ProvisioningKey(link_rig.bank.published_key))
+
+
+@pytest.mark.parametrize("text", ["", "abc", "00" * 31, "zz" * 32, "BAAA"])
+def test_neither_a_key_nor_a_fingerprint_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        ProvisioningTrust.parse(text)
+
+
+def test_trust_is_exactly_one_thing() -> None:
+    with pytest.raises(ValueError):
+        ProvisioningTrust()
+    with pytest.raises(ValueError):
+        ProvisioningTrust(fingerprint="00" * 32, first_use=True)
 
 
 # Refusals --------------------------------------------------------------------------------
@@ -332,10 +412,12 @@ def test_urls_that_may_not(url: str) -> None:
 
 
 def _link_with(rig: LinkRig, handler: Callable[[httpx.Request], httpx.Response]) -> HttpServerLink:
+    fingerprint = ProvisioningKey(rig.bank.published_key).fingerprint
     return HttpServerLink(
         BANK_URL,
         token_key=rig.vault.identity,
         pins=PinnedKeyFile(rig.vault.directory),
         clock=rig.clock,
+        trust=ProvisioningTrust(fingerprint=fingerprint),
         transport=httpx.MockTransport(handler),
     )

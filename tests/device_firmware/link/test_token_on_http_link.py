@@ -10,14 +10,21 @@ from device_firmware.core import CodeScreen, Key, MessageScreen, Token, Tone
 from device_firmware.core.fakes import FakeClock, FakeDisplay
 from device_firmware.core.state import EnterUsername, ShowCode
 from device_firmware.core.text_entry import LETTERS
-from device_firmware.link import HttpServerLink, PinnedKeyFile
+from device_firmware.link import (
+    HttpServerLink,
+    PinnedKeyFile,
+    ProvisioningKey,
+    ProvisioningTrust,
+)
 from device_firmware.vault import FileVault
 from tests.device_firmware.link.mock_bank import MockBank
 from tests.device_firmware.vault_samples import TINY_COST
 from tests.oracles import oathtool_totp
 
 
-def _token(tmp_path: Path) -> tuple[Token, MockBank, FakeDisplay, FakeClock]:
+def _token(
+    tmp_path: Path, trust: ProvisioningTrust | None = None
+) -> tuple[Token, MockBank, FakeDisplay, FakeClock]:
     clock = FakeClock()
     bank = MockBank(now=lambda: clock.now() + 17.0)
     bank.add_customer("ana", "clave1", "Ana Pérez")
@@ -27,6 +34,7 @@ def _token(tmp_path: Path) -> tuple[Token, MockBank, FakeDisplay, FakeClock]:
         token_key=vault.identity,
         pins=PinnedKeyFile(vault.directory),
         clock=clock,
+        trust=trust or ProvisioningTrust.of_key(ProvisioningKey(bank.published_key)),
         transport=httpx.MockTransport(bank.handler),
     )
     display = FakeDisplay()
@@ -83,3 +91,19 @@ def test_registration_through_the_core_shows_oathtools_code(tmp_path: Path) -> N
     assert seed == bank.seeds[data.credentials[0].credential_id]
     expected = oathtool_totp(seed, "SHA1", 6, 60, int(clock.now() + data.clock_offset))
     assert screen.code.replace(" ", "") == expected
+
+
+def test_a_bank_key_of_another_fingerprint_is_refused_in_plain_words(tmp_path: Path) -> None:
+    expected = ProvisioningKey(MockBank(now=lambda: 0.0).published_key).fingerprint
+    token, bank, display, _ = _token(tmp_path, ProvisioningTrust(fingerprint=expected))
+    _press(token, "1")
+    _type(token, "ana")
+    _press(token, "#")
+    _type(token, "clave1")
+    _press(token, "#")
+    screen = display.current
+    assert isinstance(screen, MessageScreen) and screen.tone is Tone.ERROR
+    assert screen.body == ("La respuesta del banco no pudo verificarse. Intente de nuevo o "
+                           "llame a su banco.",)  # fmt: skip
+    assert "ana" not in bank.mailbox  # the password was never sent
+    assert not (tmp_path / "token" / "provisioning-key.json").exists()

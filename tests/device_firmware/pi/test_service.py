@@ -14,7 +14,7 @@ import pytest
 from device_firmware.__main__ import main
 from device_firmware.core.fakes import FakeClock
 from device_firmware.core.keys import Key
-from device_firmware.link import HttpServerLink, ProvisioningKey
+from device_firmware.link import HttpServerLink, ProvisioningKey, ProvisioningTrust
 from device_firmware.link.signing import b64url
 from device_firmware.pi.config import (
     ClockConfig,
@@ -26,10 +26,12 @@ from device_firmware.pi.config import (
 )
 from device_firmware.pi.errors import ConfigError, DisplayUnavailable, LinkUnavailable
 from device_firmware.pi.link import DemoBank, make_link
-from device_firmware.pi.service import run_service
+from device_firmware.pi.service import run_service, token_config
 from device_firmware.vault import DeviceIdentity, FileVault
 
 PI = Path(__file__).resolve().parents[3] / "device_firmware" / "pi"
+FINGERPRINT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+BY_FINGERPRINT = ProvisioningTrust(fingerprint=FINGERPRINT)
 EXAMPLE = PI / "config.example.toml"
 UNIT = PI / "otp-token.service"
 
@@ -89,6 +91,15 @@ def test_a_full_configuration() -> None:
         ('server_url = "demo:"\n[clock]\nsource = "gps"', "clock.source"),
         ('server_url = "demo:"\npin_attempts = 0', "at least 1"),
         ('server_url = "demo:"\nprovisioning_key = "BAAA"', "provisioning_key must be"),
+        ('server_url = "demo:"\nprovisioning_key = "9f86d0"', "SHA-256 fingerprint in hex"),
+        ('server_url = "https://otp.bank.example"', "provisioning_key is required"),
+        ('server_url = "http://127.0.0.1:8000"', "refuses to enroll without it"),
+        (
+            f'server_url = "https://otp.bank.example"\nprovisioning_key = "{FINGERPRINT}"\n'
+            "allow_trust_on_first_use = true",
+            "exclude each other",
+        ),
+        ('server_url = "demo:"\nallow_trust_on_first_use = "yes"', "must be a bool"),
     ],
 )
 def test_bad_configurations_say_what_is_wrong(toml: str, message: str) -> None:
@@ -108,13 +119,16 @@ def test_a_missing_or_broken_file(tmp_path: Path) -> None:
 def test_the_link_factory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     vault = FileVault(tmp_path / "token")
-    link = make_link("https://otp.bank.example", clock, vault)
+    link = make_link("https://otp.bank.example", clock, vault, trust=BY_FINGERPRINT)
     assert isinstance(link, HttpServerLink)
     link.close()
     with pytest.raises(LinkUnavailable, match="the token's vault"):
-        make_link("https://otp.bank.example", clock)
+        make_link("https://otp.bank.example", clock, trust=BY_FINGERPRINT)
+    with pytest.raises(LinkUnavailable, match="refuses to enroll without it"):
+        make_link("https://otp.bank.example", clock, vault)  # no key: no trust on first use
     with pytest.raises(LinkUnavailable, match="https:// only"):
-        make_link("http://otp.bank.example", clock, vault)  # the password would go in clear
+        # the password would go in clear
+        make_link("http://otp.bank.example", clock, vault, trust=BY_FINGERPRINT)
     with pytest.raises(LinkUnavailable, match="neither"):
         make_link("ftp://bank", clock, vault)
     link = make_link("demo:", clock)
@@ -135,22 +149,46 @@ def test_the_provisioning_key_from_the_configuration(tmp_path: Path) -> None:
     config = parse_config(
         {"server_url": "https://otp.bank.example", "provisioning_key": b64url(point)}
     )
-    assert config.provisioning_key == ProvisioningKey(point)
+    assert config.provisioning_trust == ProvisioningTrust.of_key(ProvisioningKey(point))
     link = make_link(
         config.server_url,
         FakeClock(),
         FileVault(tmp_path / "token"),
-        provisioning_key=config.provisioning_key,
+        trust=config.provisioning_trust,
     )
     assert isinstance(link, HttpServerLink)
     link.close()
+    by_fingerprint = parse_config(
+        {"server_url": "https://otp.bank.example", "provisioning_key": FINGERPRINT.upper()}
+    )
+    assert by_fingerprint.provisioning_trust == BY_FINGERPRINT
+
+
+def test_trust_on_first_use_only_when_allowed_and_then_shown(tmp_path: Path) -> None:
+    vault = FileVault(tmp_path / "token")
+    configured = parse_config(
+        {"server_url": "https://otp.bank.example", "provisioning_key": FINGERPRINT}
+    )
+    assert token_config(configured, vault).trust_on_first_use is False
+    development = parse_config(
+        {"server_url": "https://otp.bank.example", "allow_trust_on_first_use": True}
+    )
+    assert development.provisioning_trust == ProvisioningTrust.on_first_use()
+    shown = token_config(development, vault)
+    assert shown.trust_on_first_use is True  # the screens say "(desarrollo)"
+    assert shown.vault_protection is vault.protection
+    demo = parse_config({"server_url": "demo:", "allow_trust_on_first_use": True})
+    assert demo.provisioning_trust is None  # the demo bank pins nothing
+    assert token_config(demo, vault).trust_on_first_use is False
 
 
 def test_the_service_refuses_to_start_without_a_link_before_touching_hardware(
     tmp_path: Path,
 ) -> None:
     for url in ("ftp://bank", "http://otp.bank.example"):
-        config = ServiceConfig(server_url=url, vault_dir=tmp_path / "token")
+        config = ServiceConfig(
+            server_url=url, provisioning_key=BY_FINGERPRINT, vault_dir=tmp_path / "token"
+        )
         with pytest.raises(LinkUnavailable):
             run_service(config, lambda: False)
 
@@ -174,9 +212,15 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     plain = tmp_path / "plain.toml"
     plain.write_text(
         f'server_url = "http://otp.bank.example"\nvault_dir = "{tmp_path / "token"}"\n'
+        f'provisioning_key = "{FINGERPRINT}"\n'
     )
     assert main(["--config", str(plain)]) == 1
     assert "https:// only" in capsys.readouterr().err
+    keyless = tmp_path / "keyless.toml"
+    keyless.write_text('server_url = "https://otp.bank.example"\n')
+    assert main(["--config", str(keyless), "--check-config"]) == 2  # refused at start-up
+    err = capsys.readouterr().err
+    assert "provisioning_key is required" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
         main(["--config", str(EXAMPLE), "--dir", "x"])  # --dir is the emulator's
 
