@@ -94,7 +94,7 @@ def test_a_server_given_its_pin_on_a_descriptor_keeps_it_nowhere_readable(
 
 
 def _open_files(pid: int) -> list[str]:
-    """What each open descriptor of `pid` points at; a descriptor closed while listing is skipped."""
+    """What each open descriptor of `pid` points at (one closed while listing is skipped)."""
     targets = []
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
