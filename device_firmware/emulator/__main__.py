@@ -6,7 +6,8 @@ base64url, or its SHA-256 fingerprint in hex: ``otp-hsm provisioning-key [--fing
 prints them; `make token` passes it) or, for development only, ``--dev-trust-on-first-use``
 (pin whatever key the bank shows first; the screens say so). ``--dir DIR`` is the vault
 directory, ``--attempts N`` the wrong PINs allowed, ``--capture DIR`` also writes every frame
-as a PNG (as the Pi's OLED draws it).
+as a PNG (as the Pi's OLED draws it). ``--tpm TCTI`` keeps the vault in a TPM instead of the
+weaker file vault, and ``--swtpm DIR`` in a software TPM (Debian's swtpm) whose state is DIR.
 
 Keys: 0-9 * # A-D as on the keypad (Enter = #, Backspace = *, Esc = C); q = quit. With the
 demo bank, m = mailbox and p = bank portal; demo customers: ana / clave1, beto / s3cret.
@@ -19,6 +20,7 @@ import logging
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from device_firmware.core.errors import TokenError
 from device_firmware.core.ports import Display, ServerLink
@@ -29,6 +31,9 @@ from device_firmware.emulator.text_frame import TextDisplay
 from device_firmware.link.pinning import ProvisioningTrust
 from device_firmware.pi.clock import SystemClock
 from device_firmware.vault import FileVault
+
+if TYPE_CHECKING:
+    from device_firmware.vault.tpm_vault import TpmVault
 
 
 class CannotStart(Exception):
@@ -53,13 +58,25 @@ def main(argv: list[str] | None = None) -> int:
         "(development only; the screens say so)",
     )
     parser.add_argument("--capture", type=Path, metavar="DIR", help="write each frame as PNG")
+    tpm = parser.add_mutually_exclusive_group()
+    tpm.add_argument(
+        "--tpm",
+        metavar="TCTI",
+        help="keep the vault in this TPM (device:/dev/tpmrm0 on a Pi), not the weaker file vault",
+    )
+    tpm.add_argument(
+        "--swtpm",
+        type=Path,
+        metavar="DIR",
+        help="keep the vault in a software TPM (Debian's swtpm) whose state lives in DIR",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     clock = SystemClock()
     with ExitStack() as stack:
         try:
             trust = _trust(args)
-            vault = FileVault(args.dir, attempts_allowed=args.attempts)
+            vault = _vault(args, stack)
             link = _link(args.server, trust, clock, vault, stack)
             display = _display(args.capture)
         except (TokenError, CannotStart) as exc:  # TokenError: e.g. the vault directory
@@ -75,6 +92,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         _run(session)
     return 0
+
+
+def _vault(args: argparse.Namespace, stack: ExitStack) -> FileVault | TpmVault:
+    """The file vault in --dir, or a TPM vault (--tpm, --swtpm) with its files in --dir.
+
+    Raises:
+        CannotStart: the software TPM does not start.
+        VaultError: the TPM does not answer (or the directory cannot be used).
+    """
+    tcti = args.tpm
+    if args.swtpm is not None:
+        from device_firmware.emulator.software_tpm import SoftwareTpm
+
+        software = SoftwareTpm(args.swtpm)
+        try:
+            software.start()
+        except RuntimeError as exc:
+            raise CannotStart(str(exc)) from exc
+        stack.callback(software.stop)
+        tcti = software.tcti
+    if tcti is None:
+        return FileVault(args.dir, attempts_allowed=args.attempts)
+    from device_firmware.vault.tpm import Tpm  # tpm2-pytss: the device extra
+    from device_firmware.vault.tpm_vault import TpmVault
+
+    return TpmVault(args.dir, Tpm(tcti), attempts_allowed=args.attempts)
 
 
 def _trust(args: argparse.Namespace) -> ProvisioningTrust | None:
@@ -109,7 +152,7 @@ def _link(
     server: str | None,
     trust: ProvisioningTrust | None,
     clock: SystemClock,
-    vault: FileVault,
+    vault: FileVault | TpmVault,
     stack: ExitStack,
 ) -> ServerLink | None:
     if server is None:

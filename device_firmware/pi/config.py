@@ -160,6 +160,35 @@ class ClockConfig:
         _one_of("clock.source", self.source, CLOCK_SOURCES)
 
 
+VAULT_KINDS = ("tpm", "file")
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    """Where the token keeps its secrets (docs/pi.md, "The TPM").
+
+    Attributes:
+        kind: "tpm" (the PIN checked and counted by a TPM 2.0; the default) or "file" (the
+            weaker file vault, for a Pi without a TPM board: a copy of the SD card gives the
+            PIN away).
+        tcti: how to reach the TPM ("device:/dev/tpmrm0", the kernel's resource manager).
+        tpm_max_tries: failed PINs the TPM takes before its lock-out (set on a new TPM only).
+        tpm_recovery_hours: powered-on hours after which the TPM forgives one failure.
+    """
+
+    kind: str = "tpm"
+    tcti: str = "device:/dev/tpmrm0"
+    tpm_max_tries: int = 5
+    tpm_recovery_hours: int = 24
+
+    def __post_init__(self) -> None:
+        _one_of("vault.kind", self.kind, VAULT_KINDS)
+        if not 1 <= self.tpm_max_tries <= 32:
+            raise ConfigError("vault.tpm_max_tries is 1..32")
+        if not 1 <= self.tpm_recovery_hours <= 24 * 365:
+            raise ConfigError("vault.tpm_recovery_hours is 1..8760")
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Everything `python -m device_firmware` needs on the Pi.
@@ -176,6 +205,7 @@ class ServiceConfig:
         keypad: the keypad's wiring and timing.
         display: the OLED's driver, bus and blanking.
         clock: how the clock is known to be right.
+        vault: the TPM vault (default) or the weaker file vault, in `vault_dir`.
     """
 
     server_url: str
@@ -186,6 +216,7 @@ class ServiceConfig:
     keypad: KeypadConfig = field(default_factory=KeypadConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
+    vault: VaultConfig = field(default_factory=VaultConfig)
 
     def __post_init__(self) -> None:
         if not self.server_url:
@@ -249,6 +280,7 @@ def parse_config(document: Mapping[str, Any]) -> ServiceConfig:
         keypad=_keypad(top.table("keypad")),
         display=_display(top.table("display")),
         clock=_clock(top.table("clock")),
+        vault=_vault(top.table("vault")),
     )
     top.done()
     return config
@@ -308,6 +340,18 @@ def _display(table: _Table) -> DisplayConfig:
         contrast=None if contrast == -1 else contrast,
         blank_after=table.get("blank_after", float, defaults.blank_after),
         font_dir=Path(table.get("font_dir", str, str(defaults.font_dir))),
+    )
+    table.done()
+    return config
+
+
+def _vault(table: _Table) -> VaultConfig:
+    defaults = VaultConfig()
+    config = VaultConfig(
+        kind=table.get("kind", str, defaults.kind),
+        tcti=table.get("tcti", str, defaults.tcti),
+        tpm_max_tries=table.get("tpm_max_tries", int, defaults.tpm_max_tries),
+        tpm_recovery_hours=table.get("tpm_recovery_hours", int, defaults.tpm_recovery_hours),
     )
     table.done()
     return config

@@ -5,7 +5,8 @@
      ├── FontsMissing                    the DejaVu fonts are not installed
      ├── DisplayUnavailable              no OLED on the configured bus and address
      ├── KeypadUnavailable               the GPIO pins cannot be had (not a Pi, pin in use)
-     └── LinkUnavailable                 no link to the bank can be made for `server_url`
+     ├── LinkUnavailable                 no link to the bank can be made for `server_url`
+     └── VaultMissing                    the configured TPM does not answer
 
 Adapters translate luma's, gpiozero's and the OS's errors into these (`raise ... from exc`);
 `python -m device_firmware` prints the message and exits non-zero. Errors while running are
@@ -37,3 +38,7 @@ class KeypadUnavailable(PiError):
 
 class LinkUnavailable(PiError):
     """No `ServerLink` can be made for the configured `server_url` (yet)."""
+
+
+class VaultMissing(PiError):
+    """The configured vault cannot be opened: the TPM does not answer at its TCTI."""

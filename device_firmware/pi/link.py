@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Protocol
 
 from device_firmware.core.device_id import DeviceId
 from device_firmware.core.ports import Clock, ServerLink
@@ -26,17 +28,28 @@ from device_firmware.link import (
     PinnedKeyFile,
     ProvisioningTrust,
 )
+from device_firmware.link.token_key import TokenKey
 from device_firmware.pi.errors import LinkUnavailable
-from device_firmware.vault import FileVault
 
 DEMO_URL = "demo:"
 log = logging.getLogger(__name__)
 
 
+class LinkVault(Protocol):
+    """What the link needs of a vault (`FileVault`, `TpmVault`): its identity, its directory."""
+
+    @property
+    def directory(self) -> Path:
+        """Where the pinned provisioning key is kept."""
+
+    def identity(self) -> TokenKey:
+        """The token's key, signing and agreeing keys without exposing itself."""
+
+
 def make_link(
     server_url: str,
     clock: Clock,
-    vault: FileVault | None = None,
+    vault: LinkVault | None = None,
     *,
     trust: ProvisioningTrust | None = None,
 ) -> ServerLink:

@@ -12,18 +12,23 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
-from device_firmware.core import Token, TokenConfig, run
+from device_firmware.core import Token, TokenConfig, VaultUnreadable, run
 from device_firmware.core.ports import Clock, ClockCheck, Keypad, ServerLink, Vault
 from device_firmware.link import HttpServerLink
 from device_firmware.pi.blanking import BlankingKeypad
 from device_firmware.pi.clock import SystemClock, SystemClockCheck
 from device_firmware.pi.config import ServiceConfig
 from device_firmware.pi.display import OledDisplay, open_device
+from device_firmware.pi.errors import VaultMissing
 from device_firmware.pi.fonts import load_fonts
 from device_firmware.pi.keypad import MatrixKeypad
 from device_firmware.pi.link import make_link
 from device_firmware.vault import FileVault
+
+if TYPE_CHECKING:
+    from device_firmware.vault.tpm_vault import TpmVault
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,34 @@ def serve(
     return token
 
 
+def open_vault(config: ServiceConfig) -> FileVault | TpmVault:
+    """The configured vault: the TPM vault, or the (weaker) file vault.
+
+    Raises:
+        VaultMissing: the TPM does not answer (the message says what to check).
+        TokenError: the vault directory cannot be used.
+    """
+    if config.vault.kind == "file":
+        log.warning("vault: the file vault (weaker: a copy of the SD card gives the PIN away)")
+        return FileVault(config.vault_dir, attempts_allowed=config.pin_attempts)
+    from device_firmware.vault.tpm import LockoutPolicy, Tpm  # tpm2-pytss: the device extra
+    from device_firmware.vault.tpm_vault import TpmVault
+
+    hours = config.vault.tpm_recovery_hours * 3600
+    try:
+        return TpmVault(
+            config.vault_dir,
+            Tpm(config.vault.tcti),
+            attempts_allowed=config.pin_attempts,
+            lockout=LockoutPolicy(config.vault.tpm_max_tries, hours, hours),
+        )
+    except VaultUnreadable as exc:
+        raise VaultMissing(
+            f"{exc}: fit and enable the TPM board (docs/pi.md, 'The TPM'), or set "
+            '[vault] kind = "file" for the weaker file vault'
+        ) from exc
+
+
 def token_config(config: ServiceConfig, vault: Vault) -> TokenConfig:
     """The core's fixed facts for this token: what guards its vault, how it trusts the bank."""
     trust = config.provisioning_trust
@@ -75,7 +108,7 @@ def run_service(config: ServiceConfig, keep_going: Callable[[], bool]) -> None:
             whatever was opened is closed again.
     """
     clock = SystemClock()
-    vault = FileVault(config.vault_dir, attempts_allowed=config.pin_attempts)
+    vault = open_vault(config)
     # before any hardware: fail fast
     link = make_link(config.server_url, clock, vault, trust=config.provisioning_trust)
     with ExitStack() as stack:

@@ -14,6 +14,8 @@ import pytest
 from device_firmware.__main__ import main
 from device_firmware.core.fakes import FakeClock
 from device_firmware.core.keys import Key
+from device_firmware.core.records import VaultProtection
+from device_firmware.emulator.software_tpm import SoftwareTpm
 from device_firmware.link import HttpServerLink, ProvisioningKey, ProvisioningTrust
 from device_firmware.link.signing import b64url
 from device_firmware.pi.config import (
@@ -21,19 +23,28 @@ from device_firmware.pi.config import (
     DisplayConfig,
     KeypadConfig,
     ServiceConfig,
+    VaultConfig,
     load_config,
     parse_config,
 )
-from device_firmware.pi.errors import ConfigError, DisplayUnavailable, LinkUnavailable
+from device_firmware.pi.errors import (
+    ConfigError,
+    DisplayUnavailable,
+    LinkUnavailable,
+    VaultMissing,
+)
 from device_firmware.pi.link import DemoBank, make_link
-from device_firmware.pi.service import run_service, token_config
+from device_firmware.pi.service import open_vault, run_service, token_config
 from device_firmware.vault import DeviceIdentity, FileVault
+from device_firmware.vault.tpm_vault import TpmVault
 
 PI = Path(__file__).resolve().parents[3] / "device_firmware" / "pi"
 FINGERPRINT = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 BY_FINGERPRINT = ProvisioningTrust(fingerprint=FINGERPRINT)
 EXAMPLE = PI / "config.example.toml"
 UNIT = PI / "otp-token.service"
+
+FILE_VAULT = VaultConfig(kind="file")
 
 
 def test_the_example_configuration_holds_the_defaults() -> None:
@@ -187,16 +198,53 @@ def test_the_service_refuses_to_start_without_a_link_before_touching_hardware(
 ) -> None:
     for url in ("ftp://bank", "http://otp.bank.example"):
         config = ServiceConfig(
-            server_url=url, provisioning_key=BY_FINGERPRINT, vault_dir=tmp_path / "token"
+            server_url=url,
+            provisioning_key=BY_FINGERPRINT,
+            vault_dir=tmp_path / "token",
+            vault=FILE_VAULT,
         )
         with pytest.raises(LinkUnavailable):
             run_service(config, lambda: False)
+
+
+def test_the_service_keeps_the_vault_in_the_configured_tpm(
+    tmp_path: Path, swtpm: SoftwareTpm
+) -> None:
+    config = parse_config(
+        {
+            "server_url": "demo:",
+            "vault_dir": str(tmp_path / "token"),
+            "vault": {"tcti": swtpm.tcti, "tpm_max_tries": 7, "tpm_recovery_hours": 2},
+        }
+    )
+    vault = open_vault(config)
+    assert isinstance(vault, TpmVault) and vault.protection is VaultProtection.TPM
+    state = vault.lockout_state()
+    assert (state.max_tries, state.recovery_seconds, state.lockout_auth_set) == (7, 7200, True)
+    assert token_config(config, vault).vault_protection is VaultProtection.TPM
+    file_config = parse_config({"server_url": "demo:", "vault": {"kind": "file"}})
+    assert file_config.vault == FILE_VAULT
+
+
+def test_without_a_tpm_the_service_says_how_to_fit_one_or_choose_the_file_vault(
+    tmp_path: Path,
+) -> None:
+    config = ServiceConfig(
+        server_url="demo:",
+        vault_dir=tmp_path / "token",
+        vault=VaultConfig(tcti="swtpm:host=127.0.0.1,port=9"),  # nothing listens there
+    )
+    with pytest.raises(VaultMissing, match=r'cannot be reached.*kind = "file"'):
+        run_service(config, lambda: False)
+    with pytest.raises(ConfigError, match=r"vault\.kind"):
+        parse_config({"server_url": "demo:", "vault": {"kind": "cloud"}})
 
 
 def test_the_service_says_when_there_is_no_display(tmp_path: Path) -> None:
     config = ServiceConfig(
         server_url="demo:",
         vault_dir=tmp_path / "token",
+        vault=FILE_VAULT,
         display=DisplayConfig(i2c_port=97),  # no /dev/i2c-97 on any machine
         keypad=KeypadConfig(),
     )
@@ -212,7 +260,7 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     plain = tmp_path / "plain.toml"
     plain.write_text(
         f'server_url = "http://otp.bank.example"\nvault_dir = "{tmp_path / "token"}"\n'
-        f'provisioning_key = "{FINGERPRINT}"\n'
+        f'provisioning_key = "{FINGERPRINT}"\n[vault]\nkind = "file"\n'
     )
     assert main(["--config", str(plain)]) == 1
     assert "https:// only" in capsys.readouterr().err
@@ -244,5 +292,16 @@ def test_the_systemd_unit_runs_the_package_with_the_default_configuration() -> N
     service = unit["Service"]
     assert service["ExecStart"].endswith("-m device_firmware --config /etc/otp-token/config.toml")
     assert service["StateDirectory"] == "otp-token"  # /var/lib/otp-token, the default vault_dir
-    assert set(service["SupplementaryGroups"].split()) == {"gpio", "i2c", "spi"}
+    assert set(service["SupplementaryGroups"].split()) == {"gpio", "i2c", "spi", "tss"}
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_emulator_keeps_its_vault_in_a_software_tpm(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "device_firmware", "--emulator", "--dir", str(tmp_path / "t"),
+         "--swtpm", str(tmp_path / "tpm-state")],
+        input="q", capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert "Bienvenido" in out.stdout
+    assert any((tmp_path / "tpm-state").iterdir())  # the identity was made in the TPM
+    assert not (tmp_path / "t" / "identity.der").exists()
