@@ -104,6 +104,7 @@ def main(
     accept_weaknesses: frozenset[str],
 ) -> None:
     """Inspect and set up the HSM keys of the OTP server."""
+    structlog.reset_defaults()  # a whole configuration: none of the server's stdlib processors
     structlog.configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
