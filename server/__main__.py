@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import click
+import structlog
 import uvicorn
 
 from server.app import create_app
 from server.logging import configure_logging
 from server.process import pin_to_cpu, settle_process
 from server.settings import Settings, SettingsError
+
+log = structlog.get_logger("server")
 
 
 @click.command()
@@ -55,6 +58,11 @@ def main(host: str | None, port: int | None, workers: int, cpu: int | None) -> N
             "OTP_HSM_PIN_FD is read once by one process: run one server per process "
             "instead of --workers"
         )
+    allow = settings.forwarded_allow_ips()
+    log.info(
+        "server.client_addresses",
+        x_forwarded_for_from=settings.trusted_proxies or "nobody (OTP_TRUSTED_PROXIES unset)",
+    )
     if workers > 1:
         uvicorn.run(
             "server.asgi:app",
@@ -63,6 +71,8 @@ def main(host: str | None, port: int | None, workers: int, cpu: int | None) -> N
             workers=workers,
             factory=False,
             log_config=None,
+            proxy_headers=allow is not None,
+            forwarded_allow_ips=allow,
         )
     else:
         try:
@@ -70,7 +80,14 @@ def main(host: str | None, port: int | None, workers: int, cpu: int | None) -> N
         except SettingsError as exc:
             raise click.UsageError(str(exc)) from None
         settle_process()
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            proxy_headers=allow is not None,
+            forwarded_allow_ips=allow,
+        )
 
 
 if __name__ == "__main__":

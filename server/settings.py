@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -52,6 +53,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    trusted_proxies: str = ""
+    """Comma-separated addresses or CIDRs of the load balancers in front of the server
+    (e.g. "10.0.0.0/24"). Only a connection from one of them may name the client with
+    `X-Forwarded-For` (the right-most address that is not a proxy counts); from anyone else
+    the header is ignored. Empty: no proxy, the connection's own address is the client's.
+    Every failure limit counts against that address (docs/operations.md)."""
     var_dir: Path = Path("var")
 
     hsm_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
@@ -165,6 +172,26 @@ class Settings(BaseSettings):
             raise ValueError(f"give the HSM PIN one way, not {' and '.join(given)}")
         return self
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in _items(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or a CIDR") from None
+        return value
+
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The trusted proxies as networks (none: `X-Forwarded-For` is never read)."""
+        return tuple(ipaddress.ip_network(i, strict=False) for i in _items(self.trusted_proxies))
+
+    def forwarded_allow_ips(self) -> str | None:
+        """uvicorn's `forwarded_allow_ips` for `trusted_proxies`; None: read no proxy header
+        (uvicorn's own default trusts 127.0.0.1: anything on the host could choose its
+        address)."""
+        return ",".join(map(str, self.proxy_networks())) or None
+
     @field_validator("hsm_accept_weaknesses")
     @classmethod
     def _known_guarantees(cls, value: str) -> str:
@@ -273,3 +300,7 @@ def _read_credential(name: str) -> str:
         raise SettingsError(
             f"OTP_HSM_PIN_CREDENTIAL: cannot read the credential {name!r} ({exc.strerror})"
         ) from None
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
