@@ -1,5 +1,6 @@
 """Officer-tool fixtures: the `otp-officer` token (the only one whose KEK gets rotated), a
-database per test, and `otp-admin` run as a subprocess like an officer runs it."""
+database per test, and `otp-admin` run in this process (`admin_runner`) or, where a
+separate process is the point, as a subprocess like an officer runs it (`admin_process`)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import pytest
 from sqlmodel import Session, col, select
 
 from hsm import Hsm
+from server.cli.admin import main
 from server.db.engine import make_engine
 from server.db.migrate import upgrade
 from server.db.models import AuditEvent, Credential
+from tests.cli.in_process import Ran, run_in_process
 from tests.conftest import SoftHsmTokens
 from tests.server.processes import PostgresCluster, server_env
 
-AdminRun = Callable[..., subprocess.CompletedProcess[str]]
+AdminRun = Callable[..., Ran | subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +57,20 @@ def officer_env(tokens: SoftHsmTokens, label: str, database_url: str) -> dict[st
 
 
 def admin_runner(env: dict[str, str]) -> AdminRun:
+    """`otp-admin ARGS` in this process with `env` (tests/cli/in_process.py); checks the exit
+    code unless `ok` is False, and that there is never a traceback."""
+
+    def run(*args: str, stdin: str | None = None, ok: bool = True) -> Ran:
+        result = run_in_process(main, args, env=env, stdin=stdin)
+        if ok:
+            assert result.returncode == 0, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    return run
+
+
+def admin_process(env: dict[str, str]) -> AdminRun:
     """`otp-admin ARGS` in a subprocess with `env`; checks there is never a traceback."""
 
     def run(

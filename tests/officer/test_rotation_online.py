@@ -34,7 +34,7 @@ from server.db.migrate import upgrade
 from server.domain.clients.services import ClientService
 from server.domain.verification.purposes import Purpose
 from tests.conftest import SoftHsmTokens
-from tests.officer.conftest import admin_runner, officer_env, token_env
+from tests.officer.conftest import admin_process, officer_env, token_env
 from tests.server.processes import server_process
 
 pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
@@ -110,7 +110,7 @@ def test_online_rotation_killed_and_resumed(
     engine.dispose()
     env = token_env(tokens, tokens.officer.label, url)
     officer = officer_env(tokens, tokens.officer.label, url)
-    admin = admin_runner(officer)
+    admin = admin_process(officer)
     rotate_cmd = [sys.executable, "-m", "server.cli", "keys", "rotate", "--batch-size", "200"]
 
     shuffled = holders[:8_000]
