@@ -24,8 +24,6 @@ from server.db.engine import make_engine
 from server.db.models import Credential, Device
 from tests.officer.conftest import AdminRun
 
-pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
-
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [path]
@@ -51,7 +49,10 @@ def test_help_on_every_command() -> None:
         structlog.configure(**logging_config)
 
 
+@pytest.mark.slow  # subprocesses: a token made here is one SoftHSM in this process cannot see
 def test_init_token_for_testers_then_status(tmp_path: Path) -> None:
+    """As a tester runs it, in processes of its own: `init-token` makes a SoftHSM
+    configuration and points its process's SOFTHSM2_CONF at it, which SoftHSM reads once."""
     env = {
         **os.environ,
         "OTP_DATABASE_URL": f"sqlite:///{tmp_path}/otp.sqlite3",

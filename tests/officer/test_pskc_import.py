@@ -19,8 +19,6 @@ from tests.officer.conftest import AdminRun, audit_events, stored_credentials
 from tests.oracles import VECTORS, load_vectors
 from tests.server.conftest import fast_settings, make_client_key
 
-pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
-
 PSKC_DIR = VECTORS / "pskc"
 HOTP_8 = [value for _, value in load_vectors("pskc/rfc6030-hotp.txt")]
 SEEDS = {row[0]: row for row in load_vectors("pskc/batch-psk.seeds")}

@@ -209,7 +209,6 @@ def test_several_keys_valid_at_once_for_one_device_are_refused_as_ambiguous(
 # -- through `otp-admin pskc import` ----------------------------------------------------
 
 
-@pytest.mark.slow
 def test_the_cli_imports_a_signed_file_and_records_the_check(
     main_admin: AdminRun,
     database_url: str,
@@ -241,7 +240,6 @@ def test_the_cli_imports_a_signed_file_and_records_the_check(
     assert json.loads(event.details)["signature"] == "verified"
 
 
-@pytest.mark.slow
 def test_the_cli_reports_keys_outside_their_period(main_admin: AdminRun, database_url: str) -> None:
     args = ("pskc", "import", str(FIGURE10), "--allow-plaintext", "--unassigned")
     result = main_admin(*args, ok=False)

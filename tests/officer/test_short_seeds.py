@@ -13,14 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from pskc import PSKC
 
 from hsm import Algorithm, Hsm, WrappedSeed
 from server.db.models import Credential
 from tests.officer.conftest import AdminRun, audit_events, stored_credentials
-
-pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
 
 SHORT_SEED = bytes.fromhex("3132333435363738393a")  # 80 bits
 TOTP = "urn:ietf:params:xml:ns:keyprov:pskc:totp"

@@ -1,4 +1,5 @@
-"""`otp-admin` end to end: customers, API keys, credentials, support actions, audit."""
+"""`otp-admin` (in this process) end to end: customers, API keys, credentials, support actions,
+audit."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ from tests.officer.conftest import admin_runner
 from tests.oracles import oathtool_totp
 from tests.server.processes import server_env, server_process
 
-pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
-
 
 @pytest.fixture
 def admin(tokens: SoftHsmTokens, database_url: str, hsm: object):  # type: ignore[no-untyped-def]
@@ -34,6 +33,7 @@ def test_help_on_every_command(admin) -> None:  # type: ignore[no-untyped-def]
         assert "Usage:" in result.stdout
 
 
+@pytest.mark.slow  # end to end: a real server process verifies the codes
 def test_full_support_story(admin, database_url: str) -> None:  # type: ignore[no-untyped-def]
     assert "newest schema" in admin("db", "upgrade").stdout
     added = admin(
