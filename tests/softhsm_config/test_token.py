@@ -9,12 +9,15 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from softhsm_config import TokenSetupError, create_token
+from softhsm_config.cli import main
 from softhsm_config.init_token import InitError, padded_label
 from softhsm_config.token import SOFTHSM_MODULE
+from tests.cli.in_process import Ran, run_in_process
 
 
 def test_creates_token_with_generated_pins_in_private_files(tmp_path: Path) -> None:
@@ -76,12 +79,14 @@ def test_short_pin_is_refused(tmp_path: Path) -> None:
         create_token(tmp_path / "hsm", "shortpin", user_pin="123", secrets_dir=tmp_path / "s")
 
 
-@pytest.mark.slow
+def _softhsm_token(*args: str, **options: Any) -> Ran:
+    """`softhsm-token ARGS` in this process: it makes tokens through softhsm2-util and a child
+    (`softhsm_config.init_token`), never loading the PKCS#11 module here."""
+    return run_in_process(main, args, **options)
+
+
 def test_command_line(tmp_path: Path) -> None:
     args = [
-        sys.executable,
-        "-m",
-        "softhsm_config",
         "init",
         "--dir",
         str(tmp_path / "hsm"),
@@ -90,44 +95,39 @@ def test_command_line(tmp_path: Path) -> None:
         "--secrets-dir",
         str(tmp_path / "secrets"),
     ]
-    first = subprocess.run(args, capture_output=True, text=True, check=True)
+    first = _softhsm_token(*args)
+    assert first.returncode == 0, first.stderr
     assert "token 'cli' created" in first.stdout
     assert f"SOFTHSM2_CONF={tmp_path / 'hsm' / 'softhsm2.conf'}" in first.stdout
-    second = subprocess.run(args, capture_output=True, text=True, check=True)
+    second = _softhsm_token(*args)
+    assert second.returncode == 0, second.stderr
     assert "already present, PINs checked" in second.stdout
     pin = (tmp_path / "secrets" / "cli.user-pin").read_text().strip()
     assert pin not in first.stdout + first.stderr + second.stdout + second.stderr
     other = tmp_path / "other-pin"
     other.write_text("other-pin-1\n")
-    bad = subprocess.run([*args, "--pin-file", str(other)], capture_output=True, text=True)
+    bad = _softhsm_token(*args, "--pin-file", str(other))
     assert bad.returncode == 1
     assert "user PIN is refused" in bad.stderr
     assert "other-pin-1" not in bad.stderr
-    from_stdin = subprocess.run(
-        [*args, "--pin-file", "-"], input="other-pin-2\n", capture_output=True, text=True
-    )
+    from_stdin = _softhsm_token(*args, "--pin-file", "-", stdin="other-pin-2\n")
     assert from_stdin.returncode == 1
     assert "user PIN is refused" in from_stdin.stderr
 
 
 def test_command_line_takes_no_pin_as_an_argument(tmp_path: Path) -> None:
     """A PIN given as an argument would be readable by every local user in /proc."""
-    bad = subprocess.run(
-        [sys.executable, "-m", "softhsm_config", "init", "--dir", str(tmp_path), "--pin", "x1y2z3"],
-        capture_output=True,
-        text=True,
-    )
+    bad = _softhsm_token("init", "--dir", str(tmp_path), "--pin", "x1y2z3")
     assert bad.returncode == 2
     assert "No such option '--pin'" in bad.stderr
     assert "x1y2z3" not in bad.stderr + bad.stdout
 
 
 def test_pins_from_the_environment(tmp_path: Path) -> None:
-    env = {**os.environ, "SOFTHSM_USER_PIN": "env-user-1", "SOFTHSM_SO_PIN": "env-so-1"}
-    args = [sys.executable, "-m", "softhsm_config", "init", "--dir", str(tmp_path / "hsm")]
-    subprocess.run(
-        [*args, "--label", "env", "--secrets-dir", str(tmp_path / "s")], env=env, check=True
-    )
+    env = {"SOFTHSM_USER_PIN": "env-user-1", "SOFTHSM_SO_PIN": "env-so-1"}
+    args = ["init", "--dir", str(tmp_path / "hsm")]
+    made = _softhsm_token(*args, "--label", "env", "--secrets-dir", str(tmp_path / "s"), env=env)
+    assert made.returncode == 0, made.stderr
     assert (tmp_path / "s" / "env.user-pin").read_text().strip() == "env-user-1"
     assert (tmp_path / "s" / "env.so-pin").read_text().strip() == "env-so-1"
 
@@ -171,7 +171,9 @@ def test_no_pin_on_any_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_init_child_reports_failures_without_pins(tmp_path: Path) -> None:
-    """A PIN the module refuses (longer than SoftHSM's 255) fails with the call named."""
+    """A PIN the module refuses (longer than SoftHSM's 255) fails with the call named. The
+    child is a process of its own by design: it loads SoftHSM on the new token's
+    configuration, which a process that loaded it already would not read."""
     conf = tmp_path / "softhsm2.conf"
     (tmp_path / "tokens").mkdir()
     conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
