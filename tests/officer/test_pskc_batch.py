@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from hsm import Algorithm, Hsm, WrappedSeed
 from server.db.engine import Database
 from server.db.models import AuditEvent, Credential
-from server.domain.audit.services import AuditLog
+from server.domain.audit.service import AuditLog
 from server.domain.imports.pskc import PreSharedKey, read_pskc
 from server.domain.imports.services import TokenImportService
 from server.errors import Conflict

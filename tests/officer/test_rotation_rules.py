@@ -20,7 +20,7 @@ from hsm import Algorithm, Hsm, KeyAdministration, KeyInfo, KeyPurpose, WrappedS
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import AuditEvent, Credential
-from server.domain.audit.services import AuditLog
+from server.domain.audit.service import AuditLog
 from server.domain.keys.rotation import KeyRotation
 from server.errors import Conflict, NotFound
 from tests.server.conftest import START, FakeClock

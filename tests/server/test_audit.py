@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import pytest
 from sqlalchemy import text
 
-from server.domain.audit.services import FIELDS, canonical, event_hash
 from tests.server.conftest import Bank
 
 
@@ -103,7 +99,7 @@ def _strip_seal_and_rewrite_from(bank: Bank, seq: int) -> None:
     from sqlmodel import select
 
     from server.db.models import AuditEvent
-    from server.domain.audit.services import GENESIS, event_hash
+    from server.domain.audit.rules import GENESIS, event_hash
 
     with bank.services.db.transaction() as session:
         events = session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
@@ -162,47 +158,3 @@ def test_reseal_refuses_a_chain_with_a_broken_link(audited: Bank) -> None:
         report = audited.services.audit.reseal(connection, "officer:test")
     assert (report.ok, report.first_bad_seq) == (False, 4)
     assert not _report(audited).ok
-
-
-def test_the_chain_hash_is_sha256_over_the_previous_hash_and_sorted_compact_json() -> None:
-    """The format every stored chain was written in, checked against the standard library
-    (a faster encoder must not change a byte of it)."""
-    event = {
-        "seq": 7,
-        "at": 1_700_000_000.25,
-        "actor": "client:netbank",
-        "action": "verify",
-        "subject": "zoë",
-        "purpose": "transfer",
-        "result": "accepted",
-        "reason": "accepted",
-        "source": "",
-        "details": canonical({"transaction": {"amount": 12.5, "to": "ES91 2100"}, "n": None}),
-        "prev_hash": "ab" * 32,
-    }
-    text_form = json.dumps(
-        {k: event[k] for k in FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    assert (
-        event_hash("ab" * 32, event)
-        == hashlib.sha256(bytes.fromhex("ab" * 32) + text_form.encode()).hexdigest()
-    )
-    assert event["details"] == '{"n":null,"transaction":{"amount":12.5,"to":"ES91 2100"}}'
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        {"b": 1, "a": [1.5, -0.0, 1e16, 2**70, None, True], "c": {"z": "ñ", "y": '\u2028\x00"'}},
-        {"transaction": {"amount": "10.00", "iban": "ES91 2100"}, "credential": "c-1"},
-        {},
-        "plain string with \\ and \n",
-        [3, "x", {"k": 1.25}],
-        1764915600.123456,
-    ],
-)
-def test_canonical_json_is_the_standard_librarys(value: object) -> None:
-    """The chain hashes this text: it must never change, whatever makes it faster."""
-    assert canonical(value) == json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )

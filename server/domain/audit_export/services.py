@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from server.db.engine import Database
 from server.db.models import AuditEvent
-from server.domain.audit.services import FIELDS
+from server.domain.audit.rules import FIELDS
 
 KEY_ACTION_PREFIXES = ("key.", "hsm.")
 EXPORT_FIELDS = (*FIELDS, "prev_hash", "hash")

@@ -13,7 +13,7 @@ from typing import Any
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Activation, Customer
-from server.domain.audit.services import AuditLog
+from server.domain.audit.service import AuditLog
 from server.domain.enrollment import device_id as ids
 from server.domain.enrollment import store
 from server.domain.enrollment.binding import DeviceBinding, current_status

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hsm import Algorithm, Provisioner, WrappedSeed
-from server.domain.audit.services import canonical
+from server.domain.audit.rules import canonical
 from server.domain.enrollment.signing import b64url
 
 BUNDLE_VERSION = 1

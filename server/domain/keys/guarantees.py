@@ -12,7 +12,7 @@ import structlog
 
 from hsm import HsmStatus
 from server.db.engine import Database
-from server.domain.audit.services import AuditLog
+from server.domain.audit.service import AuditLog
 
 log = structlog.get_logger("server")
 
