@@ -23,8 +23,9 @@ from benchmarks.timing import Rate
 from hsm import Hsm, HsmConfig
 from server.db.engine import Database
 from server.db.migrate import upgrade
-from server.domain.audit.services import AuditLog
-from server.domain.keys.rotation import DEFAULT_BATCH, KeyRotation
+from server.domain.audit.service import AuditLog
+from server.domain.keys.rotation import KeyRotation
+from server.domain.keys.rules import DEFAULT_BATCH
 from softhsm_config import create_token
 
 POOL = 500

@@ -170,6 +170,7 @@ def test_rules_modules_import_only_values_and_other_rules() -> None:
         "enrollment",
         "customers",
         "audit",
+        "keys",
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from server.cli.context import Context, actor, pass_context, progress_bar, run_action
-from server.domain.keys.rotation import (
+from server.domain.keys.rules import (
     DEFAULT_BATCH,
     DEFAULT_RETIRE_GRACE,
     RotationPlan,

@@ -25,109 +25,48 @@ rescan the token for keys every minute). Every step is in the audit trail:
 | key.rotate  | a rotation started, resumed, or finished                    |
 | key.rewrap  | one batch committed (or credentials found unreadable)       |
 | key.retire  | a KEK version destroyed, or a refused attempt and why       |
+
+The order of work lives here; the decisions (start or resume, what a batch writes, when a
+run stops, whether a KEK may be retired yet) are `rules.py`, the SQL `store.py`
+(docs/design.md §2).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
-from sqlmodel import col
+from sqlalchemy import Connection
 
 from hsm import HsmError, KeyAdministration, KeyNotFound, KeyPurpose, SeedRejected, WrappedSeed
 from hsm.keys import key_label
 from server.clock import Clock
 from server.db.engine import Database
-from server.db.models import AuditEvent, AuditHead, Credential
-from server.domain.audit.services import AuditLog
-from server.errors import Conflict, NotFound, ServiceUnavailable
+from server.domain.audit.service import AuditLog
+from server.domain.keys import store
 
-DEFAULT_BATCH = 200
-MAX_PASSES = 10
-SERVER_KEY_REFRESH_SECONDS = 60.0
-"""How often a running server rescans the token for keys (`HsmConfig.key_refresh_interval`)."""
-DEFAULT_RETIRE_GRACE = 2 * SERVER_KEY_REFRESH_SECONDS
-
-_REWRAP = (
-    update(Credential)
-    .where(col(Credential.id) == bindparam("cid"))
-    .where(col(Credential.kek_version) == bindparam("old_version"))
-    .where(col(Credential.wrapped_seed) == bindparam("old_blob"))
-    .values(wrapped_seed=bindparam("new_blob"), kek_version=bindparam("new_version"))
+# DEFAULT_BATCH's place is rules.py; re-exported only until server/cli/context.py's own
+# changes are committed (transitional)
+from server.domain.keys.rules import DEFAULT_BATCH as DEFAULT_BATCH
+from server.domain.keys.rules import (
+    DEFAULT_RETIRE_GRACE,
+    MAX_PASSES,
+    KekUsage,
+    RotationPlan,
+    RotationReport,
+    WrappedRow,
+    batch_details,
+    current_kek,
+    inventory,
+    require_on_token,
+    retire_refusal,
+    rewrap_writes,
+    run_finished,
+    successor,
+    too_early,
 )
-_LOCK_HEAD = select(col(AuditHead.seq)).where(col(AuditHead.id) == 1).with_for_update()
-
-
-@dataclass(frozen=True)
-class KekUsage:
-    """One KEK version: whether the token has it, and the credentials wrapped under it.
-
-    Attributes:
-        version: the KEK version.
-        on_token: the token holds this version (False: credentials point at a missing key).
-        current: new seeds are wrapped under this version.
-        credentials: number of credentials under this version, by status.
-    """
-
-    version: int
-    on_token: bool
-    current: bool
-    credentials: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        """Credentials under this version, whatever their status."""
-        return sum(self.credentials.values())
-
-
-@dataclass(frozen=True)
-class RotationPlan:
-    """What `KeyRotation.start` decided.
-
-    Attributes:
-        target: the KEK version every credential is re-wrapped under.
-        previous: the KEK version that was current before (equal to `target` on resume).
-        created: this call created `target`; False when an unfinished rotation resumes.
-        pending: credentials under older versions when the rotation (re)started.
-    """
-
-    target: int
-    previous: int
-    created: bool
-    pending: int
-
-
-@dataclass
-class RotationReport:
-    """How a rotation run went.
-
-    Attributes:
-        target: the KEK version credentials were re-wrapped under.
-        rewrapped: rows this run re-wrapped and committed.
-        skipped: rows changed by someone else between read and write (looked at again).
-        unreadable: public ids whose blob does not unwrap under its KEK (left as they are).
-        remaining: credentials still under an older KEK when the run ended.
-        batches: batches committed.
-        seconds: wall time of the re-wrapping.
-    """
-
-    target: int
-    rewrapped: int = 0
-    skipped: int = 0
-    unreadable: list[str] = field(default_factory=list)
-    remaining: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    public_id: str
-    seed: WrappedSeed
+from server.errors import Conflict, ServiceUnavailable
 
 
 class KeyRotation:
@@ -179,19 +118,8 @@ class KeyRotation:
         """Every KEK version on the token or named by a credential, with its credential counts."""
         versions = list(self.token_versions() if versions is None else versions)
         with self._db.reading() as connection:
-            rows = connection.execute(
-                select(col(Credential.kek_version), col(Credential.status), func.count())
-                .group_by(col(Credential.kek_version), col(Credential.status))
-                .order_by(col(Credential.kek_version))
-            ).all()
-        counts: dict[int, dict[str, int]] = {}
-        for version, status, count in rows:
-            counts.setdefault(int(version), {})[str(status)] = int(count)
-        current = max(versions) if versions else None
-        return [
-            KekUsage(v, v in versions, v == current, counts.get(v, {}))
-            for v in sorted(set(versions) | set(counts))
-        ]
+            counts = store.counts_by_version(connection)
+        return inventory(versions, counts)
 
     # -- rotation ----------------------------------------------------------------------------
 
@@ -208,21 +136,13 @@ class KeyRotation:
         """
         with self._db.transaction() as session:
             connection = session.connection()
-            connection.execute(_LOCK_HEAD)
+            store.lock_officers(connection)
             versions = self.token_versions()
-            if not versions:
-                raise NotFound("the token has no KEK: run `otp-admin hsm init-keys` first")
-            current = versions[-1]
-            newest_used = connection.execute(select(func.max(Credential.kek_version))).scalar()
-            if newest_used is not None and newest_used > current:
-                raise Conflict(
-                    f"credentials are wrapped under KEK v{newest_used}, which is not on token "
-                    f"{self._hsm.token_label!r}: is this the right token?"
-                )
-            pending = self._count_older(connection, current)
+            current = current_kek(versions, store.newest_used(connection), self._hsm.token_label)
+            pending = store.count_older(connection, current)
             if pending:
                 plan = RotationPlan(current, current, created=False, pending=pending)
-                if not self._creation_recorded(connection, current):
+                if not store.creation_recorded(connection, _kek_label(current)):
                     self._record(connection, actor, "key.create", current, recorded_late=True)
             else:
                 try:
@@ -231,7 +151,7 @@ class KeyRotation:
                     raise ServiceUnavailable(f"the HSM cannot be used: {exc}") from exc
                 self._record(connection, actor, "key.create", target, previous=current)
                 plan = RotationPlan(
-                    target, current, created=True, pending=self._count_older(connection, target)
+                    target, current, created=True, pending=store.count_older(connection, target)
                 )
             self._audit.record(
                 connection,
@@ -280,8 +200,8 @@ class KeyRotation:
                 if self.pause:
                     self._sleep(self.pause)
             with self._db.reading() as connection:
-                report.remaining = self._count_older(connection, plan.target)
-            if report.remaining <= len(unreadable) or report.rewrapped == at_pass_start:
+                report.remaining = store.count_older(connection, plan.target)
+            if run_finished(report.remaining, len(unreadable), report.rewrapped, at_pass_start):
                 break
         report.seconds = time.monotonic() - started
         with self._db.engine.begin() as connection:
@@ -301,57 +221,24 @@ class KeyRotation:
             )
         return report
 
-    def _next_batch(self, target: int, after: int) -> list[_Row]:
+    def _next_batch(self, target: int, after: int) -> list[WrappedRow]:
         with self._db.reading() as connection:
-            rows: Sequence[Any] = connection.execute(
-                select(
-                    col(Credential.id),
-                    col(Credential.public_id),
-                    col(Credential.wrapped_seed),
-                    col(Credential.kek_version),
-                    col(Credential.seed_length),
-                )
-                .where(col(Credential.kek_version) < target)
-                .where(col(Credential.id) > after)
-                .order_by(col(Credential.id))
-                .limit(self.batch_size)
-            ).all()
-        return [_Row(r[0], r[1], WrappedSeed(bytes(r[2]), r[3], r[4])) for r in rows]
+            return store.older_than(connection, target, after, self.batch_size)
 
     def _rotate_batch(
         self,
-        rows: list[_Row],
+        rows: list[WrappedRow],
         target: int,
         actor: str,
         report: RotationReport,
         unreadable: set[int],
     ) -> None:
-        rewrapped = self._rewrap(rows, target)
-        bad = [row for row, new in zip(rows, rewrapped, strict=True) if new is None]
-        params = [
-            {
-                "cid": row.id,
-                "old_version": row.seed.kek_version,
-                "old_blob": row.seed.blob,
-                "new_blob": new.blob,
-                "new_version": new.kek_version,
-            }
-            for row, new in zip(rows, rewrapped, strict=True)
-            if new is not None
-        ]
+        params, bad = rewrap_writes(rows, self._rewrap(rows, target))
         with self._db.engine.begin() as connection:
             # One executemany; its row count says how many rows were still as we read them.
-            changed = connection.execute(_REWRAP, params).rowcount if params else 0
+            changed = store.rewrap(connection, params)
             skipped = len(params) - changed
-            details: dict[str, Any] = {
-                "to": target,
-                "rewrapped": changed,
-                "skipped": skipped,
-                "first_id": rows[0].id,
-                "last_id": rows[-1].id,
-            }
-            if bad:
-                details["unreadable"] = [row.public_id for row in bad]
+            details = batch_details(rows, bad, target, len(params), changed)
             self._audit.record(
                 connection,
                 actor=actor,
@@ -367,7 +254,7 @@ class KeyRotation:
         report.skipped += skipped
         report.batches += 1
 
-    def _rewrap(self, rows: list[_Row], target: int) -> list[WrappedSeed | None]:
+    def _rewrap(self, rows: list[WrappedRow], target: int) -> list[WrappedSeed | None]:
         """One HSM call for the batch; if a blob in it is bad, one call per row to find it."""
         try:
             return list(self._hsm.rewrap_seeds([r.seed for r in rows], to_version=target))
@@ -403,22 +290,12 @@ class KeyRotation:
         refusal: tuple[str, str] | None = None
         with self._db.transaction() as session:
             connection = session.connection()
-            connection.execute(_LOCK_HEAD)
+            store.lock_officers(connection)
             versions = self.token_versions()
-            if version not in versions:
-                raise NotFound(f"there is no KEK v{version} on the token")
-            in_use = connection.execute(
-                select(func.count()).where(col(Credential.kek_version) == version)
-            ).scalar_one()
-            if version == versions[-1]:
-                refusal = ("current_kek", f"KEK v{version} is the current KEK: rotate first")
-            elif in_use:
-                refusal = (
-                    "in_use",
-                    f"{in_use} credential(s) are still wrapped under KEK v{version}: "
-                    "finish the rotation first (otp-admin keys rotate)",
-                )
-            else:
+            require_on_token(version, versions)
+            in_use = store.count_under(connection, version)
+            refusal = retire_refusal(version, versions, in_use)
+            if refusal is None:
                 refusal = self._too_early(connection, version, versions, grace_seconds)
             if refusal is None:
                 try:
@@ -440,45 +317,11 @@ class KeyRotation:
     def _too_early(
         self, connection: Connection, version: int, versions: list[int], grace: float
     ) -> tuple[str, str] | None:
-        successor = next(v for v in versions if v > version)
-        created_at = connection.execute(
-            select(func.min(AuditEvent.at))
-            .where(col(AuditEvent.action) == "key.create")
-            .where(col(AuditEvent.subject) == _kek_label(successor))
-        ).scalar()
-        if created_at is None:
-            return None
-        now = self._clock()
-        wait = created_at + grace - now
-        if wait <= 0:
-            return None
-        return "too_early", (
-            f"KEK v{successor} is only {int(now - created_at)} s old: running servers "
-            f"may still wrap new seeds under v{version} until they rescan the token; "
-            f"try again in {int(wait) + 1} s"
-        )
+        after = successor(version, versions)
+        created = store.created_at(connection, _kek_label(after))
+        return too_early(version, after, created, grace, self._clock())
 
     # -- helpers -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _count_older(connection: Connection, version: int) -> int:
-        return int(
-            connection.execute(
-                select(func.count()).where(col(Credential.kek_version) < version)
-            ).scalar_one()
-        )
-
-    @staticmethod
-    def _creation_recorded(connection: Connection, version: int) -> bool:
-        return (
-            connection.execute(
-                select(col(AuditEvent.seq))
-                .where(col(AuditEvent.action) == "key.create")
-                .where(col(AuditEvent.subject) == _kek_label(version))
-                .limit(1)
-            ).first()
-            is not None
-        )
 
     def _record(
         self, connection: Connection, actor: str, action: str, version: int, **details: Any
