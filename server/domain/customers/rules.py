@@ -1,5 +1,5 @@
 """The customers' rules: pure functions and small value types, no I/O and no clock (every
-function is given what it decides on). The service (`services.py`) reads, checks the
+function is given what it decides on). The service (`service.py`) reads, checks the
 password, applies these and writes (`store.py`); docs/design.md §9 says where each rule
 lives.
 """

@@ -13,8 +13,8 @@ from typing import Any
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Registration
-from server.domain.audit.services import AuditLog
-from server.domain.customers.services import CustomerService
+from server.domain.audit.service import AuditLog
+from server.domain.customers.service import CustomerService
 from server.domain.enrollment import device_id as ids
 from server.domain.enrollment import messages, store
 from server.domain.enrollment.binding import DeviceBinding, current_status
