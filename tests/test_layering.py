@@ -169,6 +169,7 @@ def test_rules_modules_import_only_values_and_other_rules() -> None:
         "verification",
         "enrollment",
         "customers",
+        "credentials",
         "audit",
         "keys",
     }

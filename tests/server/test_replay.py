@@ -16,7 +16,7 @@ import pytest
 from hsm import Hsm
 from server.app import create_app
 from server.db.migrate import upgrade
-from server.domain.credentials.services import SeedImport
+from server.domain.credentials.rules import SeedImport
 from server.domain.verification.purposes import Purpose
 from server.services import Services
 from server.settings import Settings

@@ -9,7 +9,7 @@ import pytest
 
 from hsm import Algorithm, Hsm
 from server.db.models import CredentialKind
-from server.domain.credentials.services import SeedImport
+from server.domain.credentials.rules import SeedImport
 from tests.oracles import RFC_SEEDS, load_vectors
 from tests.server.conftest import Bank
 

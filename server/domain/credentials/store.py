@@ -1,6 +1,8 @@
-"""The credentials' SQL for the token and the portal: whether a customer has a token, the
-credential a token owns, and the writes of an enrollment (the new credential in, the
-customer's others retired). Typed reads and writes; no rule lives here.
+"""The credentials' SQL: the officer's reads (a credential and its customer, the list) and
+writes (an imported credential, a changed one), what the token and the portal ask (whether
+a customer has a token, the credential a token owns), and the writes of an enrollment (the
+new credential in, the customer's others retired). Typed reads and writes; no rule lives
+here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,66 @@ from sqlmodel import Session, col, select
 
 from hsm import Algorithm, WrappedSeed
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer, Device
+from server.domain.credentials.rules import SeedImport
+
+
+def with_customer(session: Session, public_id: str) -> tuple[Credential, Customer] | None:
+    """The credential and its customer; None when there is no such credential."""
+    row = session.exec(
+        select(Credential, Customer)
+        .join(Customer, col(Customer.id) == col(Credential.customer_id))
+        .where(Credential.public_id == public_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def listed(session: Session, username: str | None) -> list[tuple[Credential, str]]:
+    """Credentials with their customer's username, newest first; only the customer's whose
+    (normalised) username is `username`, unless it is None."""
+    statement = select(Credential, Customer.username).join(
+        Customer, col(Customer.id) == col(Credential.customer_id)
+    )
+    if username is not None:
+        statement = statement.where(Customer.username == username)
+    rows = session.exec(statement.order_by(col(Credential.id).desc())).all()
+    return [(credential, name) for credential, name in rows]
+
+
+def add_imported(
+    session: Session,
+    *,
+    public_id: str,
+    customer_id: int,
+    spec: SeedImport,
+    stored: WrappedSeed,
+    last_step: int,
+    now: float,
+) -> Credential:
+    """Store a credential imported from `spec`, its seed as the HSM wrapped it; its row id
+    is known when this returns."""
+    credential = Credential(
+        public_id=public_id,
+        customer_id=customer_id,
+        kind=spec.kind,
+        serial=spec.serial,
+        wrapped_seed=stored.blob,
+        kek_version=stored.kek_version,
+        seed_length=stored.length,
+        algorithm=spec.algorithm.value,
+        digits=spec.digits,
+        period=spec.period,
+        last_step=last_step,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(credential)
+    session.flush()
+    return credential
+
+
+def save(session: Session, credential: Credential) -> None:
+    """Write a credential the caller changed, with the caller's transaction."""
+    session.add(credential)
 
 
 def has_active(connection: Connection, customer_id: int | None) -> bool:

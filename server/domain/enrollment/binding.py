@@ -19,9 +19,10 @@ from hsm import HsmError, Provisioner
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Activation, Customer, EnrollmentStatus, Registration
-from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.audit.rules import AuditRecord
+from server.domain.audit.service import AuditLog
 from server.domain.credentials import store as credential_store
-from server.domain.credentials.services import CredentialService, new_public_id
+from server.domain.credentials.service import CredentialService, new_public_id
 from server.domain.customers import store as customer_store
 from server.domain.enrollment import messages, store
 from server.domain.enrollment.bundle import CredentialProfile, issue

@@ -33,10 +33,12 @@ from hsm import HsmError, InvalidSeedRequest, OtpEngine, WrappedSeed
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer, CustomerStatus
-from server.domain.audit.services import AuditLog, AuditRecord
-from server.domain.credentials.services import clear_lockout, new_public_id
+from server.domain.audit.rules import AuditRecord
+from server.domain.audit.service import AuditLog
+from server.domain.credentials.rules import clear_lockout
+from server.domain.credentials.service import new_public_id
 from server.domain.customers.rules import normalise_username
-from server.domain.customers.services import CustomerService
+from server.domain.customers.service import CustomerService
 from server.domain.imports.pskc import PskcBatch, PskcToken, RejectedKey
 from server.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 

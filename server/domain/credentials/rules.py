@@ -1,0 +1,142 @@
+"""The credentials' rules: pure functions and small value types, no I/O and no clock (every
+function is given `now`). The service (`service.py`) reads, asks the HSM, applies these and
+writes (`store.py`); docs/design.md §9 says where each rule lives.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from hsm import Algorithm, totp_counter
+from server.db.models import Credential, CredentialKind, CredentialStatus
+from server.errors import Conflict, InvalidInput
+
+RESYNC_TOTP_STEPS = 240  # ±4 hours at 60 s
+RESYNC_HOTP_COUNTERS = 1000
+
+
+@dataclass(frozen=True)
+class SeedImport:
+    """A known seed to load (an imported hardware token, or a test)."""
+
+    seed: bytes = field(repr=False)
+    kind: CredentialKind = CredentialKind.TOTP
+    algorithm: Algorithm = Algorithm.SHA1
+    digits: int = 6
+    period: int = 60
+    counter: int = 0
+    serial: str | None = None
+    allow_short_seed: bool = False
+    """Accept a seed of 80 to 120 bits (older hardware tokens); the audit event says so."""
+
+
+def check_import(spec: SeedImport) -> None:
+    """Refuse an import whose period, counter or length of code no token could have; the
+    seed's own length is the HSM's to judge (`hsm.MIN_IMPORTED_SEED`).
+
+    Raises:
+        InvalidInput: which of them is wrong, in words.
+    """
+    if spec.kind == CredentialKind.TOTP and not 1 <= spec.period <= 600:
+        raise InvalidInput("a TOTP period is 1 to 600 seconds")
+    if spec.counter < 0:
+        raise InvalidInput("an HOTP counter cannot be negative")
+    if not 6 <= spec.digits <= 8:
+        raise InvalidInput("an OTP has 6 to 8 digits")
+
+
+def first_last_step(spec: SeedImport) -> int:
+    """The `last_step` an imported credential starts with: an HOTP token's next code is
+    the one of `spec.counter`; a TOTP credential has accepted no step yet."""
+    return spec.counter - 1 if spec.kind == "hotp" else -1
+
+
+class OfficerAction(enum.StrEnum):
+    """What an officer does to one credential (`otp-admin credentials ...`)."""
+
+    UNLOCK = "unlock"
+    RESYNC = "resync"
+    REVOKE = "revoke"
+
+
+def refuse_unless_allowed(action: OfficerAction, public_id: str, status: str) -> None:
+    """Refuse `action` on a credential in `status`: an unlock is harmless in any status; a
+    resynchronisation or a revocation needs an active credential (a stopped credential
+    stays stopped, and stays as it was when it stopped).
+
+    Raises:
+        Conflict: the action is refused, and why.
+    """
+    if action is OfficerAction.UNLOCK or status == CredentialStatus.ACTIVE:
+        return
+    if action is OfficerAction.REVOKE:
+        raise Conflict(f"credential {public_id} is {status} already")
+    raise Conflict(f"credential {public_id} is {status}")
+
+
+def stop_action(status: CredentialStatus) -> str:
+    """The audit action of an officer stopping a credential with `status`:
+    `credential.revoke` for revoked, `credential.retire` for retired."""
+    return f"credential.{status.value.removesuffix('d')}"
+
+
+def stop(credential: Credential, status: CredentialStatus, now: float) -> None:
+    """Stop `credential` for good with `status`: its codes are rejected from now on."""
+    credential.status = status
+    credential.updated_at = now
+
+
+def clear_lockout(credential: Credential, now: float) -> None:
+    """Forget the failures and any lock: the escalation starts again from the beginning."""
+    credential.failure_count, credential.lockouts, credential.locked_until = 0, 0, None
+    credential.updated_at = now
+
+
+def resync_counters(kind: str, last_step: int, period: int, now: float) -> list[int]:
+    """The counters a resynchronisation searches: an HOTP credential's next
+    `RESYNC_HOTP_COUNTERS`; a TOTP credential's steps within `RESYNC_TOTP_STEPS` of `now`
+    (±4 hours at 60 s)."""
+    if kind == CredentialKind.HOTP:
+        return list(range(last_step + 1, last_step + 1 + RESYNC_HOTP_COUNTERS))
+    centre = totp_counter(now, period)
+    return list(range(centre - RESYNC_TOTP_STEPS, centre + RESYNC_TOTP_STEPS + 1))
+
+
+def resync_step(
+    counters: Sequence[int], codes: Sequence[str], first: str, second: str, last_step: int
+) -> int:
+    """The counter of `second`, where `first` and `second` are the codes of two consecutive
+    `counters` (`codes[i]` is the code of `counters[i]`), later than `last_step`: codes
+    already used, or older, never move the window back.
+
+    Raises:
+        InvalidInput: no two consecutive counters give these codes.
+    """
+    found = None
+    for index in range(len(counters) - 1):
+        if hmac.compare_digest(codes[index], first) and hmac.compare_digest(
+            codes[index + 1], second
+        ):
+            found = counters[index + 1]
+            break
+    if found is None or found <= last_step:
+        raise InvalidInput("these two codes are not consecutive codes of this credential")
+    return found
+
+
+def resynchronise(credential: Credential, step: int, now: float) -> None:
+    """Move `credential`'s window to `step` (from `resync_step`): both codes become used, a
+    TOTP credential learns the drift of the token's clock, and the failures are forgotten."""
+    credential.last_step = step
+    if credential.kind == CredentialKind.TOTP:
+        credential.drift = step - totp_counter(now, credential.period)
+    clear_lockout(credential, now)
+
+
+def owned_by(public_key: bytes, token_point: bytes) -> bool:
+    """Whether the device key a credential was provisioned to is the key that signed a
+    token's request (compared in constant time)."""
+    return hmac.compare_digest(public_key, token_point)
