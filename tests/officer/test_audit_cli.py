@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, text
 
 from hsm import Hsm
 from server.db.engine import Database
-from server.domain.audit.services import GENESIS, AuditLog, AuditRecord, event_hash
+from server.domain.audit.rules import GENESIS, AuditRecord, event_hash
+from server.domain.audit.service import AuditLog
 from tests.officer.conftest import AdminRun
 
 pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
