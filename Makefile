@@ -21,7 +21,8 @@ run: deps
 	OTP_HSM_SO_PIN_FILE=$(abspath $(VAR))/secrets/otp-server.so-pin $(BIN)/otp-hsm --token-label otp-server init-keys
 	$(BIN)/otp-admin db upgrade
 	OTP_PORT=$(PORT) $(BIN)/python -m server.demo
-	OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)
+	@# plain HTTP on loopback: cookies without Secure and __Host- (the server warns at start)
+	OTP_PORTAL_INSECURE_COOKIES=true OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)
 
 ## test: install what is missing, then ruff, mypy and pytest
 test: deps lint typecheck unit

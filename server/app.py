@@ -149,6 +149,12 @@ def create_app(
     owned = hsm is None
     if settings.hsm_so_pin_file is not None:
         log.warning("hsm.so_pin_ignored", reason="a server never reads the officer's PIN")
+    if settings.portal_insecure_cookies:
+        log.warning(
+            "portal.insecure_cookies",
+            reason="OTP_PORTAL_INSECURE_COOKIES: portal cookies without Secure and the "
+            "__Host- prefix, no HSTS; for plain HTTP on loopback (make run), never in production",
+        )
     the_hsm = hsm if hsm is not None else Hsm(settings.hsm_config())
     services = Services.build(settings, hsm=the_hsm, clock=clock, db=db, mailer=mailer)
 

@@ -7,16 +7,18 @@ from dataclasses import dataclass, fields
 from hsm import HsmPort
 from server.clock import Clock
 from server.db.engine import Database
-from server.domain.audit.services import AuditLog
+from server.domain.audit.service import AuditLog
 from server.domain.clients.services import ClientService
-from server.domain.credentials.services import CredentialService
+from server.domain.credentials.service import CredentialService
 from server.domain.customers.rules import LoginPolicy
-from server.domain.customers.services import CustomerService, PasswordPolicy, Passwords
+from server.domain.customers.service import CustomerService, PasswordPolicy, Passwords
 from server.domain.enrollment.activation import ActivationService
 from server.domain.enrollment.binding import DeviceBinding
 from server.domain.enrollment.registration import RegistrationService
 from server.domain.enrollment.rules import EnrollmentPolicy
 from server.domain.keys.guarantees import WeaknessAudit
+from server.domain.sessions.rules import SessionPolicy
+from server.domain.sessions.service import PortalSessions
 from server.domain.verification.batching import VerifyBatcher
 from server.domain.verification.rules import VerifyPolicy
 from server.domain.verification.service import VerificationService
@@ -44,6 +46,7 @@ class Services:
     registration: RegistrationService
     activation: ActivationService
     weakness_audit: WeaknessAudit
+    sessions: PortalSessions
 
     @classmethod
     def build(
@@ -92,6 +95,7 @@ class Services:
             ),
             activation=ActivationService(db, binding, audit, clock, enrollment_policy),
             weakness_audit=WeaknessAudit(db, audit, settings.hsm_token_label),
+            sessions=PortalSessions(db, audit, clock, session_policy_of(settings)),
         )
 
 
@@ -114,6 +118,13 @@ LOGIN_SETTINGS: dict[str, str] = {
 """Which setting gives each field of `LoginPolicy` (checked like `ENROLLMENT_SETTINGS`)."""
 
 
+SESSION_SETTINGS: dict[str, str] = {
+    "idle_seconds": "portal_idle_seconds",
+    "max_seconds": "portal_max_seconds",
+}
+"""Which setting gives each field of `SessionPolicy` (checked like `ENROLLMENT_SETTINGS`)."""
+
+
 def verify_policy(settings: Settings) -> VerifyPolicy:
     """`VerifyPolicy` from the settings of the same names, every field of it."""
     return VerifyPolicy(**{f.name: getattr(settings, f.name) for f in fields(VerifyPolicy)})
@@ -129,3 +140,10 @@ def enrollment_policy_of(settings: Settings) -> EnrollmentPolicy:
 def login_policy_of(settings: Settings) -> LoginPolicy:
     """`LoginPolicy` from the settings `LOGIN_SETTINGS` names."""
     return LoginPolicy(**{field: getattr(settings, name) for field, name in LOGIN_SETTINGS.items()})
+
+
+def session_policy_of(settings: Settings) -> SessionPolicy:
+    """`SessionPolicy` from the settings `SESSION_SETTINGS` names."""
+    return SessionPolicy(
+        **{field: getattr(settings, name) for field, name in SESSION_SETTINGS.items()}
+    )

@@ -132,14 +132,18 @@ class Settings(BaseSettings):
     request_clock_skew_seconds: int = 300
 
     session_secret: SecretStr | None = Field(default=None, repr=False)
-    """Key for the portal's encrypted session cookies (hex, 32 bytes). When unset it is read
-    from `session_secret_file`, which is created on first use; every process behind one
-    load balancer needs the same key."""
+    """Key of the portal's CSRF tokens (hex, 32 bytes). When unset it is read from
+    `session_secret_file`, which is created on first use; every process behind one load
+    balancer needs the same key. (The sessions themselves are rows in the database.)"""
     session_secret_file: Path = Path("var/secrets/portal-session.key")
-    cookie_secure: bool = False
-    """Set behind TLS (the default serves plain HTTP on loopback for `make run`)."""
-    portal_idle_seconds: int = 900
-    portal_max_seconds: int = 8 * 3600
+    portal_insecure_cookies: bool = False
+    """Portal cookies without `Secure` and the `__Host-` prefix, and no HSTS: for plain
+    HTTP on loopback only (`make run`); the server warns at start. By default the site is
+    taken to be served over TLS."""
+    portal_idle_seconds: int = Field(default=900, gt=0)
+    """A portal session unused this long ends."""
+    portal_max_seconds: int = Field(default=8 * 3600, gt=0)
+    """A portal session ends this long after its login, however busy."""
     portal_login_failures: int = 10
     portal_login_window_seconds: int = 900
 

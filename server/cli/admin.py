@@ -7,6 +7,7 @@
 | `client`     | relying parties and their API keys                            | here          |
 | `credential` | import, list, unlock, revoke, resync, assign                  | `support`     |
 | `device`     | revoke a lost or stolen device                                | `support`     |
+| `session`    | customers' portal sessions: list, end at once                 | `sessions`    |
 | `hsm`        | a token for testers, the key hierarchy, status                | `hsm_setup`   |
 | `keys`       | KEK versions, online rotation, retirement                     | `keys`        |
 | `pskc`       | import of hardware-token batches (RFC 6030)                   | `pskc_import` |
@@ -32,6 +33,7 @@ from server.cli.context import Context, pass_context, record, run_action
 from server.cli.hsm_setup import hsm_group
 from server.cli.keys import keys_group
 from server.cli.pskc_import import pskc_group
+from server.cli.sessions import session_group
 from server.cli.support import credential, device
 from server.domain.verification.purposes import Purpose
 
@@ -136,5 +138,5 @@ def client_add(context: Context, name: str, purposes: tuple[str, ...]) -> None:
     click.echo(key)
 
 
-for group in (credential, device, hsm_group, keys_group, pskc_group, audit_group):
+for group in (credential, device, session_group, hsm_group, keys_group, pskc_group, audit_group):
     main.add_command(group)

@@ -28,9 +28,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from hsm import Hsm, HsmError
 from server.clock import system_clock
 from server.db.engine import database_problem
-from server.domain.audit.services import AuditRecord
+from server.domain.audit.rules import AuditRecord
 from server.domain.imports.services import TokenImportService
-from server.domain.keys.rotation import DEFAULT_BATCH, KeyRotation
+from server.domain.keys.rotation import KeyRotation
+from server.domain.keys.rules import DEFAULT_BATCH
+from server.domain.support.services import DeviceSupport
 from server.errors import DomainError
 from server.services import Services
 from server.settings import Settings, SettingsError
@@ -96,6 +98,14 @@ class Context:
         """PSKC imports and the unassigned stock, on these services."""
         services = self.services
         return TokenImportService(services.db, services.hsm, services.audit, services.clock)
+
+    def device_support(self) -> DeviceSupport:
+        """Revoking devices and credentials (and the sessions they opened), on these
+        services."""
+        services = self.services
+        return DeviceSupport(
+            services.credentials, services.audit, services.clock, services.sessions
+        )
 
     def key_rotation(self, batch_size: int = DEFAULT_BATCH, pause: float = 0.0) -> KeyRotation:
         """KEK versions, rotation and retirement, on these services."""

@@ -12,9 +12,8 @@ from hsm import MIN_IMPORTED_SEED, Algorithm
 from server.cli.context import Context, actor, pass_context, run_action
 from server.clock import system_clock
 from server.db.models import CredentialKind
-from server.domain.credentials.services import SeedImport
-from server.domain.customers.services import normalise_username
-from server.domain.support.services import DeviceSupport
+from server.domain.credentials.rules import SeedImport
+from server.domain.customers.rules import normalise_username
 
 
 @click.group()
@@ -194,14 +193,15 @@ def credential_unlock(context: Context, credential_id: str) -> None:
 @click.argument("credential_id")
 @pass_context
 def credential_revoke(context: Context, credential_id: str) -> None:
-    """Stop a credential for good (a lost or stolen token)."""
+    """Stop a credential for good (a lost or stolen token); the customer's portal
+    sessions end with it."""
 
-    def act() -> None:
+    def act() -> int:
         with context.transaction() as session:
-            context.services.credentials.revoke(session, credential_id, actor())
+            return context.device_support().revoke_credential(session, credential_id, actor())
 
-    run_action(act)
-    click.echo(f"credential {credential_id} revoked")
+    ended = run_action(act)
+    click.echo(f"credential {credential_id} revoked; portal sessions ended: {ended}")
 
 
 @credential.command("resync")
@@ -233,13 +233,12 @@ def device() -> None:
 @click.argument("device_id")
 @pass_context
 def device_revoke(context: Context, device_id: str) -> None:
-    """Revoke every active credential bound to a lost or stolen device, and the device."""
+    """Revoke every active credential bound to a lost or stolen device, and the device;
+    its customer's portal sessions end with them."""
 
     def act() -> list[str]:
-        services = context.services
-        support = DeviceSupport(services.credentials, services.audit, services.clock)
         with context.transaction() as session:
-            return support.revoke(session, device_id, actor())
+            return context.device_support().revoke(session, device_id, actor())
 
     revoked = run_action(act)
     click.echo(f"device {device_id} revoked; credentials revoked: {len(revoked)}")

@@ -216,3 +216,29 @@ class RequestNonce(SQLModel, table=True):
 
     nonce: str = Field(primary_key=True, max_length=64)
     seen_at: float = Field(index=True)
+
+
+class PortalSession(SQLModel, table=True):
+    """A customer's portal session, kept by the server so that it can be ended at once.
+
+    The browser's cookie holds a random 256-bit id; only its SHA-256 is stored, so a copy
+    of this table opens no session. `authenticated_at` is None while the login waits for
+    the token's code. An ended session keeps its row, with when and why it ended.
+    """
+
+    __tablename__ = "portal_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    id_hash: str = Field(max_length=64, unique=True, index=True)
+    """SHA-256 (hex) of the id in the cookie; the id itself is never stored."""
+    public_id: str = Field(max_length=24, unique=True)
+    """An opaque name for the session, safe to show in the portal's forms."""
+    customer_id: int = Field(foreign_key="customers.id", index=True)
+    created_at: float
+    authenticated_at: float | None = None
+    last_seen_at: float
+    user_agent: str = Field(default="", max_length=80)
+    """A summary of the browser ("Chrome · Linux"), never the whole header."""
+    client_address: str = Field(default="", max_length=100)
+    ended_at: float | None = None
+    ended_reason: str | None = Field(default=None, max_length=40)

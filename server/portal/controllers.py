@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -11,14 +12,23 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Response, Template
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from server.db.models import Credential, CredentialStatus, Customer, CustomerStatus, Device
+from server.db.models import Credential, CredentialStatus, Customer, Device
 from server.di import AppServices
 from server.domain.customers.rules import normalise_username
 from server.domain.enrollment.device_id import group
+from server.domain.sessions.service import Current
 from server.domain.verification.rules import Result, VerifyRequest
-from server.errors import AttemptsExhausted, DomainError, InvalidInput, NotAllowed
+from server.errors import (
+    AttemptsExhausted,
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+)
+from server.portal.cookies import clear_session_cookie, session_cookie, set_session_cookie
 from server.portal.i18n import LANGUAGES, negotiate, translator
 from server.portal.operations import OPERATIONS
 from server.services import Services
@@ -45,8 +55,8 @@ def page(
 ) -> Template:
     """Render `name` with the translator, the language and the logged-in customer."""
     lang = language(request)
-    # an error page for a path no route matched went through no session middleware
-    session: dict[str, Any] = request.session if "session" in request.scope else {}
+    # only what a handler already read: an error page looks nothing up
+    session: Current | None = request.state.get(_SESSION)
     template = Template(
         template_name=name,
         status_code=status_code,
@@ -57,7 +67,9 @@ def page(
             "other_lang": LANGUAGES[1 - LANGUAGES.index(lang)],
             "path": request.url.path,
             "issuer": _services(request).settings.issuer,
-            "customer_name": session.get("name") if session.get("customer_id") else None,
+            "customer_name": (
+                session.customer.display_name if session and session.authenticated else None
+            ),
             **context,
         },
     )
@@ -68,27 +80,34 @@ def page(
     return template
 
 
+_SESSION = "portal_session"
+"""Where a request keeps the session its cookie names, once read."""
+
+
+def current_session(request: Request[Any, Any, Any]) -> Current | None:
+    """The open session the request's cookie names (a finished login or one waiting for
+    its code), or None. Read once per request; a session over its time ends here."""
+    if _SESSION not in request.state:
+        services = _services(request)
+        cookie = session_cookie(request, services.settings)
+        request.state[_SESSION] = services.sessions.current(cookie)
+    found: Current | None = request.state[_SESSION]
+    return found
+
+
 def current_customer(request: Request[Any, Any, Any]) -> Customer | None:
-    """The logged-in customer, or None (idle or absolute session time-out ends it)."""
-    session = request.session
-    if not session.get("customer_id"):
-        return None
-    services = _services(request)
-    now = services.clock()
-    settings = services.settings
-    if (
-        now - session.get("seen_at", 0) > settings.portal_idle_seconds
-        or now - session.get("auth_at", 0) > settings.portal_max_seconds
-    ):
-        request.clear_session()
-        return None
-    with services.db.reading() as connection, Session(connection) as db:
-        customer = db.get(Customer, session["customer_id"])
-    if customer is None or customer.status != CustomerStatus.ACTIVE:
-        request.clear_session()
-        return None
-    request.set_session({**session, "seen_at": now})
-    return customer
+    """The logged-in customer, or None (no session, or its login is not finished)."""
+    session = current_session(request)
+    return session.customer if session is not None and session.authenticated else None
+
+
+def to_login(request: Request[Any, Any, Any]) -> Redirect:
+    """To the login page; a browser that sent a session id no longer valid forgets it."""
+    redirect = Redirect("/portal/login")
+    settings = _services(request).settings
+    if session_cookie(request, settings) is not None and current_session(request) is None:
+        clear_session_cookie(redirect, settings)
+    return redirect
 
 
 def active_device(services: Services, customer: Customer) -> str | None:
@@ -116,7 +135,7 @@ class PortalController(Controller):
     def home(self, request: Request[Any, Any, Any], services: AppServices) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
-            return Redirect("/portal/login")
+            return to_login(request)
         return page(request, "home.html", device=active_device(services, customer))
 
     # -- login -----------------------------------------------------------------------------
@@ -131,44 +150,41 @@ class PortalController(Controller):
     ) -> Template | Redirect:
         username = normalise_username(data.get("username", ""))[:150]
         password = data.get("password", "")[:200]
-        now = services.clock()
         try:
             customer = services.customers.authenticate(username, password, client_address(request))
         except AttemptsExhausted:
             return page(request, "login.html", 429, error="login.throttled", username=username)
         except DomainError:
             return page(request, "login.html", 401, error="login.wrong", username=username)
-        request.clear_session()
-        fresh = {
-            "name": customer.display_name,
-            "username": customer.username,
-            "auth_at": now,
-            "seen_at": now,
-            "nonce": secrets.token_hex(8),
-        }
-        if not services.credentials.has_token(customer):
-            request.set_session({**fresh, "customer_id": customer.id})
-            return Redirect("/portal/")
-        request.set_session({**fresh, "pending_id": customer.id})
-        return Redirect("/portal/login/code")
+        needs_code = services.credentials.has_token(customer)
+        opened = services.sessions.open(
+            customer,
+            authenticated=not needs_code,
+            user_agent=request.headers.get("user-agent", ""),
+            address=client_address(request),
+            replacing=session_cookie(request, services.settings),
+        )
+        redirect = Redirect("/portal/login/code" if needs_code else "/portal/")
+        set_session_cookie(redirect, services.settings, opened.cookie)
+        return redirect
 
-    @get("/login/code", sync_to_thread=False)
+    @get("/login/code", sync_to_thread=True)
     def code_form(self, request: Request[Any, Any, Any]) -> Template | Redirect:
-        if not request.session.get("pending_id"):
-            return Redirect("/portal/login")
+        session = current_session(request)
+        if session is None or session.authenticated:
+            return to_login(request)
         return page(request, "code.html", error=None)
 
     @post("/login/code", sync_to_thread=True)
     def code(
         self, request: Request[Any, Any, Any], services: AppServices, data: Form
     ) -> Template | Redirect:
-        session = request.session
-        if not session.get("pending_id") or services.clock() - session.get("auth_at", 0) > 300:
-            request.clear_session()
-            return Redirect("/portal/login")
+        session = current_session(request)  # one waiting longer than CODE_SECONDS ends
+        if session is None or session.authenticated:
+            return to_login(request)
         outcome = services.verification.verify(
             VerifyRequest(
-                username=session["username"],
+                username=session.customer.username,
                 code=data.get("code", "").strip()[:8],
                 purpose="login",
                 client=PORTAL_CLIENT,
@@ -176,16 +192,15 @@ class PortalController(Controller):
             )
         )
         if outcome.result is Result.ACCEPTED:
-            now = services.clock()
-            request.set_session(
-                {
-                    **{k: v for k, v in session.items() if k != "pending_id"},
-                    "customer_id": session["pending_id"],
-                    "auth_at": now,
-                    "seen_at": now,
-                }
+            # a new id for the finished login: the one seen before the code opens nothing
+            renewed = services.sessions.authenticate(
+                session_cookie(request, services.settings) or ""
             )
-            return Redirect("/portal/")
+            if renewed is None:
+                return to_login(request)
+            redirect = Redirect("/portal/")
+            set_session_cookie(redirect, services.settings, renewed.cookie)
+            return redirect
         return page(
             request,
             "code.html",
@@ -194,10 +209,50 @@ class PortalController(Controller):
             minutes=max(1, (outcome.retry_after or 60) // 60),
         )
 
-    @post("/logout", sync_to_thread=False)
-    def logout(self, request: Request[Any, Any, Any]) -> Redirect:
-        request.clear_session()
-        return Redirect("/portal/login")
+    @post("/logout", sync_to_thread=True)
+    def logout(self, request: Request[Any, Any, Any], services: AppServices) -> Redirect:
+        services.sessions.end(session_cookie(request, services.settings))
+        redirect = Redirect("/portal/login")
+        clear_session_cookie(redirect, services.settings)
+        return redirect
+
+    # -- active sessions -------------------------------------------------------------------
+
+    @get("/sessions", sync_to_thread=True)
+    def sessions(
+        self, request: Request[Any, Any, Any], services: AppServices
+    ) -> Template | Redirect:
+        session = current_session(request)
+        if session is None or not session.authenticated:
+            return to_login(request)
+        return _sessions_page(request, services, session)
+
+    @post("/sessions/end", sync_to_thread=True)
+    def end_session(
+        self, request: Request[Any, Any, Any], services: AppServices, data: Form
+    ) -> Template | Redirect:
+        session = current_session(request)
+        if session is None or not session.authenticated:
+            return to_login(request)
+        try:
+            services.sessions.end_other(session, data.get("session", "")[:40])
+        except InvalidInput:
+            return _sessions_page(request, services, session, 400, "sessions.bad")
+        except Conflict:
+            return _sessions_page(request, services, session, 409, "sessions.in_use")
+        except NotFound:
+            return _sessions_page(request, services, session, 404, "sessions.unknown")
+        return Redirect("/portal/sessions")
+
+    @post("/sessions/end-others", sync_to_thread=True)
+    def end_other_sessions(
+        self, request: Request[Any, Any, Any], services: AppServices
+    ) -> Template | Redirect:
+        session = current_session(request)
+        if session is None or not session.authenticated:
+            return to_login(request)
+        services.sessions.end_others(session)
+        return Redirect("/portal/sessions")
 
     # -- activation wizard -----------------------------------------------------------------
 
@@ -207,7 +262,7 @@ class PortalController(Controller):
     ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
-            return Redirect("/portal/login")
+            return to_login(request)
         return page(
             request,
             "activate.html",
@@ -223,7 +278,7 @@ class PortalController(Controller):
     ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
-            return Redirect("/portal/login")
+            return to_login(request)
         kind = data.get("token_kind", "hardware")
         typed = data.get("device_id", "")[:40]
         try:
@@ -273,7 +328,7 @@ class PortalController(Controller):
     @get("/operations", sync_to_thread=True)
     def operations(self, request: Request[Any, Any, Any]) -> Template | Redirect:
         if current_customer(request) is None:
-            return Redirect("/portal/login")
+            return to_login(request)
         return page(request, "operations.html", operations=list(OPERATIONS.values()))
 
     @get("/operations/{slug:str}", sync_to_thread=True)
@@ -282,7 +337,7 @@ class PortalController(Controller):
     ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
-            return Redirect("/portal/login")
+            return to_login(request)
         operation = OPERATIONS.get(slug)
         if operation is None:
             raise NotFoundException()
@@ -305,7 +360,7 @@ class PortalController(Controller):
     ) -> Template | Redirect:
         customer = current_customer(request)
         if customer is None:
-            return Redirect("/portal/login")
+            return to_login(request)
         operation = OPERATIONS.get(slug)
         if operation is None:
             raise NotFoundException()
@@ -354,6 +409,40 @@ class PortalController(Controller):
             minutes=max(1, (outcome.retry_after or 60) // 60),
             details=details,
         )
+
+
+def _sessions_page(
+    request: Request[Any, Any, Any],
+    services: Services,
+    session: Current,
+    status_code: int = 200,
+    error: str | None = None,
+) -> Template:
+    """The customer's open sessions, this one first, with `error` (a catalog key) if any."""
+    listed = sorted(
+        services.sessions.of_customer(session.customer, session), key=lambda view: not view.current
+    )
+    return page(
+        request,
+        "sessions.html",
+        status_code,
+        error=error,
+        sessions=[
+            {
+                "id": view.public_id,
+                "browser": view.user_agent,
+                "address": view.client_address or "—",
+                "since": _utc(view.created_at),
+                "seen": _utc(view.last_seen_at),
+                "current": view.current,
+            }
+            for view in listed
+        ],
+    )
+
+
+def _utc(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _code_error(result: Result) -> str:

@@ -13,6 +13,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.home": ("Inicio", "Home"),
     "nav.activate": ("Activar token", "Activate token"),
     "nav.operations": ("Operaciones", "Operations"),
+    "nav.sessions": ("Sesiones", "Sessions"),
     "nav.logout": ("Salir", "Log out"),
     "lang.switch": ("English", "Español"),
     "login.title": ("Acceso a clientes", "Customer access"),
@@ -122,6 +123,34 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ops.need_token": (
         "Active un token para aprobar operaciones.",
         "Activate a token to approve operations.",
+    ),
+    "sessions.title": ("Sesiones activas", "Active sessions"),
+    "sessions.help": (
+        "Estas son las sesiones abiertas con su usuario. Si no reconoce alguna, ciérrela.",
+        "These are the sessions open with your username. End any you do not recognise.",
+    ),
+    "sessions.browser": ("Navegador", "Browser"),
+    "sessions.address": ("Dirección", "Address"),
+    "sessions.since": ("Desde", "Since"),
+    "sessions.seen": ("Último uso", "Last used"),
+    "sessions.current": ("Esta sesión", "This session"),
+    "sessions.end": ("Cerrar", "End"),
+    "sessions.end_others": ("Cerrar todas las demás", "End all others"),
+    "sessions.none_other": (
+        "No hay otras sesiones abiertas.",
+        "There are no other open sessions.",
+    ),
+    "sessions.bad": (
+        "La sesión indicada no es válida.",
+        "The session named is not valid.",
+    ),
+    "sessions.unknown": (
+        "No tiene una sesión con ese nombre.",
+        "You have no session of that name.",
+    ),
+    "sessions.in_use": (
+        "Esa es la sesión que está usando: para cerrarla, salga.",
+        "That is the session you are using: log out to end it.",
     ),
     "csrf.refused": (
         "El formulario caducó. Vuelva a cargar la página.",

@@ -1,5 +1,6 @@
-"""Everything the portal adds to the app: routes, templates, static files, encrypted
-cookie sessions, CSRF protection and security headers."""
+"""Everything the portal adds to the app: routes, templates, static files, CSRF protection
+and security headers. Sessions are the server's (`server.domain.sessions`): the cookie
+names a row of the database, so every process sees a session end at once."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, ControllerRouterHandler
+from litestar.types import ControllerRouterHandler
 
 from server.portal.controllers import PortalController, language, page, root
+from server.portal.cookies import CSRF, cookie_name
 from server.portal.i18n import translator
 from server.settings import Settings
 
@@ -43,33 +44,22 @@ class PortalParts:
 
 
 def portal_parts(settings: Settings) -> PortalParts:
-    """Build the portal's pieces from the settings. Sessions and CSRF protection wrap the
-    portal's pages only: the APIs, probes and metrics never pass through them."""
+    """Build the portal's pieces from the settings. CSRF protection wraps the portal's
+    pages only: the APIs, probes and metrics never pass through it."""
     key = settings.session_key()
-    sessions = CookieBackendConfig(
-        secret=key,
-        key="otp_session",
-        max_age=settings.portal_max_seconds,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="lax",
-    )
     csrf = CSRFConfig(
         secret=hmac.new(key, b"csrf", hashlib.sha256).hexdigest(),
-        cookie_name="otp_csrf",
-        cookie_secure=settings.cookie_secure,
+        cookie_name=cookie_name(settings, CSRF),
+        cookie_path="/",
+        cookie_secure=not settings.portal_insecure_cookies,
         cookie_httponly=True,
         cookie_samesite="strict",
     )
-    session_layer = sessions.middleware
-    csrf_layer = DefineMiddleware(CSRFMiddleware, config=csrf)
-
-    def sessions_and_csrf(app: ASGIApp) -> ASGIApp:
-        # one function, not the two definitions: Litestar deep-copies a router's
-        # middleware list, and the session backend's cipher cannot be copied
-        return session_layer(csrf_layer(app))
-
-    pages = Router(path="/", route_handlers=[PortalController], middleware=[sessions_and_csrf])
+    pages = Router(
+        path="/",
+        route_handlers=[PortalController],
+        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
+    )
     return PortalParts(
         route_handlers=[
             pages,
@@ -85,7 +75,7 @@ def portal_parts(settings: Settings) -> PortalParts:
 def security_headers(settings: Settings) -> dict[str, str]:
     """The headers every response gets; HSTS too when the site is served over TLS."""
     headers = dict(SECURITY_HEADERS)
-    if settings.cookie_secure:
+    if not settings.portal_insecure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     return headers
 

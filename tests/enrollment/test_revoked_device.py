@@ -18,7 +18,7 @@ def _revoke(enroll: Enrollment, token: TokenClient) -> list[str]:
     from server.domain.support.services import DeviceSupport
 
     services = enroll.services
-    support = DeviceSupport(services.credentials, services.audit, services.clock)
+    support = DeviceSupport(services.credentials, services.audit, services.clock, services.sessions)
     with services.db.transaction() as session:
         return support.revoke(session, token.device_id, "officer")
 

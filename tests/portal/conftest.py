@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from hsm import Hsm
 from server.app import create_app
 from server.db.migrate import upgrade
-from server.domain.credentials.services import SeedImport
+from server.domain.credentials.rules import SeedImport
 from server.services import Services
 from tests.conftest import SoftHsmTokens
 from tests.server.conftest import (  # noqa: F401 - fixtures for test_pages
@@ -81,6 +81,7 @@ def portal(
     env = {
         **server_env(tokens, url),
         "OTP_SESSION_SECRET": key,
+        "OTP_PORTAL_INSECURE_COOKIES": "true",  # plain HTTP on loopback, as `make run`
         "OTP_OUTBOX_DIR": str(tmp / "outbox"),
         "OTP_ISSUER": "Banco Demo",
     }

@@ -204,8 +204,9 @@ def test_hsts_only_when_served_over_tls(hsm: object, database_url: str) -> None:
     from server.app import create_app
     from tests.server.conftest import fast_settings
 
-    for secure, expected in ((False, None), (True, "max-age=31536000; includeSubDomains")):
-        app = create_app(fast_settings(database_url, cookie_secure=secure), hsm=hsm)  # type: ignore[arg-type]
+    for insecure, expected in ((True, None), (False, "max-age=31536000; includeSubDomains")):
+        settings = fast_settings(database_url, portal_insecure_cookies=insecure)
+        app = create_app(settings, hsm=hsm)  # type: ignore[arg-type]
         with TestClient(app) as client:
             assert client.get("/portal/login").headers.get("strict-transport-security") == (
                 expected

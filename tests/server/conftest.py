@@ -19,7 +19,7 @@ from hsm import Algorithm, Hsm
 from server.app import create_app
 from server.db.migrate import upgrade
 from server.db.models import Credential, CredentialKind
-from server.domain.credentials.services import SeedImport
+from server.domain.credentials.rules import SeedImport
 from server.domain.verification.purposes import Purpose
 from server.logging import configure_logging
 from server.services import Services
@@ -53,6 +53,8 @@ def fast_settings(database_url: str, **overrides: object) -> Settings:
         "argon2_parallelism": 1,
         "session_secret": secrets.token_hex(32),
         "hsm_accept_weaknesses": ",".join(SOFTHSM_ACCEPTED),
+        # the test client speaks plain HTTP: a Secure cookie would never come back
+        "portal_insecure_cookies": True,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ def _bank(
         **server_env(tokens, database_url),
         "OTP_PORTAL_LOGIN_FAILURES": str(FAILURES),
         "OTP_TRUSTED_PROXIES": trusted,
+        "OTP_PORTAL_INSECURE_COOKIES": "true",  # plain HTTP: the CSRF cookie must come back
     }
     with server_process(env) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
@@ -82,7 +83,7 @@ def test_a_trusted_proxy_names_the_client_and_the_throttle_is_per_client(
 
 def test_trusted_proxies_must_be_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTP_TRUSTED_PROXIES", "10.0.0.0/8, lb.example")
-    with pytest.raises(SettingsError, match="OTP_TRUSTED_PROXIES: .*'lb.example' is not"):
+    with pytest.raises(SettingsError, match=r"OTP_TRUSTED_PROXIES: .*'lb\.example' is not"):
         Settings.from_environment()
     monkeypatch.setenv("OTP_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,2001:db8::/32")
     settings = Settings.from_environment()

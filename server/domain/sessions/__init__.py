@@ -1,0 +1,1 @@
+"""The customers' portal sessions, kept by the server so that they can be ended at once."""
