@@ -45,11 +45,8 @@ from server.clock import Clock
 from server.db.engine import Database
 from server.domain.audit.service import AuditLog
 from server.domain.keys import store
-
-# DEFAULT_BATCH's place is rules.py; re-exported only until server/cli/context.py's own
-# changes are committed (transitional)
-from server.domain.keys.rules import DEFAULT_BATCH as DEFAULT_BATCH
 from server.domain.keys.rules import (
+    DEFAULT_BATCH,
     DEFAULT_RETIRE_GRACE,
     MAX_PASSES,
     KekUsage,
