@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import structlog
 
-from benchmarks import hsm_otp, rotation, token, tpm_vault, verify_api
+from benchmarks import guessing, hsm_otp, rotation, token, tpm_vault, verify_api
 
 SUITES: dict[str, Callable[[float], list[str]]] = {
     "hsm": hsm_otp.run,
@@ -19,6 +19,7 @@ SUITES: dict[str, Callable[[float], list[str]]] = {
     "rotation": rotation.run,
     "token": token.run,
     "token-tpm": tpm_vault.run,
+    "guessing": guessing.run,
 }
 
 

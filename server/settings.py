@@ -97,10 +97,15 @@ class Settings(BaseSettings):
     max_drift: int = Field(default=10, ge=0)
     """The most time steps a credential's learnt drift may reach (beyond: officer resync)."""
     unknown_user_retention_seconds: float = Field(default=90 * 86400, gt=0)
-    """How long failures for usernames that do not exist are kept (for the decoy's limits)."""
-    lockout_threshold: int = 5
-    lockout_base_seconds: float = 60.0
-    lockout_max_seconds: float = 3600.0
+    """How long untouched guessing budgets (and those of usernames that do not exist) are
+    kept; a budget untouched that long is full again anyway."""
+    guess_burst: int = Field(default=5, ge=1)
+    """Wrong codes a guessing budget takes in a row (docs/design.md §4)."""
+    guess_success_per_year: float = Field(default=0.01, gt=0, lt=1)
+    """The budgets are cut so that an attacker evaluating every guess they allow, all year,
+    hits a valid code with at most this chance."""
+    familiar_context_days: int = Field(default=90, ge=1)
+    """How long a relying party's context where the customer got in keeps its own budget."""
     source_failure_limit: int = 50
     source_window_seconds: int = 60
     cpu: int | None = Field(default=None, ge=0)

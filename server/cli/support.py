@@ -10,7 +10,6 @@ import click
 
 from hsm import MIN_IMPORTED_SEED, Algorithm
 from server.cli.context import Context, actor, pass_context, run_action
-from server.clock import system_clock
 from server.db.models import CredentialKind
 from server.domain.credentials.rules import SeedImport
 from server.domain.customers.rules import normalise_username
@@ -130,7 +129,7 @@ def credential_import(
 )
 @pass_context
 def credential_list(context: Context, username: str | None, unassigned: bool) -> None:
-    """List credentials: id, customer, kind, status, KEK version, failures, lock."""
+    """List credentials: id, customer, kind, status, KEK version, guesses left, lock."""
     if unassigned and username:
         raise click.UsageError("--unassigned and --username exclude each other")
 
@@ -143,17 +142,21 @@ def credential_list(context: Context, username: str | None, unassigned: bool) ->
                     for c in context.token_imports().unassigned(session)
                 ]
             found = context.services.credentials.list(session, username)
-            now = system_clock()
             lines = []
             for cred, owner in found:
-                locked = ""
-                if cred.locked_until and cred.locked_until > now:
-                    locked = f"locked {int(cred.locked_until - now)}s"
+                assert cred.id is not None  # noqa: S101 - a stored row
+                levels = context.services.verification.budget_levels(
+                    cred.id, cred.kind, cred.digits
+                )
+                guesses = " ".join(f"{pool} {left:.1f}" for pool, (left, _) in levels.items())
+                locked = " ".join(
+                    f"locked {pool} {int(wait)}s" for pool, (_, wait) in levels.items() if wait
+                )
                 serial = f"serial {cred.serial}  " if cred.serial else ""
                 lines.append(
                     f"{cred.public_id}  {owner:<20} {cred.kind:<4} {cred.algorithm:<6} "
                     f"{cred.digits}d  {cred.status:<10} kek v{cred.kek_version}  {serial}"
-                    f"failures {cred.failure_count}  drift {cred.drift:+d}  {locked}".rstrip()
+                    f"guesses {guesses}  drift {cred.drift:+d}  {locked}".rstrip()
                 )
             return lines
 

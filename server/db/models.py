@@ -151,18 +151,19 @@ class SourceFailures(SQLModel, table=True):
     failures: int = 0
 
 
-class UnknownUserFailures(SQLModel, table=True):
-    """Wrong codes sent for a username that has no active credential, counted and locked
-    out exactly like a credential's, so that the answers do not tell whether a customer
-    exists. Rows untouched for a long time are pruned."""
+class GuessBudgets(SQLModel, table=True):
+    """Wrong-guess budgets (docs/design.md §4): one token bucket per credential and pool
+    ("c12:anonymous", "c12:authenticated", "c12:context:<digest>" for a context where the
+    customer got in), and per username without a credential ("u:name:anonymous"), so that
+    the answers do not tell whether a customer exists. A missing row is a full bucket; rows
+    long untouched are pruned."""
 
-    __tablename__ = "unknown_user_failures"
+    __tablename__ = "guess_budgets"
 
-    username: str = Field(primary_key=True, max_length=150)
-    failure_count: int = 0
-    lockouts: int = 0
-    locked_until: float | None = None
+    key: str = Field(primary_key=True, max_length=200)
+    tokens: float
     updated_at: float = Field(index=True)
+    last_success: float | None = None
 
 
 class EnrollmentStatus(enum.StrEnum):

@@ -189,6 +189,7 @@ class PortalController(Controller):
                 purpose="login",
                 client=PORTAL_CLIENT,
                 source=client_address(request),
+                authenticated=True,  # after the password: its own budget (design §4)
             )
         )
         if outcome.result is Result.ACCEPTED:
@@ -387,6 +388,7 @@ class PortalController(Controller):
                 client=PORTAL_CLIENT,
                 source=client_address(request),
                 transaction=details,
+                authenticated=True,  # a logged-in customer: its own budget (design §4)
             )
         )
         if outcome.result is Result.ACCEPTED:

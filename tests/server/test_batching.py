@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from collections import Counter
 
@@ -12,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from server.db.models import AuditEvent
+from server.db.models import AuditEvent, GuessBudgets
 from server.domain.verification.batching import VerifyBatcher
-from server.domain.verification.rules import Outcome, Result, VerifyRequest
+from server.domain.verification.rules import Outcome, Result, VerifyRequest, guess_budget
 from server.domain.verification.service import Prepared
 from tests.server.conftest import Bank, JsonLines
 
@@ -75,8 +76,8 @@ def test_the_same_code_twice_in_a_batch_counts_once(bank: Bank) -> None:
 
 
 def test_a_lock_out_written_in_a_batch_holds_for_the_rest_of_it(bank: Bank) -> None:
-    """Five wrong codes lock the credential; the good code after them in the same batch is
-    refused as locked, and the refusals after the lock are not counted again."""
+    """Five wrong codes spend the budget; the good code after them in the same batch is
+    refused as locked, and the refusals after that are not counted again."""
     alice = bank.add_customer()
     good = alice.code(bank.clock())
     wrong = "000000" if good != "000000" else "111111"
@@ -86,9 +87,8 @@ def test_a_lock_out_written_in_a_batch_holds_for_the_rest_of_it(bank: Bank) -> N
     assert [o.result for o in outcomes] == [Result.REJECTED] * 4 + [Result.LOCKED] * 3
     assert outcomes[4].reason == "wrong_code_locked"
     assert [o.reason for o in outcomes[5:]] == ["locked", "locked"]
-    assert all(o.retry_after == 60 for o in outcomes[4:])
-    credential = bank.credential(alice.credential_id)
-    assert (credential.failure_count, credential.lockouts) == (0, 1)
+    assert all(o.retry_after == _one_guess(bank) for o in outcomes[4:])
+    assert _tokens(bank, f"c{bank.credential(alice.credential_id).id}:anonymous") == 0
 
 
 @pytest.mark.settings(source_failure_limit=3)
@@ -204,9 +204,10 @@ def test_a_batch_prepared_before_a_lock_out_was_committed_still_meets_it(bank: B
     assert guesses.checks[0].outcome is not None
     assert [o.result for o in service.commit(guesses)][-1] is Result.LOCKED
     [outcome] = service.commit(late)
-    assert (outcome.result, outcome.reason, outcome.retry_after) == (Result.LOCKED, "locked", 60)
+    assert (outcome.result, outcome.reason) == (Result.LOCKED, "locked")
+    assert outcome.retry_after == _one_guess(bank)
     credential = bank.credential(alice.credential_id)
-    assert (credential.failure_count, credential.lockouts) == (0, 1)
+    assert _tokens(bank, f"c{credential.id}:anonymous") == 0  # the refusal spent nothing
     assert credential.last_step < bank.clock() // 60 - 2  # the good code was not taken
 
 
@@ -216,11 +217,15 @@ def test_an_unknown_name_locked_while_a_batch_was_prepared_stays_locked(bank: Ba
     late = service.prepare([_request(bank, "ghost", "123456")])
     assert [o.result for o in service.commit(guesses)][-1] is Result.LOCKED
     [outcome] = service.commit(late)
-    assert (outcome.result, outcome.reason, outcome.retry_after) == (Result.LOCKED, "locked", 60)
-    # after the lock-out the name counts from zero again: four more refusals, then locked
-    bank.clock.advance(61)
-    outcomes = service.verify_many([_request(bank, "ghost", "123456") for _ in range(5)])
-    assert [o.result for o in outcomes] == [Result.REJECTED] * 4 + [Result.LOCKED]
+    assert (outcome.result, outcome.reason) == (Result.LOCKED, "locked")
+    assert outcome.retry_after == _one_guess(bank)
+    # one guess comes back after the wait: it is checked, and it is the last one again
+    bank.clock.advance(_one_guess(bank))
+    outcomes = service.verify_many([_request(bank, "ghost", "123456") for _ in range(2)])
+    assert [(o.result, o.reason) for o in outcomes] == [
+        (Result.LOCKED, "unknown_user_locked"),
+        (Result.LOCKED, "locked"),
+    ]
 
 
 def test_a_code_prepared_twice_in_a_row_is_accepted_once(bank: Bank) -> None:
@@ -287,3 +292,15 @@ def test_the_next_batch_is_prepared_while_the_one_before_commits(bank: Bank) -> 
     assert overlapped == [True]
     assert [o.result for o in outcomes] == [Result.ACCEPTED] * 2
     assert batcher.batches == 2
+
+
+def _one_guess(bank: Bank) -> int:
+    """The wait, in whole seconds, for a spent 6-digit TOTP budget to give a guess back."""
+    return math.ceil(1 / guess_budget("totp", 6, bank.services.verification.policy).per_second)
+
+
+def _tokens(bank: Bank, key: str) -> float:
+    with bank.services.db.transaction() as session:
+        row = session.get(GuessBudgets, key)
+    assert row is not None, key
+    return row.tokens

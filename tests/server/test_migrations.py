@@ -29,5 +29,5 @@ def test_every_migration_goes_down_and_up_again(tmp_path) -> None:  # type: igno
     engine.dispose()
     upgrade(url)
     engine = create_engine(url)
-    assert "unknown_user_failures" in inspect(engine).get_table_names()
+    assert "guess_budgets" in inspect(engine).get_table_names()
     engine.dispose()

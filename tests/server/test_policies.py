@@ -23,6 +23,8 @@ from server.settings import Settings
 def _changed(value: object) -> object:
     if isinstance(value, bool):
         return not value
+    if isinstance(value, float) and 0 < value < 1:  # a probability
+        return value / 2
     if isinstance(value, int | float):
         return value + 7
     return f"{value} (changed)"

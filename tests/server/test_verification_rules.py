@@ -8,14 +8,22 @@ import pytest
 
 from hsm import HsmUnavailable
 from server.domain.verification.rules import (
+    YEAR,
     CredentialState,
+    GuessBudget,
     Outcome,
     Result,
     VerifyPolicy,
+    VerifyRequest,
     clamp_drift,
+    codes_per_guess,
+    context_key,
     decide,
+    familiar,
+    guess_budget,
     locked,
-    lockout_seconds,
+    pool_key,
+    success_per_year,
     window_counters,
 )
 
@@ -61,10 +69,52 @@ def test_drift_is_learnt_up_to_the_limit(step: int, expected: int) -> None:
     assert clamp_drift(step, NOW, 60, max_drift=10) == expected
 
 
-def test_lockout_starts_at_the_threshold_doubles_and_is_capped() -> None:
-    policy = VerifyPolicy(lockout_threshold=5, lockout_base_seconds=60, lockout_max_seconds=600)
-    assert lockout_seconds(4, 0, policy) is None
-    assert [lockout_seconds(5, n, policy) for n in range(5)] == [60, 120, 240, 480, 600]
+def test_a_budget_refills_evenly_up_to_its_capacity() -> None:
+    budget = GuessBudget(capacity=5, per_second=1 / 3600)
+    assert budget.level(None, None, NOW) == 5  # never written: full
+    assert budget.level(0.0, NOW, NOW) == 0
+    assert budget.level(0.0, NOW - 1800, NOW) == pytest.approx(0.5)
+    assert budget.level(4.0, NOW - 10 * 3600, NOW) == 5  # capped
+    assert budget.wait(0.5) == pytest.approx(1800)
+    assert budget.wait(1.0) == 0
+    assert GuessBudget(5, 0).wait(0) == YEAR  # no refill: a year is "not soon"
+
+
+@pytest.mark.parametrize(
+    ("kind", "digits", "window"), [("totp", 6, 3), ("hotp", 6, 10), ("totp", 8, 3)]
+)
+def test_the_budgets_are_cut_to_the_yearly_goal(kind: str, digits: int, window: int) -> None:
+    """All pools spent at the fastest pace the rule allows, for a year, stay within the
+    1 % goal: burst + a year's trickle, times the pools, times one guess's chance."""
+    assert codes_per_guess(kind, POLICY) == window
+    budget = guess_budget(kind, digits, POLICY)
+    assert budget.capacity == POLICY.guess_burst
+    guesses_a_year = 2 * (budget.capacity + budget.per_second * YEAR)
+    assert success_per_year(kind, digits, POLICY, guesses_a_year) == pytest.approx(0.01)
+    assert success_per_year(kind, digits, POLICY, guesses_a_year + 10) > 0.01
+
+
+def test_six_digit_totp_gets_about_four_guesses_a_day_per_pool() -> None:
+    per_day = guess_budget("totp", 6, POLICY).per_second * 86400
+    assert 4.5 < per_day < 4.6  # (1666.7 - 5) / 365
+    assert guess_budget("hotp", 6, POLICY).per_second * 86400 == pytest.approx(1.356, abs=0.01)
+
+
+def test_pools_follow_the_password_check_and_contexts_are_kept_as_digests() -> None:
+    anonymous = VerifyRequest("ana", "123456", "login", "netbank")
+    checked = replace(anonymous, authenticated=True)
+    assert pool_key(7, "ana", anonymous) == "c7:anonymous"
+    assert pool_key(7, "ana", checked) == "c7:authenticated"
+    assert pool_key(None, "ana", anonymous) == "u:ana:anonymous"
+    key = context_key(7, "device-cookie-0123456789abcdef")
+    assert key.startswith("c7:context:") and "cookie" not in key
+    assert key != context_key(8, "device-cookie-0123456789abcdef")
+
+
+def test_a_context_is_familiar_for_ninety_days_after_a_success() -> None:
+    assert not familiar(None, NOW, POLICY)
+    assert familiar(NOW - 89 * 86400, NOW, POLICY)
+    assert not familiar(NOW - 91 * 86400, NOW, POLICY)
 
 
 def test_locked_asks_to_wait_at_least_a_second() -> None:

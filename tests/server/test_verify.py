@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from sqlmodel import select
 
 from hsm import Algorithm
-from server.db.models import CredentialKind, UnknownUserFailures
+from server.db.models import CredentialKind, GuessBudgets
 from server.domain.verification.purposes import Purpose
+from server.domain.verification.rules import guess_budget
 from server.portal.setup import security_headers
 from tests.oracles import oathtool_hotp, oathtool_totp
 from tests.server.conftest import Bank, JsonLines, make_client_key
@@ -50,42 +52,49 @@ def test_unknown_user_and_wrong_code_look_the_same(bank: Bank) -> None:
     assert wrong_body == unknown_body
 
 
-@pytest.mark.settings(lockout_threshold=3, lockout_base_seconds=60, lockout_max_seconds=200)
+@pytest.mark.settings(guess_burst=3)
 def test_an_unknown_user_is_locked_out_like_a_customer(bank: Bank) -> None:
     """Wrong codes for a username nobody has answer exactly like wrong codes for a
-    customer, lock-outs, their escalation and their expiry included; the customer's
-    right code and the unknown user's next guess after each lock are alike too."""
+    customer: the same budget, the same `locked` and the same wait, and the next guess
+    after it alike too."""
     alice = bank.add_customer()
     wrong = "000000" if alice.code(bank.clock()) != "000000" else "111111"
+    wait = _wait_for_one_guess(bank)
 
     def answers(username: str) -> list[tuple[int, dict[str, object]]]:
-        seen = []
-        for seconds in (60, 120, 200):
-            seen += [bank.verify(username, wrong) for _ in range(3)]
-            seen.append(bank.verify(username, wrong))  # while locked
-            bank.clock.advance(seconds)
+        seen = [bank.verify(username, wrong) for _ in range(3)]
+        seen.append(bank.verify(username, wrong))  # while locked
+        bank.clock.advance(wait)
+        seen.append(bank.verify(username, wrong))  # one guess came back, and went
         return seen
 
     start = bank.clock.now
     customer = answers(alice.username)
     bank.clock.now = start
     stranger = answers("Nobody-Here ")
-    assert [status for status, _ in customer] == [403, 403, 423, 423] * 3
+    assert [status for status, _ in customer] == [403, 403, 423, 423, 423]
+    assert customer[2][1]["retry_after"] == math.ceil(wait)
     assert stranger == customer
     with bank.services.db.transaction() as session:
-        rows = session.exec(select(UnknownUserFailures)).all()
-    assert [(r.username, r.lockouts) for r in rows] == [("nobody-here", 3)]
+        keys = [r.key for r in session.exec(select(GuessBudgets)).all()]
+    assert "u:nobody-here:anonymous" in keys
 
 
-def test_unknown_usernames_untried_for_long_are_forgotten(bank: Bank) -> None:
+def test_budgets_untouched_for_long_are_forgotten(bank: Bank) -> None:
     service = bank.services.verification
     retention = service.policy.unknown_user_retention_seconds
     bank.verify("gone-soon", "123456")
     bank.clock.advance(retention + 3601)
     bank.verify("tried-now", "123456")
     with bank.services.db.transaction() as session:
-        names = [r.username for r in session.exec(select(UnknownUserFailures)).all()]
-    assert names == ["tried-now"]
+        keys = [r.key for r in session.exec(select(GuessBudgets)).all()]
+    assert keys == ["u:tried-now:anonymous"]
+
+
+def _wait_for_one_guess(bank: Bank) -> float:
+    """Seconds a 6-digit TOTP budget takes to give one guess back."""
+    budget = guess_budget("totp", 6, bank.services.verification.policy)
+    return 1 / budget.per_second
 
 
 @pytest.mark.parametrize(
@@ -121,29 +130,27 @@ def test_an_older_code_after_a_newer_one_is_rejected(bank: Bank) -> None:
     assert bank.verify(alice.username, alice.code(bank.clock()))[1]["result"] == "rejected"
 
 
-@pytest.mark.settings(lockout_threshold=3, lockout_base_seconds=60, lockout_max_seconds=200)
-def test_lockout_escalates_expires_and_caps(bank: Bank) -> None:
+@pytest.mark.settings(guess_burst=3)
+def test_a_spent_budget_refuses_even_the_right_code_until_a_guess_comes_back(
+    bank: Bank,
+) -> None:
     alice = bank.add_customer()
     wrong = "000000" if alice.code(bank.clock()) != "000000" else "111111"
-    expected_locks = [60, 120, 200, 200]  # doubling, capped
-    for seconds in expected_locks:
-        for attempt in range(3):
-            status, body = bank.verify(alice.username, wrong)
-            if attempt < 2:
-                assert (status, body["result"]) == (403, "rejected")
-        assert (status, body["result"], body["retry_after"]) == (423, "locked", seconds)
-        # even the right code is refused while locked
-        status, body = bank.verify(alice.username, alice.code(bank.clock()))
-        assert (status, body["result"]) == (423, "locked")
-        bank.clock.advance(seconds - 1)
-        assert bank.verify(alice.username, alice.code(bank.clock()))[1]["result"] == "locked"
-        bank.clock.advance(1)
+    wait = _wait_for_one_guess(bank)
+    answers = [bank.verify(alice.username, wrong) for _ in range(3)]
+    assert [body["result"] for _, body in answers] == ["rejected", "rejected", "locked"]
+    status, body = answers[-1]
+    assert (status, body["retry_after"]) == (423, math.ceil(wait))
+    # the right code is not even looked at while the budget is spent
+    assert bank.verify(alice.username, alice.code(bank.clock()))[1]["result"] == "locked"
+    bank.clock.advance(wait - 1)
+    assert bank.verify(alice.username, alice.code(bank.clock()))[1]["result"] == "locked"
+    bank.clock.advance(1)
     status, body = bank.verify(alice.username, alice.code(bank.clock()))
     assert (status, body["result"]) == (200, "accepted")
-    assert bank.credential(alice.credential_id).lockouts == 0
 
 
-@pytest.mark.settings(lockout_threshold=2)
+@pytest.mark.settings(guess_burst=2)
 def test_officer_unlock_lifts_the_lock(bank: Bank) -> None:
     alice = bank.add_customer()
     for _ in range(2):
@@ -332,7 +339,7 @@ def test_openapi_documents_the_verify_api(bank: Bank) -> None:
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
 
 
-@pytest.mark.settings(lockout_threshold=2, lockout_base_seconds=60)
+@pytest.mark.settings(guess_burst=2)
 def test_answers_carry_json_and_security_headers_and_retry_after(bank: Bank) -> None:
     alice = bank.add_customer()
     wrong = "000000" if alice.code(bank.clock()) != "000000" else "111111"
@@ -342,8 +349,9 @@ def test_answers_carry_json_and_security_headers_and_retry_after(bank: Bank) -> 
     assert "retry-after" not in rejected.headers
     locked = bank.client.post("/api/v1/verify", headers=bank.headers(), json=request)
     assert (locked.status_code, locked.json()["result"]) == (423, "locked")
-    assert locked.headers["retry-after"] == "60"
-    bank.clock.advance(60)
+    wait = _wait_for_one_guess(bank)
+    assert locked.headers["retry-after"] == str(math.ceil(wait))
+    bank.clock.advance(wait)
     good = {**request, "code": alice.code(bank.clock())}
     accepted = bank.client.post("/api/v1/verify", headers=bank.headers(), json=good)
     assert accepted.json()["result"] == "accepted"

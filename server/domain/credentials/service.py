@@ -36,6 +36,7 @@ from server.domain.credentials.rules import (
     stop_action,
 )
 from server.domain.customers.rules import normalise_username
+from server.domain.verification import store as guesses
 from server.domain.verification.rules import wrapped
 from server.errors import InvalidInput, NotFound, ServiceUnavailable
 
@@ -106,11 +107,13 @@ class CredentialService:
         return row
 
     def unlock(self, session: Session, public_id: str, actor: str) -> Credential:
-        """Lift a lock-out and forget the failures (the escalation starts again)."""
+        """Give the credential its guessing budgets back in full (docs/design.md §4)."""
         credential, customer = self.get(session, public_id)
         refuse_unless_allowed(OfficerAction.UNLOCK, public_id, credential.status)
         clear_lockout(credential, self._clock())
         store.save(session, credential)
+        assert credential.id is not None  # noqa: S101 - a stored row
+        guesses.forget_credential(session.connection(), credential.id)
         self._audit_done(session, actor, "credential.unlock", customer, credential=public_id)
         return credential
 

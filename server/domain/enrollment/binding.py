@@ -172,6 +172,7 @@ class DeviceBinding:
                 client="enrollment",
                 source=source,
                 transaction={"new_device": device_id},
+                authenticated=True,  # the password was checked first: its own budget
             )
         )
         replacement_approved(outcome.result)

@@ -118,6 +118,8 @@ class VerifyEndpoint:
                     client=client.name,
                     source=data.source or "",  # the end customer's address, as the bank sees it
                     transaction=data.transaction or {},
+                    context=data.context or "",
+                    authenticated=data.authenticated,
                 )
             )
         except SQLAlchemyError:

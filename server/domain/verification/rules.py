@@ -6,6 +6,7 @@ these and writes (`store.py`).
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,16 +26,31 @@ class Result(enum.StrEnum):
     UNAVAILABLE = "unavailable"
 
 
+YEAR = 365 * 86400.0
+WHOLE = 1 - 1e-9
+"""A whole guess, allowing for floating-point sums of the refill (a pool refilled for exactly
+the wait it was told has its guess back)."""
+GUESS_POOLS = ("anonymous", "authenticated")
+"""The pools every credential's wrong guesses are counted in when they come from a context
+the credential does not know: with or without the relying party having checked the
+password first. A context where the customer got in before has a pool of its own."""
+
+
 @dataclass(frozen=True)
 class VerifyPolicy:
-    """Windows and limits (docs/design.md §4)."""
+    """Windows and limits (docs/design.md §4, "Guessing budgets").
+
+    `guess_success_per_year` is the goal the budgets are cut to: the chance that an
+    attacker who sends every guess the rule evaluates, in both pools, all year, hits a
+    valid code. `guess_burst` is how many wrong codes a pool takes in a row; the rest of a
+    pool's yearly share trickles back evenly (`guess_budget`)."""
 
     totp_window: int = 1
     hotp_look_ahead: int = 10
     max_drift: int = 10
-    lockout_threshold: int = 5
-    lockout_base_seconds: float = 60.0
-    lockout_max_seconds: float = 3600.0
+    guess_burst: int = 5
+    guess_success_per_year: float = 0.01
+    familiar_context_days: int = 90
     source_failure_limit: int = 50
     source_window_seconds: int = 60
     unknown_user_retention_seconds: float = 90 * 86400
@@ -42,7 +58,11 @@ class VerifyPolicy:
 
 @dataclass(frozen=True)
 class VerifyRequest:
-    """One code to check, with what it approves."""
+    """One code to check, with what it approves.
+
+    `context` is the relying party's name for where the guess comes from (a device cookie
+    or a session: a value an attacker cannot read), `authenticated` that it checked the
+    customer's password for this attempt: they choose the guessing pool (`pool_of`)."""
 
     username: str
     code: str
@@ -50,6 +70,75 @@ class VerifyRequest:
     client: str
     source: str = ""
     transaction: Mapping[str, Any] = field(default_factory=dict)
+    context: str = ""
+    authenticated: bool = False
+
+
+@dataclass(frozen=True)
+class GuessBudget:
+    """A token bucket of wrong guesses: `capacity` in a row, then `per_second` back."""
+
+    capacity: float
+    per_second: float
+
+    def level(self, tokens: float | None, updated_at: float | None, now: float) -> float:
+        """The guesses left at `now` (a pool never written is full)."""
+        if tokens is None or updated_at is None:
+            return self.capacity
+        return min(self.capacity, tokens + max(0.0, now - updated_at) * self.per_second)
+
+    def wait(self, level: float) -> float:
+        """Seconds until a pool at `level` has one whole guess again (0 if it has)."""
+        if level >= WHOLE:
+            return 0.0
+        if self.per_second <= 0:
+            return YEAR
+        return (1 - level) / self.per_second
+
+
+def codes_per_guess(kind: str, policy: VerifyPolicy) -> int:
+    """How many valid codes one guess is compared with: the window."""
+    if kind == CredentialKind.HOTP:
+        return policy.hotp_look_ahead
+    return 2 * policy.totp_window + 1
+
+
+def guess_budget(kind: str, digits: int, policy: VerifyPolicy) -> GuessBudget:
+    """Each pool's budget for a credential, cut so that all `GUESS_POOLS` together evaluate
+    at most `guess_success_per_year` / p guesses a year (p: one guess's chance)."""
+    chance = codes_per_guess(kind, policy) / 10**digits
+    per_pool = policy.guess_success_per_year / chance / len(GUESS_POOLS)
+    trickle = max(0.0, per_pool - policy.guess_burst)
+    return GuessBudget(float(policy.guess_burst), trickle / YEAR)
+
+
+def success_per_year(kind: str, digits: int, policy: VerifyPolicy, guesses: float) -> float:
+    """The chance that `guesses` evaluated in a year include a valid code (union bound)."""
+    chance: float = guesses * codes_per_guess(kind, policy) / 10**digits
+    return min(1.0, chance)
+
+
+def context_digest(context: str) -> str:
+    """How a relying party's context is kept: a digest, never the value."""
+    return hashlib.sha256(context.encode("utf-8")).hexdigest()[:32]
+
+
+def context_key(credential_id: int, context: str) -> str:
+    """The pool of a context where this credential got in before."""
+    return f"c{credential_id}:context:{context_digest(context)}"
+
+
+def pool_key(credential_id: int | None, username: str, request: VerifyRequest) -> str:
+    """The pool a guess from an unfamiliar context is counted in (`credential_id` None: a
+    username without a credential, counted like one)."""
+    pool = GUESS_POOLS[1] if request.authenticated else GUESS_POOLS[0]
+    owner = f"c{credential_id}" if credential_id is not None else f"u:{username}"
+    return f"{owner}:{pool}"
+
+
+def familiar(last_success: float | None, now: float, policy: VerifyPolicy) -> bool:
+    """A context is familiar while the customer got in from it in the last days."""
+    return last_success is not None and now - last_success <= policy.familiar_context_days * 86400
 
 
 @dataclass(frozen=True)
@@ -106,14 +195,6 @@ def clamp_drift(step: int, now: float, period: int, max_drift: int) -> int:
     """The drift a TOTP credential learns from a code found at `step`: how far that is from
     the server's step, at most `max_drift` either way (further needs an officer's resync)."""
     return max(-max_drift, min(max_drift, step - totp_counter(now, period)))
-
-
-def lockout_seconds(failures: int, lockouts: int, policy: VerifyPolicy) -> float | None:
-    """After a counted failure: None below the threshold; else how long to lock, the base
-    time doubled by each earlier lock-out, up to the cap."""
-    if failures < policy.lockout_threshold:
-        return None
-    return float(min(policy.lockout_base_seconds * 2**lockouts, policy.lockout_max_seconds))
 
 
 def locked(public_id: str | None, until: float, now: float) -> Outcome:

@@ -21,7 +21,12 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
         transaction: details of what is approved (amount, destination account, ...); shown
             in the audit trail.
         source: where the customer is (e.g. the IP address the bank sees); failures are
-            rate-limited per source. Without it only the per-credential lock-out applies.
+            also rate-limited per source.
+        context: the bank's name for the customer's device or session (a value an attacker
+            cannot read, e.g. a long-lived device cookie): once the customer got in from it,
+            wrong codes from elsewhere never keep them out there (docs/design.md §4).
+        authenticated: true when the bank checked the customer's password for this very
+            attempt: such guesses use a budget that wrong codes without it cannot exhaust.
     """
 
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
@@ -37,12 +42,16 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
         | None
     ) = None
     source: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    context: Annotated[str, msgspec.Meta(min_length=16, max_length=200)] | None = None
+    authenticated: bool = False
 
 
 class VerifyAnswer(msgspec.Struct, omit_defaults=True):
     """The decision.
 
-    `result` is `accepted` (200), `rejected` (403), `locked` (423, with `retry_after`),
+    `result` is `accepted` (200), `rejected` (403), `locked` (423, with `retry_after`: the
+    guessing budget of this context is spent; the customer's own device or a password-checked
+    attempt has budgets of its own),
     `rate_limited` (429, with `retry_after`) or `unavailable` (503: the HSM cannot be used;
     never `accepted`). An unknown user and a wrong code get the same `rejected` answer.
     """

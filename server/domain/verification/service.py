@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -28,21 +28,28 @@ from hsm import Algorithm, HsmError, OtpEngine, OtpJob, WrappedSeed
 from server.clock import Clock
 from server.db.engine import Database
 from server.db.models import CredentialKind
-from server.domain.audit.services import AuditLog, AuditRecord
+from server.domain.audit.rules import AuditRecord
+from server.domain.audit.service import AuditLog
 from server.domain.customers.rules import normalise_username
 from server.domain.ratelimit import FailureLimit
 from server.domain.verification import store
 from server.domain.verification.rules import (
+    GUESS_POOLS,
+    WHOLE,
     CredentialState,
+    GuessBudget,
     Job,
     Outcome,
     Result,
     VerifyPolicy,
     VerifyRequest,
     clamp_drift,
+    context_key,
     decide,
+    familiar,
+    guess_budget,
     locked,
-    lockout_seconds,
+    pool_key,
     window_counters,
     wrapped,
 )
@@ -63,7 +70,9 @@ class _Check:
     username: str
     credentials: list[CredentialState]
     unknown_locked_until: float | None = None
-    """For a username without a credential: its stand-in lock-out (see `_count_unknown`)."""
+    """For a username without a credential: when its stand-in budget has a guess again."""
+    pools: dict[int | None, str] = field(default_factory=dict)
+    """The budget each credential's guess is counted in (None: the unknown username's)."""
     outcome: Outcome | None = None
     jobs: list[Job] = field(default_factory=list)
     """(credential, counters) whose values the HSM computes; None is the decoy seed."""
@@ -151,6 +160,18 @@ class VerificationService:
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was written.
         """
         checks, now = prepared.checks, prepared.now
+        outcomes = self._commit_once(checks, now)
+        decided: Counter[tuple[str, str]] = Counter()
+        for check, outcome in zip(checks, outcomes, strict=True):
+            self._log_decision(check.request, outcome)
+            decided[(outcome.result.value, check.request.purpose)] += 1
+        for (result, purpose), count in decided.items():  # one labels() lookup per kind
+            self._metrics.verifications.labels(result, purpose).inc(count)
+        return outcomes
+
+    def _commit_once(self, checks: list[_Check], now: float) -> list[Outcome]:
+        """One transaction: each prepared decision applied, then the audit events. The
+        checks are not changed, so a rolled-back attempt can be run again."""
         with self._db.engine.begin() as connection:
             # read in the write transaction, after the batch before this one committed
             # (under SQLite's write lock; PostgreSQL reads what is committed by then)
@@ -158,24 +179,39 @@ class VerificationService:
                 connection, (c.source_key for c in checks if c.source_key), now
             )
             locked_now: dict[int | str, float] = {}
-            for check in checks:
-                check.outcome = self._apply_in_order(connection, check, now, locked_now, failures)
-            self._audit.append_many(connection, [_audit_record(c) for c in checks])
-        outcomes = []
-        decided: Counter[tuple[str, str]] = Counter()
-        for check in checks:
-            assert check.outcome is not None  # noqa: S101
-            self._log_decision(check.request, check.outcome)
-            decided[(check.outcome.result.value, check.request.purpose)] += 1
-            outcomes.append(check.outcome)
-        for (result, purpose), count in decided.items():  # one labels() lookup per kind
-            self._metrics.verifications.labels(result, purpose).inc(count)
+            outcomes = [
+                self._apply_in_order(connection, check, now, locked_now, failures)
+                for check in checks
+            ]
+            self._audit.append_many(
+                connection,
+                [_audit_record(c.request, o) for c, o in zip(checks, outcomes, strict=True)],
+            )
         return outcomes
+
+    def budget_levels(
+        self, credential_id: int, kind: str, digits: int
+    ) -> dict[str, tuple[float, float]]:
+        """For the officer: each unfamiliar-context pool of a credential, as (guesses left,
+        seconds until one whole guess is there again)."""
+        budget = guess_budget(kind, digits, self.policy)
+        keys = {pool: f"c{credential_id}:{pool}" for pool in GUESS_POOLS}
+        now = self._clock()
+        with self._db.reading() as connection:
+            rows = store.budgets(connection, list(keys.values()))
+        levels = {}
+        for pool, key in keys.items():
+            row = rows.get(key)
+            level = budget.level(row.tokens, row.updated_at, now) if row else budget.capacity
+            levels[pool] = (level, budget.wait(level))
+        return levels
 
     # -- steps -----------------------------------------------------------------------------
 
     def _read(self, requests: Sequence[VerifyRequest], now: float) -> list[_Check]:
-        """The credentials of every user, read without taking the write lock."""
+        """The credentials of every user and their guessing budgets, read without taking
+        the write lock. A credential whose budget for this request's pool has no whole guess
+        left is treated as locked until it has one (its code is not even looked at)."""
         checks = [
             _Check(
                 r,
@@ -187,12 +223,52 @@ class VerificationService:
         ]
         with self._db.reading() as connection:
             found = store.read(connection, [c.username for c in checks])
-            unknown = [name for name, credentials in found.items() if not credentials]
-            locks = store.unknown_locks(connection, unknown)
+            keys = []
+            for check in checks:
+                request, credentials = check.request, found[check.username]
+                keys += [pool_key(c.id, check.username, request) for c in credentials]
+                if request.context:
+                    keys += [context_key(c.id, request.context) for c in credentials]
+                if not credentials:
+                    keys.append(pool_key(None, check.username, request))
+            rows = store.budgets(connection, keys)
         for check in checks:
-            check.credentials = found[check.username]
-            check.unknown_locked_until = locks.get(check.username)
+            check.credentials = [self._budgeted(check, c, rows, now) for c in found[check.username]]
+            if not check.credentials:
+                key = check.pools[None] = pool_key(None, check.username, check.request)
+                check.unknown_locked_until = _exhausted_until(
+                    self._unknown_budget, rows.get(key), now
+                )
         return checks
+
+    def _budgeted(
+        self,
+        check: _Check,
+        credential: CredentialState,
+        rows: Mapping[str, store.BudgetRow],
+        now: float,
+    ) -> CredentialState:
+        """`credential` with the pool this request counts in, locked while it is empty."""
+        request = check.request
+        key = pool_key(credential.id, check.username, request)
+        if request.context:
+            context = context_key(credential.id, request.context)
+            row = rows.get(context)
+            if row is not None and familiar(row.last_success, now, self.policy):
+                key = context
+        check.pools[credential.id] = key
+        until = _exhausted_until(self._budget(credential), rows.get(key), now)
+        if until is None or (credential.locked_until or 0) >= until:
+            return credential
+        return replace(credential, locked_until=until)
+
+    def _budget(self, credential: CredentialState) -> GuessBudget:
+        return guess_budget(credential.kind, credential.digits, self.policy)
+
+    @property
+    def _unknown_budget(self) -> GuessBudget:
+        """A username without a credential is budgeted like a 6-digit TOTP one."""
+        return guess_budget(CredentialKind.TOTP, 6, self.policy)
 
     def _compute(self, checks: list[_Check], now: float) -> None:
         """One hop to the HSM to look for every request's code in the windows of its usable
@@ -267,14 +343,22 @@ class VerificationService:
         outcome = check.outcome
         assert outcome is not None  # noqa: S101 - every check is decided
         if outcome.reason == "unknown_user":
-            if earlier := _locked_earlier(locked_now, f"user:{check.username}", None, now):
+            if earlier := _locked_earlier(locked_now, check.pools[None], None, now):
                 return earlier
-            return self._count_unknown(connection, check.username, outcome, now, locked_now)
+            return self._count_unknown(connection, check, outcome, now, locked_now)
         if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
             return outcome
         credential = next(c for c in check.credentials if c.public_id == outcome.credential_id)
-        if earlier := _locked_earlier(locked_now, credential.id, credential.public_id, now):
+        pool = check.pools[credential.id]
+        if earlier := _locked_earlier(locked_now, pool, credential.public_id, now):
             return earlier
+        budget = self._budget(credential)
+        if outcome.result is Result.ACCEPTED:
+            # prepared while the pool had a guess: it must still have one (a batch of
+            # guesses committed meanwhile may have spent it), or none of them could count
+            until = _exhausted_until(budget, store.budget_for_update(connection, pool), now)
+            if until is not None:
+                return locked(credential.public_id, until, now)
         if outcome.result is Result.ACCEPTED and outcome.reason == "match":
             assert outcome.step is not None  # noqa: S101 - set with every match
             step = outcome.step
@@ -282,60 +366,60 @@ class VerificationService:
             if credential.kind == CredentialKind.TOTP:
                 drift = clamp_drift(step, now, credential.period, self.policy.max_drift)
             if store.accept(connection, credential.id, step, drift, now):
+                if check.request.context:  # from now on this context has its own budget
+                    key = context_key(credential.id, check.request.context)
+                    store.remember_context(connection, key, budget, now)
                 return Outcome(Result.ACCEPTED, "accepted", credential.public_id)
         if outcome.result is Result.ACCEPTED:
             outcome = Outcome(Result.REJECTED, "replay", credential.public_id)
-        return self._count_failure(connection, credential, outcome, now, locked_now)
-
-    def _count_failure(
-        self,
-        connection: Connection,
-        credential: CredentialState,
-        outcome: Outcome,
-        now: float,
-        locked_now: dict[int | str, float],
-    ) -> Outcome:
-        counted = store.count_failure(connection, credential.id, now)
-        if counted is None:  # locked since it was read
-            until = store.locked_until(connection, credential.id)
-            return locked(credential.public_id, until or now, now)
-        failures, lockouts = counted
-        seconds = lockout_seconds(failures, lockouts, self.policy)
-        if seconds is None:
-            return outcome
-        store.lock(connection, credential.id, lockouts + 1, now + seconds)
-        locked_now[credential.id] = now + seconds
-        return Outcome(
-            Result.LOCKED,
-            f"{outcome.reason}_locked",
+        return self._spend(
+            connection,
+            pool,
+            budget,
             credential.public_id,
-            retry_after=math.ceil(seconds),
+            outcome,
+            now,
+            locked_now,
         )
 
     def _count_unknown(
         self,
         connection: Connection,
-        username: str,
+        check: _Check,
         outcome: Outcome,
         now: float,
         locked_now: dict[int | str, float],
     ) -> Outcome:
-        """A wrong code for a username without a credential counts and locks out like one
-        for a customer: otherwise only customers would ever answer `locked`."""
-        counted = store.count_unknown(connection, username, now)
-        if counted is None:  # locked out since it was read
-            until = store.unknown_locked_until(connection, username)
-            return locked(None, until or now, now)
-        failures, lockouts = counted
-        if now - self._pruned_at > 3600:  # forget names nobody has tried for a long time
-            store.prune_unknown(connection, now - self.policy.unknown_user_retention_seconds)
+        """A wrong code for a username without a credential spends a budget like one for a
+        customer's: otherwise only customers would ever answer `locked`."""
+        if now - self._pruned_at > 3600:  # forget buckets nobody has touched for long
+            store.prune_budgets(connection, now - self.policy.unknown_user_retention_seconds)
             self._pruned_at = now
-        seconds = lockout_seconds(failures, lockouts, self.policy)
-        if seconds is None:
+        return self._spend(
+            connection, check.pools[None], self._unknown_budget, None, outcome, now, locked_now
+        )
+
+    def _spend(
+        self,
+        connection: Connection,
+        key: str,
+        budget: GuessBudget,
+        public_id: str | None,
+        outcome: Outcome,
+        now: float,
+        locked_now: dict[int | str, float],
+    ) -> Outcome:
+        """Count a wrong guess in its budget; the last whole guess answers `locked`."""
+        left = store.spend(connection, key, budget, now)
+        if left is None:  # emptied by another process since it was read
+            until = _exhausted_until(budget, store.budgets(connection, [key]).get(key), now)
+            return locked(public_id, until or now, now)
+        if left >= WHOLE:
             return outcome
-        store.lock_unknown(connection, username, lockouts + 1, now + seconds)
-        locked_now[f"user:{username}"] = now + seconds
-        return Outcome(Result.LOCKED, "unknown_user_locked", retry_after=math.ceil(seconds))
+        seconds = budget.wait(left)
+        locked_now[key] = now + seconds
+        reason = "unknown_user_locked" if public_id is None else f"{outcome.reason}_locked"
+        return Outcome(Result.LOCKED, reason, public_id, retry_after=max(1, math.ceil(seconds)))
 
     def _log_decision(self, request: VerifyRequest, outcome: Outcome) -> None:
         if not _decisions.isEnabledFor(logging.INFO):
@@ -355,20 +439,24 @@ class VerificationService:
 _UNUSABLE = WrappedSeed(b"", 0, 0)
 
 
+def _exhausted_until(budget: GuessBudget, row: store.BudgetRow | None, now: float) -> float | None:
+    """When a bucket has a whole guess again; None if it has one now."""
+    level = budget.level(row.tokens, row.updated_at, now) if row else budget.capacity
+    return None if level >= WHOLE else now + budget.wait(level)
+
+
 def _locked_earlier(
     locked_now: dict[int | str, float], key: int | str, public_id: str | None, now: float
 ) -> Outcome | None:
-    """`locked` when an earlier request of the batch locked `key` (a credential id, or
-    "user:<name>" for an unknown username); None otherwise."""
+    """`locked` when an earlier request of the batch emptied the budget `key`; None
+    otherwise."""
     until = locked_now.get(key)
     if until is None:
         return None
     return locked(public_id, until, now)
 
 
-def _audit_record(check: _Check) -> AuditRecord:
-    request, outcome = check.request, check.outcome
-    assert outcome is not None  # noqa: S101
+def _audit_record(request: VerifyRequest, outcome: Outcome) -> AuditRecord:
     details: dict[str, Any] = {}
     if request.transaction:
         details["transaction"] = dict(request.transaction)

@@ -6,10 +6,10 @@ reads and writes; no rule lives here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, or_, update
+from sqlalchemy import Connection, bindparam, case, delete, or_, update
 from sqlmodel import col, select
 
 from server.db.driver import DriverStatement
@@ -19,9 +19,9 @@ from server.db.models import (
     CredentialStatus,
     Customer,
     CustomerStatus,
-    UnknownUserFailures,
+    GuessBudgets,
 )
-from server.domain.verification.rules import CredentialState
+from server.domain.verification.rules import WHOLE, CredentialState, GuessBudget
 
 _STATE_COLUMNS = [getattr(Credential, f.name) for f in fields(CredentialState)]
 # Read once per verify batch, on the driver's cursor (see server.db.driver).
@@ -57,60 +57,71 @@ _ACCEPT = DriverStatement(
         updated_at=bindparam("now"),
     )
 )
-# A failure counts only while the credential is not locked (a lock written since the read
-# holds; the refusals during a lock are not counted again).
-_COUNT_FAILURE = (
-    update(Credential)
-    .where(col(Credential.id) == bindparam("cid"))
-    .where(_not_locked(col(Credential.locked_until)))
-    .values(failure_count=col(Credential.failure_count) + 1, updated_at=bindparam("now"))
-    .returning(col(Credential.failure_count), col(Credential.lockouts))
-)
-_LOCKED_UNTIL = select(col(Credential.locked_until)).where(col(Credential.id) == bindparam("cid"))
-_LOAD_UNKNOWN = DriverStatement(
-    select(col(UnknownUserFailures.username), col(UnknownUserFailures.locked_until)).where(
-        col(UnknownUserFailures.username).in_(bindparam("usernames", expanding=True))
-    )
-)
-_UNKNOWN_LOCKED_UNTIL = select(col(UnknownUserFailures.locked_until)).where(
-    col(UnknownUserFailures.username) == bindparam("username")
+_LOAD_BUDGETS = DriverStatement(
+    select(
+        col(GuessBudgets.key),
+        col(GuessBudgets.tokens),
+        col(GuessBudgets.updated_at),
+        col(GuessBudgets.last_success),
+    ).where(col(GuessBudgets.key).in_(bindparam("keys", expanding=True)))
 )
 
 
-_COUNT_UNKNOWN = per_dialect(
+def _refilled() -> Any:
+    """The bucket's level now, in SQL (both dialects): refilled since its last write, capped."""
+    since: Any = bindparam("now") - col(GuessBudgets.updated_at)
+    grown = col(GuessBudgets.tokens) + since * bindparam("rate")
+    return case((grown >= bindparam("cap"), bindparam("cap")), else_=grown)
+
+
+# One guess spent, atomically: a missing bucket is made full with one taken; an existing one
+# is refilled and one taken only if a whole guess is left (else no row comes back).
+_SPEND = per_dialect(
     lambda dialect: (
-        dialect.insert(UnknownUserFailures)
-        .values(
-            username=bindparam("username"),
-            failure_count=1,
-            lockouts=0,
-            updated_at=bindparam("now"),
-        )
+        dialect.insert(GuessBudgets)
+        .values(key=bindparam("key"), tokens=bindparam("cap") - 1, updated_at=bindparam("now"))
         .on_conflict_do_update(
-            index_elements=["username"],
-            set_={
-                "failure_count": col(UnknownUserFailures.failure_count) + 1,
-                "updated_at": bindparam("now"),
-            },
-            # as for customers: no failure counts while the name is locked out
-            where=_not_locked(col(UnknownUserFailures.locked_until)),
+            index_elements=["key"],
+            set_={"tokens": _refilled() - 1, "updated_at": bindparam("now")},
+            where=_refilled() >= WHOLE,
         )
-        .returning(col(UnknownUserFailures.failure_count), col(UnknownUserFailures.lockouts))
+        .returning(col(GuessBudgets.tokens))
     )
 )
-_LOCK_UNKNOWN = (
-    update(UnknownUserFailures)
-    .where(col(UnknownUserFailures.username) == bindparam("name"))
-    .values(failure_count=0, lockouts=bindparam("new_lockouts"), locked_until=bindparam("until"))
+_REMEMBER = per_dialect(
+    lambda dialect: (
+        dialect.insert(GuessBudgets)
+        .values(
+            key=bindparam("key"),
+            tokens=bindparam("cap"),
+            updated_at=bindparam("now"),
+            last_success=bindparam("now"),
+        )
+        .on_conflict_do_update(index_elements=["key"], set_={"last_success": bindparam("now")})
+    )
 )
-_PRUNE_UNKNOWN = delete(UnknownUserFailures).where(
-    col(UnknownUserFailures.updated_at) < bindparam("before")
+_PRUNE_BUDGETS = delete(GuessBudgets).where(
+    col(GuessBudgets.updated_at) < bindparam("before"),
+    or_(
+        col(GuessBudgets.last_success).is_(None),
+        col(GuessBudgets.last_success) < bindparam("before"),
+    ),
 )
-_LOCK = (
-    update(Credential)
-    .where(col(Credential.id) == bindparam("cid"))
-    .values(failure_count=0, lockouts=bindparam("new_lockouts"), locked_until=bindparam("until"))
+_BUDGET_FOR_UPDATE = (
+    select(col(GuessBudgets.tokens), col(GuessBudgets.updated_at), col(GuessBudgets.last_success))
+    .where(col(GuessBudgets.key) == bindparam("key"))
+    .with_for_update()
 )
+_FORGET_CREDENTIAL = delete(GuessBudgets).where(col(GuessBudgets.key).like(bindparam("prefix")))
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """A stored bucket: tokens at `updated_at`; `last_success` for a context's pool."""
+
+    tokens: float
+    updated_at: float
+    last_success: float | None
 
 
 def read(connection: Connection, usernames: Sequence[str]) -> dict[str, list[CredentialState]]:
@@ -121,11 +132,44 @@ def read(connection: Connection, usernames: Sequence[str]) -> dict[str, list[Cre
     return found
 
 
-def unknown_locks(connection: Connection, usernames: Sequence[str]) -> dict[str, float | None]:
-    """The stand-in lock-outs of usernames that have no credential."""
-    if not usernames:
+def budgets(connection: Connection, keys: Sequence[str]) -> dict[str, BudgetRow]:
+    """The stored buckets among `keys` (a key without a row is a full bucket)."""
+    if not keys:
         return {}
-    return dict(_LOAD_UNKNOWN.rows(connection, {"usernames": sorted(usernames)}))
+    rows = _LOAD_BUDGETS.rows(connection, {"keys": sorted(set(keys))})
+    return {key: BudgetRow(tokens, updated, last) for key, tokens, updated, last in rows}
+
+
+def budget_for_update(connection: Connection, key: str) -> BudgetRow | None:
+    """One bucket, its row locked until the transaction ends (PostgreSQL; SQLite's write
+    transaction holds the whole database): an acceptance and a parallel guess cannot both
+    take the last guess."""
+    row = connection.execute(_BUDGET_FOR_UPDATE, {"key": key}).first()
+    return None if row is None else BudgetRow(row[0], row[1], row[2])
+
+
+def spend(connection: Connection, key: str, budget: GuessBudget, now: float) -> float | None:
+    """Take one guess from the bucket `key`: the guesses left after it, or None when there
+    was no whole guess to take (another process took the last since it was read)."""
+    params = {"key": key, "cap": budget.capacity, "rate": budget.per_second, "now": now}
+    left = connection.execute(_SPEND[connection.dialect.name], params).scalar()
+    return None if left is None else float(left)
+
+
+def remember_context(connection: Connection, key: str, budget: GuessBudget, now: float) -> None:
+    """Note a success from a context: its own bucket from now on (`rules.familiar`)."""
+    params = {"key": key, "cap": budget.capacity, "now": now}
+    connection.execute(_REMEMBER[connection.dialect.name], params)
+
+
+def prune_budgets(connection: Connection, before: float) -> None:
+    """Forget buckets untouched since `before` (full again by then) and old contexts."""
+    connection.execute(_PRUNE_BUDGETS, {"before": before})
+
+
+def forget_credential(connection: Connection, credential_id: int) -> None:
+    """Every bucket of a credential: an officer's unlock gives its budgets back in full."""
+    connection.execute(_FORGET_CREDENTIAL, {"prefix": f"c{credential_id}:%"})
 
 
 def accept(connection: Connection, credential_id: int, step: int, drift: int, now: float) -> bool:
@@ -133,42 +177,3 @@ def accept(connection: Connection, credential_id: int, step: int, drift: int, no
     and it is not locked; True when this call did."""
     params = {"cid": credential_id, "step": step, "new_drift": drift, "now": now}
     return bool(_ACCEPT.rowcount(connection, params) == 1)
-
-
-def count_failure(connection: Connection, credential_id: int, now: float) -> tuple[int, int] | None:
-    """One more failure (failures, lock-outs so far); None when the credential is locked."""
-    counted = connection.execute(_COUNT_FAILURE, {"cid": credential_id, "now": now}).first()
-    return None if counted is None else (counted[0], counted[1])
-
-
-def locked_until(connection: Connection, credential_id: int) -> float | None:
-    locked: float | None = connection.execute(_LOCKED_UNTIL, {"cid": credential_id}).scalar_one()
-    return locked
-
-
-def lock(connection: Connection, credential_id: int, lockouts: int, until: float) -> None:
-    """Lock the credential until `until`, its failures reset, `lockouts` counted."""
-    connection.execute(_LOCK, {"cid": credential_id, "new_lockouts": lockouts, "until": until})
-
-
-def count_unknown(connection: Connection, username: str, now: float) -> tuple[int, int] | None:
-    """One more failure for a username without a credential; None while it is locked."""
-    statement = _COUNT_UNKNOWN[connection.dialect.name]
-    counted = connection.execute(statement, {"username": username, "now": now}).first()
-    return None if counted is None else (counted[0], counted[1])
-
-
-def unknown_locked_until(connection: Connection, username: str) -> float | None:
-    until: float | None = connection.execute(
-        _UNKNOWN_LOCKED_UNTIL, {"username": username}
-    ).scalar_one()
-    return until
-
-
-def lock_unknown(connection: Connection, username: str, lockouts: int, until: float) -> None:
-    connection.execute(_LOCK_UNKNOWN, {"name": username, "new_lockouts": lockouts, "until": until})
-
-
-def prune_unknown(connection: Connection, before: float) -> None:
-    """Forget usernames nobody has tried since `before`."""
-    connection.execute(_PRUNE_UNKNOWN, {"before": before})
