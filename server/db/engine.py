@@ -131,6 +131,17 @@ def error_facts(exc: BaseException) -> dict[str, str]:
     return {name: value for name, value in facts.items() if isinstance(value, str) and value}
 
 
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+TRANSIENT_SQLITE = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error that the same transaction, run again, may not meet: PostgreSQL's
+    deadlock and serialization failures, SQLite's busy or locked database."""
+    facts = error_facts(exc)
+    return facts.get("sqlstate") in TRANSIENT_SQLSTATES or facts.get("code") in TRANSIENT_SQLITE
+
+
 def database_problem(exc: SQLAlchemyError) -> str:
     """One line about a database error: the driver's error class (e.g. OperationalError),
     never its text, which can quote the statement's parameters or the URL."""

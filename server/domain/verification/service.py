@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
+import random
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,10 +25,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from hsm import Algorithm, HsmError, OtpEngine, OtpJob, WrappedSeed
 from server.clock import Clock
-from server.db.engine import Database
+from server.db.engine import Database, error_facts, is_transient
 from server.db.models import CredentialKind
 from server.domain.audit.rules import AuditRecord
 from server.domain.audit.service import AuditLog
@@ -56,6 +59,9 @@ from server.domain.verification.rules import (
 from server.metrics import Metrics
 
 log = structlog.get_logger("server.verify")
+COMMIT_ATTEMPTS = 5
+COMMIT_BACKOFF_SECONDS = 0.005
+_JITTER = random.Random()  # noqa: S311 - spreading retries in time, not a secret
 _decisions = logging.getLogger("server.verify")
 
 
@@ -160,7 +166,17 @@ class VerificationService:
             sqlalchemy.exc.SQLAlchemyError: the database failed; nothing was written.
         """
         checks, now = prepared.checks, prepared.now
-        outcomes = self._commit_once(checks, now)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                outcomes = self._commit_once(checks, now)
+                break
+            except DBAPIError as exc:
+                # a deadlock or serialization failure rolled everything back: the same
+                # decisions, applied again to the state as it is then, answer every request
+                if attempt == COMMIT_ATTEMPTS or not is_transient(exc):
+                    raise
+                log.info("verify.commit_retried", attempt=attempt, **error_facts(exc))
+                time.sleep(_JITTER.uniform(0, COMMIT_BACKOFF_SECONDS * 2**attempt))
         decided: Counter[tuple[str, str]] = Counter()
         for check, outcome in zip(checks, outcomes, strict=True):
             self._log_decision(check.request, outcome)
