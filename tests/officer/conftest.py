@@ -17,7 +17,6 @@ from sqlmodel import Session, col, select
 from hsm import Hsm
 from server.cli.admin import main
 from server.db.engine import make_engine
-from server.db.migrate import upgrade
 from server.db.models import AuditEvent, Credential
 from tests.cli.in_process import Ran, run_in_process
 from tests.conftest import SoftHsmTokens
@@ -35,17 +34,6 @@ def officer_hsm(tokens: SoftHsmTokens) -> Iterator[Hsm]:
     hsm.ensure_keys()
     yield hsm
     hsm.close()
-
-
-@pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite database at the newest schema, migrated once for the session: a test's
-    database is a copy, what `upgrade` would make, in a millisecond instead of fifty."""
-    path = tmp_path_factory.mktemp("schema") / "otp.sqlite3"
-    upgrade(f"sqlite:///{path}")
-    # the engine is disposed: everything is in the file, nothing left in a WAL beside it
-    assert not path.with_name(path.name + "-wal").exists()
-    return path
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,6 @@ from litestar.testing import TestClient
 
 from hsm import Algorithm, Hsm
 from server.app import create_app
-from server.db.migrate import upgrade
 from server.db.models import Credential, CredentialKind
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.purposes import Purpose
@@ -148,10 +148,10 @@ def make_client_key(services: Services, name: str, purposes: list[Purpose]) -> s
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path}/otp.sqlite3"
-    upgrade(url)
-    return url
+def database_url(tmp_path: Path, migrated_database: Path) -> str:
+    """This test's own database at the newest schema: a copy of the one migrated once."""
+    shutil.copyfile(migrated_database, tmp_path / "otp.sqlite3")
+    return f"sqlite:///{tmp_path}/otp.sqlite3"
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks import tpm_vault
 from device_firmware.vault import Argon2Cost
 
 
+@pytest.mark.slow  # ~5 s of timed rounds: `make test` runs it, a plain `pytest` not
 def test_the_tpm_vault_benchmark_reports_unlocks_against_their_baselines() -> None:
     lines = tpm_vault.run(0.05, argon2=Argon2Cost(memory_kib=1024, iterations=1))
     assert lines[0].startswith("one TPM unseal with the PIN (baseline)")
