@@ -53,6 +53,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    metrics_token: SecretStr | None = Field(default=None, repr=False)
+    """When set, `/metrics` and `/health/ready` answer only `Authorization: Bearer <token>`
+    (they name the HSM module, the token and the key versions, and count every decision);
+    `/health/live` stays open. Unset: both are open, for a server bound to a private
+    address."""
     trusted_proxies: str = ""
     """Comma-separated addresses or CIDRs of the load balancers in front of the server
     (e.g. "10.0.0.0/24"). Only a connection from one of them may name the client with

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+from typing import Any
+
 import anyio.to_thread
 import structlog
 from litestar import Controller, MediaType, get
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.response import Response
@@ -17,9 +22,26 @@ from server.db.engine import database_problem
 from server.di import AppServices
 from server.domain.keys.guarantees import judge
 from server.domain.operations.schemas import DatabaseReadiness, HsmReadiness, Readiness
+from server.errors import NotAuthenticated
 from server.services import Services
 
 log = structlog.get_logger("server")
+
+
+async def operator_only(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard of `/metrics` and `/health/ready` when `OTP_METRICS_TOKEN` is set: the
+    monitoring's bearer token, compared in constant time."""
+    services: Services = connection.app.state.services
+    expected = services.settings.metrics_token
+    if expected is None:
+        return
+    given = connection.headers.get("authorization", "")
+    scheme, _space, token = given.partition(" ")
+    wanted = expected.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), wanted):
+        raise NotAuthenticated("send the monitoring token: Authorization: Bearer <token>")
 
 
 class HealthController(Controller):
@@ -35,6 +57,7 @@ class HealthController(Controller):
 
     @get(
         "/ready",
+        guards=[operator_only],
         summary="The HSM and the database can be used",
         responses={
             HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
@@ -112,7 +135,7 @@ class MetricsController(Controller):
     path = "/metrics"
     tags = ("operations",)
 
-    @get("/", summary="Prometheus metrics", media_type=MediaType.TEXT)
+    @get("/", guards=[operator_only], summary="Prometheus metrics", media_type=MediaType.TEXT)
     async def metrics(self, services: AppServices) -> Response[bytes]:
         """Verifications by result and purpose, verify latency, HSM operations."""
         return Response(
