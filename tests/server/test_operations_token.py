@@ -7,7 +7,7 @@ import pytest
 
 from tests.server.conftest import Bank
 
-TOKEN = "monitoring-token-0123456789abcdef"  # noqa: S105 - a test's token
+TOKEN = "monitoring-token-0123456789abcdef"
 
 
 @pytest.mark.settings(metrics_token=TOKEN)
