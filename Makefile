@@ -22,7 +22,8 @@ run: deps
 	$(BIN)/otp-admin db upgrade
 	OTP_PORT=$(PORT) $(BIN)/python -m server.demo
 	@# plain HTTP on loopback: cookies without Secure and __Host- (the server warns at start)
-	OTP_PORTAL_INSECURE_COOKIES=true OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)
+	OTP_AUDIT_ANCHOR_FILE=$(abspath $(VAR))/audit-anchor.log OTP_PORTAL_INSECURE_COOKIES=true \
+	  OTP_LOG_FORMAT=console $(BIN)/otp-server --host 127.0.0.1 --port $(PORT)
 
 ## test: install what is missing, then ruff, mypy and pytest
 test: deps lint typecheck unit

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from hsm import HsmPort
 from server.clock import Clock
 from server.db.engine import Database
+from server.domain.audit.anchor import AnchorFile
 from server.domain.audit.service import AuditLog
 from server.domain.clients.services import ClientService
 from server.domain.credentials.service import CredentialService
@@ -60,7 +61,8 @@ class Services:
     ) -> Services:
         db = db or Database.from_url(settings.database_url)
         metrics = Metrics()
-        audit = AuditLog(hsm, clock)
+        anchor = settings.audit_anchor_file
+        audit = AuditLog(hsm, clock, AnchorFile(anchor) if anchor is not None else None)
         passwords = Passwords(
             PasswordPolicy(
                 time_cost=settings.argon2_time_cost,

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    audit_anchor_file: Path | None = None
+    """Where every committed seal of the audit chain is also appended (docs/design.md §4,
+    "Audit anchor"): `audit verify` then finds a database rolled back to an older head.
+    Make it append-only (`chattr +a`) or ship it to a remote log; one file per process."""
     metrics_token: SecretStr | None = Field(default=None, repr=False)
     """When set, `/metrics` and `/health/ready` answer only `Authorization: Bearer <token>`
     (they name the HSM module, the token and the key versions, and count every decision);

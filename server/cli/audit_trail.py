@@ -12,6 +12,7 @@ from typing import IO, Any
 import click
 
 from server.cli.context import Context, actor, pass_context, progress_bar, run_action
+from server.domain.audit.anchor import AnchorFile
 from server.domain.audit_export.services import AuditTrail, event_line
 
 
@@ -21,13 +22,29 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option(
+    "--anchor",
+    "anchors",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    multiple=True,
+    help="an audit anchor file (each server's OTP_AUDIT_ANCHOR_FILE); may be repeated "
+    "(default: this configuration's)",
+)
 @pass_context
-def audit_verify(context: Context) -> None:
-    """Check the hash chain and the HSM seal; exit 1 at the first bad event."""
+def audit_verify(context: Context, anchors: tuple[Path, ...]) -> None:
+    """Check the hash chain, the HSM seal and the anchors; exit 1 at the first bad event."""
+    audit = context.services.audit
 
     def check() -> Any:
-        with context.transaction() as session:
-            return context.services.audit.verify(session)
+        files: list[AnchorFile | None] = [AnchorFile(path) for path in anchors] or [audit.anchor]
+        report = None
+        for anchor in files:
+            audit.anchor = anchor
+            with context.transaction() as session:
+                report = audit.verify(session)
+            if not report.ok:
+                break
+        return report
 
     report = run_action(check)
     if not report.ok:

@@ -235,3 +235,25 @@ def may_reseal(report: AuditReport) -> bool:
     chain whose newest events are not sealed; never an OK chain (nothing to seal), nor a
     break that a seal must never cover."""
     return not (report.ok or (report.problem and "not sealed" not in report.problem))
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One sealed head, as the anchor file recorded it."""
+
+    seq: int
+    hash: str
+    mac: str
+    key_version: int
+
+
+def anchor_problem(anchor: Anchor, head: Head, hash_at_seq: str | None) -> str | None:
+    """What an anchored seal says about the database's chain: None when it holds."""
+    if anchor.seq > head.seq:
+        return (
+            f"the chain ends at seq {head.seq} but the anchor holds a seal of seq {anchor.seq}: "
+            "newer events were removed, or an older copy of the database was restored"
+        )
+    if hash_at_seq != anchor.hash:
+        return f"the event at seq {anchor.seq} is not the one the anchor sealed: it was rewritten"
+    return None

@@ -15,16 +15,20 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection
+from sqlalchemy import event as sql_events
 from sqlmodel import Session
 
 from hsm import AuditSealer, HsmError
 from server.clock import Clock
 from server.domain.audit import store
+from server.domain.audit.anchor import AnchorFile
 from server.domain.audit.rules import (
     GENESIS,
+    Anchor,
     AuditRecord,
     AuditReport,
     Head,
+    anchor_problem,
     forged_seal,
     head_problem,
     link_problem,
@@ -41,9 +45,11 @@ log = structlog.get_logger("server.audit")
 class AuditLog:
     """Appends events inside the caller's transaction and checks the chain."""
 
-    def __init__(self, hsm: AuditSealer, clock: Clock) -> None:
+    def __init__(self, hsm: AuditSealer, clock: Clock, anchor: AnchorFile | None = None) -> None:
         self._hsm = hsm
         self._clock = clock
+        self.anchor = anchor
+        """Where committed seals are also written, outside the database (`anchor`)."""
         self._trusted: tuple[int, str | None] = (0, None)
         """(sealed seq, MAC) of the seal this process made or checked last."""
         self._own_tail: dict[int, str] = {}
@@ -95,6 +101,10 @@ class AuditLog:
         else:
             self._trusted, self._own_tail = (newest_seq, mac.hex()), {}
             store.seal_head(connection, newest_seq, newest_hash, mac.hex(), version)
+            if self.anchor is not None:  # once the transaction commits, never before
+                sealed = Anchor(newest_seq, newest_hash, mac.hex(), version)
+                anchor = self.anchor
+                sql_events.listen(connection, "commit", lambda _: anchor.append(sealed), once=True)
         return [e["seq"] for e in events]
 
     def _may_extend(self, connection: Connection, head: Head) -> bool:
@@ -170,4 +180,26 @@ class AuditLog:
             return problem
         if head.sealed_seq > 0 and not self._seal_is_the_hsms(head):
             return forged_seal(head, count)
+        if self.anchor is not None:
+            anchored = self._anchored_problem(session, head, count)
+            if anchored is not None:
+                return anchored
         return sealed_report(head, newest, count)
+
+    def _anchored_problem(self, session: Session, head: Head, count: int) -> AuditReport | None:
+        """The newest anchored seal that is the HSM's, held against the database's chain."""
+        assert self.anchor is not None  # noqa: S101 - checked by the caller
+        for anchor in reversed(self.anchor.anchors()):
+            _, expected = self._hsm.audit_mac(
+                seal_message(anchor.seq, anchor.hash), anchor.key_version
+            )
+            if not hmac.compare_digest(expected.hex(), anchor.mac):
+                log.critical("audit.anchor_line_forged", seq=anchor.seq)
+                continue  # a line the HSM did not seal proves nothing either way
+            found = store.events_after(session, anchor.seq - 1, 1)
+            at_seq = found[0].hash if found and found[0].seq == anchor.seq else None
+            problem = anchor_problem(anchor, head, at_seq)
+            if problem is None:
+                return None
+            return AuditReport(False, count, min(anchor.seq, head.seq + 1), problem)
+        return None
