@@ -20,7 +20,7 @@ from hsm import Hsm, HsmError, HsmPort
 from server.clock import Clock, system_clock
 from server.db.engine import Database
 from server.domain.enrollment.controllers import EnrollmentController, TokenRequestsController
-from server.domain.keys.guarantees import judge
+from server.domain.keys.rules import judge
 from server.domain.operations.controllers import HealthController, MetricsController
 from server.domain.verification.controllers import VerifyController
 from server.errors import (

@@ -128,7 +128,7 @@ RULES_MAY_IMPORT = {
     "server.errors",  # the domain's errors, in words
     "server.domain.enrollment.device_id",  # the check digit and the key's device ID
 }
-HSM_VALUES = {"Algorithm", "HsmError", "WrappedSeed", "totp_counter"}
+HSM_VALUES = {"Algorithm", "HsmError", "HsmStatus", "WrappedSeed", "totp_counter"}
 """What a rules module may take from `hsm`: value types, errors to tell apart, and the TOTP
 step (arithmetic); never a port, a session or the module that opens one."""
 

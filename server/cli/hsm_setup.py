@@ -11,8 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hsm import Hsm, HsmConfig, HsmError, HsmStatus, KeyNotFound, KeyPurpose
 from server.cli.context import Context, pass_context, record, run_action
 from server.db.engine import database_problem
-from server.domain.keys.guarantees import judge
-from server.domain.keys.rules import KekUsage
+from server.domain.keys.rules import KekUsage, judge
 from softhsm_config import SOFTHSM_MODULE, TokenSetupError, create_token
 
 

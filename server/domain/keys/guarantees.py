@@ -1,47 +1,19 @@
-"""What the HSM's extraction proof means for this server (docs/hsm.md, "What the HSM
-enforces"): a missing guarantee keeps the server unready unless the security officer
-accepted it (`OTP_HSM_ACCEPT_WEAKNESSES`); each accepted one that the proof finds is
-logged and audited once per process, with what the attempt got."""
+"""The accepted weaknesses of the HSM's extraction proof, logged and audited once per
+process with what the attempt got (docs/hsm.md, "What the HSM enforces"). The verdict
+itself, `judge`, is a pure rule in `rules.py`."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import structlog
 
 from hsm import HsmStatus
 from server.db.engine import Database
 from server.domain.audit.service import AuditLog
+from server.domain.keys.rules import HsmGuarantees
 
 log = structlog.get_logger("server")
-
-
-@dataclass(frozen=True)
-class HsmGuarantees:
-    """The proof's verdict as readiness needs it."""
-
-    missing: list[str]
-    """Guarantees an attempt broke that no officer accepted: the server is not ready."""
-    accepted: list[str]
-    """Guarantees an attempt broke that the officer accepted (audited)."""
-    reason: str | None
-    """Why the server is not ready, for /health/ready (None when it may be)."""
-
-
-def judge(status: HsmStatus) -> HsmGuarantees:
-    """The verdict on `status`'s proof."""
-    broken = status.extraction.weaknesses
-    missing = status.missing_guarantees
-    accepted = [g for g in broken if g not in missing]
-    reason = None
-    if missing:
-        reason = (
-            "the HSM lets seeds out: "
-            + status.extraction.summary(missing)
-            + " (no officer accepted this: OTP_HSM_ACCEPT_WEAKNESSES)"
-        )
-    return HsmGuarantees(missing, accepted, reason)
 
 
 class WeaknessAudit:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hsm import WrappedSeed
+from hsm import HsmStatus, WrappedSeed
 from server.errors import Conflict, NotFound
 
 DEFAULT_BATCH = 200
@@ -217,3 +217,35 @@ def too_early(
         f"may still wrap new seeds under v{version} until they rescan the token; "
         f"try again in {int(wait) + 1} s"
     )
+
+
+# -- what the HSM's extraction proof means for readiness ------------------------------------
+# A missing guarantee keeps the server unready unless the security officer accepted it
+# (`OTP_HSM_ACCEPT_WEAKNESSES`); `guarantees.WeaknessAudit` audits the accepted ones.
+
+
+@dataclass(frozen=True)
+class HsmGuarantees:
+    """The proof's verdict as readiness needs it."""
+
+    missing: list[str]
+    """Guarantees an attempt broke that no officer accepted: the server is not ready."""
+    accepted: list[str]
+    """Guarantees an attempt broke that the officer accepted (audited)."""
+    reason: str | None
+    """Why the server is not ready, for /health/ready (None when it may be)."""
+
+
+def judge(status: HsmStatus) -> HsmGuarantees:
+    """The verdict on `status`'s proof."""
+    broken = status.extraction.weaknesses
+    missing = status.missing_guarantees
+    accepted = [g for g in broken if g not in missing]
+    reason = None
+    if missing:
+        reason = (
+            "the HSM lets seeds out: "
+            + status.extraction.summary(missing)
+            + " (no officer accepted this: OTP_HSM_ACCEPT_WEAKNESSES)"
+        )
+    return HsmGuarantees(missing, accepted, reason)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hsm import HsmError
 from server.db.engine import database_problem
 from server.di import AppServices
-from server.domain.keys.guarantees import judge
+from server.domain.keys.rules import judge
 from server.domain.operations.schemas import DatabaseReadiness, HsmReadiness, Readiness
 from server.errors import NotAuthenticated
 from server.services import Services
