@@ -55,6 +55,7 @@ def _helps(name: str) -> None:
     assert "Usage:" in result.stdout
 
 
+@pytest.mark.slow  # a process per console script: `make test` runs it
 def test_softhsm_token_runs_and_makes_a_token(tmp_path: Path) -> None:
     _helps("softhsm-token")
     made = _script(
@@ -66,6 +67,7 @@ def test_softhsm_token_runs_and_makes_a_token(tmp_path: Path) -> None:
     assert (tmp_path / "secrets" / "smoke.user-pin").is_file()
 
 
+@pytest.mark.slow  # a process per console script: `make test` runs it
 def test_otp_hsm_runs_and_reads_the_token(tokens: SoftHsmTokens, hsm: Hsm) -> None:
     _helps("otp-hsm")
     key = _script(
@@ -77,6 +79,7 @@ def test_otp_hsm_runs_and_reads_the_token(tokens: SoftHsmTokens, hsm: Hsm) -> No
     assert key.stdout.strip() == b64url(hsm.provisioning_public_key()[1])
 
 
+@pytest.mark.slow  # a process per console script: `make test` runs it
 def test_otp_admin_runs_and_migrates_a_database(tokens: SoftHsmTokens, tmp_path: Path) -> None:
     _helps("otp-admin")
     url = f"sqlite:///{tmp_path}/otp.sqlite3"
@@ -86,6 +89,7 @@ def test_otp_admin_runs_and_migrates_a_database(tokens: SoftHsmTokens, tmp_path:
     assert (tmp_path / "otp.sqlite3").stat().st_size > 0
 
 
+@pytest.mark.slow  # a process per console script: `make test` runs it
 def test_otp_server_runs_and_answers(tokens: SoftHsmTokens, hsm: Hsm, tmp_path: Path) -> None:
     _helps("otp-server")
     url = f"sqlite:///{tmp_path}/otp.sqlite3"

@@ -144,10 +144,15 @@ def define_pin(rig: Rig, pin: str = PIN) -> None:
     rig.press(pin + "#" + pin + "#")
 
 
-VAULT_KINDS = ("fake", "file", pytest.param("tpm", marks=pytest.mark.slow))
+VAULT_KINDS = (
+    "fake",
+    pytest.param("file", marks=pytest.mark.slow),
+    pytest.param("tpm", marks=pytest.mark.slow),
+)
 """Every test of the token suite that takes `rig`, `rig_factory` or `enrolled` runs on each:
-the core's fake, the file vault and the TPM vault (a software TPM per test; `make test`
-runs those, a plain `pytest` not: they double the suite's time)."""
+the core's fake, the file vault and the TPM vault (a software TPM per test). `make test`
+runs all three; a plain `pytest` the fake only (the real vaults keep their own tests in
+its run: the contract, `test_file_vault`, `tpm/`)."""
 
 
 @pytest.fixture(params=VAULT_KINDS)

@@ -147,6 +147,7 @@ print(newcomer.status().token_label)
 """
 
 
+@pytest.mark.slow  # a child process per module: `make test` runs it
 def test_a_token_the_module_did_not_list_at_initialisation_is_found(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
@@ -190,6 +191,7 @@ def test_a_missing_token_leaves_the_sessions_of_other_hsms_alone(
     assert hsm._conn.generation == generation  # the same session: not re-opened
 
 
+@pytest.mark.slow  # several processes at once: `make test` runs it
 def test_processes_opening_the_token_together_find_it(tmp_path: Path) -> None:
     """Their logins rewrite the token as the others read it: with one look at the token,
     about half of such opens fail (`python -m tests.hsm.concurrent_opens`)."""
