@@ -1,0 +1,136 @@
+"""Servers behind a real load balancer (Debian's HAProxy), on one PostgreSQL (issue 21).
+
+HAProxy runs as an ordinary process with a configuration written here, checks each server's
+`/health/ready`, and names the client in `X-Forwarded-For` (the servers trust it:
+`OTP_TRUSTED_PROXIES`). The configuration is the one `docs/deploy.md` shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hsm import Hsm
+from tests.conftest import SoftHsmTokens
+from tests.server.processes import PostgresCluster, free_port, server_env, server_process
+from tests.server.test_replay import _prepare, _race
+
+pytestmark = pytest.mark.slow  # processes and a balancer: `make test` runs it, a plain `pytest` not
+
+HAPROXY_CONFIG = """\
+global
+    maxconn 256
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    option redispatch
+    retries 2
+
+frontend otp
+    bind 127.0.0.1:{port}
+    default_backend servers
+
+backend servers
+    balance roundrobin
+    http-request del-header X-Forwarded-For
+    option forwardfor
+    option httpchk GET /health/ready
+    default-server check inter 300ms fall 1 rise 1
+{servers}
+"""
+
+
+@contextmanager
+def haproxy(backends: list[str], tmp: Path) -> Iterator[str]:
+    """HAProxy on a loopback port in front of `backends` (base URLs); yields its URL."""
+    port = free_port()
+    servers = "\n".join(
+        f"    server s{i} {url.removeprefix('http://')}" for i, url in enumerate(backends)
+    )
+    config = tmp / "haproxy.cfg"
+    config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers))
+    process = subprocess.Popen(
+        ["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # ready when every server passed its first check
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "haproxy did not come up"
+            time.sleep(0.2)
+        time.sleep(1)  # one more check interval: both servers marked up
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresCluster) -> str:
+    return postgres.create_database(f"otp_lb_{os.getpid()}_{time.monotonic_ns() % 10**6}")
+
+
+def test_the_replay_storm_through_the_balancer_is_accepted_exactly_once(
+    hsm: Hsm, tokens: SoftHsmTokens, pg_url: str, tmp_path: Path
+) -> None:
+    key, username, totp = _prepare(pg_url, hsm)
+    env = {**server_env(tokens, pg_url), "OTP_TRUSTED_PROXIES": "127.0.0.1/32"}
+    with ExitStack() as stack:
+        backends = []
+        for _ in range(2):  # one after the other: SoftHSM processes opening the token at once
+            backends.append(stack.enter_context(server_process(env)))
+            assert httpx.get(f"{backends[-1]}/health/ready").status_code == 200
+        base = stack.enter_context(haproxy(backends, tmp_path))
+        results = asyncio.run(_race([base], key, username, totp.now()))
+    assert results["accepted"] == 1, results
+    assert results["unavailable"] == 0, results
+    assert results["accepted"] + results["rejected"] + results["locked"] == sum(results.values())
+
+
+def test_a_killed_server_is_routed_around(
+    hsm: Hsm, tokens: SoftHsmTokens, pg_url: str, tmp_path: Path
+) -> None:
+    key, username, _totp = _prepare(pg_url, hsm)
+    env = {**server_env(tokens, pg_url), "OTP_TRUSTED_PROXIES": "127.0.0.1/32"}
+    victim_port = free_port()
+    with ExitStack() as stack:
+        survivor = stack.enter_context(server_process(env))
+        assert httpx.get(f"{survivor}/health/ready").status_code == 200
+        victim = stack.enter_context(server_process(env, port=victim_port))
+        assert httpx.get(f"{victim}/health/ready").status_code == 200
+        base = stack.enter_context(haproxy([survivor, victim], tmp_path))
+        pid = int(
+            subprocess.run(
+                ["pgrep", "-f", "--", f"--port {victim_port}"], capture_output=True, text=True
+            ).stdout.split()[0]
+        )
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(1)  # a few check intervals: the balancer marks it down
+        answers: Counter[int] = Counter()
+        with httpx.Client(timeout=10) as client:
+            for _ in range(20):
+                answer = client.post(
+                    f"{base}/api/v1/verify",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={"username": username, "code": "000000", "purpose": "login"},
+                )
+                answers[answer.status_code] += 1
+    assert set(answers) <= {403, 423}, answers  # every answer from the survivor
