@@ -113,10 +113,39 @@ def _wrap(pin: str, data_key: bytes, contents: bytes, cost: Cost) -> tuple[bytes
 
 def reseal(key: DataKey, contents: bytes) -> bytes:
     """A vault file for new `contents`, same PIN and data key, fresh nonce."""
-    header = key.key_wrap + secrets.token_bytes(NONCE_BYTES)
-    sealed = AESGCM(key.key).encrypt(header[-NONCE_BYTES:], contents, header)
-    body = header + sealed
+    return seal_contents(key.key, key.key_wrap, contents)
+
+
+def seal_contents(key: bytes, header: bytes, contents: bytes) -> bytes:
+    """A whole vault file: `header`, a fresh nonce, `contents` under AES-256-GCM with the
+    header and nonce authenticated, and the trailing SHA-256 (shared by the TPM vault)."""
+    header += secrets.token_bytes(NONCE_BYTES)
+    body = header + AESGCM(key).encrypt(header[-NONCE_BYTES:], contents, header)
     return body + hashlib.sha256(body).digest()
+
+
+def open_contents(key: bytes, header: bytes, sealed: bytes) -> bytes:
+    """The contents `seal_contents` sealed; `header` ends with the nonce.
+
+    Raises:
+        VaultUnreadable: the contents were altered or belong to another key.
+    """
+    try:
+        return AESGCM(key).decrypt(header[-NONCE_BYTES:], sealed, header)
+    except InvalidTag:
+        raise VaultUnreadable("the vault's contents fail authentication (altered)") from None
+
+
+def checked_body(blob: bytes) -> bytes:
+    """A vault file without its trailing SHA-256, which must match (damage, not a PIN).
+
+    Raises:
+        VaultUnreadable: the checksum does not match.
+    """
+    body, checksum = blob[:-CHECKSUM_BYTES], blob[-CHECKSUM_BYTES:]
+    if not secrets.compare_digest(hashlib.sha256(body).digest(), checksum):
+        raise VaultUnreadable("the vault file is damaged (checksum mismatch)")
+    return body
 
 
 @dataclass(frozen=True)
@@ -144,9 +173,7 @@ def _parse(blob: bytes) -> _Parsed:
     header_size = _PREFIX.size + kind.FIELDS.size + _REST.size
     if len(blob) < header_size + TAG_BYTES + CHECKSUM_BYTES:
         raise VaultUnreadable("the vault file is truncated")
-    body, checksum = blob[:-CHECKSUM_BYTES], blob[-CHECKSUM_BYTES:]
-    if not secrets.compare_digest(hashlib.sha256(body).digest(), checksum):
-        raise VaultUnreadable("the vault file is damaged (checksum mismatch)")
+    body = checked_body(blob)
     rest = _PREFIX.size + kind.FIELDS.size
     try:
         cost = kind.unpack(body[_PREFIX.size : rest])
@@ -195,7 +222,4 @@ def unseal(blob: bytes, key: DataKey) -> bytes:
         VaultUnreadable: the contents were altered or belong to another key.
     """
     parsed = _parse(blob)
-    try:
-        return AESGCM(key.key).decrypt(parsed.data_nonce, parsed.sealed, parsed.header)
-    except InvalidTag:
-        raise VaultUnreadable("the vault's contents fail authentication (altered)") from None
+    return open_contents(key.key, parsed.header, parsed.sealed)

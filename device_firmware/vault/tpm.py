@@ -339,11 +339,20 @@ class Tpm:
     def read_attempts(self) -> int:
         """PIN attempts counted since the last right PIN (0 before `prepare`)."""
         with self._connected() as esapi:
-            index = self._find(esapi, self.layout.attempts)
-            if index is None:
-                return 0
-            data = esapi.nv_read(index, _COUNTER_BYTES, 0, auth_handle=index)
-            return int.from_bytes(bytes(data), "big")
+            return self._attempts(esapi)
+
+    def sealed_state(self) -> tuple[bytes | None, int]:
+        """`sealed_key_name` and `read_attempts` at once, on one connection (what a vault
+        asks before every unlock and at every start)."""
+        with self._connected() as esapi:
+            return self._sealed_name(esapi), self._attempts(esapi)
+
+    def _attempts(self, esapi: ESAPI) -> int:
+        index = self._find(esapi, self.layout.attempts)
+        if index is None:
+            return 0
+        data = esapi.nv_read(index, _COUNTER_BYTES, 0, auth_handle=index)
+        return int.from_bytes(bytes(data), "big")
 
     def write_attempts(self, used: int) -> None:
         """Store the attempt counter in NV; durable when this returns.
@@ -367,11 +376,14 @@ class Tpm:
     def sealed_key_name(self) -> bytes | None:
         """The TPM Name of the persistent sealed key (a hash of its public area), if any."""
         with self._connected() as esapi:
-            handle = self._find(esapi, self.layout.sealed_key)
-            if handle is None:
-                return None
-            _, name, _ = esapi.read_public(handle)
-            return bytes(name)
+            return self._sealed_name(esapi)
+
+    def _sealed_name(self, esapi: ESAPI) -> bytes | None:
+        handle = self._find(esapi, self.layout.sealed_key)
+        if handle is None:
+            return None
+        _, name, _ = esapi.read_public(handle)
+        return bytes(name)
 
     def seal(self, pin: str, data_key: bytes) -> bytes:
         """Store `data_key` in a persistent object whose authorisation is `pin`; its Name.

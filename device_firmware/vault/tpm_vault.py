@@ -35,15 +35,11 @@ there and never leaves, so a copied card cannot impersonate the token.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from device_firmware.core.catalog import Language
 from device_firmware.core.errors import (
@@ -55,7 +51,8 @@ from device_firmware.core.errors import (
     WrongPin,
 )
 from device_firmware.core.records import TokenData, VaultProtection, VaultStatus
-from device_firmware.vault import contents
+from device_firmware.vault import contents, sealed
+from device_firmware.vault.sealed import CHECKSUM_BYTES, NONCE_BYTES, TAG_BYTES
 from device_firmware.vault.storage import Checkpoint, DirectoryStorage
 from device_firmware.vault.tpm import (
     DATA_KEY_BYTES,
@@ -70,9 +67,6 @@ VAULT_FILE = "vault.bin"
 STATUS_FILE = "status.json"
 MAGIC = b"OTPTPMVT"
 FORMAT_VERSION = 1
-NONCE_BYTES = 12
-TAG_BYTES = 16
-CHECKSUM_BYTES = 32
 STATUS_VERSION = 1
 
 
@@ -174,11 +168,14 @@ class TpmVault:
 
     def status(self) -> VaultStatus:
         """Exists (a sealed key in the TPM and its file), PIN attempts, language."""
-        exists = self._exists()
+        exists, used = False, 0
+        if self._storage.exists(VAULT_FILE):
+            name, used = self.tpm.sealed_state()
+            exists = name is not None
         return VaultStatus(
             exists=exists,
             attempts_allowed=self.attempts_allowed,
-            attempts_used=self.tpm.read_attempts() if exists else 0,
+            attempts_used=used if exists else 0,
             language=self._language(),
         )
 
@@ -199,11 +196,10 @@ class TpmVault:
     def unlock(self, pin: str) -> TokenData:
         """Count the attempt in the TPM, then let the TPM check `pin` and open the vault."""
         blob = self._storage.read(VAULT_FILE)
-        name = self.tpm.sealed_key_name()
+        name, used = self.tpm.sealed_state()
         if blob is None or name is None:
             raise VaultStateError("there is no vault to unlock")
-        _parse(blob)  # damage is reported before counting: it costs no attempt
-        used = self.tpm.read_attempts()
+        parsed = _parse(blob)  # damage is reported before counting: it costs no attempt
         if used >= self.attempts_allowed:
             self.wipe()
             raise VaultWiped("no PIN attempt was left")
@@ -221,7 +217,7 @@ class TpmVault:
             raise VaultLockedOut(exc.retry_after) from None
         self.tpm.write_attempts(0)
         opened = _Opened(key, name)
-        data = contents.decode(_unseal(blob, opened))
+        data = contents.decode(_unseal(parsed, opened))
         self._opened = opened
         return data
 
@@ -277,18 +273,21 @@ _PREFIX = struct.Struct(">8sBB")
 
 def _seal(opened: _Opened, plaintext: bytes) -> bytes:
     header = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(opened.name)) + opened.name
-    header += secrets.token_bytes(NONCE_BYTES)
-    body = header + AESGCM(opened.key).encrypt(header[-NONCE_BYTES:], plaintext, header)
-    return body + hashlib.sha256(body).digest()
+    return sealed.seal_contents(opened.key, header, plaintext)
 
 
-def _parse(blob: bytes) -> tuple[bytes, bytes, bytes]:
-    """(name, header, ciphertext) of a vault file, checked for what needs no key."""
+@dataclass(frozen=True)
+class _Parsed:
+    name: bytes  # of the sealed key in the TPM
+    header: bytes  # authenticated, ends with the nonce
+    sealed: bytes
+
+
+def _parse(blob: bytes) -> _Parsed:
+    """A vault file split, checked for what needs no key."""
     if len(blob) < _PREFIX.size + NONCE_BYTES + TAG_BYTES + CHECKSUM_BYTES:
         raise VaultUnreadable("the vault file is truncated")
-    body, checksum = blob[:-CHECKSUM_BYTES], blob[-CHECKSUM_BYTES:]
-    if not secrets.compare_digest(hashlib.sha256(body).digest(), checksum):
-        raise VaultUnreadable("the vault file is damaged (checksum mismatch)")
+    body = sealed.checked_body(blob)
     magic, version, name_length = _PREFIX.unpack_from(body)
     if magic != MAGIC:
         raise VaultUnreadable("not a TPM vault file")
@@ -298,14 +297,10 @@ def _parse(blob: bytes) -> tuple[bytes, bytes, bytes]:
     if len(body) < header_end + TAG_BYTES:
         raise VaultUnreadable("the vault file is truncated")
     name = body[_PREFIX.size : _PREFIX.size + name_length]
-    return name, body[:header_end], body[header_end:]
+    return _Parsed(name, body[:header_end], body[header_end:])
 
 
-def _unseal(blob: bytes, opened: _Opened) -> bytes:
-    name, header, sealed = _parse(blob)
-    if not secrets.compare_digest(name, opened.name):
+def _unseal(parsed: _Parsed, opened: _Opened) -> bytes:
+    if not secrets.compare_digest(parsed.name, opened.name):
         raise VaultUnreadable("the vault file belongs to another sealed key")
-    try:
-        return AESGCM(opened.key).decrypt(header[-NONCE_BYTES:], sealed, header)
-    except InvalidTag:
-        raise VaultUnreadable("the vault's contents fail authentication (altered)") from None
+    return sealed.open_contents(opened.key, parsed.header, parsed.sealed)
