@@ -123,17 +123,23 @@ def context_digest(context: str) -> str:
     return hashlib.sha256(context.encode("utf-8")).hexdigest()[:32]
 
 
+def credential_key(credential_id: int, pool: str) -> str:
+    """A credential's bucket for `pool` (a `GUESS_POOLS` name, or a context's)."""
+    return f"c{credential_id}:{pool}"
+
+
 def context_key(credential_id: int, context: str) -> str:
     """The pool of a context where this credential got in before."""
-    return f"c{credential_id}:context:{context_digest(context)}"
+    return credential_key(credential_id, f"context:{context_digest(context)}")
 
 
 def pool_key(credential_id: int | None, username: str, request: VerifyRequest) -> str:
     """The pool a guess from an unfamiliar context is counted in (`credential_id` None: a
     username without a credential, counted like one)."""
     pool = GUESS_POOLS[1] if request.authenticated else GUESS_POOLS[0]
-    owner = f"c{credential_id}" if credential_id is not None else f"u:{username}"
-    return f"{owner}:{pool}"
+    if credential_id is None:
+        return f"u:{username}:{pool}"
+    return credential_key(credential_id, pool)
 
 
 def familiar(last_success: float | None, now: float, policy: VerifyPolicy) -> bool:

@@ -48,6 +48,7 @@ from server.domain.verification.rules import (
     VerifyRequest,
     clamp_drift,
     context_key,
+    credential_key,
     decide,
     familiar,
     guess_budget,
@@ -194,9 +195,13 @@ class VerificationService:
             failures = self._limit.counts(
                 connection, (c.source_key for c in checks if c.source_key), now
             )
-            locked_now: dict[int | str, float] = {}
+            # the pools that acceptances will need a guess in, locked once for the batch
+            held = store.budgets_for_update(
+                connection, [pool for check in checks if (pool := _accepting_pool(check))]
+            )
+            locked_now: dict[str, float] = {}
             outcomes = [
-                self._apply_in_order(connection, check, now, locked_now, failures)
+                self._apply_in_order(connection, check, now, locked_now, failures, held)
                 for check in checks
             ]
             self._audit.append_many(
@@ -211,16 +216,12 @@ class VerificationService:
         """For the officer: each unfamiliar-context pool of a credential, as (guesses left,
         seconds until one whole guess is there again)."""
         budget = guess_budget(kind, digits, self.policy)
-        keys = {pool: f"c{credential_id}:{pool}" for pool in GUESS_POOLS}
+        keys = {pool: credential_key(credential_id, pool) for pool in GUESS_POOLS}
         now = self._clock()
         with self._db.reading() as connection:
             rows = store.budgets(connection, list(keys.values()))
-        levels = {}
-        for pool, key in keys.items():
-            row = rows.get(key)
-            level = budget.level(row.tokens, row.updated_at, now) if row else budget.capacity
-            levels[pool] = (level, budget.wait(level))
-        return levels
+        levels = {pool: _level(budget, rows.get(key), now) for pool, key in keys.items()}
+        return {pool: (level, budget.wait(level)) for pool, level in levels.items()}
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -333,17 +334,18 @@ class VerificationService:
         connection: Connection,
         check: _Check,
         now: float,
-        locked_now: dict[int | str, float],
+        locked_now: dict[str, float],
         failures: dict[str, int],
+        held: Mapping[str, store.BudgetRow],
     ) -> Outcome:
         """Apply one decision after the source limit: `failures` holds each source's count,
-        the failures of this batch so far included."""
+        the failures of this batch so far included; `held`, the accepting pools' buckets."""
         source = check.source_key
         if source and failures.get(source, 0) >= self._limit.limit:
             return Outcome(
                 Result.RATE_LIMITED, "source_rate_limited", retry_after=self._limit.retry_after(now)
             )
-        outcome = self._apply(connection, check, now, locked_now)
+        outcome = self._apply(connection, check, now, locked_now, held)
         failed = outcome.result in (Result.REJECTED, Result.LOCKED)
         if source and failed and outcome.reason != "locked":
             self._limit.count(connection, source, now)
@@ -351,11 +353,15 @@ class VerificationService:
         return outcome
 
     def _apply(
-        self, connection: Connection, check: _Check, now: float, locked_now: dict[int | str, float]
+        self,
+        connection: Connection,
+        check: _Check,
+        now: float,
+        locked_now: dict[str, float],
+        held: Mapping[str, store.BudgetRow],
     ) -> Outcome:
         """Write the decision; an acceptance only if no one else used this step first.
-        `locked_now` holds what was locked earlier in this batch (credential id or unknown
-        username -> until)."""
+        `locked_now` holds the pools emptied earlier in this batch (pool key -> until)."""
         outcome = check.outcome
         assert outcome is not None  # noqa: S101 - every check is decided
         if outcome.reason == "unknown_user":
@@ -372,7 +378,7 @@ class VerificationService:
         if outcome.result is Result.ACCEPTED:
             # prepared while the pool had a guess: it must still have one (a batch of
             # guesses committed meanwhile may have spent it), or none of them could count
-            until = _exhausted_until(budget, store.budget_for_update(connection, pool), now)
+            until = _exhausted_until(budget, held.get(pool), now)
             if until is not None:
                 return locked(credential.public_id, until, now)
         if outcome.result is Result.ACCEPTED and outcome.reason == "match":
@@ -404,7 +410,7 @@ class VerificationService:
         check: _Check,
         outcome: Outcome,
         now: float,
-        locked_now: dict[int | str, float],
+        locked_now: dict[str, float],
     ) -> Outcome:
         """A wrong code for a username without a credential spends a budget like one for a
         customer's: otherwise only customers would ever answer `locked`."""
@@ -423,7 +429,7 @@ class VerificationService:
         public_id: str | None,
         outcome: Outcome,
         now: float,
-        locked_now: dict[int | str, float],
+        locked_now: dict[str, float],
     ) -> Outcome:
         """Count a wrong guess in its budget; the last whole guess answers `locked`."""
         left = store.spend(connection, key, budget, now)
@@ -455,14 +461,28 @@ class VerificationService:
 _UNUSABLE = WrappedSeed(b"", 0, 0)
 
 
+def _accepting_pool(check: _Check) -> str | None:
+    """The pool an acceptance prepared in `check` needs a guess in, if it prepared one."""
+    outcome = check.outcome
+    if outcome is None or outcome.result is not Result.ACCEPTED:
+        return None
+    credential = next(c for c in check.credentials if c.public_id == outcome.credential_id)
+    return check.pools[credential.id]
+
+
+def _level(budget: GuessBudget, row: store.BudgetRow | None, now: float) -> float:
+    """The guesses a stored bucket holds at `now` (no row: a full bucket)."""
+    return budget.level(row.tokens, row.updated_at, now) if row else budget.capacity
+
+
 def _exhausted_until(budget: GuessBudget, row: store.BudgetRow | None, now: float) -> float | None:
     """When a bucket has a whole guess again; None if it has one now."""
-    level = budget.level(row.tokens, row.updated_at, now) if row else budget.capacity
+    level = _level(budget, row, now)
     return None if level >= WHOLE else now + budget.wait(level)
 
 
 def _locked_earlier(
-    locked_now: dict[int | str, float], key: int | str, public_id: str | None, now: float
+    locked_now: dict[str, float], key: str, public_id: str | None, now: float
 ) -> Outcome | None:
     """`locked` when an earlier request of the batch emptied the budget `key`; None
     otherwise."""

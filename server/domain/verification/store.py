@@ -21,7 +21,12 @@ from server.db.models import (
     CustomerStatus,
     GuessBudgets,
 )
-from server.domain.verification.rules import WHOLE, CredentialState, GuessBudget
+from server.domain.verification.rules import (
+    WHOLE,
+    CredentialState,
+    GuessBudget,
+    credential_key,
+)
 
 _STATE_COLUMNS = [getattr(Credential, f.name) for f in fields(CredentialState)]
 # Read once per verify batch, on the driver's cursor (see server.db.driver).
@@ -107,9 +112,15 @@ _PRUNE_BUDGETS = delete(GuessBudgets).where(
         col(GuessBudgets.last_success) < bindparam("before"),
     ),
 )
-_BUDGET_FOR_UPDATE = (
-    select(col(GuessBudgets.tokens), col(GuessBudgets.updated_at), col(GuessBudgets.last_success))
-    .where(col(GuessBudgets.key) == bindparam("key"))
+_BUDGETS_FOR_UPDATE = DriverStatement(
+    select(
+        col(GuessBudgets.key),
+        col(GuessBudgets.tokens),
+        col(GuessBudgets.updated_at),
+        col(GuessBudgets.last_success),
+    )
+    .where(col(GuessBudgets.key).in_(bindparam("keys", expanding=True)))
+    .order_by(col(GuessBudgets.key))
     .with_for_update()
 )
 _FORGET_CREDENTIAL = delete(GuessBudgets).where(col(GuessBudgets.key).like(bindparam("prefix")))
@@ -140,12 +151,14 @@ def budgets(connection: Connection, keys: Sequence[str]) -> dict[str, BudgetRow]
     return {key: BudgetRow(tokens, updated, last) for key, tokens, updated, last in rows}
 
 
-def budget_for_update(connection: Connection, key: str) -> BudgetRow | None:
-    """One bucket, its row locked until the transaction ends (PostgreSQL; SQLite's write
-    transaction holds the whole database): an acceptance and a parallel guess cannot both
-    take the last guess."""
-    row = connection.execute(_BUDGET_FOR_UPDATE, {"key": key}).first()
-    return None if row is None else BudgetRow(row[0], row[1], row[2])
+def budgets_for_update(connection: Connection, keys: Sequence[str]) -> dict[str, BudgetRow]:
+    """`budgets`, their rows locked until the transaction ends, in key order (PostgreSQL;
+    SQLite's write transaction holds the whole database): an acceptance and a parallel
+    guess cannot both take the last guess."""
+    if not keys:
+        return {}
+    rows = _BUDGETS_FOR_UPDATE.rows(connection, {"keys": sorted(set(keys))})
+    return {key: BudgetRow(tokens, updated, last) for key, tokens, updated, last in rows}
 
 
 def spend(connection: Connection, key: str, budget: GuessBudget, now: float) -> float | None:
@@ -169,7 +182,7 @@ def prune_budgets(connection: Connection, before: float) -> None:
 
 def forget_credential(connection: Connection, credential_id: int) -> None:
     """Every bucket of a credential: an officer's unlock gives its budgets back in full."""
-    connection.execute(_FORGET_CREDENTIAL, {"prefix": f"c{credential_id}:%"})
+    connection.execute(_FORGET_CREDENTIAL, {"prefix": credential_key(credential_id, "%")})
 
 
 def accept(connection: Connection, credential_id: int, step: int, drift: int, now: float) -> bool:
