@@ -18,14 +18,14 @@ year, and the ratio.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import tempfile
 from pathlib import Path
 
 import pyotp
 
-from hsm import Hsm, HsmConfig
+from benchmarks.scratch_token import scratch_token
+from hsm import Hsm
 from server.app import create_app
 from server.db.migrate import upgrade
 from server.domain.credentials.rules import SeedImport
@@ -37,7 +37,6 @@ from server.domain.verification.rules import (
 )
 from server.services import Services
 from server.settings import Settings
-from softhsm_config import create_token
 
 DAY = 86400.0
 DEVICE = "device-cookie-0f9e8d7c6b5a4938"
@@ -61,17 +60,10 @@ def run(seconds: float = 1.0, days: int = 365, *, hsm: Hsm | None = None) -> lis
         tmp = Path(scratch)
         if hsm is not None:
             return _on(hsm, tmp, days)
-        token = create_token(tmp / "hsm", "bench-guessing", secrets_dir=tmp / "secrets")
-        os.environ["SOFTHSM2_CONF"] = str(token.conf_path)  # this process: one suite
-        own = Hsm(
-            HsmConfig(
-                module=token.module,
-                token_label=token.label,
-                user_pin=token.user_pin(),
-                so_pin=token.so_pin(),
-                accepted_weaknesses=frozenset({"key-store-readable"}),
-            )
+        _, config = scratch_token(
+            tmp, "bench-guessing", accepted_weaknesses=frozenset({"key-store-readable"})
         )
+        own = Hsm(config)
         try:
             own.ensure_keys()
             return _on(own, tmp, days)

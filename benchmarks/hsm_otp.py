@@ -20,24 +20,17 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.scratch_token import scratch_token
 from benchmarks.timing import Rate, measure
 from hsm import Algorithm, Hsm, HsmConfig, truncate
 from hsm.cryptoki import handle_of
 from hsm.seeds import HMAC_MECHANISMS
-from softhsm_config import create_token
 
 
 def run(seconds: float = 1.0) -> list[str]:
     """Measure on a new SoftHSM2 token and return the report lines."""
     with tempfile.TemporaryDirectory(prefix="bench-hsm-") as tmp:
-        token = create_token(Path(tmp) / "hsm", "bench", secrets_dir=Path(tmp) / "secrets")
-        os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
-        config = HsmConfig(
-            module=token.module,
-            token_label=token.label,
-            user_pin=token.user_pin(),
-            so_pin=token.so_pin(),
-        )
+        _, config = scratch_token(Path(tmp), "bench")
         return ["module: SoftHSM2", *_report(config, seconds)]
 
 

@@ -12,21 +12,20 @@ The ratio says how much of the HSM's rate the rotation keeps (1.0 = the database
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.population import populate, seed_pool
+from benchmarks.scratch_token import scratch_token
 from benchmarks.timing import Rate
-from hsm import Hsm, HsmConfig
+from hsm import Hsm
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.domain.audit.service import AuditLog
 from server.domain.keys.rotation import KeyRotation
 from server.domain.keys.rules import DEFAULT_BATCH
-from softhsm_config import create_token
 
 POOL = 500
 ROUNDS = 3
@@ -42,16 +41,8 @@ def run(seconds: float = 1.0) -> list[str]:
     count = max(2_000, int(5_000 * seconds))
     with tempfile.TemporaryDirectory(prefix="bench-rotation-") as tmp:
         base = Path(tmp)
-        token = create_token(base / "hsm", "bench-rotation", secrets_dir=base / "secrets")
-        os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
-        hsm = Hsm(
-            HsmConfig(
-                module=token.module,
-                token_label=token.label,
-                user_pin=token.user_pin(),
-                so_pin=token.so_pin(),
-            )
-        )
+        _, config = scratch_token(base, "bench-rotation")
+        hsm = Hsm(config)
         hsm.ensure_keys()
         pool = seed_pool(hsm, POOL)
         seeds = [pool[i % POOL][1] for i in range(count)]

@@ -45,3 +45,22 @@ def measure(
                 break
         rates.append(done / (now - start))
     return Rate(name, statistics.median(rates), min(rates), max(rates))
+
+
+def measure_each(
+    name: str, operation: Callable[[], object], seconds: float, rounds: int = 3
+) -> Rate:
+    """Like `measure`, one call at a time (for operations of a tenth of a second or more);
+    `seconds=0` times single calls, one per round."""
+    rates = []
+    for _ in range(rounds):
+        done = 0
+        start = time.perf_counter()
+        while True:
+            operation()
+            done += 1
+            now = time.perf_counter()
+            if now - start >= seconds:
+                break
+        rates.append(done / (now - start))
+    return Rate(name, statistics.median(rates), min(rates), max(rates))

@@ -39,13 +39,11 @@ What to expect on a Pi Zero 2 W (4 Cortex-A53 cores at 1 GHz, 512 MiB LPDDR2, an
 from __future__ import annotations
 
 import secrets
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.timing import Rate, measure
+from benchmarks.timing import Rate, measure, measure_each
 from device_firmware.core import Credential, Key, Screen, Token, TokenData
 from device_firmware.core.fake_link import FakeServerLink
 from device_firmware.core.fakes import FakeClock, FakeVault
@@ -153,22 +151,6 @@ def _frame_drawing(display: LastFrame, baseline: Rate, seconds: float) -> list[s
     return [drawn.line(baseline)]
 
 
-def _each(name: str, operation: Callable[[], object], seconds: float, rounds: int = 3) -> Rate:
-    """Like `measure`, one call at a time (for operations of a tenth of a second or more)."""
-    rates = []
-    for _ in range(rounds):
-        done = 0
-        start = time.perf_counter()
-        while True:
-            operation()
-            done += 1
-            now = time.perf_counter()
-            if now - start >= seconds:
-                break
-        rates.append(done / (now - start))
-    return Rate(name, statistics.median(rates), min(rates), max(rates))
-
-
 def _argon2(cost: Argon2Cost) -> str:
     memory = (
         f"{cost.memory_kib // 1024} MiB" if cost.memory_kib >= 1024 else f"{cost.memory_kib} KiB"
@@ -184,16 +166,16 @@ def _unlocks(seconds: float, argon2: Argon2Cost) -> list[str]:
         chosen.create(PIN, TokenData())
         tiny = FileVault(Path(tmp) / "tiny", kdf_cost=TINY)
         tiny.create(PIN, TokenData())
-        scrypt = _each(
+        scrypt = measure_each(
             f"one scrypt, N=2**{scrypt_cost.log2_n} r={scrypt_cost.r} p={scrypt_cost.p} (baseline)",
             lambda: scrypt_cost.derive(PIN, salt),
             seconds,
         )
-        derivation = _each(
+        derivation = measure_each(
             f"one Argon2id, {_argon2(argon2)}", lambda: argon2.derive(PIN, salt), seconds
         )
-        unlock = _each("vault unlock at that cost", lambda: chosen.unlock(PIN), seconds)
-        floor = _each(
+        unlock = measure_each("vault unlock at that cost", lambda: chosen.unlock(PIN), seconds)
+        floor = measure_each(
             f"vault unlock at {_argon2(TINY)} (disk + AES-GCM)",
             lambda: tiny.unlock(PIN),
             seconds,
@@ -226,8 +208,8 @@ def _offline_search(seconds: float, argon2: Argon2Cost) -> list[str]:
 
         return one
 
-    scrypt = _each("PINs tried, format 1: scrypt N=2**14 (baseline)", guess(old), seconds)
-    argon = _each(f"PINs tried, format 2: Argon2id {_argon2(argon2)}", guess(new), seconds)
+    scrypt = measure_each("PINs tried, format 1: scrypt N=2**14 (baseline)", guess(old), seconds)
+    argon = measure_each(f"PINs tried, format 2: Argon2id {_argon2(argon2)}", guess(new), seconds)
     lines = ["Offline PIN search on a copy of the card, PINs per second per core", scrypt.line()]
     lines.append(argon.line(scrypt))
     for which, rate in (("format 1", scrypt), ("format 2", argon)):

@@ -16,13 +16,10 @@ roughly 0.1-0.3 s per unlock there: still below the file vault's calibrated seco
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.timing import Rate, measure
+from benchmarks.timing import measure, measure_each
 from device_firmware.core import Credential, TokenData
 from device_firmware.emulator.software_tpm import SoftwareTpm
 from device_firmware.vault import Argon2Cost, FileVault, default_argon2_cost
@@ -71,12 +68,18 @@ def run(seconds: float, *, argon2: Argon2Cost | None = None) -> list[str]:
         file_vault = FileVault(root / "file-sd", kdf_cost=cost)
         file_vault.create(PIN, _data())
         rounds = max(3, int(seconds * 3))
-        kdf = _slow(
+        kdf = measure_each(
             "one Argon2id derivation at that cost",
             lambda: cost.derive(PIN, bytes(16)),
-            rounds,
+            seconds=0,
+            rounds=rounds,
         )
-        file_unlock = _slow("FileVault.unlock at that cost", lambda: file_vault.unlock(PIN), rounds)
+        file_unlock = measure_each(
+            "FileVault.unlock at that cost",
+            lambda: file_vault.unlock(PIN),
+            seconds=0,
+            rounds=rounds,
+        )
     return [
         unseal.line(),
         tpm_unlock.line(unseal),
@@ -92,13 +95,3 @@ def run(seconds: float, *, argon2: Argon2Cost | None = None) -> list[str]:
 
 def _cost(cost: Argon2Cost) -> str:
     return f"m={cost.memory_kib // 1024} MiB t={cost.iterations} p={cost.lanes}"
-
-
-def _slow(name: str, operation: Callable[[], object], rounds: int) -> Rate:
-    """A rate for an operation of about a second: `rounds` single calls, the median kept."""
-    rates = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        operation()
-        rates.append(1 / (time.perf_counter() - start))
-    return Rate(name, statistics.median(rates), min(rates), max(rates))

@@ -34,12 +34,12 @@ import httpx
 import pyotp
 
 from benchmarks.population import populate, seed_pool
-from hsm import Hsm, HsmConfig, WrappedSeed
+from benchmarks.scratch_token import scratch_token
+from hsm import Hsm, WrappedSeed
 from server.db.engine import make_engine
 from server.db.migrate import upgrade
 from server.domain.clients.services import ClientService
 from server.domain.verification.purposes import Purpose
-from softhsm_config import create_token
 
 HERE = Path(__file__).parent
 THROUGHPUT_CUSTOMERS = 100_000
@@ -290,16 +290,8 @@ def run(seconds: float = 1.0) -> list[str]:
     """Build the fixtures, run both measurements, return the report lines."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-verify-"))
     try:
-        token = create_token(tmp / "hsm", "bench", secrets_dir=tmp / "secrets")
-        os.environ["SOFTHSM2_CONF"] = str(token.conf_path)
-        hsm = Hsm(
-            HsmConfig(
-                module=token.module,
-                token_label=token.label,
-                user_pin=token.user_pin(),
-                so_pin=token.so_pin(),
-            )
-        )
+        token, config = scratch_token(tmp, "bench")
+        hsm = Hsm(config)
         hsm.ensure_keys()
         # as many seeds as the throughput test has customers: no two requests share one
         pool = seed_pool(hsm, THROUGHPUT_CUSTOMERS)
