@@ -95,10 +95,16 @@ def current_session(request: Request[Any, Any, Any]) -> Current | None:
     return found
 
 
+def current_login(request: Request[Any, Any, Any]) -> Current | None:
+    """The session of a finished login, or None (no session, or its code is still due)."""
+    session = current_session(request)
+    return session if session is not None and session.authenticated else None
+
+
 def current_customer(request: Request[Any, Any, Any]) -> Customer | None:
     """The logged-in customer, or None (no session, or its login is not finished)."""
-    session = current_session(request)
-    return session.customer if session is not None and session.authenticated else None
+    session = current_login(request)
+    return session.customer if session is not None else None
 
 
 def to_login(request: Request[Any, Any, Any]) -> Redirect:
@@ -223,8 +229,8 @@ class PortalController(Controller):
     def sessions(
         self, request: Request[Any, Any, Any], services: AppServices
     ) -> Template | Redirect:
-        session = current_session(request)
-        if session is None or not session.authenticated:
+        session = current_login(request)
+        if session is None:
             return to_login(request)
         return _sessions_page(request, services, session)
 
@@ -232,8 +238,8 @@ class PortalController(Controller):
     def end_session(
         self, request: Request[Any, Any, Any], services: AppServices, data: Form
     ) -> Template | Redirect:
-        session = current_session(request)
-        if session is None or not session.authenticated:
+        session = current_login(request)
+        if session is None:
             return to_login(request)
         try:
             services.sessions.end_other(session, data.get("session", "")[:40])
@@ -249,8 +255,8 @@ class PortalController(Controller):
     def end_other_sessions(
         self, request: Request[Any, Any, Any], services: AppServices
     ) -> Template | Redirect:
-        session = current_session(request)
-        if session is None or not session.authenticated:
+        session = current_login(request)
+        if session is None:
             return to_login(request)
         services.sessions.end_others(session)
         return Redirect("/portal/sessions")
