@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 from hsm import HsmPort
 from server.clock import Clock
@@ -134,18 +135,19 @@ def verify_policy(settings: Settings) -> VerifyPolicy:
 
 def enrollment_policy_of(settings: Settings) -> EnrollmentPolicy:
     """`EnrollmentPolicy` from the settings `ENROLLMENT_SETTINGS` names."""
-    return EnrollmentPolicy(
-        **{field: getattr(settings, name) for field, name in ENROLLMENT_SETTINGS.items()}
-    )
+    return EnrollmentPolicy(**_named(settings, ENROLLMENT_SETTINGS))
 
 
 def login_policy_of(settings: Settings) -> LoginPolicy:
     """`LoginPolicy` from the settings `LOGIN_SETTINGS` names."""
-    return LoginPolicy(**{field: getattr(settings, name) for field, name in LOGIN_SETTINGS.items()})
+    return LoginPolicy(**_named(settings, LOGIN_SETTINGS))
 
 
 def session_policy_of(settings: Settings) -> SessionPolicy:
     """`SessionPolicy` from the settings `SESSION_SETTINGS` names."""
-    return SessionPolicy(
-        **{field: getattr(settings, name) for field, name in SESSION_SETTINGS.items()}
-    )
+    return SessionPolicy(**_named(settings, SESSION_SETTINGS))
+
+
+def _named(settings: Settings, names: dict[str, str]) -> dict[str, Any]:
+    """Each policy field's value, from the setting `names` gives it."""
+    return {field: getattr(settings, name) for field, name in names.items()}
