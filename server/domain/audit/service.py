@@ -160,8 +160,14 @@ class AuditLog:
         )
         return report
 
-    def verify(self, session: Session, batch: int = 1000) -> AuditReport:
-        """Walk the whole chain; report the first event that is wrong, or OK."""
+    def verify(
+        self,
+        session: Session,
+        batch: int = 1000,
+        anchors: Sequence[AnchorFile] | None = None,
+    ) -> AuditReport:
+        """Walk the whole chain; report the first event that is wrong, or OK. The chain is
+        then held against each of `anchors` (default: this process's own anchor file)."""
         head = store.head(session)
         prev, expected, count = GENESIS, 1, 0
         sealed_hash: str | None = None
@@ -180,16 +186,19 @@ class AuditLog:
             return problem
         if head.sealed_seq > 0 and not self._seal_is_the_hsms(head):
             return forged_seal(head, count)
-        if self.anchor is not None:
-            anchored = self._anchored_problem(session, head, count)
+        if anchors is None:
+            anchors = [self.anchor] if self.anchor is not None else []
+        for anchor_file in anchors:
+            anchored = self._anchored_problem(session, anchor_file, head, count)
             if anchored is not None:
                 return anchored
         return sealed_report(head, newest, count)
 
-    def _anchored_problem(self, session: Session, head: Head, count: int) -> AuditReport | None:
+    def _anchored_problem(
+        self, session: Session, anchor_file: AnchorFile, head: Head, count: int
+    ) -> AuditReport | None:
         """The newest anchored seal that is the HSM's, held against the database's chain."""
-        assert self.anchor is not None  # noqa: S101 - checked by the caller
-        for anchor in reversed(self.anchor.anchors()):
+        for anchor in reversed(anchor_file.anchors()):
             _, expected = self._hsm.audit_mac(
                 seal_message(anchor.seq, anchor.hash), anchor.key_version
             )
