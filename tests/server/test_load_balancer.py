@@ -1,6 +1,6 @@
 """Servers behind a real load balancer (Debian's HAProxy), on one PostgreSQL (issue 21).
 
-HAProxy runs as an ordinary process with a configuration written here, checks each server's
+HAProxy (`tests/server/balancer.py`) runs as an ordinary process, checks each server's
 `/health/ready`, and names the client in `X-Forwarded-For` (the servers trust it:
 `OTP_TRUSTED_PROXIES`). The configuration is the one `docs/deploy.md` shows.
 """
@@ -13,8 +13,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -22,65 +21,11 @@ import pytest
 
 from hsm import Hsm
 from tests.conftest import SoftHsmTokens
+from tests.server.balancer import haproxy
 from tests.server.processes import PostgresCluster, free_port, server_env, server_process
 from tests.server.test_replay import _prepare, _race
 
 pytestmark = pytest.mark.slow  # processes and a balancer: `make test` runs it, a plain `pytest` not
-
-HAPROXY_CONFIG = """\
-global
-    maxconn 256
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    option redispatch
-    retries 2
-
-frontend otp
-    bind 127.0.0.1:{port}
-    default_backend servers
-
-backend servers
-    balance roundrobin
-    http-request del-header X-Forwarded-For
-    option forwardfor
-    option httpchk GET /health/ready
-    default-server check inter 300ms fall 1 rise 1
-{servers}
-"""
-
-
-@contextmanager
-def haproxy(backends: list[str], tmp: Path) -> Iterator[str]:
-    """HAProxy on a loopback port in front of `backends` (base URLs); yields its URL."""
-    port = free_port()
-    servers = "\n".join(
-        f"    server s{i} {url.removeprefix('http://')}" for i, url in enumerate(backends)
-    )
-    config = tmp / "haproxy.cfg"
-    config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers))
-    process = subprocess.Popen(
-        ["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:  # ready when every server passed its first check
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "haproxy did not come up"
-            time.sleep(0.2)
-        time.sleep(1)  # one more check interval: both servers marked up
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
