@@ -5,7 +5,7 @@ portal's login."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, delete, select
@@ -22,10 +22,10 @@ _FAILURES = (
 _COUNT = per_dialect(
     lambda dialect: (
         dialect.insert(SourceFailures)
-        .values(source=bindparam("source"), window=bindparam("window"), failures=1)
+        .values(source=bindparam("source"), window=bindparam("window"), failures=bindparam("n"))
         .on_conflict_do_update(
             index_elements=["source", "window"],
-            set_={"failures": col(SourceFailures.failures) + 1},
+            set_={"failures": col(SourceFailures.failures) + bindparam("n")},
         )
         .returning(col(SourceFailures.failures))
     )
@@ -64,8 +64,18 @@ class FailureLimit:
         return {source: failures for source, failures in rows}
 
     def count(self, connection: Connection, source: str, now: float) -> None:
-        """One more failure for `source`; its older windows are dropped when a new one
-        starts (the first failure in it), not on every failure."""
-        params = {"source": source, "window": self.window(now)}
-        if connection.execute(_COUNT[connection.dialect.name], params).scalar_one() == 1:
-            connection.execute(_FORGET_OLDER, params)
+        """One more failure for `source`."""
+        self.count_many(connection, {source: 1}, now)
+
+    def count_many(self, connection: Connection, failures: Mapping[str, int], now: float) -> None:
+        """`failures[source]` more failures for each source, the rows written in source
+        order (the lock order of docs/design.md §4). A source's older windows are dropped
+        when a new one starts (its first failures in it), not on every failure."""
+        window = self.window(now)
+        for source in sorted(failures):
+            params = {"source": source, "window": window, "n": failures[source]}
+            if (
+                connection.execute(_COUNT[connection.dialect.name], params).scalar_one()
+                == params["n"]
+            ):
+                connection.execute(_FORGET_OLDER, params)

@@ -190,20 +190,26 @@ class VerificationService:
         """One transaction: each prepared decision applied, then the audit events. The
         checks are not changed, so a rolled-back attempt can be run again."""
         with self._db.engine.begin() as connection:
+            # every row the batch may write, locked before it writes any, in the order every
+            # writer takes (docs/design.md §4, "Lock order"): no deadlock between batches
+            held = store.lock_in_order(connection, *self._rows_written(checks), now)
             # read in the write transaction, after the batch before this one committed
             # (under SQLite's write lock; PostgreSQL reads what is committed by then)
             failures = self._limit.counts(
                 connection, (c.source_key for c in checks if c.source_key), now
             )
-            # the pools that acceptances will need a guess in, locked once for the batch
-            held = store.budgets_for_update(
-                connection, [pool for check in checks if (pool := _accepting_pool(check))]
-            )
+            counted = dict(failures)
             locked_now: dict[str, float] = {}
             outcomes = [
                 self._apply_in_order(connection, check, now, locked_now, failures, held)
                 for check in checks
             ]
+            # the sources' new failures, after the buckets, in source order
+            self._limit.count_many(
+                connection,
+                {s: n - counted.get(s, 0) for s, n in failures.items() if n != counted.get(s, 0)},
+                now,
+            )
             self._audit.append_many(
                 connection,
                 [_audit_record(c.request, o) for c, o in zip(checks, outcomes, strict=True)],
@@ -329,6 +335,27 @@ class VerificationService:
                 return _UNUSABLE  # the batch's HSM call fails anyway: the HSM is away
         return self._decoy_seed
 
+    def _rows_written(self, checks: list[_Check]) -> tuple[list[int], dict[str, float]]:
+        """What `_apply` may write for these decided checks: the credentials an acceptance
+        moves on, and the buckets (key -> capacity) a guess is spent from, an acceptance
+        needs a guess in, or a success remembers its context in."""
+        credentials: list[int] = []
+        buckets: dict[str, float] = {}
+        for check in checks:
+            outcome = check.outcome
+            assert outcome is not None  # noqa: S101 - every check is decided
+            if outcome.reason == "unknown_user":
+                buckets[check.pools[None]] = self._unknown_budget.capacity
+            elif outcome.result is Result.ACCEPTED or outcome.reason == "wrong_code":
+                credential = _decided_credential(check)
+                capacity = self._budget(credential).capacity
+                buckets[check.pools[credential.id]] = capacity
+                if outcome.result is Result.ACCEPTED:
+                    credentials.append(credential.id)
+                    if check.request.context:
+                        buckets[context_key(credential.id, check.request.context)] = capacity
+        return credentials, buckets
+
     def _apply_in_order(
         self,
         connection: Connection,
@@ -339,7 +366,8 @@ class VerificationService:
         held: Mapping[str, store.BudgetRow],
     ) -> Outcome:
         """Apply one decision after the source limit: `failures` holds each source's count,
-        the failures of this batch so far included; `held`, the accepting pools' buckets."""
+        the failures of this batch so far included (this adds the decision's); `held`, the
+        buckets the batch locked."""
         source = check.source_key
         if source and failures.get(source, 0) >= self._limit.limit:
             return Outcome(
@@ -348,8 +376,7 @@ class VerificationService:
         outcome = self._apply(connection, check, now, locked_now, held)
         failed = outcome.result in (Result.REJECTED, Result.LOCKED)
         if source and failed and outcome.reason != "locked":
-            self._limit.count(connection, source, now)
-            failures[source] = failures.get(source, 0) + 1
+            failures[source] = failures.get(source, 0) + 1  # stored after the batch
         return outcome
 
     def _apply(
@@ -370,7 +397,7 @@ class VerificationService:
             return self._count_unknown(connection, check, outcome, now, locked_now)
         if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
             return outcome
-        credential = next(c for c in check.credentials if c.public_id == outcome.credential_id)
+        credential = _decided_credential(check)
         pool = check.pools[credential.id]
         if earlier := _locked_earlier(locked_now, pool, credential.public_id, now):
             return earlier
@@ -461,13 +488,11 @@ class VerificationService:
 _UNUSABLE = WrappedSeed(b"", 0, 0)
 
 
-def _accepting_pool(check: _Check) -> str | None:
-    """The pool an acceptance prepared in `check` needs a guess in, if it prepared one."""
+def _decided_credential(check: _Check) -> CredentialState:
+    """The credential a decided check's outcome is about."""
     outcome = check.outcome
-    if outcome is None or outcome.result is not Result.ACCEPTED:
-        return None
-    credential = next(c for c in check.credentials if c.public_id == outcome.credential_id)
-    return check.pools[credential.id]
+    assert outcome is not None  # noqa: S101 - every check is decided
+    return next(c for c in check.credentials if c.public_id == outcome.credential_id)
 
 
 def _level(budget: GuessBudget, row: store.BudgetRow | None, now: float) -> float:

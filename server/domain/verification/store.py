@@ -5,11 +5,12 @@ reads and writes; no rule lives here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, delete, or_, update
+from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 
 from server.db.driver import DriverStatement
@@ -112,16 +113,25 @@ _PRUNE_BUDGETS = delete(GuessBudgets).where(
         col(GuessBudgets.last_success) < bindparam("before"),
     ),
 )
-_BUDGETS_FOR_UPDATE = DriverStatement(
-    select(
+# The rows a batch may write, locked before it writes any (`lock_in_order`). Only run on
+# PostgreSQL: SQLite's write transaction holds the whole database.
+_LOCK_CREDENTIALS = DriverStatement(
+    select(col(Credential.id))
+    .where(col(Credential.id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(Credential.id))
+    .with_for_update()
+)
+# A missing bucket is made as a missing one reads (full), an existing one locked as it is:
+# one statement, rows taken in the order of its VALUES.
+_LOCK_BUDGETS = (
+    postgresql.insert(GuessBudgets)
+    .on_conflict_do_update(index_elements=["key"], set_={"tokens": col(GuessBudgets.tokens)})
+    .returning(
         col(GuessBudgets.key),
         col(GuessBudgets.tokens),
         col(GuessBudgets.updated_at),
         col(GuessBudgets.last_success),
     )
-    .where(col(GuessBudgets.key).in_(bindparam("keys", expanding=True)))
-    .order_by(col(GuessBudgets.key))
-    .with_for_update()
 )
 _FORGET_CREDENTIAL = delete(GuessBudgets).where(col(GuessBudgets.key).like(bindparam("prefix")))
 
@@ -151,13 +161,29 @@ def budgets(connection: Connection, keys: Sequence[str]) -> dict[str, BudgetRow]
     return {key: BudgetRow(tokens, updated, last) for key, tokens, updated, last in rows}
 
 
-def budgets_for_update(connection: Connection, keys: Sequence[str]) -> dict[str, BudgetRow]:
-    """`budgets`, their rows locked until the transaction ends, in key order (PostgreSQL;
-    SQLite's write transaction holds the whole database): an acceptance and a parallel
-    guess cannot both take the last guess."""
+def lock_in_order(
+    connection: Connection, credential_ids: Sequence[int], buckets: Mapping[str, float], now: float
+) -> dict[str, BudgetRow]:
+    """Lock every row a verify batch may write before it writes any, in the order every
+    writer takes (docs/design.md §4, "Lock order"): the credentials by id, then the
+    buckets by key; returns the buckets. `buckets` maps each key to its capacity: a
+    missing bucket is stored full (as a missing one reads), so that inserting it takes its
+    place in the order too. Two batches then wait for each other instead of deadlocking.
+
+    SQLite's write transaction holds the whole database: there the buckets are only read.
+    """
+    keys = sorted(buckets)
+    if connection.dialect.name != "postgresql":
+        return budgets(connection, keys)
+    if credential_ids:
+        _LOCK_CREDENTIALS.rows(connection, {"ids": sorted(set(credential_ids))})
     if not keys:
         return {}
-    rows = _BUDGETS_FOR_UPDATE.rows(connection, {"keys": sorted(set(keys))})
+    rows = connection.execute(
+        _LOCK_BUDGETS.values(
+            [{"key": key, "tokens": buckets[key], "updated_at": now} for key in keys]
+        )
+    ).all()
     return {key: BudgetRow(tokens, updated, last) for key, tokens, updated, last in rows}
 
 

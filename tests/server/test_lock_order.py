@@ -1,0 +1,153 @@
+"""Verify batches take their row locks in one global order, so two batches that touch the
+same rows in opposite orders wait for each other instead of deadlocking (issue 21).
+
+Each test commits two prepared batches at once, on PostgreSQL, from two threads. After its
+first request is applied, each thread waits (a little) for the other to apply its first:
+without a global order the two then need each other's rows and PostgreSQL kills one
+transaction as a deadlock (40P01). The retry would still answer every request, so the test
+counts transactions: two batches must take exactly two.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyotp
+import pytest
+
+from hsm import Hsm
+from server.app import create_app
+from server.db.migrate import upgrade
+from server.domain.credentials.rules import SeedImport
+from server.domain.verification.rules import Outcome, Result, VerifyRequest
+from server.domain.verification.service import VerificationService
+from server.services import Services
+from tests.server.conftest import fast_settings
+from tests.server.processes import PostgresCluster
+
+pytestmark = pytest.mark.slow  # PostgreSQL: `make test` runs it, a plain `pytest` not
+
+
+@pytest.fixture
+def services(hsm: Hsm, postgres: PostgresCluster) -> Iterator[Services]:
+    url = postgres.create_database(f"otp_{secrets.token_hex(4)}")
+    upgrade(url)
+    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
+    yield services
+    services.db.dispose()
+
+
+def _customers(services: Services, names: list[str]) -> dict[str, pyotp.TOTP]:
+    made = {}
+    with services.db.transaction() as session:
+        for name in names:
+            seed = secrets.token_bytes(20)
+            customer = services.customers.add(session, name, f"{name}@example.com", "a pass 1")
+            services.credentials.import_seed(session, customer, SeedImport(seed=seed), "test")
+            made[name] = pyotp.TOTP(base64.b32encode(seed).decode(), interval=60)
+    return made
+
+
+def _wrong(totp: pyotp.TOTP) -> str:
+    return "000000" if totp.now() != "000000" else "111111"
+
+
+def _interleaved(
+    verification: VerificationService,
+    batches: list[list[VerifyRequest]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[list[Outcome]], int]:
+    """Commit `batches` from one thread each, both at once, each pausing after its first
+    request until the other has applied its first (or 3 s, if the other is waiting for a
+    lock). Returns the outcomes and the number of transactions the commits ran."""
+    prepared = [verification.prepare(batch) for batch in batches]
+    met = threading.Barrier(len(batches))
+    applied = threading.local()
+    attempts: list[int] = []
+    apply: Callable[..., Outcome] = verification._apply
+    commit_once: Callable[..., list[Outcome]] = verification._commit_once
+
+    def paused_apply(*args: Any) -> Outcome:
+        outcome = apply(*args)
+        if not getattr(applied, "once", False):
+            applied.once = True
+            try:
+                met.wait(timeout=3)
+            except threading.BrokenBarrierError:
+                pass  # the other batch waits for our locks: the order held
+        return outcome
+
+    def counted(*args: Any) -> list[Outcome]:
+        attempts.append(1)
+        applied.once = False
+        return commit_once(*args)
+
+    monkeypatch.setattr(verification, "_apply", paused_apply)
+    monkeypatch.setattr(verification, "_commit_once", counted)
+    outcomes: list[list[Outcome]] = [[] for _ in batches]
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = verification.commit(prepared[i])
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(batches))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return outcomes, len(attempts)
+
+
+def test_acceptances_in_opposite_orders_do_not_deadlock(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totp = _customers(services, ["ana", "ben"])
+    ana, ben = (VerifyRequest(n, totp[n].now(), "login", "rp") for n in ("ana", "ben"))
+    outcomes, transactions = _interleaved(
+        services.verification, [[ana, ben], [ben, ana]], monkeypatch
+    )
+    assert transactions == 2
+    results = [o.result for batch in outcomes for o in batch]
+    assert results.count(Result.ACCEPTED) == 2  # each code once, whichever batch got it
+
+
+def test_wrong_guesses_in_opposite_orders_do_not_deadlock(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    totp = _customers(services, ["ana", "ben"])
+    ana, ben = (VerifyRequest(n, _wrong(totp[n]), "login", "rp") for n in ("ana", "ben"))
+    outcomes, transactions = _interleaved(
+        services.verification, [[ana, ben], [ben, ana]], monkeypatch
+    )
+    assert transactions == 2
+    assert {o.result for batch in outcomes for o in batch} == {Result.REJECTED}
+
+
+def test_failures_of_one_source_in_opposite_orders_do_not_deadlock(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four customers, so no guessing budget is shared: only the sources' failure counters
+    are, touched in opposite orders."""
+    totp = _customers(services, ["ana", "ben", "cas", "dan"])
+
+    def wrong(name: str, source: str) -> VerifyRequest:
+        return VerifyRequest(name, _wrong(totp[name]), "login", "rp", source=source)
+
+    first = [wrong("ana", "10.0.0.1"), wrong("ben", "10.0.0.2")]
+    second = [wrong("cas", "10.0.0.2"), wrong("dan", "10.0.0.1")]
+    outcomes, transactions = _interleaved(services.verification, [first, second], monkeypatch)
+    assert transactions == 2
+    assert {o.result for batch in outcomes for o in batch} == {Result.REJECTED}
+    with services.db.engine.connect() as connection:
+        counts = services.verification._limit.counts(
+            connection, ["rp|10.0.0.1", "rp|10.0.0.2"], services.verification._clock()
+        )
+    assert counts == {"rp|10.0.0.1": 2, "rp|10.0.0.2": 2}  # every failure counted once
