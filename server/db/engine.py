@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -140,6 +140,14 @@ def is_transient(exc: BaseException) -> bool:
     deadlock and serialization failures, SQLite's busy or locked database."""
     facts = error_facts(exc)
     return facts.get("sqlstate") in TRANSIENT_SQLSTATES or facts.get("code") in TRANSIENT_SQLITE
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database cannot be reached or used at all (down, restarting, the connection
+    lost): every request would meet it, unlike an error one request's values cause."""
+    return isinstance(exc, OperationalError | InterfaceError) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
 
 
 def database_problem(exc: SQLAlchemyError) -> str:

@@ -4,6 +4,7 @@ portal's login."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,18 @@ _FORGET_OLDER = (
 )
 
 
+_KEY_LENGTH: int = SourceFailures.__table__.c.source.type.length  # type: ignore[attr-defined]
+
+
+def _stored(source: str) -> str:
+    """`source` as the counters' column holds it: as it is, or, when it is longer than the
+    column or holds a NUL (PostgreSQL refuses both), its start and a digest of all of it."""
+    if len(source) <= _KEY_LENGTH and "\x00" not in source:
+        return source
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{source[: _KEY_LENGTH - len(digest) - 1].replace(chr(0), '?')}#{digest}"
+
+
 @dataclass(frozen=True)
 class FailureLimit:
     """At most `limit` failures per `window_seconds` for one source."""
@@ -57,11 +70,13 @@ class FailureLimit:
 
     def counts(self, connection: Connection, sources: Iterable[str], now: float) -> dict[str, int]:
         """Failures of each of `sources` in this window (sources without any are left out)."""
-        wanted = sorted(set(sources))
+        wanted = {_stored(source): source for source in sources}
         if not wanted:
             return {}
-        rows = connection.execute(_FAILURES, {"sources": wanted, "window": self.window(now)}).all()
-        return {source: failures for source, failures in rows}
+        rows = connection.execute(
+            _FAILURES, {"sources": sorted(wanted), "window": self.window(now)}
+        ).all()
+        return {wanted[stored]: failures for stored, failures in rows}
 
     def count(self, connection: Connection, source: str, now: float) -> None:
         """One more failure for `source`."""
@@ -72,10 +87,9 @@ class FailureLimit:
         order (the lock order of docs/design.md §4). A source's older windows are dropped
         when a new one starts (its first failures in it), not on every failure."""
         window = self.window(now)
-        for source in sorted(failures):
-            params = {"source": source, "window": window, "n": failures[source]}
-            if (
-                connection.execute(_COUNT[connection.dialect.name], params).scalar_one()
-                == params["n"]
-            ):
+        stored = {_stored(source): n for source, n in failures.items()}
+        for source in sorted(stored):
+            n = stored[source]
+            params = {"source": source, "window": window, "n": n}
+            if connection.execute(_COUNT[connection.dialect.name], params).scalar_one() == n:
                 connection.execute(_FORGET_OLDER, params)

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from server.db.engine import error_facts
+from server.db.engine import error_facts, is_outage
 from server.domain.verification.rules import Outcome, VerifyRequest
 from server.domain.verification.service import Prepared, VerificationService
 from server.metrics import Metrics
@@ -85,15 +85,27 @@ class VerifyBatcher:
             batch = [self._waiting.popleft() for _ in range(count)]
             if self._metrics is not None:
                 self._metrics.verify_batch_size.observe(count)
-            try:
-                prepared = await loop.run_in_executor(
-                    self._preparing, self._service.prepare, [request for request, _ in batch]
-                )
-            except Exception as exc:
+            for part, prepared in await self._prepared(batch):
+                before = commits[-1] if commits else None
+                commits.append(loop.create_task(self._commit(part, prepared, before)))
+
+    async def _prepared(self, batch: list[_Waiting]) -> list[tuple[list[_Waiting], Prepared]]:
+        """`batch` prepared as one; when that fails for a reason one request can cause (not
+        a database outage), each request alone: the others are decided, the bad one fails."""
+        loop = asyncio.get_running_loop()
+        try:
+            requests = [request for request, _ in batch]
+            prepared = await loop.run_in_executor(self._preparing, self._service.prepare, requests)
+            return [(batch, prepared)]
+        except Exception as exc:
+            if len(batch) == 1 or is_outage(exc):
                 _fail(batch, exc)
-                continue
-            before = commits[-1] if commits else None
-            commits.append(loop.create_task(self._commit(batch, prepared, before)))
+                return []
+            _split(batch, "prepare", exc)
+        parts = []
+        for waiting in batch:
+            parts += await self._prepared([waiting])
+        return parts
 
     async def _commit(
         self, batch: list[_Waiting], prepared: Prepared, before: asyncio.Task[None] | None
@@ -106,7 +118,12 @@ class VerifyBatcher:
         try:
             outcomes = await loop.run_in_executor(self._committing, self._service.commit, prepared)
         except Exception as exc:
-            _fail(batch, exc)
+            if len(batch) == 1 or is_outage(exc):
+                _fail(batch, exc)
+                return
+            _split(batch, "commit", exc)
+            for waiting, check in zip(batch, prepared.checks, strict=True):
+                await self._commit([waiting], Prepared([check], prepared.now), None)
             return
         self.batches += 1
         for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -117,6 +134,16 @@ class VerifyBatcher:
         """Wait for the batches under way to be decided; the threads end then."""
         self._preparing.shutdown(wait=True)
         self._committing.shutdown(wait=True)
+
+
+def _split(batch: list[_Waiting], stage: str, exc: Exception) -> None:
+    log.warning(
+        "verify.batch_split",
+        stage=stage,
+        size=len(batch),
+        error=type(exc).__name__,
+        **error_facts(exc),
+    )
 
 
 def _fail(batch: list[_Waiting], exc: Exception) -> None:
