@@ -38,6 +38,11 @@ def _post(bank: Bank, body: object, **kwargs: object) -> tuple[int, str]:
         ({**VALID, "purpose": "withdraw_everything"}, "purpose"),
         ({**VALID, "username": ""}, "username"),
         ({**VALID, "username": "x" * 151}, "username"),
+        # control characters: PostgreSQL refuses a NUL, and none belongs in these fields
+        ({**VALID, "username": "ana\u0000"}, "username"),
+        ({**VALID, "username": "ana\nadmin"}, "username"),
+        ({**VALID, "source": "10.0.0.1\u0000"}, "source"),
+        ({**VALID, "context": "device-cookie-0001\u0000"}, "context"),
         ({**VALID, "transaction": "not an object"}, "transaction"),
         ({**VALID, "transaction": {f"k{i}": i for i in range(40)}}, "transaction"),
         ({**VALID, "transaction": {"nested": {"too": "deep"}}}, "transaction"),

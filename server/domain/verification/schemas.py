@@ -9,6 +9,8 @@ import msgspec
 from server.domain.verification.purposes import Purpose
 
 TransactionValue = str | int | float | bool | None
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+"""No control characters (PostgreSQL cannot store a NUL; a newline would forge log lines)."""
 
 
 class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -29,7 +31,7 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
             attempt: such guesses use a budget that wrong codes without it cannot exhaust.
     """
 
-    username: Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=150, pattern=PRINTABLE)]
     code: Annotated[
         str, msgspec.Meta(pattern=r"^[0-9]{6,8}$", description="6 to 8 digits", examples=["123456"])
     ]
@@ -41,8 +43,10 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    source: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-    context: Annotated[str, msgspec.Meta(min_length=16, max_length=200)] | None = None
+    source: Annotated[str, msgspec.Meta(max_length=100, pattern=PRINTABLE)] | None = None
+    context: (
+        Annotated[str, msgspec.Meta(min_length=16, max_length=200, pattern=PRINTABLE)] | None
+    ) = None
     authenticated: bool = False
 
 
