@@ -63,8 +63,9 @@ class LoginCounter:
 
 
 def login_name(username: str) -> str:
-    """The name a login looks up: normalised, and no longer than any stored username."""
-    return normalise_username(username)[:USERNAME_LENGTH]
+    """The name a login looks up: normalised, no longer than any stored username, and a
+    NUL (which PostgreSQL cannot even compare) as U+FFFD, which no stored username has."""
+    return normalise_username(username)[:USERNAME_LENGTH].replace("\x00", "\ufffd")
 
 
 def login_counters(name: str, source: str, policy: LoginPolicy) -> tuple[LoginCounter, ...]:
