@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import structlog
 
-from benchmarks import guessing, hsm_otp, rotation, token, tpm_vault, verify_api
+from benchmarks import audit_head, guessing, hsm_otp, rotation, token, tpm_vault, verify_api
 
 SUITES: dict[str, Callable[[float], list[str]]] = {
     "hsm": hsm_otp.run,
@@ -20,6 +20,7 @@ SUITES: dict[str, Callable[[float], list[str]]] = {
     "token": token.run,
     "token-tpm": tpm_vault.run,
     "guessing": guessing.run,
+    "audit-head": audit_head.run,
 }
 
 
