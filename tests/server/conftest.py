@@ -154,9 +154,11 @@ def database_url(tmp_path: Path, migrated_database: Path) -> str:
     return f"sqlite:///{tmp_path}/otp.sqlite3"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def json_logs() -> Iterator[JsonLines]:
-    """Every log line of the server tests, as the production JSON renderer writes it."""
+    """Every log line of this test, as the production JSON renderer writes it. Set up for
+    each test: logging configured by another conftest's copy of this fixture, or by a
+    test, replaces the root's handlers (a session-wide handler then heard nothing)."""
     configure_logging("json", "debug")
     handler = JsonLines()
     handler.setFormatter(logging.getLogger().handlers[0].formatter)
