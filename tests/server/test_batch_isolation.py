@@ -102,3 +102,10 @@ def test_a_long_source_of_a_long_named_client_is_counted(services: Services) -> 
     assert verification.verify(request).result is Result.RATE_LIMITED
     other = VerifyRequest("nobody", "123456", "login", client, source=source[:-1] + "t")
     assert verification.verify(other).result is Result.REJECTED  # its own count
+
+
+def test_a_name_that_grows_when_lowercased_is_an_unknown_user(services: Services) -> None:
+    """'İ' lowercases to two characters: 150 of them make a name longer than any stored one
+    and than the budgets' key column. It is a username nobody has, answered like one."""
+    outcome = services.verification.verify(VerifyRequest("İ" * 150, "123456", "login", "rp"))
+    assert (outcome.result, outcome.reason) == (Result.REJECTED, "unknown_user")

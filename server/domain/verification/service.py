@@ -33,7 +33,7 @@ from server.db.engine import Database, error_facts, is_transient
 from server.db.models import CredentialKind
 from server.domain.audit.rules import AuditRecord
 from server.domain.audit.service import AuditLog
-from server.domain.customers.rules import normalise_username
+from server.domain.customers.rules import login_name
 from server.domain.ratelimit import FailureLimit
 from server.domain.verification import store
 from server.domain.verification.rules import (
@@ -239,7 +239,7 @@ class VerificationService:
             _Check(
                 r,
                 f"{r.client}|{r.source}" if r.source else None,
-                normalise_username(r.username),
+                login_name(r.username),
                 [],
             )
             for r in requests
