@@ -114,6 +114,8 @@ class Load:
     cpu: Mapping[str, float]
     """CPU seconds by group of processes watched; "wrk" is wrk itself, "machine" every
     process of the machine (other tenants too)."""
+    elapsed: float
+    """seconds the run took, start to end"""
 
     def cpu_per_request(self, group: str) -> float:
         """Seconds of `group`'s CPU time per request."""
@@ -127,9 +129,11 @@ def wrk(
     seconds: int,
     cpus: set[int] | None = None,
     watch: Mapping[str, Sequence[int]] | None = None,
+    connections: int = 32,
 ) -> Load:
-    """POST each line of `bodies` to `base`'s verify API with `wrk` for `seconds`, run on
-    `cpus` (None: anywhere), counting the CPU time of the processes in `watch` (by group)."""
+    """POST each line of `bodies` to `base`'s verify API with `wrk` for `seconds` over
+    `connections`, run on `cpus` (None: anywhere), counting the CPU time of the processes
+    in `watch` (by group)."""
     threads = 2
     env = {
         **os.environ,
@@ -141,10 +145,11 @@ def wrk(
     before = {pid: process_cpu_seconds(pid) for pids in watch.values() for pid in pids}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine = _machine_busy_seconds()
+    started = time.monotonic()
     out = subprocess.run(
         [
             *(["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []),
-            *["wrk", f"-t{threads}", "-c32", f"-d{seconds}s"],
+            *["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"],
             *["-s", str(HERE / "wrk_bodies.lua"), base],
         ],
         env=env,
@@ -152,6 +157,7 @@ def wrk(
         text=True,
         check=True,
     ).stdout
+    elapsed = time.monotonic() - started
     cpu = {"machine": _machine_busy_seconds() - machine}
     done = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu["wrk"] = (done.ru_utime + done.ru_stime) - (children.ru_utime + children.ru_stime)
@@ -174,6 +180,7 @@ def wrk(
         int(not_2xx.group(1)) if not_2xx else 0,
         sum(map(int, errors.groups())) if errors else 0,
         cpu,
+        elapsed,
     )
 
 
@@ -195,6 +202,11 @@ class Decisions:
             self.other + other.other,
             self.batch_sum + other.batch_sum,
             self.batch_count + other.batch_count,
+        )
+
+    def __sub__(self, other: Decisions) -> Decisions:
+        return self + Decisions(
+            -other.accepted, -other.rejected, -other.other, -other.batch_sum, -other.batch_count
         )
 
     @property
