@@ -219,25 +219,29 @@ def _report(turns: Turns, seconds: int) -> list[str]:
 
 
 def _cpu_split(ones: list[Load], twos: list[Load]) -> list[str]:
-    """CPU time per request by process group, and how busy the machine was."""
+    """CPU time per request by process group, how busy the machine was, and how fast two
+    servers could go at most on this machine's CPUs."""
     totals = [_summed(runs) for runs in (ones, twos)]
     groups = [g for g in totals[1] if g != "machine"]
-    lines = [
-        "CPU time per request (ms), all rounds:      1 server   2 servers",
-        *(
-            f"  {group:<40} {one[group]:>8.3f}   {two[group]:>8.3f}"
-            for group in groups
-            for one, two in [totals]
-        ),
-    ]
-    rest = [t["machine"] - sum(t[g] for g in groups) for t in totals]
-    lines.append(f"  {'everything else on the machine':<40} {rest[0]:>8.3f}   {rest[1]:>8.3f}")
+    ours = [sum(t[g] for g in groups) for t in totals]
+    rest = [t["machine"] - own for t, own in zip(totals, ours, strict=True)]
+    cpus = len(os.sched_getaffinity(0))
     busy = [statistics.median(r.cpu["machine"] / r.elapsed for r in runs) for runs in (ones, twos)]
-    lines.append(
-        f"  {'CPUs busy (median of rounds, of ' + str(os.cpu_count()) + ')':<40} "
-        f"{busy[0]:>8.2f}   {busy[1]:>8.2f}"
-    )
-    return lines
+    rows = [
+        *((group, totals[0][group], totals[1][group], 3) for group in groups),
+        ("all of the above (the benchmark itself)", ours[0], ours[1], 3),
+        ("everything else on the machine", rest[0], rest[1], 3),
+        (f"CPUs busy (median of rounds, of {cpus})", *busy, 2),
+    ]
+    # however the work is spread, the benchmark's processes cannot use more than every CPU
+    ceiling = 1e3 * cpus / ours[1]
+    one = statistics.median(r.rate for r in ones)
+    return [
+        "CPU time per request (ms), all rounds:      1 server   2 servers",
+        *(f"  {name:<40} {a:>8.{digits}f}   {b:>8.{digits}f}" for name, a, b, digits in rows),
+        f"2 servers at most {ceiling:,.0f} req/s here ({cpus} CPUs / their CPU per request), "
+        f"{ceiling / one:.2f} x the 1 server's median {one:,.0f} req/s",
+    ]
 
 
 def _summed(runs: Sequence[Load]) -> Mapping[str, float]:

@@ -40,5 +40,7 @@ def test_a_tiny_balancer_run_reports_both_setups_and_where_the_cpu_went() -> Non
         assert line, out
         assert "0 answers not 2xx and 0 socket errors" in line.group(1), out
         assert re.search(r"rejected 0, other 0", line.group(1)), out
-    for group in ("wrk", "server 0", "server 1", "haproxy", "postgres", "everything else"):
-        assert re.search(rf"  {group}.* +\d+\.\d+ +\d+\.\d+$", out, re.MULTILINE), (group, out)
+    groups = ("wrk", "server 0", "server 1", "haproxy", "postgres", "all of", "everything else")
+    for group in groups:
+        assert re.search(rf"^  {group}.* +-?\d+\.\d+ +-?\d+\.\d+$", out, re.MULTILINE), out
+    assert re.search(r"2 servers at most [\d,]+ req/s here \(\d+ CPUs", out), out
