@@ -104,6 +104,8 @@ class Bench:
     key: str
     people: Sequence[tuple[str, bytes]]
     tmp: Path
+    pinned: bool
+    """whether each server is kept on its own CPU"""
 
     def decisions(self) -> Decisions:
         """The verify decisions of both servers so far."""
@@ -150,7 +152,7 @@ def bench(customers: int = CUSTOMERS, *, pinned: bool = True) -> Iterator[Bench]
             one, one_pid = stack.enter_context(_balanced(servers[:1], tmp / "one"))
             two, two_pid = stack.enter_context(_balanced(servers, tmp / "two"))
             fleet = Fleet(servers, (one_pid, two_pid), cluster.dir)
-            yield Bench((one, two), fleet, key, people, tmp)
+            yield Bench((one, two), fleet, key, people, tmp, pinned)
     finally:
         cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -161,7 +163,7 @@ def run(seconds: float = 1.0, *, rounds: int = 11, customers: int = CUSTOMERS) -
     wrk_seconds = max(1, round(seconds * 2))
     with bench(customers) as b:
         turns = take_turns(b, wrk_seconds, rounds)
-    return _report(turns, wrk_seconds)
+    return _report(turns, wrk_seconds, pinned=b.pinned)
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,11 @@ def take_turns(b: Bench, seconds: int, rounds: int, connections: int = 32) -> Tu
     return Turns(loads, (decided[0], decided[1]))
 
 
-def _report(turns: Turns, seconds: int) -> list[str]:
+def _report(turns: Turns, seconds: int, *, pinned: bool) -> list[str]:
     ones, twos = turns.loads
+    where = "each kept on its own CPU" if pinned else "not pinned"
     lines = [
-        "HAProxy in front of 1 and of 2 server processes (each kept on its own CPU), one "
+        f"HAProxy in front of 1 and of 2 server processes ({where}), one "
         f"PostgreSQL, wrk unpinned, taking turns {seconds} s each:",
         *(
             f"round {i + 1:2}: 1 server {a.rate:>6,.0f} req/s, 2 servers {b.rate:>6,.0f} req/s, "
