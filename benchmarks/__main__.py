@@ -10,12 +10,22 @@ from collections.abc import Callable
 
 import structlog
 
-from benchmarks import audit_head, guessing, hsm_otp, rotation, token, tpm_vault, verify_api
+from benchmarks import (
+    audit_head,
+    balancer,
+    guessing,
+    hsm_otp,
+    rotation,
+    token,
+    tpm_vault,
+    verify_api,
+)
 
 SUITES: dict[str, Callable[[float], list[str]]] = {
     "hsm": hsm_otp.run,
     "hsm-nss": hsm_otp.run_nss,
     "verify": verify_api.run,
+    "balancer": balancer.run,
     "rotation": rotation.run,
     "token": token.run,
     "token-tpm": tpm_vault.run,

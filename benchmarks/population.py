@@ -8,10 +8,14 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import insert
+from sqlmodel import Session
 
 from hsm import Algorithm, Hsm, WrappedSeed
 from server.db.engine import make_engine
+from server.db.migrate import upgrade
 from server.db.models import Credential, Customer
+from server.domain.clients.services import ClientService
+from server.domain.verification.purposes import Purpose
 
 DUMMY_HASH = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$3Kq0oXl5fV3oxO7Y0dPjlA"
 
@@ -84,3 +88,19 @@ def populate(url: str, pool: list[tuple[bytes, WrappedSeed]], count: int) -> lis
             connection.execute(insert(Credential), credentials)
     engine.dispose()
     return holders
+
+
+def verify_population(
+    url: str, pool: list[tuple[bytes, WrappedSeed]], count: int
+) -> tuple[str, list[tuple[str, bytes]]]:
+    """Migrate the empty database at `url` and fill it for the verify API: `count`
+    customers as `populate` makes them, and a relying party allowed the login purpose.
+
+    Returns its API key and (username, seed) of every customer."""
+    upgrade(url)
+    people = [(h.username, h.seed) for h in populate(url, pool, count)]
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        _, key = ClientService(time.time).create(session, "bench", [Purpose.LOGIN])
+    engine.dispose()
+    return key, people

@@ -18,30 +18,21 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pyotp
 
-from benchmarks.population import populate, seed_pool
+from benchmarks.population import seed_pool, verify_population
 from benchmarks.scratch_token import scratch_token
+from benchmarks.wrk_load import Load, decisions, serve, verify_bodies, wrk
 from hsm import Hsm, WrappedSeed
-from server.db.engine import make_engine
-from server.db.migrate import upgrade
-from server.domain.clients.services import ClientService
-from server.domain.verification.purposes import Purpose
 
-HERE = Path(__file__).parent
 THROUGHPUT_CUSTOMERS = 100_000
 """Enough that no round runs out of fresh codes at ~4,500 requests per second."""
 
@@ -54,134 +45,13 @@ class Fixture:
     seeds: list[tuple[bytes, WrappedSeed]]
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Server:
-    """A server under test: where it listens, and its process (for its CPU time)."""
-
-    base: str
-    pid: int
-
-    def cpu_seconds(self) -> float:
-        """CPU time the process (all its threads) used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def _serve(
-    args: list[str], env: dict[str, str], prefix: list[str] | None = None
-) -> Iterator[Server]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [*(prefix or []), sys.executable, "-m", *args, "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield Server(base, process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def _database(fx: Fixture, name: str, customers: int) -> tuple[str, str, list[tuple[str, bytes]]]:
     """A migrated SQLite database with `customers` TOTP credentials drawn from the seed pool.
 
     Returns the URL, an API key and (username, seed) of every customer."""
     url = f"sqlite:///{fx.tmp / name}.sqlite3"
-    upgrade(url)
-    holders = populate(url, fx.seeds, customers)
-    people = [(h.username, h.seed) for h in holders]
-    engine = make_engine(url)
-    from sqlmodel import Session
-
-    with Session(engine) as session, session.begin():
-        _, key = ClientService(time.time).create(session, "bench", [Purpose.LOGIN])
-    engine.dispose()
+    key, people = verify_population(url, fx.seeds, customers)
     return url, key, people
-
-
-@dataclass(frozen=True)
-class Load:
-    """What one `wrk` run got from a server."""
-
-    rate: float
-    """requests per second"""
-    cpu_per_request: float
-    """seconds of the server's CPU time per request"""
-
-
-def _wrk(server: Server, key: str, bodies: Path, seconds: int, cpus: set[int] | None) -> Load:
-    """Load `server` with `wrk` for `seconds`, run on `cpus` (None: anywhere)."""
-    threads = 2
-    env = {
-        **os.environ,
-        "BENCH_KEY": key,
-        "BENCH_BODIES": str(bodies),
-        "BENCH_THREADS": str(threads),
-    }
-    cpu_before = server.cpu_seconds()
-    out = subprocess.run(
-        [
-            *(["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []),
-            *["wrk", f"-t{threads}", "-c32", f"-d{seconds}s"],
-            *["-s", str(HERE / "wrk_bodies.lua"), server.base],
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    cpu = server.cpu_seconds() - cpu_before
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    count = re.search(r"(\d+) requests in", out)
-    if rate is None or count is None:
-        raise RuntimeError(f"wrk printed no rate:\n{out}")
-    return Load(float(rate.group(1)), cpu / max(int(count.group(1)), 1))
-
-
-def _bodies(path: Path, people: list[tuple[str, bytes]]) -> Path:
-    now = time.time()
-    with path.open("w") as out:
-        for username, seed in people:
-            code = pyotp.TOTP(base64.b32encode(seed).decode(), interval=60).at(now)
-            out.write(f'{{"username":"{username}","code":"{code}","purpose":"login"}}\n')
-    return path
-
-
-def _accepted(base: str) -> tuple[float, float, float]:
-    """(accepted, rejected, mean batch size) from the server's metrics."""
-    text = httpx.get(base + "/metrics").text
-    counts = {}
-    sizes = [
-        float(m.group(1)) if (m := re.search(rf"otp_verify_batch_size_{part} (\S+)", text)) else 0.0
-        for part in ("sum", "count")
-    ]
-    for result in ("accepted", "rejected"):
-        match = re.search(
-            rf'otp_verifications_total{{purpose="login",result="{result}"}} (\S+)', text
-        )
-        counts[result] = float(match.group(1)) if match else 0.0
-    return counts["accepted"], counts["rejected"], sizes[0] / max(sizes[1], 1.0)
 
 
 def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 11) -> list[str]:
@@ -209,24 +79,30 @@ def throughput(fx: Fixture, seconds: int, cpu: int | None, rounds: int = 11) -> 
     share = len(people) // rounds  # each round's customers are new to the server
     loads: list[tuple[Load, Load]] = []
     with (
-        _serve(
+        serve(
             ["uvicorn", "benchmarks.bare_app:app", "--log-level", "warning"],
             bare_env,
             prefix=["taskset", "--cpu-list", str(cpu)] if cpu is not None else None,
         ) as bare,
-        _serve(["server"], env) as ours,
+        serve(["server"], env) as ours,
     ):
         for r in range(rounds):
-            bare_bodies = _bodies(fx.tmp / "bare.jsonl", bare_people)
-            bare_load = _wrk(bare, key, bare_bodies, seconds, load_cpus)
-            mine = _bodies(fx.tmp / "ours.jsonl", people[r * share : (r + 1) * share])
-            loads.append((bare_load, _wrk(ours, key, mine, seconds, load_cpus)))
-        accepted, rejected, batch = _accepted(ours.base)
+            bare_bodies = verify_bodies(fx.tmp / "bare.jsonl", bare_people)
+            bare_load = wrk(bare.base, key, bare_bodies, seconds, load_cpus, {"server": [bare.pid]})
+            mine = verify_bodies(fx.tmp / "ours.jsonl", people[r * share : (r + 1) * share])
+            loads.append(
+                (bare_load, wrk(ours.base, key, mine, seconds, load_cpus, {"server": [ours.pid]}))
+            )
+        decided = decisions(ours.base)
+    accepted, rejected, batch = decided.accepted, decided.rejected, decided.mean_batch
     ratio = statistics.median(o.rate / b.rate for b, o in loads)
-    cpu_ratio = statistics.median(b.cpu_per_request / o.cpu_per_request for b, o in loads)
+    cpu_ratio = statistics.median(
+        b.cpu_per_request("server") / o.cpu_per_request("server") for b, o in loads
+    )
     lines = [
-        f"round {i + 1:2}: bare {b.rate:>6,.0f} req/s {b.cpu_per_request * 1e3:.2f} ms CPU/req, "
-        f"verify API {o.rate:>6,.0f} req/s {o.cpu_per_request * 1e3:.2f} ms CPU/req, "
+        f"round {i + 1:2}: bare {b.rate:>6,.0f} req/s "
+        f"{b.cpu_per_request('server') * 1e3:.2f} ms CPU/req, "
+        f"verify API {o.rate:>6,.0f} req/s {o.cpu_per_request('server') * 1e3:.2f} ms CPU/req, "
         f"ratio {o.rate / b.rate:.3f}"
         for i, (b, o) in enumerate(loads)
     ]
@@ -257,8 +133,8 @@ def latency(fx: Fixture, samples: int) -> list[str]:
     times: dict[int, list[float]] = {size: [] for size in sizes}
     envs = [{**fx.env, "OTP_DATABASE_URL": url, "OTP_LOG_LEVEL": "warning"} for url, _, _ in setups]
     with (
-        _serve(["server"], envs[0]) as small,
-        _serve(["server"], envs[1]) as large,
+        serve(["server"], envs[0]) as small,
+        serve(["server"], envs[1]) as large,
         httpx.Client() as client,
     ):
         bases = (small.base, large.base)
