@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 from hsm import Algorithm, Hsm
 from server.app import create_app
+from server.db.migrate import upgrade
 from server.db.models import Credential, CredentialKind
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.purposes import Purpose
@@ -222,3 +223,13 @@ def postgres() -> Iterator[PostgresCluster]:
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def postgres_services(hsm: Hsm, postgres: PostgresCluster) -> Iterator[Services]:
+    """The services of an app on a new, migrated PostgreSQL database of this test's own."""
+    url = postgres.create_database(f"otp_{secrets.token_hex(4)}")
+    upgrade(url)
+    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
+    yield services
+    services.db.dispose()

@@ -11,31 +11,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import Iterator
 
 import pyotp
 import pytest
 
-from hsm import Hsm
-from server.app import create_app
-from server.db.migrate import upgrade
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.batching import VerifyBatcher
 from server.domain.verification.rules import Outcome, Result, VerifyRequest
 from server.services import Services
-from tests.server.conftest import fast_settings
-from tests.server.processes import PostgresCluster
 
 pytestmark = pytest.mark.slow  # PostgreSQL: `make test` runs it, a plain `pytest` not
-
-
-@pytest.fixture
-def services(hsm: Hsm, postgres: PostgresCluster) -> Iterator[Services]:
-    url = postgres.create_database(f"otp_{secrets.token_hex(4)}")
-    upgrade(url)
-    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
-    yield services
-    services.db.dispose()
 
 
 def _customer(services: Services, name: str) -> pyotp.TOTP:
@@ -62,11 +47,11 @@ async def _together(
     ids=["nul-in-username", "nul-in-source"],
 )
 def test_a_request_the_database_refuses_fails_alone(
-    services: Services, poison: VerifyRequest
+    postgres_services: Services, poison: VerifyRequest
 ) -> None:
-    ana, ben = _customer(services, "ana"), _customer(services, "ben")
+    ana, ben = _customer(postgres_services, "ana"), _customer(postgres_services, "ben")
     wrong = "000000" if ben.now() != "000000" else "111111"
-    batcher = VerifyBatcher(services.verification)
+    batcher = VerifyBatcher(postgres_services.verification)
     try:
         answers = asyncio.run(
             _together(
@@ -84,17 +69,17 @@ def test_a_request_the_database_refuses_fails_alone(
     assert isinstance(good, Outcome) and good.result is Result.ACCEPTED, answers
     assert isinstance(refused, Outcome) and refused.result is Result.REJECTED, answers
     assert isinstance(bad, Exception), answers
-    with services.db.transaction() as session:
-        report = services.audit.verify(session)
+    with postgres_services.db.transaction() as session:
+        report = postgres_services.audit.verify(session)
     assert report.ok, report.problem
 
 
-def test_a_long_source_of_a_long_named_client_is_counted(services: Services) -> None:
+def test_a_long_source_of_a_long_named_client_is_counted(postgres_services: Services) -> None:
     """A client's name (up to 100 characters) and a source (up to 100) make a longer key
     than the counters' column holds: it must still be counted, not fail the batch. (Unknown
     usernames, each with its own guessing budget: only the source's limit stops them.)"""
     client, source = "c" * 100, "s" * 100
-    verification = services.verification
+    verification = postgres_services.verification
     for i in range(verification._limit.limit):
         request = VerifyRequest(f"nobody{i}", "123456", "login", client, source=source)
         assert verification.verify(request).result is Result.REJECTED
@@ -104,8 +89,10 @@ def test_a_long_source_of_a_long_named_client_is_counted(services: Services) -> 
     assert verification.verify(other).result is Result.REJECTED  # its own count
 
 
-def test_a_name_that_grows_when_lowercased_is_an_unknown_user(services: Services) -> None:
+def test_a_name_that_grows_when_lowercased_is_an_unknown_user(postgres_services: Services) -> None:
     """'İ' lowercases to two characters: 150 of them make a name longer than any stored one
     and than the budgets' key column. It is a username nobody has, answered like one."""
-    outcome = services.verification.verify(VerifyRequest("İ" * 150, "123456", "login", "rp"))
+    outcome = postgres_services.verification.verify(
+        VerifyRequest("İ" * 150, "123456", "login", "rp")
+    )
     assert (outcome.result, outcome.reason) == (Result.REJECTED, "unknown_user")

@@ -13,32 +13,18 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pyotp
 import pytest
 
-from hsm import Hsm
-from server.app import create_app
-from server.db.migrate import upgrade
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.rules import Outcome, Result, VerifyRequest
 from server.domain.verification.service import VerificationService
 from server.services import Services
-from tests.server.conftest import fast_settings
-from tests.server.processes import PostgresCluster
 
 pytestmark = pytest.mark.slow  # PostgreSQL: `make test` runs it, a plain `pytest` not
-
-
-@pytest.fixture
-def services(hsm: Hsm, postgres: PostgresCluster) -> Iterator[Services]:
-    url = postgres.create_database(f"otp_{secrets.token_hex(4)}")
-    upgrade(url)
-    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
-    yield services
-    services.db.dispose()
 
 
 def _customers(services: Services, names: list[str]) -> dict[str, pyotp.TOTP]:
@@ -107,12 +93,12 @@ def _interleaved(
 
 
 def test_acceptances_in_opposite_orders_do_not_deadlock(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    postgres_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    totp = _customers(services, ["ana", "ben"])
+    totp = _customers(postgres_services, ["ana", "ben"])
     ana, ben = (VerifyRequest(n, totp[n].now(), "login", "rp") for n in ("ana", "ben"))
     outcomes, transactions = _interleaved(
-        services.verification, [[ana, ben], [ben, ana]], monkeypatch
+        postgres_services.verification, [[ana, ben], [ben, ana]], monkeypatch
     )
     assert transactions == 2
     results = [o.result for batch in outcomes for o in batch]
@@ -120,34 +106,36 @@ def test_acceptances_in_opposite_orders_do_not_deadlock(
 
 
 def test_wrong_guesses_in_opposite_orders_do_not_deadlock(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    postgres_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    totp = _customers(services, ["ana", "ben"])
+    totp = _customers(postgres_services, ["ana", "ben"])
     ana, ben = (VerifyRequest(n, _wrong(totp[n]), "login", "rp") for n in ("ana", "ben"))
     outcomes, transactions = _interleaved(
-        services.verification, [[ana, ben], [ben, ana]], monkeypatch
+        postgres_services.verification, [[ana, ben], [ben, ana]], monkeypatch
     )
     assert transactions == 2
     assert {o.result for batch in outcomes for o in batch} == {Result.REJECTED}
 
 
 def test_failures_of_one_source_in_opposite_orders_do_not_deadlock(
-    services: Services, monkeypatch: pytest.MonkeyPatch
+    postgres_services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Four customers, so no guessing budget is shared: only the sources' failure counters
     are, touched in opposite orders."""
-    totp = _customers(services, ["ana", "ben", "cas", "dan"])
+    totp = _customers(postgres_services, ["ana", "ben", "cas", "dan"])
 
     def wrong(name: str, source: str) -> VerifyRequest:
         return VerifyRequest(name, _wrong(totp[name]), "login", "rp", source=source)
 
     first = [wrong("ana", "10.0.0.1"), wrong("ben", "10.0.0.2")]
     second = [wrong("cas", "10.0.0.2"), wrong("dan", "10.0.0.1")]
-    outcomes, transactions = _interleaved(services.verification, [first, second], monkeypatch)
+    outcomes, transactions = _interleaved(
+        postgres_services.verification, [first, second], monkeypatch
+    )
     assert transactions == 2
     assert {o.result for batch in outcomes for o in batch} == {Result.REJECTED}
-    with services.db.engine.connect() as connection:
-        counts = services.verification._limit.counts(
-            connection, ["rp|10.0.0.1", "rp|10.0.0.2"], services.verification._clock()
+    with postgres_services.db.engine.connect() as connection:
+        counts = postgres_services.verification._limit.counts(
+            connection, ["rp|10.0.0.1", "rp|10.0.0.2"], postgres_services.verification._clock()
         )
     assert counts == {"rp|10.0.0.1": 2, "rp|10.0.0.2": 2}  # every failure counted once

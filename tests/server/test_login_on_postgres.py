@@ -4,31 +4,19 @@ is counted), never a database error."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
-
 import pytest
 
-from hsm import Hsm
-from server.app import create_app
-from server.db.migrate import upgrade
 from server.errors import AttemptsExhausted, NotAuthenticated
 from server.services import Services
-from tests.server.conftest import fast_settings
-from tests.server.processes import PostgresCluster
 
 pytestmark = pytest.mark.slow  # PostgreSQL: `make test` runs it, a plain `pytest` not
 
 
 @pytest.fixture
-def services(hsm: Hsm, postgres: PostgresCluster) -> Iterator[Services]:
-    url = postgres.create_database(f"otp_{secrets.token_hex(4)}")
-    upgrade(url)
-    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
-    with services.db.transaction() as session:
-        services.customers.add(session, "ana", "ana@example.com", "a password 1")
-    yield services
-    services.db.dispose()
+def services(postgres_services: Services) -> Services:
+    with postgres_services.db.transaction() as session:
+        postgres_services.customers.add(session, "ana", "ana@example.com", "a password 1")
+    return postgres_services
 
 
 @pytest.mark.parametrize("name", ["ana\x00", "x" * 150, "ana\x00" + "y" * 200])
