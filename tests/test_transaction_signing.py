@@ -17,6 +17,7 @@ from transaction_signing import (
     MAX_AMOUNT,
     QUESTION_LENGTH,
     SUITE,
+    TIME_STEP,
     TransactionRefused,
     amount_in_cents,
     payee_reference,
@@ -46,7 +47,7 @@ def test_the_suite_is_the_documented_one() -> None:
     suite = OcraSuite.parse(SUITE)
     assert f"\n    {SUITE}\n" in SECTION
     assert suite.algorithm is Algorithm.SHA256
-    assert (suite.digits, suite.question_format.value, suite.time_step) == (8, "A", 60)
+    assert (suite.digits, suite.question_format.value, suite.time_step) == (8, "A", TIME_STEP)
     assert suite.question_length == QUESTION_LENGTH == 20
     assert bytes.fromhex(re.search(r"test key \(`([0-9a-f]+)`", SECTION).group(1)) == KEY  # type: ignore[union-attr]
 
@@ -154,7 +155,10 @@ def test_a_documented_example_by_the_oracle(
     number: str, amount: str, payee: str, unix_time: str, q: str, step: str, response: str
 ) -> None:
     pytest.importorskip("oath")
+    from device_firmware.core.transfers import response_at
+
     assert oath_ocra(SUITE, KEY, q, time_step=int(step, 16)) == response
+    assert response_at(KEY, amount, payee, int(unix_time)) == response  # the token
 
 
 def _random_transfer(rng: random.Random) -> tuple[str, str]:
@@ -169,17 +173,25 @@ def _random_transfer(rng: random.Random) -> tuple[str, str]:
 
 @pytest.mark.parametrize("case", range(10))
 def test_random_transfers_agree_with_python_oath(hsm: Hsm, case: int) -> None:
-    """20 transfers on each of 10 random seeds: 200 responses, HSM against python-oath."""
+    """20 transfers on each of 10 random seeds: 200 responses, HSM against python-oath,
+    and against the token's own computation."""
     pytest.importorskip("oath")
+    from device_firmware.core.transfers import response_at
+
     rng = random.Random(f"transfer-{case}")
     suite = OcraSuite.parse(SUITE)
     seed = rng.randbytes(32)
     wrapped = hsm.import_seed(seed, Algorithm.SHA256)
     transfers = [_random_transfer(rng) for _ in range(20)]
-    steps = [suite.time_step_at(rng.randrange(1_700_000_000, 4_102_444_800)) for _ in transfers]
+    times = [rng.randrange(1_700_000_000, 4_102_444_800) for _ in transfers]
     inputs = [
-        OcraInput(question(amount, payee), time_step=step)
-        for (amount, payee), step in zip(transfers, steps, strict=True)
+        OcraInput(question(amount, payee), time_step=suite.time_step_at(at))
+        for (amount, payee), at in zip(transfers, times, strict=True)
     ]
     theirs = [oath_ocra(SUITE, seed, given.question, time_step=given.time_step) for given in inputs]
     assert hsm.ocra_responses(wrapped, suite, inputs) == theirs
+    token = [
+        response_at(seed, amount, payee, at)
+        for (amount, payee), at in zip(transfers, times, strict=True)
+    ]
+    assert token == theirs

@@ -19,6 +19,8 @@ from decimal import Decimal
 
 SUITE = "OCRA-1:HOTP-SHA256-8:QA20-T1M"
 """The OCRA suite of every credential that signs transfers."""
+TIME_STEP = 60
+"""Seconds of the suite's time step (T1M): T = floor(Unix time / 60)."""
 AMOUNT_DIGITS = 12
 PAYEE_DIGITS = 8
 QUESTION_LENGTH = AMOUNT_DIGITS + PAYEE_DIGITS
