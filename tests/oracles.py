@@ -78,7 +78,7 @@ def oath_ocra(
     It hashes the PIN itself (its `P_digest` argument fails in 1.4.5). A question longer
     than the suite's is sent as mutual challenge-response's two challenges (RFC 6287 §7.3),
     which is how python-oath takes those."""
-    import oath  # the `test` extra; imported here so that the other oracles need it not
+    import oath  # imported here: the other oracles do without it
 
     ocra = oath.str2ocrasuite(suite)
     inputs: dict[str, object] = {"C": counter, "P": pin, "S": session}

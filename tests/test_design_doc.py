@@ -13,7 +13,6 @@ SOURCES = [
         "server",
         "device_firmware",
         "softhsm_config",
-        "transaction_signing",
         "benchmarks",
         "docs",
     )

@@ -13,21 +13,6 @@ RULES = {
     "hsm": {"litestar", "sqlmodel", "sqlalchemy", "server", "device_firmware", "softhsm_config"},
     "server": {"device_firmware", "pkcs11"},
     "softhsm_config": {"server", "device_firmware", "pkcs11"},
-    # the rule both ends compute: nothing of ours, no library, no clock
-    "transaction_signing": {
-        "hsm",
-        "server",
-        "device_firmware",
-        "softhsm_config",
-        "benchmarks",
-        "pkcs11",
-        "litestar",
-        "sqlmodel",
-        "sqlalchemy",
-        "httpx",
-        "time",
-        "datetime",
-    },
     "device_firmware/core": {
         "gpiozero",
         "luma",

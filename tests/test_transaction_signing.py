@@ -1,4 +1,5 @@
-"""The question of a signed transfer (`transaction_signing`): its rule, docs/protocol.md's
+"""The question of a signed transfer, the server's rule (`verification/transfers.py`) and the
+token's (`device_firmware/core/transfers.py`): docs/protocol.md's
 worked examples computed from their amount, payee and time, and 200 random transfers
 through the HSM against python-oath."""
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from device_firmware.core import transfers as token
 from hsm import Algorithm, Hsm, OcraInput, OcraSuite
-from tests.oracles import RFC_SEEDS, oath_ocra
-from transaction_signing import (
+from server.domain.verification.transfers import (
     MAX_AMOUNT,
     QUESTION_LENGTH,
     SUITE,
@@ -23,6 +24,7 @@ from transaction_signing import (
     payee_reference,
     question,
 )
+from tests.oracles import RFC_SEEDS, oath_ocra
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 SECTION = DOC[DOC.index("## 6. Transaction signing (OCRA)") :]
@@ -156,11 +158,10 @@ def test_a_documented_example(
 def test_a_documented_example_by_the_oracle(
     number: str, amount: str, payee: str, unix_time: str, q: str, step: str, response: str
 ) -> None:
-    pytest.importorskip("oath")
-    from device_firmware.core.transfers import response_at
-
     assert oath_ocra(SUITE, KEY, q, time_step=int(step, 16)) == response
-    assert response_at(KEY, amount, payee, int(unix_time)) == response  # the token
+    cents, reference = amount_in_cents(amount), payee_reference(payee)
+    assert token.question(cents, reference) == q
+    assert token.response_at(KEY, cents, reference, int(unix_time)) == response
 
 
 def _random_transfer(rng: random.Random) -> tuple[str, str]:
@@ -177,9 +178,6 @@ def _random_transfer(rng: random.Random) -> tuple[str, str]:
 def test_random_transfers_agree_with_python_oath(hsm: Hsm, case: int) -> None:
     """20 transfers on each of 10 random seeds: 200 responses, HSM against python-oath,
     and against the token's own computation."""
-    pytest.importorskip("oath")
-    from device_firmware.core.transfers import response_at
-
     rng = random.Random(f"transfer-{case}")
     suite = OcraSuite.parse(SUITE)
     seed = rng.randbytes(32)
@@ -192,8 +190,12 @@ def test_random_transfers_agree_with_python_oath(hsm: Hsm, case: int) -> None:
     ]
     theirs = [oath_ocra(SUITE, seed, given.question, time_step=given.time_step) for given in inputs]
     assert hsm.ocra_responses(wrapped, suite, inputs) == theirs
-    token = [
-        response_at(seed, amount, payee, at)
-        for (amount, payee), at in zip(transfers, times, strict=True)
-    ]
-    assert token == theirs
+    typed = [(amount_in_cents(amount), payee_reference(payee)) for amount, payee in transfers]
+    assert [token.question(*t) for t in typed] == [given.question for given in inputs]
+    on_token = [token.response_at(seed, *t, at) for t, at in zip(typed, times, strict=True)]
+    assert on_token == theirs
+
+
+def test_the_token_and_the_server_share_the_suite() -> None:
+    assert token.SUITE == SUITE
+    assert token.TIME_STEP == TIME_STEP

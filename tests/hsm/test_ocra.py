@@ -83,7 +83,6 @@ def test_the_oracle_gives_the_rfc_vectors(
     section: str, text: str, key: str, counter: str, question: str, pin: str, step: str, r: str
 ) -> None:
     """python-oath earns its place as the oracle: it gives every RFC answer."""
-    pytest.importorskip("oath")
     given = _input(OcraSuite.parse(text), counter, question, pin, step)
     answer = oath_ocra(
         text,
@@ -135,7 +134,6 @@ def _random_input(rng: random.Random, suite: OcraSuite) -> tuple[OcraInput, str 
 
 @pytest.mark.parametrize("case", range(30))
 def test_random_suites_agree_with_python_oath(hsm: Hsm, case: int) -> None:
-    pytest.importorskip("oath")
     rng = random.Random(f"ocra-suite-{case}")
     suite = OcraSuite.parse(_random_suite(rng))
     seed = rng.randbytes(rng.choice([16, 20, 32, 48, 64]))

@@ -1,4 +1,8 @@
-"""The question of a transfer: its amount in cents and its payee reference, in 20 digits.
+"""The question of a transfer: its amount in cents and its payee reference, in 20 digits
+(docs/protocol.md §6), as the server makes it from the transfer its verify API is sent.
+The token makes it from what its keypad let the customer type (whole cents and 8 digits:
+`device_firmware/core/transfers.py`); the two are separate programs, and the tests hold
+both to the protocol's worked examples.
 
     question = amount in cents, 12 digits with leading zeros
              || payee reference, 8 digits
