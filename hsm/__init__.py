@@ -1,10 +1,10 @@
 """The PKCS#11 layer: the only package that imports `pkcs11`.
 
-Public API: `Hsm` (open, keys, seeds, OTP values, audit MAC), `HsmConfig`, `WrappedSeed`,
-`Algorithm`, and the `HsmError` tree.
+Public API: `Hsm` (open, keys, seeds, OTP values, OCRA responses, audit MAC), `HsmConfig`,
+`WrappedSeed`, `Algorithm`, `OcraSuite` and `OcraInput`, and the `HsmError` tree.
 """
 
-from hsm.client import Hsm, HsmStatus, OtpJob
+from hsm.client import Hsm, HsmStatus, OcraJob, OtpJob
 from hsm.config import HsmConfig
 from hsm.errors import (
     HsmError,
@@ -16,8 +16,16 @@ from hsm.errors import (
 )
 from hsm.extraction import GUARANTEES, ExtractionProof, parse_guarantees
 from hsm.keys import KeyInfo, KeyPurpose
+from hsm.ocra import OcraInput, OcraSuite, QuestionFormat
 from hsm.otp import Algorithm, totp_counter, truncate
-from hsm.port import AuditSealer, HsmPort, KeyAdministration, OtpEngine, Provisioner
+from hsm.port import (
+    AuditSealer,
+    HsmPort,
+    KeyAdministration,
+    OcraEngine,
+    OtpEngine,
+    Provisioner,
+)
 from hsm.provisioning import ProvisionedSeed, kdf_input
 from hsm.seeds import (
     MAX_IMPORTED_SEED,
@@ -46,11 +54,16 @@ __all__ = [
     "KeyInfo",
     "KeyNotFound",
     "KeyPurpose",
+    "OcraEngine",
+    "OcraInput",
+    "OcraJob",
+    "OcraSuite",
     "OfficerNeeded",
     "OtpEngine",
     "OtpJob",
     "ProvisionedSeed",
     "Provisioner",
+    "QuestionFormat",
     "SeedRejected",
     "WrappedSeed",
     "kdf_input",

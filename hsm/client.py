@@ -21,6 +21,7 @@ from hsm.errors import HsmError, HsmUnavailable, InvalidSeedRequest, KeyNotFound
 from hsm.executor import SerialExecutor, pkcs11_executor
 from hsm.extraction import ExtractionProof
 from hsm.keys import KeyInfo, KeyPurpose, KeyRing, key_label
+from hsm.ocra import OcraInput, OcraSuite
 from hsm.otp import Algorithm, check_digits
 from hsm.provisioning import ProvisionedSeed
 from hsm.seeds import SeedHandleCache, SeedStore, WrappedSeed
@@ -31,6 +32,7 @@ log = structlog.get_logger("hsm")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+J = TypeVar("J")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,23 @@ class OtpJob:
 
     def __repr__(self) -> str:  # never the code
         return f"OtpJob({self.seed!r}, {self.algorithm}, digits={self.digits})"
+
+
+@dataclass(frozen=True)
+class OcraJob:
+    """One seed's OCRA responses to look through: see `Hsm.find_ocra_responses`.
+
+    `inputs` is the window, likeliest first: for a suite with T, the same question at the
+    expected time step, then the steps either side.
+    """
+
+    seed: WrappedSeed
+    suite: OcraSuite
+    inputs: Sequence[OcraInput]
+    response: str
+
+    def __repr__(self) -> str:  # never the response
+        return f"OcraJob({self.seed!r}, {self.suite}, inputs={len(self.inputs)})"
 
 
 @dataclass(frozen=True)
@@ -257,12 +276,14 @@ class Hsm:
         Raises:
             HsmUnavailable: the HSM cannot be used; no job was answered.
         """
-        return self._each(
-            jobs,
-            lambda session, job: self._seeds.otp_values(
+
+        def values(session: pkcs11.Session, job: OtpJob) -> list[str]:
+            check_digits(job.digits)
+            return self._seeds.otp_values(
                 session, job.seed, job.algorithm, job.digits, job.counters
-            ),
-        )
+            )
+
+        return self._each(jobs, values)
 
     def find_codes(self, jobs: Sequence[OtpJob]) -> list[int | HsmError | None]:
         """For each job, the first of its counters (in the order given: put the likeliest
@@ -274,6 +295,7 @@ class Hsm:
         """
 
         def find(session: pkcs11.Session, job: OtpJob) -> int | None:
+            check_digits(job.digits)
             if not job.code:
                 raise InvalidSeedRequest("a job to match needs the code")
             return self._seeds.first_match(
@@ -282,8 +304,53 @@ class Hsm:
 
         return self._each(jobs, find)
 
+    def ocra_responses(
+        self, seed: WrappedSeed, suite: OcraSuite, inputs: Sequence[OcraInput]
+    ) -> list[str]:
+        """The OCRA response (RFC 6287) of `seed` for each input, computed in the HSM: the
+        data input is built in Python (`OcraSuite.data_input`), its HMAC made with C_Sign
+        by the seed unwrapped as for OTP values, and truncated in Python.
+
+        The seed must have been made or imported for `suite.algorithm` (its hash length).
+
+        Raises:
+            InvalidSeedRequest: an input does not fit the suite (nothing was computed).
+            SeedRejected, KeyNotFound, HsmUnavailable: as `otp_values`.
+        """
+        messages = [suite.data_input(given) for given in inputs]
+        return self._run(
+            lambda session: self._seeds.codes(
+                session, seed, suite.algorithm, messages, suite.response
+            )
+        )
+
+    def find_ocra_responses(self, jobs: Sequence[OcraJob]) -> list[OcraInput | HsmError | None]:
+        """For each job, the first of its inputs (in the order given) whose OCRA response
+        is the job's `response`, or None; every job in one hop to the PKCS#11 thread.
+
+        As `find_codes`: a response that matches early spares the rest of the window, one
+        that matches nothing costs the whole window; each comparison takes the same time
+        whatever the digits. An error that concerns one job only (an input that does not
+        fit its suite, a seed that does not unwrap, an unknown KEK) is that job's answer.
+
+        Raises:
+            HsmUnavailable: the HSM cannot be used; no job was answered.
+        """
+
+        def find(session: pkcs11.Session, job: OcraJob) -> OcraInput | None:
+            if not job.response:
+                raise InvalidSeedRequest("an OCRA job to match needs the response")
+            inputs = list(job.inputs)
+            messages = [job.suite.data_input(given) for given in inputs]
+            found = self._seeds.first_code(
+                session, job.seed, job.suite.algorithm, messages, job.suite.response, job.response
+            )
+            return None if found is None else inputs[found]
+
+        return self._each(jobs, find)
+
     def _each(
-        self, jobs: Sequence[OtpJob], work: Callable[[pkcs11.Session, OtpJob], T]
+        self, jobs: Sequence[J], work: Callable[[pkcs11.Session, J], T]
     ) -> list[T | HsmError]:
         """`work` for each job on the PKCS#11 thread, in one hop; errors that concern one
         job only become its answer."""
@@ -293,7 +360,6 @@ class Hsm:
             answers: list[T | HsmError] = []
             for job in jobs:
                 try:
-                    check_digits(job.digits)
                     answers.append(work(session, job))
                 except (SeedRejected, KeyNotFound, InvalidSeedRequest) as exc:
                     answers.append(exc)

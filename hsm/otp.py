@@ -58,11 +58,15 @@ def counter_bytes(counter: int) -> bytes:
     return counter.to_bytes(8, "big")
 
 
+def dynamic_binary_code(mac: bytes) -> int:
+    """The 31-bit number dynamic truncation takes from an HMAC value (RFC 4226 §5.3)."""
+    offset = mac[-1] & 0x0F
+    return int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFF_FFFF
+
+
 def truncate(mac: bytes, digits: int) -> str:
     """Dynamic truncation of an HMAC value to a decimal code (RFC 4226 §5.3)."""
-    offset = mac[-1] & 0x0F
-    binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFF_FFFF
-    return str(binary % 10**digits).zfill(digits)
+    return str(dynamic_binary_code(mac) % 10**digits).zfill(digits)
 
 
 def totp_counter(unix_time: float, period: int, t0: int = 0) -> int:

@@ -3,6 +3,7 @@ implements them, and a test double implements the one it stands in for (mypy che
 
     HsmPort               everything a server process uses, and its life cycle
      ├── OtpEngine         seeds in, OTP values out (verification, credentials, imports)
+     ├── OcraEngine        OCRA responses (RFC 6287) of those seeds: transaction signing
      ├── AuditSealer       the MAC over the audit chain's head
      ├── Provisioner       seeds for a token's bundle, the bundle's signature
      └── KeyAdministration KEK versions: inventory, rotation, retirement
@@ -15,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, Protocol, TypeVar
 
-from hsm.client import HsmStatus, OtpJob
+from hsm.client import HsmStatus, OcraJob, OtpJob
 from hsm.errors import HsmError
 from hsm.keys import KeyInfo
+from hsm.ocra import OcraInput, OcraSuite
 from hsm.otp import Algorithm
 from hsm.provisioning import ProvisionedSeed
 from hsm.seeds import WrappedSeed
@@ -40,6 +42,17 @@ class OtpEngine(Protocol):
     ) -> list[str]: ...
 
     def find_codes(self, jobs: Sequence[OtpJob]) -> list[int | HsmError | None]: ...
+
+
+class OcraEngine(Protocol):
+    """OCRA responses computed in the HSM over the data input of RFC 6287 §5.1 (the suite,
+    question and moving factors in `hsm.ocra`), with a seed made for the suite's hash."""
+
+    def ocra_responses(
+        self, seed: WrappedSeed, suite: OcraSuite, inputs: Sequence[OcraInput]
+    ) -> list[str]: ...
+
+    def find_ocra_responses(self, jobs: Sequence[OcraJob]) -> list[OcraInput | HsmError | None]: ...
 
 
 class AuditSealer(Protocol):
@@ -81,7 +94,7 @@ class KeyAdministration(Protocol):
     def destroy_kek(self, version: int) -> None: ...
 
 
-class HsmPort(OtpEngine, AuditSealer, Provisioner, KeyAdministration, Protocol):
+class HsmPort(OtpEngine, OcraEngine, AuditSealer, Provisioner, KeyAdministration, Protocol):
     """Everything a server process uses: the parts above, its status (with the
     extraction proof), calls from async code, and closing."""
 

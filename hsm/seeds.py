@@ -361,11 +361,8 @@ class SeedStore:
         counters: Sequence[int],
     ) -> list[str]:
         """The HOTP values of `seed` at each counter (TOTP: the time steps)."""
-        return self._with_object(
-            session,
-            seed,
-            lambda sign: [_hmac_code(sign, algorithm, digits, c) for c in counters],
-        )
+        messages = [counter_bytes(c) for c in counters]
+        return self.codes(session, seed, algorithm, messages, lambda mac: truncate(mac, digits))
 
     def first_match(
         self,
@@ -379,14 +376,51 @@ class SeedStore:
         """The first of `counters`, in the order given, whose value is `code` (None if
         none is); the values after a match are not computed. Each comparison takes the
         same time whatever the digits."""
+        counters = list(counters)
+        found = self.first_code(
+            session,
+            seed,
+            algorithm,
+            [counter_bytes(c) for c in counters],
+            lambda mac: truncate(mac, digits),
+            code,
+        )
+        return None if found is None else counters[found]
+
+    def codes(
+        self,
+        session: pkcs11.Session,
+        seed: WrappedSeed,
+        algorithm: Algorithm,
+        messages: Sequence[bytes],
+        code_of: Callable[[bytes], str],
+    ) -> list[str]:
+        """For each message, `code_of` its HMAC under `seed`, computed in the HSM: HOTP's
+        and TOTP's counters, OCRA's data inputs (`hsm.ocra`)."""
+        return self._with_object(
+            session, seed, lambda sign: [code_of(_mac(sign, algorithm, m)) for m in messages]
+        )
+
+    def first_code(
+        self,
+        session: pkcs11.Session,
+        seed: WrappedSeed,
+        algorithm: Algorithm,
+        messages: Sequence[bytes],
+        code_of: Callable[[bytes], str],
+        code: str,
+    ) -> int | None:
+        """The index of the first of `messages` whose code (as in `codes`) is `code`, or
+        None; the codes after a match are not computed, and each comparison takes the same
+        time whatever the digits."""
 
         expected = code.encode()
 
         def search(sign: _Sign) -> int | None:
-            for counter in counters:
-                value = _hmac_code(sign, algorithm, digits, counter)
+            for index, message in enumerate(messages):
+                value = code_of(_mac(sign, algorithm, message))
                 if hmac.compare_digest(value.encode(), expected):
-                    return counter
+                    return index
             return None
 
         return self._with_object(session, seed, search)
@@ -416,12 +450,11 @@ _Sign = Callable[[Mechanism, bytes], bytes]
 """HMAC with one unwrapped seed: (mechanism, data) -> MAC."""
 
 
-def _hmac_code(sign: _Sign, algorithm: Algorithm, digits: int, counter: int) -> str:
+def _mac(sign: _Sign, algorithm: Algorithm, message: bytes) -> bytes:
     try:
-        mac = sign(HMAC_MECHANISMS[algorithm], counter_bytes(counter))
+        return sign(HMAC_MECHANISMS[algorithm], message)
     except p11e.KeySizeRange as exc:
         raise SeedRejected(f"the seed is too short for {algorithm.value} HMAC in this HSM") from exc
-    return truncate(mac, digits)
 
 
 @contextmanager

@@ -8,7 +8,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
     path
-    for package in ("hsm", "server", "device_firmware", "softhsm_config", "benchmarks", "docs")
+    for package in (
+        "hsm",
+        "server",
+        "device_firmware",
+        "softhsm_config",
+        "benchmarks",
+        "docs",
+    )
     for path in (ROOT / package).rglob("*")
     if path.suffix in {".py", ".md"}
 ]
