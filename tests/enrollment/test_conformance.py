@@ -1,0 +1,153 @@
+"""Schemathesis walks the OpenAPI: every `/api/` operation, requests generated from its
+schema (valid ones and ones that break it), each answer checked against what the OpenAPI
+documents for the operation.
+
+The requests carry real credentials, so that the generated bodies reach the handlers: the
+relying party's API key for `/verify`, a customer's HTTP Basic login for `/activations`, and
+for the token endpoints the four `X-OTP-*` headers signed over the exact bytes sent. They go
+through the enrollment fixture's client (SoftHSM, SQLite, the SMTP server on loopback), so
+`tests/contract.py` checks every answer as well. The run is bounded and deterministic:
+Hypothesis derandomized, no example database, a fixed number of examples per operation and
+mode."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.enrollment.conftest import Enrollment, Person
+from tests.enrollment.test_contract import SIGNED_OPERATIONS
+from tests.enrollment.token_client import TokenClient
+
+OPERATIONS = [
+    ("POST", "/api/v1/verify"),
+    ("GET", "/api/v1/time"),
+    ("GET", "/api/v1/provisioning-key"),
+    ("POST", "/api/v1/activations"),
+    ("GET", "/api/v1/activations/{activation_id}"),
+    ("POST", "/api/v1/registrations"),
+    ("POST", "/api/v1/registrations/{registration_id}/confirm"),
+    ("POST", "/api/v1/activations/redeem"),
+    ("DELETE", "/api/v1/credentials/{credential_id}"),
+]
+WITHOUT_INPUT = {("GET", "/api/v1/time"), ("GET", "/api/v1/provisioning-key")}
+"""No parameter and no body: nothing a negative case could break."""
+CASES = [
+    pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
+    for method, path in OPERATIONS
+    for mode in GenerationMode
+    if mode is GenerationMode.POSITIVE or (method, path) not in WITHOUT_INPUT
+]
+
+
+def valid_requests_pass_validation(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> None:
+    """A request the OpenAPI calls valid is never refused by the server's own schema
+    validation (400 with `extra` naming the field). A 400 for what no schema can say (a
+    wrong check digit, a wrong code) is still an answer."""
+    del ctx
+    if case.meta is None or case.meta.generation.mode is not GenerationMode.POSITIVE:
+        return
+    if response.status_code == 400:
+        body = response.json()
+        assert "extra" not in body, f"the OpenAPI allows what the server refuses: {body}"
+
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    valid_requests_pass_validation,
+]
+EXAMPLES = 25
+"""Per operation and mode: about 450 requests in all."""
+BOUNDED = hypothesis.settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    print_blob=False,
+)
+
+
+def test_every_api_operation_is_walked(enroll: Enrollment) -> None:
+    schema = enroll.client.get("/schema/openapi.json").json()
+    documented = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if path.startswith("/api/")
+    }
+    assert documented == set(OPERATIONS)
+    without_input = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if path.startswith("/api/") and not ({"parameters", "requestBody"} & set(operation))
+    }
+    assert without_input == WITHOUT_INPUT
+
+
+class Caller:
+    """Sends a generated case through the fixture's client with the credentials its
+    operation declares: a security scheme (`apiKey`, `customer`) or the signature headers."""
+
+    def __init__(self, enroll: Enrollment, customer: Person, token: TokenClient) -> None:
+        self.enroll = enroll
+        self.token = token
+        login = base64.b64encode(f"{customer.username}:{customer.password}".encode()).decode()
+        self.authorization = {"apiKey": f"Bearer {enroll.api_key}", "customer": f"Basic {login}"}
+
+    def send(self, case: schemathesis.Case) -> Any:
+        kwargs = case.as_transport_kwargs(base_url="http://testserver")
+        headers = {name: str(value) for name, value in kwargs["headers"].items()}
+        if "json" in kwargs:
+            content: bytes = json.dumps(kwargs["json"]).encode()
+        else:
+            content = kwargs.get("data") or b""
+            content = content.encode() if isinstance(content, str) else content
+        path = urlsplit(kwargs["url"]).path
+        for requirement in case.operation.definition.raw.get("security", []):
+            (scheme,) = requirement
+            headers["Authorization"] = self.authorization[scheme]
+        if (case.method, case.path) in SIGNED_OPERATIONS:
+            # signed over the path as the server routes it: percent-decoded
+            headers.update(self.token.signature_headers(case.method, unquote(path), content))
+        return self.enroll.client.request(
+            case.method, path, params=kwargs.get("params"), content=content or None, headers=headers
+        )
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
+def test_every_answer_is_documented(
+    enroll: Enrollment, method: str, path: str, mode: GenerationMode
+) -> None:
+    schema = schemathesis.openapi.from_dict(enroll.client.get("/schema/openapi.json").json())
+    operation = schema[path][method]
+    caller = Caller(enroll, enroll.customer(), enroll.token())
+
+    @BOUNDED
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def walk(case: schemathesis.Case) -> None:
+        response = caller.send(case)
+        case.validate_response(response, checks=CHECKS)
+
+    walk()
