@@ -4,11 +4,13 @@ documents for the operation.
 
 The requests carry real credentials, so that the generated bodies reach the handlers: the
 relying party's API key for `/verify`, a customer's HTTP Basic login for `/activations`, and
-for the token endpoints the four `X-OTP-*` headers signed over the exact bytes sent. They go
-through the enrollment fixture's client (SoftHSM, SQLite, the SMTP server on loopback), so
-`tests/contract.py` checks every answer as well. The run is bounded and deterministic:
-Hypothesis derandomized, no example database, a fixed number of examples per operation and
-mode."""
+for the token endpoints the four `X-OTP-*` headers signed over the exact bytes sent (unless
+schemathesis broke the headers on purpose). The customer and the token key are those of the
+OpenAPI's request examples, which schemathesis sends as well, so some requests get past the
+password and device checks. They go through the enrollment fixture's client (SoftHSM,
+SQLite, the SMTP server on loopback), so `tests/contract.py` checks every answer as well,
+and no log line may show the password. The run is bounded and deterministic: Hypothesis
+derandomized, no example database, a fixed number of examples per operation and mode."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import hypothesis
 import pytest
 import schemathesis
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -28,8 +31,11 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.parameters import ParameterLocation
 
+from server.domain.enrollment.controllers import REGISTRATION_EXAMPLE
 from tests.enrollment.conftest import Enrollment, Person
+from tests.enrollment.example import EXAMPLE_SCALAR
 from tests.enrollment.test_contract import SIGNED_OPERATIONS
 from tests.enrollment.token_client import TokenClient
 
@@ -106,6 +112,12 @@ def test_every_api_operation_is_walked(enroll: Enrollment) -> None:
     assert without_input == WITHOUT_INPUT
 
 
+def _negated(case: schemathesis.Case, location: ParameterLocation) -> bool:
+    """Whether schemathesis broke this part of the request on purpose."""
+    info = case.meta.components.get(location) if case.meta is not None else None
+    return info is not None and info.mode is GenerationMode.NEGATIVE
+
+
 class Caller:
     """Sends a generated case through the fixture's client with the credentials its
     operation declares: a security scheme (`apiKey`, `customer`) or the signature headers."""
@@ -125,15 +137,39 @@ class Caller:
             content = kwargs.get("data") or b""
             content = content.encode() if isinstance(content, str) else content
         path = urlsplit(kwargs["url"]).path
-        for requirement in case.operation.definition.raw.get("security", []):
-            (scheme,) = requirement
-            headers["Authorization"] = self.authorization[scheme]
-        if (case.method, case.path) in SIGNED_OPERATIONS:
-            # signed over the path as the server routes it: percent-decoded
-            headers.update(self.token.signature_headers(case.method, unquote(path), content))
+        # credentials unless schemathesis broke the headers on purpose (then 401 answers)
+        if not _negated(case, ParameterLocation.HEADER):
+            for requirement in case.operation.definition.raw.get("security", []):
+                (scheme,) = requirement
+                headers["Authorization"] = self.authorization[scheme]
+            if (case.method, case.path) in SIGNED_OPERATIONS:
+                # signed over the path as the server routes it: percent-decoded
+                headers.update(self.token.signature_headers(case.method, unquote(path), content))
         return self.enroll.client.request(
             case.method, path, params=kwargs.get("params"), content=content or None, headers=headers
         )
+
+
+def _example_customer(enroll: Enrollment) -> Person:
+    """The customer of the OpenAPI's request examples (schemathesis sends them too), with
+    the password they show: those requests get past the password check."""
+    example = REGISTRATION_EXAMPLE
+    person = Person(example["username"], f"{example['username']}@example.com", example["password"])
+    with enroll.services.db.transaction() as session:
+        enroll.services.customers.add(
+            session, person.username, person.email, person.password, "Ana Pérez"
+        )
+    enroll.secrets_used.add(person.password)  # the fixture fails if a log line shows it
+    return person
+
+
+def _example_token(enroll: Enrollment) -> TokenClient:
+    """The token of the worked example, whose device ID the request examples show."""
+    key = ec.derive_private_key(EXAMPLE_SCALAR, ec.SECP256R1())
+    token = TokenClient(enroll.client, key=key, clock=enroll.clock)
+    assert token.device_id == REGISTRATION_EXAMPLE["device_id"]
+    token.first_contact()
+    return token
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
@@ -142,7 +178,7 @@ def test_every_answer_is_documented(
 ) -> None:
     schema = schemathesis.openapi.from_dict(enroll.client.get("/schema/openapi.json").json())
     operation = schema[path][method]
-    caller = Caller(enroll, enroll.customer(), enroll.token())
+    caller = Caller(enroll, _example_customer(enroll), _example_token(enroll))
 
     @BOUNDED
     @given(case=operation.as_strategy(generation_mode=mode))
