@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import hypothesis
+import jsonschema_rs
 import pytest
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,6 +35,7 @@ from schemathesis.checks import (
 from schemathesis.core.parameters import ParameterLocation
 
 from server.domain.enrollment.controllers import REGISTRATION_EXAMPLE
+from server.domain.verification.schemas import MAX_TRANSACTION_FIELDS, MAX_TRANSACTION_NAME
 from tests.enrollment.conftest import Enrollment, Person
 from tests.enrollment.example import EXAMPLE_SCALAR
 from tests.enrollment.test_contract import SIGNED_OPERATIONS
@@ -187,3 +189,31 @@ def test_every_answer_is_documented(
         case.validate_response(response, checks=CHECKS)
 
     walk()
+
+
+@pytest.mark.parametrize(
+    ("transaction", "valid"),
+    [
+        ({"amount": 100, "currency": "EUR"}, True),
+        ({"amount": 10.5, "to": "ES91 2100 0418", "urgent": True, "note": None}, True),
+        ({f"field{i}": "x" for i in range(MAX_TRANSACTION_FIELDS)}, True),
+        ({f"field{i}": "x" for i in range(MAX_TRANSACTION_FIELDS + 1)}, False),
+        ({"n" * MAX_TRANSACTION_NAME: "x"}, True),
+        ({"n" * (MAX_TRANSACTION_NAME + 1): "x"}, False),
+        ({"amount": [100]}, False),
+    ],
+    ids=["integer", "scalars", "most-fields", "too-many", "longest-name", "too-long", "list"],
+)
+def test_the_openapi_and_the_server_agree_on_a_transaction(
+    enroll: Enrollment, transaction: dict[str, Any], valid: bool
+) -> None:
+    """Where generated bodies rarely go: the limits of `transaction`, and integers (which
+    a `oneOf` of integer and number would refuse)."""
+    document = enroll.client.get("/schema/openapi.json").json()
+    root = {"$ref": "#/components/schemas/VerifyBody", "components": document["components"]}
+    body = {"username": "nobody", "code": "123456", "purpose": "login", "transaction": transaction}
+    assert jsonschema_rs.validator_for(root).is_valid(body) is valid
+    answer = enroll.client.post(
+        "/api/v1/verify", headers={"Authorization": f"Bearer {enroll.api_key}"}, json=body
+    )
+    assert (answer.status_code != 400) is valid, answer.text
