@@ -35,6 +35,7 @@ from server.errors import (
     ServiceUnavailable,
 )
 from server.mail import Mailer
+from server.openapi import ClosedStructSchemaPlugin
 from server.portal.setup import (
     add_security_headers,
     portal_error,
@@ -198,6 +199,8 @@ def create_app(
             Exception: unexpected_error,
         },
         request_max_body_size=settings.max_body_bytes,
+        # ahead of Litestar's own struct plugin: request bodies are closed objects
+        plugins=[ClosedStructSchemaPlugin()],
         logging_config=None,  # server.logging configures structured logs for the process
         openapi_config=OpenAPIConfig(
             title="HSM OTP server",

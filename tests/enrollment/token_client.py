@@ -155,15 +155,15 @@ class TokenClient:
         self.offset = server_time - self._clock()
         self.pinned = unb64url(self.http.get("/api/v1/provisioning-key").json()["public_key"])
 
-    def signed(
+    def signature_headers(
         self,
         method: str,
         path: str,
-        body: dict[str, Any] | None = None,
+        content: bytes,
         *,
         signer: ec.EllipticCurvePrivateKey | None = None,
-    ) -> Any:
-        content = json.dumps(body).encode() if body is not None else b""
+    ) -> dict[str, str]:
+        """The four `X-OTP-*` headers that sign `content` sent to `path` (protocol §2)."""
         timestamp = str(int(self.now()))
         nonce = b64url(secrets.token_bytes(16))
         signing_input = "\n".join(
@@ -177,12 +177,25 @@ class TokenClient:
             ]
         ).encode()
         signature = (signer or self.key).sign(signing_input, ec.ECDSA(hashes.SHA256()))
-        headers = {
-            "Content-Type": "application/json",
+        return {
             "X-OTP-Public-Key": b64url(self.point),
             "X-OTP-Timestamp": timestamp,
             "X-OTP-Nonce": nonce,
             "X-OTP-Signature": b64url(signature),
+        }
+
+    def signed(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        signer: ec.EllipticCurvePrivateKey | None = None,
+    ) -> Any:
+        content = json.dumps(body).encode() if body is not None else b""
+        headers = {
+            "Content-Type": "application/json",
+            **self.signature_headers(method, path, content, signer=signer),
         }
         self.last_request = (method, path, content, headers)
         return self.http.request(method, path, content=content or None, headers=headers)

@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 from hsm import HsmError
 from server.db.models import Customer
 from server.di import AppServices
+from server.domain.enrollment import examples
 from server.domain.enrollment.device_id import group
 from server.domain.enrollment.schemas import (
     ActivationBody,
@@ -27,6 +28,7 @@ from server.domain.enrollment.schemas import (
     ActivationStateBody,
     ConfirmBody,
     ErrorBody,
+    ProvisioningBundleBody,
     ProvisioningKeyBody,
     RedeemBody,
     RegistrationBody,
@@ -120,6 +122,24 @@ def answers(*statuses: int, reasons: Mapping[int, str] | None = None) -> dict[in
     }
 
 
+def success(
+    status: int, container: type, example: dict[str, Any], description: str
+) -> dict[int, ResponseSpec]:
+    """An operation's success answer for the OpenAPI, with its example: a value from the
+    worked example of docs/protocol.md (`server.domain.enrollment.examples`)."""
+    return {
+        status: ResponseSpec(
+            data_container=container,
+            description=description,
+            generate_examples=False,
+            examples=[_example(example, "the worked example of docs/protocol.md")],
+        )
+    }
+
+
+BUNDLE = "the provisioning bundle (docs/protocol.md §4)"
+
+
 async def token_signed(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of every signed token endpoint: check the signature, then spend the nonce.
 
@@ -166,7 +186,11 @@ class EnrollmentController(Controller):
     path = "/api/v1"
     tags = ("enrollment",)
 
-    @get("/time", summary="Server time, for the token's clock offset")
+    @get(
+        "/time",
+        summary="Server time, for the token's clock offset",
+        responses=success(200, TimeBody, examples.TIME, "the server's Unix time"),
+    )
     async def time(self, services: AppServices) -> TimeBody:
         """The server's Unix time in seconds."""
         return TimeBody(services.clock())
@@ -174,7 +198,8 @@ class EnrollmentController(Controller):
     @get(
         "/provisioning-key",
         summary="The public key that signs provisioning bundles",
-        responses=answers(503),
+        responses=success(200, ProvisioningKeyBody, examples.PROVISIONING_KEY, "the key to pin")
+        | answers(503),
     )
     async def provisioning_key(self, services: AppServices) -> ProvisioningKeyBody:
         """Tokens pin this key (at first contact, or from their configuration)."""
@@ -194,7 +219,13 @@ class EnrollmentController(Controller):
         "`code`, a current code from that token.",
         status_code=HTTP_201_CREATED,
         security=[{"customer": []}],
-        responses=answers(
+        responses=success(
+            201,
+            ActivationIssuedBody,
+            examples.ACTIVATION_ISSUED,
+            "the activation code to type on the token, shown this once",
+        )
+        | answers(
             400,
             401,
             403,
@@ -238,7 +269,13 @@ class EnrollmentController(Controller):
         sync_to_thread=True,
         summary="Follow an activation (HTTP Basic: the online-banking login)",
         security=[{"customer": []}],
-        responses=answers(
+        responses=success(
+            200,
+            ActivationStateBody,
+            examples.ACTIVATION_COMPLETED,
+            "the state; `credential_id` once completed",
+        )
+        | answers(
             401,
             404,
             429,
@@ -280,7 +317,13 @@ class TokenRequestsController(Controller):
         "address. A customer who has an active token must send `code`, a current code from "
         "it. " + SIGNED,
         status_code=HTTP_202_ACCEPTED,
-        responses=answers(
+        responses=success(
+            202,
+            RegistrationStartedBody,
+            examples.REGISTRATION_STARTED,
+            "the code is e-mailed to the masked address",
+        )
+        | answers(
             400,
             401,
             403,
@@ -324,7 +367,8 @@ class TokenRequestsController(Controller):
         summary="Confirm with the e-mailed code: the provisioning bundle",
         description=SIGNED,
         status_code=200,
-        responses=answers(
+        responses=success(200, ProvisioningBundleBody, examples.BUNDLE, BUNDLE)
+        | answers(
             400,
             401,
             403,
@@ -360,7 +404,8 @@ class TokenRequestsController(Controller):
         summary="Redeem an activation code on the token: the provisioning bundle",
         description=SIGNED,
         status_code=200,
-        responses=answers(
+        responses=success(200, ProvisioningBundleBody, examples.BUNDLE, BUNDLE)
+        | answers(
             400,
             401,
             403,

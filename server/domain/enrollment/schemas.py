@@ -88,3 +88,35 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
     status_code: int
     detail: str
     extra: list[dict[str, str]] | None = None
+
+
+class ProvisioningBundleBody(msgspec.Struct):
+    """The provisioning bundle (docs/protocol.md §4): the seed wrapped for one token key,
+    signed by the provisioning key over the canonical JSON of every other field. It
+    documents the answer; the server sends the bundle as it was signed."""
+
+    version: int
+    credential_id: str
+    issuer: str
+    username: str
+    display_name: str
+    algorithm: Literal["SHA1", "SHA256", "SHA512"]
+    digits: Annotated[int, msgspec.Meta(ge=6, le=8)]
+    period: int
+    """The TOTP time step in seconds."""
+    seed_length: int
+    """The seed's true length in bytes (the unwrapped key may carry zero padding)."""
+    server_time: int
+    device_id: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{16}$")]
+    token_public_key: str
+    """b64url of the token's point: the bundle is for this key only."""
+    ephemeral_public_key: str
+    """b64url of the server's one-time point (made in the HSM)."""
+    wrapped_seed: str
+    """b64url of the seed, RFC 5649-wrapped under the key derived by `kdf`."""
+    kdf: Literal["ecdh-p256-aes256ecb-ctr"]
+    wrap: Literal["aes256-kw-pad"]
+    provisioning_key: str
+    """Which provisioning key signed (`otp-provisioning-v1`)."""
+    signature: str
+    """b64url of the raw ECDSA P-256 signature `r || s` (64 bytes)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from litestar import Controller, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import JSONBody
 
 from server.domain.verification.endpoint import MESSAGES, STATUS, VerifyEndpoint
+from server.domain.verification.rules import Result
 from server.domain.verification.schemas import ErrorAnswer, VerifyAnswer, VerifyBody
 
 ERRORS = {
@@ -14,6 +16,24 @@ ERRORS = {
     413: "the body is over the size limit (`OTP_MAX_BODY_BYTES`)",
     415: "the body is not sent as JSON (`Content-Type: application/json`)",
 }
+
+EXTRA: dict[Result, dict[str, str | int]] = {
+    Result.ACCEPTED: {"credential_id": "cred_1ceefb19e61cb7e76912"},
+    Result.LOCKED: {"retry_after": 900},
+    Result.RATE_LIMITED: {"retry_after": 60},
+}
+
+
+def _decision(result: Result) -> ResponseSpec:
+    """The answer with `result`, and an example of it: the words the endpoint sends."""
+    example = {"result": result.value, "purpose": "login", **EXTRA.get(result, {})}
+    example["message"] = MESSAGES[result]
+    return ResponseSpec(
+        data_container=VerifyAnswer,
+        description=MESSAGES[result],
+        generate_examples=False,
+        examples=[Example(summary=result.value, value=example)],
+    )
 
 
 class VerifyController(Controller):
@@ -34,11 +54,7 @@ class VerifyController(Controller):
         middleware=[VerifyEndpoint],
         security=[{"apiKey": []}],
         responses={
-            **{
-                status: ResponseSpec(data_container=VerifyAnswer, description=MESSAGES[result])
-                for result, status in STATUS.items()
-                if status != 200
-            },
+            **{status: _decision(result) for result, status in STATUS.items()},
             **{
                 status: ResponseSpec(data_container=ErrorAnswer, description=description)
                 for status, description in ERRORS.items()

@@ -11,6 +11,21 @@ from server.domain.verification.purposes import Purpose
 TransactionValue = str | int | float | bool | None
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 """No control characters (PostgreSQL cannot store a NUL; a newline would forge log lines)."""
+MAX_TRANSACTION_FIELDS = 32
+MAX_TRANSACTION_NAME = 64
+TRANSACTION_SCHEMA = {
+    # Litestar would write the union as `oneOf` of integer and number, which no integer can
+    # satisfy (it is both), and would leave out the two limits: the OpenAPI gets it whole.
+    "one_of": [
+        {
+            "type": "object",
+            "maxProperties": MAX_TRANSACTION_FIELDS,
+            "propertyNames": {"maxLength": MAX_TRANSACTION_NAME},
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        },
+        {"type": "null"},
+    ]
+}
 
 
 class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -38,8 +53,10 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
     purpose: Purpose
     transaction: (
         Annotated[
-            dict[Annotated[str, msgspec.Meta(max_length=64)], TransactionValue],
-            msgspec.Meta(max_length=32),
+            dict[Annotated[str, msgspec.Meta(max_length=MAX_TRANSACTION_NAME)], TransactionValue],
+            msgspec.Meta(
+                max_length=MAX_TRANSACTION_FIELDS, extra_json_schema={"extra": TRANSACTION_SCHEMA}
+            ),
         ]
         | None
     ) = None
