@@ -1,0 +1,106 @@
+"""The replay storm at scale (issue 21): N = 3 and 4 server processes on one PostgreSQL and
+one SoftHSM token, straight and through a real load balancer (HAProxy).
+
+Each round, 20 customers each have a fresh valid code, and each code is fired 30 times at
+once, spread over the servers: 600 requests a round, 5 rounds, straight to the servers and
+through the balancer in turns. Every code must be accepted
+exactly once, every other answer must be a refusal, no answer may be `unavailable` while
+the database and the HSM are healthy (before the global lock order, 35-62 % of the answers
+were, from deadlocks), and the audit chain the processes wrote together must verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+
+from hsm import Hsm
+from server.app import create_app
+from server.db.migrate import upgrade
+from server.domain.verification.purposes import Purpose
+from server.services import Services
+from tests.conftest import SoftHsmTokens
+from tests.server.balancer import haproxy
+from tests.server.conftest import fast_settings, make_client_key
+from tests.server.processes import PostgresCluster, complaints, server_env, server_process
+from tests.server.test_replay import _seed_customer
+
+pytestmark = pytest.mark.slow  # processes and a balancer: `make test` runs it, a plain `pytest` not
+
+CUSTOMERS = 20
+FIRES = 30
+ROUNDS = 5
+
+
+def _population(url: str, hsm: Hsm, rounds: int) -> tuple[str, list[list[tuple[str, pyotp.TOTP]]]]:
+    """A client key and, for each of `rounds`, customers whose current code nobody used."""
+    upgrade(url)
+    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
+    key = make_client_key(services, "bank", [Purpose.LOGIN])
+    made = [[_seed_customer(services) for _ in range(CUSTOMERS)] for _ in range(rounds)]
+    services.db.dispose()
+    return key, made
+
+
+async def _storm(
+    bases: list[str], key: str, customers: list[tuple[str, pyotp.TOTP]]
+) -> dict[str, Counter[str]]:
+    """Each customer's current code FIRES times at once, spread over `bases`; each
+    customer's answers by result."""
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def one(i: int, username: str, code: str) -> tuple[str, str]:
+            answer = await client.post(
+                f"{bases[i % len(bases)]}/api/v1/verify",
+                headers={"Authorization": f"Bearer {key}"},
+                json={"username": username, "code": code, "purpose": "login"},
+            )
+            return username, str(answer.json().get("result", answer.status_code))
+
+        answers = await asyncio.gather(
+            *(one(i, username, totp.now()) for username, totp in customers for i in range(FIRES))
+        )
+    results: dict[str, Counter[str]] = {username: Counter() for username, _ in customers}
+    for username, result in answers:
+        results[username][result] += 1
+    return results
+
+
+@pytest.mark.parametrize("servers", [3, 4])
+def test_the_replay_storm_on_n_servers_accepts_each_code_once(
+    hsm: Hsm, tokens: SoftHsmTokens, postgres: PostgresCluster, tmp_path: Path, servers: int
+) -> None:
+    """The same servers take the storm straight and through HAProxy, in turns."""
+    url = postgres.create_database(f"otp_storm_{servers}")
+    key, rounds = _population(url, hsm, ROUNDS)
+    env = {**server_env(tokens, url), "OTP_TRUSTED_PROXIES": "127.0.0.1/32"}
+    totals: Counter[str] = Counter()
+    with ExitStack() as stack:
+        backends = []
+        for _ in range(servers):  # one after the other: SoftHSM processes opening one token
+            backends.append(stack.enter_context(server_process(env)))
+            assert httpx.get(f"{backends[-1]}/health/ready").status_code == 200
+        balancer = stack.enter_context(haproxy(backends, tmp_path))
+        for index, customers in enumerate(rounds):
+            bases = backends if index % 2 == 0 else [balancer]
+            results = asyncio.run(_storm(bases, key, customers))
+            told = {base: complaints(base)[-5:] for base in backends}  # why, if it failed
+            for username, answers in results.items():
+                assert answers["accepted"] == 1, (bases, username, answers, told)
+                assert set(answers) <= {"accepted", "rejected", "locked"}, (answers, told)
+                totals.update(answers)
+    assert totals["accepted"] == CUSTOMERS * ROUNDS
+    assert sum(totals.values()) == CUSTOMERS * FIRES * ROUNDS
+    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
+    with services.db.transaction() as session:
+        report = services.audit.verify(session)
+    services.db.dispose()
+    assert report.ok, report.problem
+    assert report.events >= CUSTOMERS * FIRES * ROUNDS
