@@ -108,7 +108,7 @@ def server_process(env: dict[str, str], port: int | None = None) -> Iterator[str
             process.kill()
         log.close()
         os.unlink(log.name)
-        del _LOGS[base]
+        _LOGS.pop(base, None)  # a server started again on the port may have gone first
 
 
 class PostgresCluster:
@@ -129,10 +129,14 @@ class PostgresCluster:
     def start(self) -> None:
         data = str(self.dir / "data")
         self._as_postgres(str(PG_BIN / "initdb"), "-D", data, "-A", "trust", "-U", "postgres")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its data directory and port (after `pause`)."""
         self._as_postgres(
             str(PG_BIN / "pg_ctl"),
             "-D",
-            data,
+            str(self.dir / "data"),
             "-w",
             "-l",
             str(self.dir / "log"),
@@ -140,6 +144,13 @@ class PostgresCluster:
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
             "-c max_connections=200 -c fsync=off",
             "start",
+        )
+
+    def pause(self) -> None:
+        """Stop the server as an operator's restart would (`-m fast`: sessions are ended,
+        transactions rolled back), keeping its data."""
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"
         )
 
     def create_database(self, name: str) -> str:
