@@ -7,6 +7,7 @@ at the bank's time (the token's clock plus the learned offset)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -42,9 +43,11 @@ RFC_KEY = bytes.fromhex("3132333435363738393031323334353637383930313233343536373
 PAYEE = "00054321"
 
 
-def signing_rig(language: Language = Language.ES) -> Rig:
-    """A token with ana and beto, who sign transfers, and caro, who does not; on the list."""
-    rig = make_rig(attempts_allowed=3, skew=SKEW)
+def signing_rig(language: Language = Language.ES, make: Callable[..., Rig] = make_rig) -> Rig:
+    """A token with ana and beto, who sign transfers, and caro, who does not; on the list.
+
+    `make` is `make_rig` (the fake vault), or `rig_factory` for the file and TPM vaults too."""
+    rig = make(attempts_allowed=3, skew=SKEW)
     rig.bank.users["ana"].signs_transfers = True
     rig.bank.users["beto"].signs_transfers = True
     register(rig, "ana", "clave1")
@@ -124,8 +127,8 @@ def test_unlocking_a_token_whose_only_user_signs_opens_the_users_menu() -> None:
 # The whole flow ------------------------------------------------------------------------------
 
 
-def test_sign_a_transfer_end_to_end() -> None:
-    rig = signing_rig()
+def test_sign_a_transfer_end_to_end(rig_factory: Callable[..., Rig]) -> None:
+    rig = signing_rig(make=rig_factory)
     start_signing(rig, 1)
     entry = rig.shown(DigitEntryScreen)
     assert entry.title == "Importe a transferir"
@@ -259,8 +262,8 @@ def test_cancel_at_each_step_returns_to_the_menu_and_forgets(keys: str) -> None:
 # Every user with their own seed ----------------------------------------------------------------
 
 
-def test_two_users_each_sign_with_their_own_seed() -> None:
-    rig = signing_rig()
+def test_two_users_each_sign_with_their_own_seed(rig_factory: Callable[..., Rig]) -> None:
+    rig = signing_rig(make=rig_factory)
     ana = sign(rig, 1, "1250").code
     rig.press("C")  # menu
     rig.press("C")  # list
