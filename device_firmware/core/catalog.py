@@ -55,6 +55,10 @@ class Msg(enum.Enum):
     TITLE_DAMAGED = enum.auto()
     TITLE_CLOCK = enum.auto()
     TITLE_CLOCK_UNSET = enum.auto()
+    TITLE_AMOUNT = enum.auto()
+    TITLE_PAYEE = enum.auto()
+    TITLE_CONFIRM_TRANSFER = enum.auto()
+    TITLE_RESPONSE = enum.auto()
     # Menu items
     MENU_REGISTER = enum.auto()
     MENU_ACTIVATE = enum.auto()
@@ -65,6 +69,8 @@ class Msg(enum.Enum):
     MENU_LANGUAGE = enum.auto()
     MENU_SYNC_CLOCK = enum.auto()
     MENU_ABOUT = enum.auto()
+    MENU_SHOW_CODE = enum.auto()
+    MENU_SIGN = enum.auto()
     DELETE_ITEM = enum.auto()
     YES = enum.auto()
     NO = enum.auto()
@@ -93,6 +99,10 @@ class Msg(enum.Enum):
     BUSY_SAVING = enum.auto()
     BUSY_ERASING = enum.auto()
     BUSY_OPENING = enum.auto()
+    AMOUNT_NOTE = enum.auto()
+    PAYEE_NOTE = enum.auto()
+    TRANSFER_QUESTION = enum.auto()
+    TRANSFER_LINE = enum.auto()
     # Errors in plain words
     ERR_UNREACHABLE = enum.auto()
     ERR_WRONG_CREDENTIALS = enum.auto()
@@ -105,6 +115,10 @@ class Msg(enum.Enum):
     ERR_BANK = enum.auto()
     ERR_STORAGE = enum.auto()
     ERR_LOCKED_OUT = enum.auto()
+    ERR_AMOUNT_DECIMALS = enum.auto()
+    ERR_AMOUNT_ZERO = enum.auto()
+    ERR_AMOUNT_TOO_LARGE = enum.auto()
+    ERR_PAYEE_DIGITS = enum.auto()
     # Key hints
     HINT_MENU = enum.auto()
     HINT_MENU_BACK = enum.auto()
@@ -117,6 +131,9 @@ class Msg(enum.Enum):
     HINT_ANY_KEY = enum.auto()
     HINT_BACK = enum.auto()
     HINT_ERASE = enum.auto()
+    HINT_AMOUNT = enum.auto()
+    HINT_DIGITS_CANCEL = enum.auto()
+    HINT_CONFIRM = enum.auto()
 
 
 # (Spanish, English) for every message.
@@ -154,6 +171,10 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.TITLE_DAMAGED: ("Memoria dañada", "Memory damaged"),
     Msg.TITLE_CLOCK: ("Hora", "Clock"),
     Msg.TITLE_CLOCK_UNSET: ("Hora no configurada", "Clock not set"),
+    Msg.TITLE_AMOUNT: ("Importe a transferir", "Amount to transfer"),
+    Msg.TITLE_PAYEE: ("Cuenta destino", "Payee account"),
+    Msg.TITLE_CONFIRM_TRANSFER: ("Confirme la operación", "Confirm transfer"),
+    Msg.TITLE_RESPONSE: ("Respuesta", "Response"),
     Msg.MENU_REGISTER: ("Registrarme con mi usuario", "Register with my bank username"),
     Msg.MENU_ACTIVATE: ("Activar con un código", "Activate with a code"),
     Msg.MENU_LANGUAGE_BOTH: ("Idioma / Language", "Idioma / Language"),
@@ -163,6 +184,8 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.MENU_LANGUAGE: ("Idioma", "Language"),
     Msg.MENU_SYNC_CLOCK: ("Sincronizar hora", "Synchronise clock"),
     Msg.MENU_ABOUT: ("Acerca de", "About"),
+    Msg.MENU_SHOW_CODE: ("Ver código", "Show code"),
+    Msg.MENU_SIGN: ("Firmar operación", "Sign a transaction"),
     Msg.DELETE_ITEM: ("X {name}", "X {name}"),
     Msg.YES: ("Sí", "Yes"),
     Msg.NO: ("No", "No"),
@@ -230,6 +253,16 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.BUSY_SAVING: ("Guardando…", "Saving…"),
     Msg.BUSY_ERASING: ("Borrando…", "Erasing…"),
     Msg.BUSY_OPENING: ("Iniciando…", "Starting…"),
+    Msg.AMOUNT_NOTE: ("D escribe la coma decimal.", "D types the decimal point."),
+    Msg.PAYEE_NOTE: (
+        "Sus últimos 8 dígitos, o el número que muestra el banco.",
+        "Its last 8 digits, or the number the bank shows.",
+    ),
+    Msg.TRANSFER_QUESTION: (
+        "¿Transferir {amount} a ...{payee}?",
+        "Transfer {amount} to ...{payee}?",
+    ),
+    Msg.TRANSFER_LINE: ("{amount} ...{payee_end}", "{amount} ...{payee_end}"),
     Msg.ERR_UNREACHABLE: (
         "No se pudo conectar con el banco. Revise la conexión e intente de nuevo.",
         "Could not reach the bank. Check the connection and try again.",
@@ -277,6 +310,10 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
         "Demasiados PIN incorrectos: el token no acepta otro en {hours} h encendido.",
         "Too many wrong PINs: the token takes no other for {hours} h switched on.",
     ),
+    Msg.ERR_AMOUNT_DECIMALS: ("Solo 2 decimales.", "Only 2 decimals."),
+    Msg.ERR_AMOUNT_ZERO: ("Escriba un importe mayor que 0.", "Type an amount above 0."),
+    Msg.ERR_AMOUNT_TOO_LARGE: ("El máximo es {maximum}.", "The most is {maximum}."),
+    Msg.ERR_PAYEE_DIGITS: ("Escriba los 8 dígitos.", "Type all 8 digits."),
     Msg.HINT_MENU: ("A/B mover  # elegir", "A/B move  # select"),
     Msg.HINT_MENU_BACK: ("A/B mover  # elegir  C volver", "A/B move  # select  C back"),
     Msg.HINT_USERS: ("A/B mover  # elegir  C bloquear", "A/B move  # select  C lock"),
@@ -294,6 +331,15 @@ _TEXTS: dict[Msg, tuple[str, str]] = {
     Msg.HINT_ANY_KEY: ("Presione una tecla", "Press any key"),
     Msg.HINT_BACK: ("C volver", "C back"),
     Msg.HINT_ERASE: ("# borrar", "# erase"),
+    Msg.HINT_AMOUNT: (
+        "D coma  * borrar  # continuar  C cancelar",
+        "D point  * delete  # continue  C cancel",
+    ),
+    Msg.HINT_DIGITS_CANCEL: (
+        "* borrar  # continuar  C cancelar",
+        "* delete  # continue  C cancel",
+    ),
+    Msg.HINT_CONFIRM: ("# confirmar  C cancelar", "# confirm  C cancel"),
 }
 
 _COLUMN = {Language.ES: 0, Language.EN: 1}

@@ -15,7 +15,7 @@ from device_firmware.core.menu import (
     USER_ACTIONS,
     menu_key,
 )
-from device_firmware.core.records import TokenData
+from device_firmware.core.records import Credential, TokenData
 from device_firmware.core.screens import Tone
 from device_firmware.core.state import (
     About,
@@ -28,12 +28,14 @@ from device_firmware.core.state import (
     EnterPin,
     Erasing,
     Notice,
+    Place,
     Saving,
     Settings,
     ShowCode,
     State,
     SyncingClock,
     UserList,
+    UserMenu,
     Welcome,
 )
 from device_firmware.core.text_entry import edit_digits
@@ -86,12 +88,15 @@ def on_key(state: State, key: Key, at: float) -> Transition | None:
             return _user_list(state, data, cursor, key)
         case ShowCode(credential_id=credential_id):
             if key in (BACK, OK, DELETE):
-                return go(state, UserList(cursor=_index(data, credential_id)))
+                credential = data.find(credential_id)
+                if credential is not None and credential.signs_transfers:
+                    return go(state, UserMenu(credential_id))
+                return go(state, UserList(cursor=index_of(data, credential_id)))
             return stay(state)
         case DeleteList(cursor=cursor):
             return _delete_list(state, data, cursor, key)
         case ConfirmDelete(credential_id=credential_id, cursor=cursor):
-            back = UserList(cursor=_index(data, credential_id))
+            back = UserList(cursor=index_of(data, credential_id))
             if key is BACK:
                 return go(state, back)
             move = menu_key(cursor, len(CONFIRM_ITEMS), key)
@@ -108,7 +113,8 @@ def on_key(state: State, key: Key, at: float) -> Transition | None:
     return None
 
 
-def _index(data: TokenData, credential_id: str) -> int:
+def index_of(data: TokenData, credential_id: str) -> int:
+    """Where the user with this credential stands in the user list (0 if gone)."""
     ids = [c.credential_id for c in data.credentials]
     return ids.index(credential_id) if credential_id in ids else 0
 
@@ -122,7 +128,7 @@ def _user_list(state: State, data: TokenData, cursor: int, key: Key) -> Transiti
     if move.chosen is None:
         return go(state, UserList(cursor=move.cursor))
     if move.chosen < len(users):
-        return go(state, ShowCode(users[move.chosen].credential_id))
+        return go(state, user_home(users[move.chosen]))
     match USER_ACTIONS[move.chosen - len(users)]:
         case Msg.MENU_ADD_USER:
             return go(state, Welcome())
@@ -158,12 +164,20 @@ def _settings(state: State, cursor: int, key: Key) -> Transition:
 
 
 def unlocked(state: State, data: TokenData) -> Transition:
-    """The PIN was right: one user → straight to the code; several → the list."""
+    """The PIN was right: one user → straight to their code (or menu); several → the list."""
     session = replace(state.session, data=data, attempts_remaining=state.session.attempts_allowed)
     state = state.with_session(session)
     if len(data.credentials) == 1:
-        return go(state, ShowCode(data.credentials[0].credential_id))
+        return go(state, user_home(data.credentials[0]))
     return go(state, UserList())
+
+
+def user_home(credential: Credential) -> Place:
+    """Where choosing a user leads: straight to the code, or, when the bank has enabled
+    transaction signing for the credential, the user's menu (code, sign a transaction)."""
+    if credential.signs_transfers:
+        return UserMenu(credential.credential_id)
+    return ShowCode(credential.credential_id)
 
 
 def pin_rejected(state: State, attempts_remaining: int) -> Transition:
@@ -206,7 +220,7 @@ def link_failed(state: State, error: LinkError) -> Transition | None:
             if isinstance(error, UnknownCredential):
                 # Already gone at the bank (retired by a newer registration): drop it here too.
                 return credential_deleted(state, CredentialDeleted(credential_id))
-            back = UserList(cursor=_index(state.session.data or TokenData(), credential_id))
+            back = UserList(cursor=index_of(state.session.data or TokenData(), credential_id))
             return go(state, Notice.error(plain_words(error), back))
         case SyncingClock():
             return go(state, Notice.error(plain_words(error), Settings(cursor=SYNC_CLOCK_ITEM)))

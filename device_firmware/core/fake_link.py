@@ -4,7 +4,8 @@
 token sees them: registration checks the online-banking login and "e-mails" a code (kept in
 `mailbox`); the portal (`portal_activation_code`) issues an activation code for a device ID;
 one token per user (registering again retires the user's older credential); deleting an
-unknown credential fails. `fail_next` scripts an error for the next call.
+unknown credential fails; a user added with `signs_transfers` gets an OCRA seed as well.
+`fail_next` scripts an error for the next call.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from device_firmware.core import device_id as device_ids
+from device_firmware.core import transfers
 from device_firmware.core.device_id import DeviceId
 from device_firmware.core.errors import (
     CodeExpired,
@@ -41,6 +43,7 @@ class BankUser:
     password: str = field(repr=False)
     email: str
     display_name: str
+    signs_transfers: bool = False
 
 
 @dataclass
@@ -86,10 +89,16 @@ class FakeServerLink:
     # The bank's side --------------------------------------------------------------------
 
     def add_user(
-        self, username: str, password: str, email: str, display_name: str = ""
+        self,
+        username: str,
+        password: str,
+        email: str,
+        display_name: str = "",
+        *,
+        signs_transfers: bool = False,
     ) -> BankUser:
-        """Open an online-banking account."""
-        user = BankUser(username, password, email, display_name or username)
+        """Open an online-banking account (`signs_transfers`: with transaction signing)."""
+        user = BankUser(username, password, email, display_name or username, signs_transfers)
         self.users[username] = user
         return user
 
@@ -199,6 +208,8 @@ class FakeServerLink:
             username=username,
             display_name=user.display_name,
             seed=secrets.token_bytes(20),
+            ocra_suite=transfers.SUITE if user.signs_transfers else None,
+            ocra_seed=secrets.token_bytes(32) if user.signs_transfers else None,
         )
         self.issued[credential.credential_id] = IssuedCredential(credential, public_key)
         return ProvisionedCredential(credential, server_time=self._now())

@@ -9,7 +9,7 @@ What each key does, everywhere in the core:
 A     up in a menu; cursor left in text entry
 B     down in a menu; cursor right in text entry
 C     back / cancel (on the user list: lock the token)
-D     text mode in text entry (abc → ABC → 123)
+D     text mode in text entry (abc → ABC → 123); the decimal point in an amount
 ====  ==========================================================
 """
 
@@ -62,3 +62,4 @@ UP = Key.A
 DOWN = Key.B
 BACK = Key.C
 MODE = Key.D
+DECIMAL_POINT = Key.D

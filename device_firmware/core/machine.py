@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from device_firmware.core import daily, device_id, enrolment
+from device_firmware.core import daily, device_id, enrolment, signing
 from device_firmware.core.catalog import Msg
 from device_firmware.core.errors import (
     VaultError,
@@ -65,7 +65,7 @@ def step(state: State, event: Event) -> Transition:
         case Started():
             return go(state, Opening(), OpenVault())
         case KeyPressed(key=key, at=at):
-            for flow in (enrolment.on_key, daily.on_key):
+            for flow in (enrolment.on_key, daily.on_key, signing.on_key):
                 transition = flow(state, key, at)
                 if transition is not None:
                     return transition

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field, replace
 
 from device_firmware.core.catalog import Language
 from device_firmware.core.errors import InvalidRecord
+from device_firmware.core.transfers import SUITE as TRANSFER_SUITE
 
 MIN_SEED_BYTES = 16  # RFC 4226 R6: at least 128 bits
 MAX_SEED_BYTES = 128
 MIN_DIGITS = 6
 MAX_DIGITS = 8
+OCRA_SUITES = (TRANSFER_SUITE,)
+"""The OCRA suites this token computes (docs/protocol.md §6)."""
 
 
 class Algorithm(enum.StrEnum):
@@ -59,6 +62,10 @@ class Credential:
         algorithm: HMAC hash.
         digits: code length, 6 to 8.
         period: TOTP step in seconds.
+        ocra_suite: the OCRA suite the credential signs transfers with, or None when the
+            bank has not enabled transaction signing for it.
+        ocra_seed: the OCRA key (a seed of its own, never the TOTP seed), present exactly
+            when `ocra_suite` is; never shown in repr.
     """
 
     credential_id: str
@@ -69,6 +76,8 @@ class Credential:
     algorithm: Algorithm = Algorithm.SHA1
     digits: int = 6
     period: int = 60
+    ocra_suite: str | None = None
+    ocra_seed: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.credential_id:
@@ -87,6 +96,26 @@ class Credential:
             )
         if self.period <= 0:
             raise InvalidRecord("a TOTP period is a positive number of seconds")
+        self._check_ocra()
+
+    def _check_ocra(self) -> None:
+        if (self.ocra_suite is None) != (self.ocra_seed is None):
+            raise InvalidRecord("an OCRA seed comes with its suite, and a suite with its seed")
+        if self.ocra_suite is not None and self.ocra_suite not in OCRA_SUITES:
+            raise InvalidRecord(f"OCRA suite {self.ocra_suite!r} is not one this token computes")
+        if (
+            self.ocra_seed is not None
+            and not MIN_SEED_BYTES <= len(self.ocra_seed) <= MAX_SEED_BYTES
+        ):
+            raise InvalidRecord(
+                f"an OCRA seed has {MIN_SEED_BYTES} to {MAX_SEED_BYTES} bytes, "
+                f"not {len(self.ocra_seed)}"
+            )
+
+    @property
+    def signs_transfers(self) -> bool:
+        """The bank has enabled transaction signing for this credential."""
+        return self.ocra_seed is not None
 
     @property
     def label(self) -> str:

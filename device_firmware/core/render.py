@@ -9,18 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from device_firmware.core import device_id
-from device_firmware.core.catalog import Msg, say
+from device_firmware.core import amount_entry, device_id, transfers
+from device_firmware.core.catalog import Language, Msg, say
 from device_firmware.core.codes import code_at, grouped, seconds_left
 from device_firmware.core.menu import (
     CONFIRM_ITEMS,
     LANGUAGES,
     SETTINGS_ITEMS,
     USER_ACTIONS,
+    USER_MENU,
     WELCOME_ADD_USER,
     WELCOME_FIRST_START,
 )
-from device_firmware.core.records import TokenData, VaultProtection
+from device_firmware.core.records import Credential, TokenData, VaultProtection
 from device_firmware.core.screens import (
     CodeScreen,
     DigitEntryScreen,
@@ -38,13 +39,16 @@ from device_firmware.core.state import (
     ConfirmDelete,
     ConfirmingEmailCode,
     ConfirmPin,
+    ConfirmTransfer,
     Damaged,
     DefinePin,
     DeleteList,
     Deleting,
     EnterActivationCode,
+    EnterAmount,
     EnterEmailCode,
     EnterPassword,
+    EnterPayee,
     EnterPin,
     EnterUsername,
     Erasing,
@@ -55,10 +59,12 @@ from device_firmware.core.state import (
     Settings,
     ShowCode,
     ShowDeviceId,
+    ShowResponse,
     State,
     Synchronised,
     SyncingClock,
     UserList,
+    UserMenu,
     Welcome,
 )
 from device_firmware.core.text_entry import TextEntry
@@ -159,6 +165,15 @@ def _unlocked(state: State, t: Say, data: TokenData, now: float, clock_set: bool
                     countdown=t(Msg.CODE_CHANGES_IN, seconds=left),
                     hint=t(Msg.HINT_BACK),
                 )
+        case UserMenu(credential_id=credential_id, cursor=cursor):
+            credential = data.find(credential_id)
+            if credential is not None:
+                items = tuple(t(m) for m in USER_MENU)
+                return MenuScreen(credential.label, items, cursor, hint=t(Msg.HINT_MENU_BACK))
+        case EnterAmount() | EnterPayee() | ConfirmTransfer() | ShowResponse():
+            credential = data.find(place.credential_id)
+            if credential is not None and credential.signs_transfers:
+                return _signing(state, t, credential, data.clock_offset, now, clock_set)
         case DeleteList(cursor=cursor):
             items = tuple(t(Msg.DELETE_ITEM, name=c.label) for c in data.credentials)
             return MenuScreen(t(Msg.TITLE_DELETE_USER), items, cursor, hint=t(Msg.HINT_MENU_BACK))
@@ -183,6 +198,52 @@ def _unlocked(state: State, t: Say, data: TokenData, now: float, clock_set: bool
             return MessageScreen(t(Msg.TITLE_ABOUT), body, hint=t(Msg.HINT_ANY_KEY))
     # A place whose subject vanished (e.g. a code for a deleted user): say so plainly.
     return MessageScreen(t(Msg.TITLE_USERS), (t(Msg.NO_USERS),), hint=t(Msg.HINT_BACK))
+
+
+def _signing(
+    state: State, t: Say, credential: Credential, offset: float, now: float, clock_set: bool
+) -> Screen:
+    """The screens of signing a transfer for `credential` (one that has an OCRA seed)."""
+    place = state.place
+    language = state.session.language
+    match place:
+        case EnterAmount(typed=typed, refused=refused):
+            shown = amount_entry.shown(typed, language)
+            note = _refusal(t, refused, language) or t(Msg.AMOUNT_NOTE)
+            return DigitEntryScreen(t(Msg.TITLE_AMOUNT), shown, None, note, t(Msg.HINT_AMOUNT))
+        case EnterPayee(digits=digits, refused=refused):
+            note = _refusal(t, refused, language) or t(Msg.PAYEE_NOTE)
+            hint = t(Msg.HINT_DIGITS_CANCEL)
+            return DigitEntryScreen(t(Msg.TITLE_PAYEE), digits, None, note, hint)
+        case ConfirmTransfer(cents=cents, payee=payee):
+            amount = amount_entry.formatted(cents, language)
+            question = (t(Msg.TRANSFER_QUESTION, amount=amount, payee=payee),)
+            return MessageScreen(t(Msg.TITLE_CONFIRM_TRANSFER), question, hint=t(Msg.HINT_CONFIRM))
+        case ShowResponse(cents=cents, payee=payee) if credential.ocra_seed is not None:
+            if not clock_set:
+                why = (t(Msg.CLOCK_UNSET_BODY),)
+                return MessageScreen(t(Msg.TITLE_CLOCK_UNSET), why, Tone.ERROR, t(Msg.HINT_BACK))
+            bank_time = now + offset
+            left = seconds_left(transfers.TIME_STEP, bank_time)
+            amount = amount_entry.formatted(cents, language)
+            return CodeScreen(
+                title=t(Msg.TITLE_RESPONSE),
+                # the name line of a code is 20 characters wide: the payee's last 4 digits
+                user=t(Msg.TRANSFER_LINE, amount=amount, payee_end=payee[-4:]),
+                code=grouped(transfers.response_at(credential.ocra_seed, cents, payee, bank_time)),
+                seconds_left=left,
+                period=transfers.TIME_STEP,
+                countdown=t(Msg.CODE_CHANGES_IN, seconds=left),
+                hint=t(Msg.HINT_BACK),
+            )
+    return MessageScreen(t(Msg.TITLE_USERS), (t(Msg.NO_USERS),), hint=t(Msg.HINT_BACK))
+
+
+def _refusal(t: Say, refused: Msg | None, language: Language) -> str:
+    if refused is None:
+        return ""
+    maximum = amount_entry.formatted(transfers.MAX_CENTS, language)
+    return t(refused, maximum=maximum)
 
 
 def _welcome(state: State, t: Say, cursor: int) -> MenuScreen:

@@ -165,6 +165,56 @@ class ShowCode:
 
 
 @dataclass(frozen=True)
+class UserMenu:
+    """A user whose credential signs transfers: their code, or signing a transfer."""
+
+    credential_id: str
+    cursor: int = 0
+
+
+# Signing a transfer (docs/protocol.md §6). What is typed is kept out of repr, as a PIN is:
+# an amount and a payee are the customer's business, not a log's.
+
+
+@dataclass(frozen=True)
+class EnterAmount:
+    """Signing: typing the amount (`amount_entry`); `refused` says why the last key was not
+    taken."""
+
+    credential_id: str
+    typed: str = field(default="", repr=False)
+    refused: Msg | None = None
+
+
+@dataclass(frozen=True)
+class EnterPayee:
+    """Signing: typing the payee reference (8 digits) for an amount of `cents`."""
+
+    credential_id: str
+    cents: int = field(repr=False)
+    digits: str = field(default="", repr=False)
+    refused: Msg | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmTransfer:
+    """Signing: the question "Transfer <amount> to ...<payee>?" before the response."""
+
+    credential_id: str
+    cents: int = field(repr=False)
+    payee: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ShowResponse:
+    """Signing: the response to the transfer, at the bank's current minute."""
+
+    credential_id: str
+    cents: int = field(repr=False)
+    payee: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class DeleteList:
     """The "delete user" list: the users, each with an X."""
 
@@ -289,6 +339,11 @@ Place = (
     | EnterPin
     | UserList
     | ShowCode
+    | UserMenu
+    | EnterAmount
+    | EnterPayee
+    | ConfirmTransfer
+    | ShowResponse
     | DeleteList
     | ConfirmDelete
     | Settings

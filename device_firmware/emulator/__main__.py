@@ -10,7 +10,8 @@ as a PNG (as the Pi's OLED draws it). ``--tpm TCTI`` keeps the vault in a TPM in
 weaker file vault, and ``--swtpm DIR`` in a software TPM (Debian's swtpm) whose state is DIR.
 
 Keys: 0-9 * # A-D as on the keypad (Enter = #, Backspace = *, Esc = C); q = quit. With the
-demo bank, m = mailbox and p = bank portal; demo customers: ana / clave1, beto / s3cret.
+demo bank, m = mailbox and p = bank portal; demo customers: ana / clave1 (her bank has
+enabled transaction signing: D types the decimal point of an amount), beto / s3cret.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ DEMO_USERS = (
     ("ana", "clave1", "ana@correo.com", "Ana Pérez"),
     ("beto", "s3cret", "beto@correo.com", "Beto Ruiz"),
 )
+SIGNING_USERS = frozenset({"ana"})
+"""Demo users whose bank has enabled transaction signing (beto shows a user without it)."""
 REAL_BANK_HINT = "[bank] the e-mail and the portal are the bank's own: read your mailbox\n"
 
 
@@ -28,7 +30,7 @@ def demo_bank(clock: Clock) -> FakeServerLink:
     """A bank in memory with the demo customers."""
     bank = FakeServerLink(clock)
     for username, password, email, name in DEMO_USERS:
-        bank.add_user(username, password, email, name)
+        bank.add_user(username, password, email, name, signs_transfers=username in SIGNING_USERS)
     return bank
 
 

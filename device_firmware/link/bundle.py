@@ -10,7 +10,11 @@ In this order, and nothing in the bundle is used before its step allows it:
 4. the seed is recovered: ``Z`` = ECDH(token key, ``ephemeral_public_key``);
    ``H`` = SHA-256(``otp-provisioning-v1`` 0x00 ``credential_id`` || token point ||
    ephemeral point); ``K`` = AES-256-ECB under ``Z`` of ``H[0:15] 01 H[0:15] 02``;
-   seed = RFC 5649 unwrap of ``wrapped_seed`` under ``K``, cut to ``seed_length``.
+   seed = RFC 5649 unwrap of ``wrapped_seed`` under ``K``, cut to ``seed_length``;
+5. a credential that signs transfers carries all three of ``ocra_suite`` (a suite this
+   token computes), ``ocra_wrapped_seed`` and ``ocra_seed_length``: its OCRA seed is
+   recovered exactly as the seed, under the same ``K``. A bundle with none of them (every
+   bundle before them) opens as before; one with only some is refused.
 
 Any failure raises `BundleRejected` (a core `LinkError`) saying which check failed; the
 messages never carry the seed or a key.
@@ -31,7 +35,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from device_firmware.core import device_id as device_ids
 from device_firmware.core.errors import BundleRejected, InvalidRecord
-from device_firmware.core.records import Algorithm, Credential
+from device_firmware.core.records import OCRA_SUITES, Algorithm, Credential
 from device_firmware.link.signing import from_b64url
 from device_firmware.link.token_key import TokenKey, der_of_point, point_of, public_key_of
 
@@ -39,6 +43,7 @@ VERSION = 1
 KDF = "ecdh-p256-aes256ecb-ctr"
 WRAP = "aes256-kw-pad"
 CONTEXT = b"otp-provisioning-v1"
+OCRA_FIELDS = ("ocra_suite", "ocra_wrapped_seed", "ocra_seed_length")
 SIGNATURE_BYTES = 64
 _HALF = SIGNATURE_BYTES // 2
 
@@ -122,14 +127,16 @@ def open_bundle(bundle: Bundle, key: TokenKey, provisioning_point: bytes) -> Cre
     if _text(bundle, "kdf") != KDF or _text(bundle, "wrap") != WRAP:
         raise BundleRejected("the bundle uses a key derivation or wrap this token does not know")
     credential_id = _text(bundle, "credential_id")
+    ephemeral_point = _bytes(bundle, "ephemeral_public_key")
     seed = recover_seed(
         key,
         credential_id,
         own_point,
-        _bytes(bundle, "ephemeral_public_key"),
+        ephemeral_point,
         _bytes(bundle, "wrapped_seed"),
         _integer(bundle, "seed_length"),
     )
+    ocra_suite, ocra_seed = _ocra(bundle, key, credential_id, own_point, ephemeral_point)
     try:
         return Credential(
             credential_id=credential_id,
@@ -140,9 +147,40 @@ def open_bundle(bundle: Bundle, key: TokenKey, provisioning_point: bytes) -> Cre
             algorithm=Algorithm(_text(bundle, "algorithm")),
             digits=_integer(bundle, "digits"),
             period=_integer(bundle, "period"),
+            ocra_suite=ocra_suite,
+            ocra_seed=ocra_seed,
         )
     except (InvalidRecord, ValueError) as exc:
         raise BundleRejected(f"the bundle's credential is not acceptable: {exc}") from exc
+
+
+def _ocra(
+    bundle: Bundle, key: TokenKey, credential_id: str, token_point: bytes, ephemeral_point: bytes
+) -> tuple[str | None, bytes | None]:
+    """Step 5: the OCRA suite and seed, or (None, None) for a credential without them.
+
+    Raises:
+        BundleRejected: only some of the three fields, a suite this token cannot compute,
+            or a seed that does not unwrap.
+    """
+    present = [name for name in OCRA_FIELDS if name in bundle]
+    if not present:
+        return None, None
+    if len(present) != len(OCRA_FIELDS):
+        missing = ", ".join(name for name in OCRA_FIELDS if name not in bundle)
+        raise BundleRejected(f"the bundle's OCRA seed comes without {missing}")
+    suite = _text(bundle, "ocra_suite")
+    if suite not in OCRA_SUITES:
+        raise BundleRejected(f"the bundle's OCRA suite {suite!r} is not one this token computes")
+    seed = recover_seed(
+        key,
+        credential_id,
+        token_point,
+        ephemeral_point,
+        _bytes(bundle, "ocra_wrapped_seed"),
+        _integer(bundle, "ocra_seed_length"),
+    )
+    return suite, seed
 
 
 def transport_key(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image, features
 
-from device_firmware.core import device_id
+from device_firmware.core import device_id, transfers
 from device_firmware.core.catalog import Language, Msg
 from device_firmware.core.keys import Key
 from device_firmware.core.records import (
@@ -44,13 +44,16 @@ from device_firmware.core.state import (
     ConfirmDelete,
     ConfirmingEmailCode,
     ConfirmPin,
+    ConfirmTransfer,
     Damaged,
     DefinePin,
     DeleteList,
     Deleting,
     EnterActivationCode,
+    EnterAmount,
     EnterEmailCode,
     EnterPassword,
+    EnterPayee,
     EnterPin,
     EnterUsername,
     Erasing,
@@ -63,11 +66,13 @@ from device_firmware.core.state import (
     Settings,
     ShowCode,
     ShowDeviceId,
+    ShowResponse,
     State,
     Synchronised,
     SyncingClock,
     TokenConfig,
     UserList,
+    UserMenu,
     Welcome,
 )
 from device_firmware.core.text_entry import TextEntry
@@ -77,7 +82,15 @@ NOW = 1_800_000_037.0  # 23 seconds left in the step
 DEVICE_ID = device_id.DeviceId("1020584050721040")  # the test vector of core.device_id
 USERS = TokenData(
     credentials=(
-        Credential("cred-1", "Banco Improsa", "ana", "Ana Pérez", bytes(range(20))),
+        Credential(
+            "cred-1",
+            "Banco Improsa",
+            "ana",
+            "Ana Pérez",
+            bytes(range(20)),
+            ocra_suite=transfers.SUITE,
+            ocra_seed=bytes(range(32, 64)),
+        ),
         Credential("cred-2", "Banco Improsa", "beto", "Beto Ruiz", bytes(range(1, 21))),
         Credential("cred-3", "Banco Improsa", "nunez", "José Núñez", bytes(range(2, 22))),
     )
@@ -138,6 +151,7 @@ def shots() -> list[Shot]:
     shots.append(_shot("code-en", ShowCode("cred-2"), language=Language.EN))
     shots.append(_shot("code-8-digits", ShowCode("cred-8"), data=EIGHT_DIGITS))
     shots.append(_shot("clock-not-set", ShowCode("cred-1"), clock_set=False))
+    shots.extend(_signing_shots())
     shots.append(_shot("delete-list", DeleteList(cursor=2)))
     shots.append(_shot("confirm-delete", ConfirmDelete("cred-3")))
     shots.append(_shot("deleting", Deleting("cred-3")))
@@ -160,6 +174,24 @@ def shots() -> list[Shot]:
     shots.append(_shot("erasing", Erasing(then=Welcome()), unlocked=False))
     shots.append(_shot("damaged", Damaged(), unlocked=False))
     return shots
+
+
+def _signing_shots() -> list[Shot]:
+    """Signing a transfer (Ana signs), each screen in Spanish and in English."""
+    places: list[tuple[str, Place]] = [
+        ("user-menu", UserMenu("cred-1", cursor=1)),
+        ("amount", EnterAmount("cred-1", "1250.5")),
+        ("amount-refused", EnterAmount("cred-1", "1.23", refused=Msg.ERR_AMOUNT_DECIMALS)),
+        ("payee", EnterPayee("cred-1", 125_000, "000543")),
+        ("payee-refused", EnterPayee("cred-1", 125_000, "000543", refused=Msg.ERR_PAYEE_DIGITS)),
+        ("confirm-transfer", ConfirmTransfer("cred-1", 125_000, "00054321")),
+        ("response", ShowResponse("cred-1", 125_000, "00054321")),
+    ]
+    return [
+        _shot(name + suffix, place, language=language)
+        for name, place in places
+        for suffix, language in (("", Language.ES), ("-en", Language.EN))
+    ]
 
 
 def _shot(

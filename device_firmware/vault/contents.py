@@ -6,7 +6,11 @@ Schema, version 1::
      "clock_offset": 12.5,
      "credentials": [{"credential_id": "...", "issuer": "...", "username": "...",
                       "display_name": "...", "algorithm": "SHA1", "digits": 6,
-                      "period": 60, "seed": "<hex>"}, ...]}
+                      "period": 60, "seed": "<hex>",
+                      "ocra_suite": "OCRA-1:...", "ocra_seed": "<hex>"}, ...]}
+
+The two ``ocra_`` keys are written only for a credential that signs transfers, so the
+document of one that does not (and every vault written before them) is unchanged.
 
 followed by spaces up to a multiple of `PADDING` bytes, so the file's size says little about
 the number of users.
@@ -29,22 +33,27 @@ def encode(data: TokenData) -> bytes:
     document = {
         "format": CONTENTS_VERSION,
         "clock_offset": data.clock_offset,
-        "credentials": [
-            {
-                "credential_id": c.credential_id,
-                "issuer": c.issuer,
-                "username": c.username,
-                "display_name": c.display_name,
-                "algorithm": c.algorithm.value,
-                "digits": c.digits,
-                "period": c.period,
-                "seed": c.seed.hex(),
-            }
-            for c in data.credentials
-        ],
+        "credentials": [_item(c) for c in data.credentials],
     }
     text = json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     return text + b" " * (-len(text) % PADDING)
+
+
+def _item(credential: Credential) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "credential_id": credential.credential_id,
+        "issuer": credential.issuer,
+        "username": credential.username,
+        "display_name": credential.display_name,
+        "algorithm": credential.algorithm.value,
+        "digits": credential.digits,
+        "period": credential.period,
+        "seed": credential.seed.hex(),
+    }
+    if credential.ocra_suite is not None and credential.ocra_seed is not None:
+        item["ocra_suite"] = credential.ocra_suite
+        item["ocra_seed"] = credential.ocra_seed.hex()
+    return item
 
 
 def decode(blob: bytes) -> TokenData:
@@ -75,4 +84,6 @@ def _credential(item: dict[str, Any]) -> Credential:
         algorithm=Algorithm(item["algorithm"]),
         digits=int(item["digits"]),
         period=int(item["period"]),
+        ocra_suite=None if "ocra_suite" not in item else str(item["ocra_suite"]),
+        ocra_seed=None if "ocra_seed" not in item else bytes.fromhex(item["ocra_seed"]),
     )

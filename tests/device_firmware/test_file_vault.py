@@ -33,7 +33,14 @@ from device_firmware.vault import (
 )
 from device_firmware.vault.file_vault import IDENTITY_FILE, STATUS_FILE, VAULT_FILE
 from device_firmware.vault.kdf import DEFAULT_MEMORY_KIB, MAX_ITERATIONS
-from tests.device_firmware.vault_samples import PIN, TINY_COST, TINY_SCRYPT, VAULT_V1, sample_data
+from tests.device_firmware.vault_samples import (
+    PIN,
+    TINY_COST,
+    TINY_SCRYPT,
+    VAULT_V1,
+    sample_data,
+    signing_data,
+)
 
 HEADER = 106  # format 2: magic 8, version 1, cost 9, salt 16, key nonce 12, key 48, nonce 12
 
@@ -390,6 +397,55 @@ def test_malformed_contents_are_unreadable(document: bytes) -> None:
 def test_contents_round_trip() -> None:
     for users in range(4):
         assert contents.decode(contents.encode(sample_data(users))) == sample_data(users)
+
+
+def test_ocra_seeds_round_trip_and_survive_a_restart(directory: Path) -> None:
+    data = signing_data(3)
+    assert [c.signs_transfers for c in data.credentials] == [True, False, True]
+    assert contents.decode(contents.encode(data)) == data
+    vault = open_vault(directory)
+    vault.unlock(PIN)
+    vault.save(data)
+    assert open_vault(directory).unlock(PIN) == data
+
+
+def test_contents_written_before_ocra_seeds_read_as_credentials_without_them() -> None:
+    """A document made the old way, by hand: no ocra_ keys at all."""
+    old = {
+        "format": 1,
+        "clock_offset": 2.0,
+        "credentials": [
+            {"credential_id": "c1", "issuer": "Banco", "username": "ana", "display_name": "Ana",
+             "algorithm": "SHA1", "digits": 6, "period": 60, "seed": "00" * 20},
+        ],
+    }  # fmt: skip
+    data = contents.decode(json.dumps(old).encode())
+    assert data.credentials[0].ocra_suite is None and data.credentials[0].ocra_seed is None
+    # and a credential without an OCRA seed is written exactly as before
+    assert json.loads(contents.encode(data)) == old
+
+
+def test_the_format_1_vault_of_before_opens_without_ocra_seeds(old_vault: Path) -> None:
+    data = open_vault(old_vault).unlock(PIN)
+    assert data.credentials and not any(c.signs_transfers for c in data.credentials)
+
+
+@pytest.mark.parametrize(
+    "ocra",
+    [
+        {"ocra_suite": "OCRA-1:HOTP-SHA256-8:QA20-T1M"},  # a suite without its seed
+        {"ocra_seed": "11" * 32},  # a seed without its suite
+        {"ocra_suite": "OCRA-1:HOTP-SHA1-6:QN08", "ocra_seed": "11" * 32},
+        {"ocra_suite": "OCRA-1:HOTP-SHA256-8:QA20-T1M", "ocra_seed": "11" * 8},
+        {"ocra_suite": "OCRA-1:HOTP-SHA256-8:QA20-T1M", "ocra_seed": "zz"},
+    ],
+)
+def test_malformed_ocra_contents_are_unreadable(ocra: dict[str, str]) -> None:
+    item = {"credential_id": "c1", "issuer": "", "username": "u", "display_name": "",
+            "algorithm": "SHA1", "digits": 6, "period": 60, "seed": "00" * 20} | ocra  # fmt: skip
+    document = {"format": 1, "clock_offset": 0, "credentials": [item]}
+    with pytest.raises(VaultUnreadable):
+        contents.decode(json.dumps(document).encode())
 
 
 def test_identity_signs_and_agrees_keys() -> None:

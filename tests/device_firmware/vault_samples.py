@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from device_firmware.core import transfers
 from device_firmware.core.records import Algorithm, Credential, TokenData
 from device_firmware.vault import Argon2Cost, ScryptCost
 
@@ -31,3 +33,15 @@ def sample_data(users: int = 2, offset: float = 3.5) -> TokenData:
         for i in range(users)
     )
     return TokenData(credentials, clock_offset=offset)
+
+
+def signing_data(users: int = 2) -> TokenData:
+    """`sample_data(users)` where every other user (the first, the third...) signs transfers."""
+    data = sample_data(users)
+    credentials = tuple(
+        replace(c, ocra_suite=transfers.SUITE, ocra_seed=bytes(range(100 + i, 132 + i)))
+        if i % 2 == 0
+        else c
+        for i, c in enumerate(data.credentials)
+    )
+    return replace(data, credentials=credentials)

@@ -32,7 +32,7 @@ from aiosmtpd.controller import Controller
 from device_firmware.core import CodeScreen, Credential, Key, MessageScreen, Screen, Token
 from device_firmware.core.device_id import DeviceId
 from device_firmware.core.fakes import FakeDisplay
-from device_firmware.core.state import ShowCode, UserList
+from device_firmware.core.state import ShowCode, UserList, UserMenu
 from device_firmware.core.text_entry import LETTERS
 from device_firmware.emulator.software_tpm import SoftwareTpm
 from device_firmware.link import HttpServerLink, PinnedKeyFile, ProvisioningTrust
@@ -214,6 +214,8 @@ class EmulatedToken:
     def to_user_list(self) -> None:
         if isinstance(self.token.state.place, ShowCode):
             self.press("C")
+        if isinstance(self.token.state.place, UserMenu):  # a user whose credential signs
+            self.press("C")
         assert isinstance(self.token.state.place, UserList)
 
     def add_user(self) -> None:
@@ -264,6 +266,8 @@ class EmulatedToken:
         self.to_user_list()
         names = list(self.credentials())
         self.press(str(names.index(customer.username) + 1))
+        if isinstance(self.token.state.place, UserMenu):
+            self.press("1")  # "Ver código"
         self._showing(customer)
 
     def current_code(self) -> tuple[str, float]:
@@ -287,8 +291,10 @@ class EmulatedToken:
         assert isinstance(self.token.state.place, ShowCode), self.screen
         screen = self.screen
         assert isinstance(screen, CodeScreen) and screen.user == customer.display_name
-        seed = self.credentials()[customer.username].seed
-        self.bank.secrets.update({seed.hex(), customer.password})
+        credential = self.credentials()[customer.username]
+        self.bank.secrets.update({credential.seed.hex(), customer.password})
+        if credential.ocra_seed is not None:  # once the bank sends one (protocol §6)
+            self.bank.secrets.add(credential.ocra_seed.hex())
 
 
 def _customer(display_name: str) -> Customer:

@@ -3,8 +3,9 @@
 It checks every signed request as the page says (headers, time within 300 s, fresh nonce,
 ECDSA over the six-line signing input, written out here by hand rather than taken from the
 link), and issues real bundles: a one-time P-256 key, ECDH, the AES-256-ECB counter KDF,
-RFC 5649 wrap, an ECDSA ``r || s`` signature over the canonical JSON. Tests bend it with
-`refuse_next`, `tamper`, `bundle_signer` and `addressee`.
+RFC 5649 wrap, an ECDSA ``r || s`` signature over the canonical JSON; with `signs_transfers`,
+the credential's 32-byte OCRA seed as well, wrapped under the same transport key. Tests bend
+it with `refuse_next`, `tamper`, `bundle_signer` and `addressee`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from device_firmware.core import device_id as device_ids
 
 SKEW = 300
+OCRA_SUITE = "OCRA-1:HOTP-SHA256-8:QA20-T1M"
 KEY_ID = "otp-provisioning-v1"
 
 
@@ -82,6 +84,8 @@ class MockBank:
     customers: dict[str, Customer] = field(default_factory=dict)
     mailbox: dict[str, list[str]] = field(default_factory=dict)
     seeds: dict[str, bytes] = field(default_factory=dict)
+    ocra_seeds: dict[str, bytes] = field(default_factory=dict)
+    signs_transfers: bool = False
     requests: list[httpx.Request] = field(default_factory=list)
     refuse_next: list[httpx.Response] = field(default_factory=list)
     tamper: Callable[[dict[str, Any]], None] | None = None
@@ -254,6 +258,12 @@ class MockBank:
             "wrap": "aes256-kw-pad",
             "provisioning_key": KEY_ID,
         }
+        if self.signs_transfers:
+            ocra_seed = secrets.token_bytes(32)
+            bundle["ocra_suite"] = OCRA_SUITE
+            bundle["ocra_wrapped_seed"] = b64url(aes_key_wrap_with_padding(k, ocra_seed))
+            bundle["ocra_seed_length"] = len(ocra_seed)
+            self.ocra_seeds[credential_id] = ocra_seed
         signer = self.bundle_signer or self.provisioning
         r, s = utils.decode_dss_signature(signer.sign(canonical(bundle), ec.ECDSA(hashes.SHA256())))
         bundle["signature"] = b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))

@@ -13,14 +13,14 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from device_firmware.core import BundleRejected, device_id
+from device_firmware.core import BundleRejected, device_id, transfers
 from device_firmware.link import bundle as bundles
 from device_firmware.link.signing import from_b64url, signed_headers, signing_input
 from device_firmware.link.token_key import point_of
 from device_firmware.vault import DeviceIdentity
 from tests.device_firmware.link.conftest import LinkRig, make_link_rig
 from tests.device_firmware.link.mock_bank import MockBank, b64url
-from tests.oracles import oathtool_totp
+from tests.oracles import oath_ocra, oathtool_totp
 
 DOC = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text()
 EXAMPLE: dict[str, Any] = json.loads(
@@ -39,6 +39,7 @@ def test_the_worked_example_opens_to_its_seed_and_code() -> None:
     pinned = from_b64url(EXAMPLE["provisioning_public_key"])
     credential = bundles.open_bundle(EXAMPLE["bundle"], key, pinned)
     assert credential.seed.hex() == EXAMPLE["seed_hex"]
+    assert credential.ocra_seed is None and not credential.signs_transfers  # a bundle of before
     assert (credential.username, credential.display_name) == ("ana.perez", "Ana Pérez")
     time = EXAMPLE["bundle"]["server_time"]
     assert oathtool_totp(credential.seed, "SHA1", 6, 60, time) == EXAMPLE["code_at_server_time"]
@@ -177,6 +178,92 @@ def test_well_signed_bundles_this_token_cannot_use_are_refused(
     link_rig.bank.tamper = apply
     with pytest.raises(BundleRejected, match=words):
         link_rig.register()
+
+
+# Transaction signing: the OCRA seed beside the seed ---------------------------------------
+
+
+def test_a_bundle_with_an_ocra_seed_opens_to_both_seeds(link_rig: LinkRig) -> None:
+    link_rig.bank.signs_transfers = True
+    credential = link_rig.register().credential
+    assert credential.seed == link_rig.bank.seeds[credential.credential_id]
+    assert credential.ocra_seed == link_rig.bank.ocra_seeds[credential.credential_id]
+    assert credential.ocra_suite == transfers.SUITE and credential.signs_transfers
+    assert len(credential.ocra_seed) == 32 and credential.ocra_seed != credential.seed
+    t = 1_796_117_400
+    expected = oath_ocra(transfers.SUITE, credential.ocra_seed, "00000012500000054321",
+                         time_step=t // 60)  # fmt: skip
+    assert transfers.response_at(credential.ocra_seed, 125_000, "00054321", t) == expected
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        ("ocra_suite",),
+        ("ocra_wrapped_seed",),
+        ("ocra_seed_length",),
+        ("ocra_suite", "ocra_wrapped_seed"),
+        ("ocra_suite", "ocra_seed_length"),
+        ("ocra_wrapped_seed", "ocra_seed_length"),
+    ],
+)
+def test_a_bundle_with_only_some_ocra_fields_is_refused(
+    link_rig: LinkRig, kept: tuple[str, ...]
+) -> None:
+    def drop_the_others(bundle: dict[str, Any]) -> None:
+        for name in bundles.OCRA_FIELDS:
+            if name not in kept:
+                del bundle[name]
+        _resign(link_rig.bank, bundle)
+
+    link_rig.bank.signs_transfers = True
+    link_rig.bank.tamper = drop_the_others
+    with pytest.raises(BundleRejected, match="OCRA seed comes without"):
+        link_rig.register()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"ocra_suite": "OCRA-1:HOTP-SHA1-6:QN08"}, "not one this token computes"),
+        ({"ocra_suite": "OCRA-1:HOTP-SHA256-8:QA20-T1M "}, "not one this token computes"),
+        ({"ocra_suite": 1}, "ocra_suite is missing or not text"),
+        ({"ocra_seed_length": 99}, "seed_length"),
+        ({"ocra_seed_length": 8}, "not acceptable"),
+        ({"ocra_seed_length": "32"}, "not an integer"),
+        ({"ocra_wrapped_seed": b64url(b"\x00" * 40)}, "does not unwrap"),
+        ({"ocra_wrapped_seed": "not base64!"}, "not base64url"),
+    ],
+)
+def test_well_signed_ocra_fields_this_token_cannot_use_are_refused(
+    link_rig: LinkRig, change: dict[str, Any], words: str
+) -> None:
+    def apply(bundle: dict[str, Any]) -> None:
+        bundle.update(change)
+        _resign(link_rig.bank, bundle)
+
+    link_rig.bank.signs_transfers = True
+    link_rig.bank.tamper = apply
+    with pytest.raises(BundleRejected, match=words):
+        link_rig.register()
+
+
+def test_an_ocra_seed_is_wrapped_under_the_bundles_own_transport_key(link_rig: LinkRig) -> None:
+    """The OCRA seed of one bundle moved into another (same token) does not unwrap there."""
+    link_rig.bank.signs_transfers = True
+    first: dict[str, Any] = {}
+
+    def keep_or_swap(bundle: dict[str, Any]) -> None:
+        if not first:
+            first.update(bundle)
+            return
+        bundle["ocra_wrapped_seed"] = first["ocra_wrapped_seed"]
+        _resign(link_rig.bank, bundle)
+
+    link_rig.bank.tamper = keep_or_swap
+    link_rig.register()
+    with pytest.raises(BundleRejected, match="does not unwrap"):
+        link_rig.register("beto", "s3cret")
 
 
 def test_a_bundle_with_a_duplicate_key_is_refused() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from device_firmware.core import CodeScreen, Key, MessageScreen, Token, Tone
+from device_firmware.core import CodeScreen, Key, MenuScreen, MessageScreen, Token, Tone, transfers
 from device_firmware.core.fakes import FakeClock, FakeDisplay
 from device_firmware.core.state import EnterUsername, ShowCode
 from device_firmware.core.text_entry import LETTERS
@@ -19,7 +19,7 @@ from device_firmware.link import (
 from device_firmware.vault import FileVault
 from tests.device_firmware.link.mock_bank import MockBank
 from tests.device_firmware.vault_samples import TINY_COST
-from tests.oracles import oathtool_totp
+from tests.oracles import oath_ocra, oathtool_totp
 
 
 def _token(
@@ -107,3 +107,30 @@ def test_a_bank_key_of_another_fingerprint_is_refused_in_plain_words(tmp_path: P
                            "llame a su banco.",)  # fmt: skip
     assert "ana" not in bank.mailbox  # the password was never sent
     assert not (tmp_path / "token" / "provisioning-key.json").exists()
+
+
+def test_a_bank_that_sends_an_ocra_seed_lets_the_token_sign_a_transfer(tmp_path: Path) -> None:
+    """The OCRA seed from a real bundle, sealed in the file vault, signs through the core."""
+    token, bank, display, clock = _token(tmp_path)
+    bank.signs_transfers = True
+    _press(token, "1")
+    _type(token, "ana")
+    _press(token, "#")
+    _type(token, "clave1")
+    _press(token, "#")
+    _press(token, bank.mailbox["ana"][-1] + "#")
+    _press(token, "2580#2580#")
+    _press(token, "#")  # from the first code to ana's menu
+    assert isinstance(display.current, MenuScreen)
+    _press(token, "2" + "1250D5#" + "00054321#" + "#")
+    screen = display.current
+    assert isinstance(screen, CodeScreen)
+    data = token.state.session.data
+    assert data is not None
+    credential = data.credentials[0]
+    assert credential.ocra_seed == bank.ocra_seeds[credential.credential_id]
+    bank_time = clock.now() + data.clock_offset
+    question = "00000012505000054321"
+    expected = oath_ocra(transfers.SUITE, credential.ocra_seed, question,
+                         time_step=int(bank_time // 60))  # fmt: skip
+    assert screen.code.replace(" ", "") == expected
