@@ -12,7 +12,9 @@ were, from deadlocks), and the audit chain the processes wrote together must ver
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -104,3 +106,26 @@ def test_the_replay_storm_on_n_servers_accepts_each_code_once(
     services.db.dispose()
     assert report.ok, report.problem
     assert report.events >= CUSTOMERS * FIRES * ROUNDS
+
+
+def test_four_servers_started_at_once_on_one_token_all_go_ready(
+    hsm: Hsm, tokens: SoftHsmTokens, postgres: PostgresCluster
+) -> None:
+    """SoftHSM processes logging in together can miss the token (`hsm.connection`): every
+    one of four servers started at the same moment still goes ready, by itself. (`hsm`:
+    the token's keys made.)"""
+    url = postgres.create_database("otp_together")
+    upgrade(url)
+    starting = [server_process(server_env(tokens, url)) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        bases = list(pool.map(lambda started: started.__enter__(), starting))
+    try:
+        deadline = time.monotonic() + 60
+        waiting = set(bases)
+        while waiting and time.monotonic() < deadline:
+            waiting = {b for b in waiting if httpx.get(f"{b}/health/ready").status_code != 200}
+            time.sleep(0.2)
+        assert not waiting, {b: complaints(b)[-3:] for b in waiting}
+    finally:
+        for started in starting:
+            started.__exit__(None, None, None)
