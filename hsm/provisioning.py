@@ -95,23 +95,25 @@ def provision(
     try:
         seed = seeds.random_object(session, algorithm)
         made.append(seed)
-        stored = seeds.wrap(session, seed, version, algorithm.seed_length)
         ocra_seed: Any = None
         if ocra_suite is not None:
             ocra_seed = seeds.random_object(session, ocra_suite.algorithm)
             made.append(ocra_seed)
-            ocra_stored = seeds.wrap(session, ocra_seed, version, ocra_suite.algorithm.seed_length)
         ephemeral_point, transport_key = _transport_key(session, made, token_point, context)
 
-        def for_token(obj: Any) -> bytes:
-            return seeds.direct.wrap(
+        def both_ways(obj: Any, length: int) -> tuple[WrappedSeed, bytes]:
+            """`obj` wrapped under the KEK for the database, and under K for the token."""
+            for_token = seeds.direct.wrap(
                 handle_of(session), handle_of(transport_key), handle_of(obj), transport_mechanism
             )
+            return seeds.wrap(session, obj, version, length), for_token
 
-        transport_blob = for_token(seed)
+        stored, transport_blob = both_ways(seed, algorithm.seed_length)
         ocra = None
         if ocra_suite is not None:
-            ocra = ProvisionedOcraSeed(ocra_suite, ocra_stored, for_token(ocra_seed))
+            ocra = ProvisionedOcraSeed(
+                ocra_suite, *both_ways(ocra_seed, ocra_suite.algorithm.seed_length)
+            )
     finally:
         for obj in made:
             try:
