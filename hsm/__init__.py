@@ -26,7 +26,7 @@ from hsm.port import (
     OtpEngine,
     Provisioner,
 )
-from hsm.provisioning import ProvisionedSeed, kdf_input
+from hsm.provisioning import ProvisionedOcraSeed, ProvisionedSeed, kdf_input
 from hsm.seeds import (
     MAX_IMPORTED_SEED,
     MIN_IMPORTED_SEED,
@@ -61,6 +61,7 @@ __all__ = [
     "OfficerNeeded",
     "OtpEngine",
     "OtpJob",
+    "ProvisionedOcraSeed",
     "ProvisionedSeed",
     "Provisioner",
     "QuestionFormat",

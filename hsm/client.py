@@ -425,9 +425,17 @@ class Hsm:
     # -- provisioning ----------------------------------------------------------------------
 
     def provision_seed(
-        self, algorithm: Algorithm, token_point: bytes, context: bytes
+        self,
+        algorithm: Algorithm,
+        token_point: bytes,
+        context: bytes,
+        *,
+        ocra_suite: OcraSuite | None = None,
     ) -> ProvisionedSeed:
-        """A new seed, wrapped under the KEK and for the token whose public point is given.
+        """A new seed, wrapped under the KEK and for the token whose public point is given;
+        with `ocra_suite`, an OCRA seed for that suite's hash beside it (the credential's
+        key for transaction signing, docs/protocol.md §6), made and wrapped the same way
+        under the same KEK and transport key, in the same hop to the HSM.
 
         See `hsm.provisioning` and docs/protocol.md for the key agreement and KDF.
         """
@@ -435,7 +443,14 @@ class Hsm:
         def provision(session: pkcs11.Session) -> ProvisionedSeed:
             mechanism = self._wrap_format(session).require()
             return provisioning.provision(
-                session, self._seeds, self._keys, algorithm, token_point, context, mechanism
+                session,
+                self._seeds,
+                self._keys,
+                algorithm,
+                token_point,
+                context,
+                mechanism,
+                ocra_suite,
             )
 
         return self._run(provision)

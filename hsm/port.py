@@ -65,7 +65,12 @@ class Provisioner(Protocol):
     """A new seed wrapped for one token, and the signature its bundle carries."""
 
     def provision_seed(
-        self, algorithm: Algorithm, token_point: bytes, context: bytes
+        self,
+        algorithm: Algorithm,
+        token_point: bytes,
+        context: bytes,
+        *,
+        ocra_suite: OcraSuite | None = None,
     ) -> ProvisionedSeed: ...
 
     def sign_provisioning(self, data: bytes, version: int | None = None) -> tuple[int, bytes]: ...

@@ -72,6 +72,14 @@ class Credential(SQLModel, table=True):
     algorithm: str = Field(default="SHA1", max_length=8)
     digits: int = 6
     period: int = 60
+    ocra_suite: str | None = Field(default=None, max_length=64)
+    """The OCRA suite (RFC 6287) of its OCRA seed; None: the credential has none (made
+    before transaction signing, or imported)."""
+    ocra_wrapped_seed: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True)
+    )
+    """The OCRA seed wrapped under KEK `kek_version`, the same as `wrapped_seed`."""
+    ocra_seed_length: int | None = None
     last_step: int = Field(default=-1, sa_column=Column(BigInteger, nullable=False))
     """TOTP: the last accepted time step. HOTP: the last accepted counter."""
     drift: int = 0

@@ -25,7 +25,7 @@ from server.db.models import Credential, Customer, Device
 from server.domain.verification.purposes import Purpose
 from server.services import Services
 from tests.contract import OpenApiContract
-from tests.enrollment.token_client import TokenClient
+from tests.enrollment.token_client import Provisioned, TokenClient
 from tests.server.conftest import (  # noqa: F401 - fixtures used here
     FakeClock,
     JsonLines,
@@ -125,8 +125,14 @@ class Enrollment:
     def register(self, token: TokenClient, person: Person):  # type: ignore[no-untyped-def]
         """The whole PaySecure flow; returns the Provisioned credential."""
         provisioned = token.provisioned(token.confirm(*self.start(token, person)))
-        self.secrets_used.add(provisioned.seed.hex())
+        self._seeds_are_secrets(provisioned)
         return provisioned
+
+    def _seeds_are_secrets(self, provisioned: Provisioned) -> None:
+        """No log line may carry a seed of the bundle (the OCRA seed too)."""
+        self.secrets_used.add(provisioned.seed.hex())
+        if provisioned.ocra_seed is not None:
+            self.secrets_used.add(provisioned.ocra_seed.hex())
 
     def activate(
         self,
@@ -145,7 +151,7 @@ class Enrollment:
         code = issued.json()["activation_code"]
         self.secrets_used.add(code.replace(" ", ""))
         provisioned = token.provisioned(token.redeem(code))
-        self.secrets_used.add(provisioned.seed.hex())
+        self._seeds_are_secrets(provisioned)
         return provisioned
 
     def verify(self, username: str, code: str) -> str:

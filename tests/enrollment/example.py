@@ -12,10 +12,16 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 EXAMPLE_SCALAR = 0x2B7E151628AED2A6ABF7158809CF4F3C762E7160F38B4DA56A784D9045190CFE
+EXAMPLE_CREDENTIAL_ID = "cred_1ceefb19e61cb7e76912"
+"""The credential of every example so far: the verify API's OpenAPI example names it
+(`server/domain/verification/controllers.py`), so a regenerated example keeps it."""
+EXAMPLE_QUESTION = "00000012500000054321"
+"""§6's first transfer: 1,250.00 to an account ending in 00054321."""
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 
@@ -25,8 +31,10 @@ def make_example() -> dict[str, object]:
     from hsm import Hsm, HsmConfig
     from server.app import create_app
     from server.db.migrate import upgrade
+    from server.domain.enrollment import binding
     from softhsm_config import create_token
     from tests.enrollment.token_client import TokenClient
+    from tests.oracles import oath_ocra
     from tests.server.conftest import fast_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="protocol-example-"))
@@ -45,7 +53,10 @@ def make_example() -> dict[str, object]:
         services.customers.add(
             session, "ana.perez", "ana@example.com", "example-password", "Ana Pérez"
         )
-    with TestClient(app) as client:
+    with (
+        TestClient(app) as client,
+        mock.patch.object(binding, "new_public_id", lambda: EXAMPLE_CREDENTIAL_ID),
+    ):
         token = TokenClient(client, key=ec.derive_private_key(EXAMPLE_SCALAR, ec.SECP256R1()))
         token.first_contact()
         issued = client.post(
@@ -69,7 +80,15 @@ def make_example() -> dict[str, object]:
         },
         "bundle": provisioned.bundle,
         "seed_hex": provisioned.seed.hex(),
+        "ocra_seed_hex": (provisioned.ocra_seed or b"").hex(),
         "code_at_server_time": provisioned.totp().at(provisioned.bundle["server_time"]),
+        "ocra_question": EXAMPLE_QUESTION,
+        "ocra_response_at_server_time": oath_ocra(
+            provisioned.bundle["ocra_suite"],
+            provisioned.ocra_seed or b"",
+            EXAMPLE_QUESTION,
+            time_step=provisioned.bundle["server_time"] // 60,
+        ),
     }
 
 

@@ -84,6 +84,14 @@ def open_bundle(
     bundle: dict[str, Any], token_key: ec.EllipticCurvePrivateKey, pinned_point: bytes
 ) -> bytes:
     """Check the bundle (signature, addressee) and recover the seed (protocol §4)."""
+    return open_bundle_seeds(bundle, token_key, pinned_point)[0]
+
+
+def open_bundle_seeds(
+    bundle: dict[str, Any], token_key: ec.EllipticCurvePrivateKey, pinned_point: bytes
+) -> tuple[bytes, bytes | None]:
+    """Check the bundle and recover the seed and, when the bundle carries one, the OCRA
+    seed (protocol §4: the same transport key, cut to `ocra_seed_length`)."""
     signed = canonical({k: v for k, v in bundle.items() if k != "signature"})
     raw = unb64url(bundle["signature"])
     if len(raw) != 64:
@@ -109,13 +117,18 @@ def open_bundle(
     encryptor = Cipher(algorithms.AES(z), modes.ECB()).encryptor()  # noqa: S305 - KDF blocks
     k = encryptor.update(h[:15] + b"\x01" + h[:15] + b"\x02") + encryptor.finalize()
     seed = aes_key_unwrap_with_padding(k, unb64url(bundle["wrapped_seed"]))
-    return seed[: bundle["seed_length"]]
+    ocra_seed = None
+    if "ocra_wrapped_seed" in bundle:
+        ocra_seed = aes_key_unwrap_with_padding(k, unb64url(bundle["ocra_wrapped_seed"]))
+        ocra_seed = ocra_seed[: bundle["ocra_seed_length"]]
+    return seed[: bundle["seed_length"]], ocra_seed
 
 
 @dataclass
 class Provisioned:
     bundle: dict[str, Any]
     seed: bytes
+    ocra_seed: bytes | None = None
 
     def totp(self) -> pyotp.TOTP:
         digest = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}[self.bundle["algorithm"]]
@@ -228,4 +241,4 @@ class TokenClient:
         assert response.status_code == 200, response.text
         assert self.pinned is not None, "first_contact() pins the provisioning key"
         bundle = response.json()
-        return Provisioned(bundle, open_bundle(bundle, self.key, self.pinned))
+        return Provisioned(bundle, *open_bundle_seeds(bundle, self.key, self.pinned))

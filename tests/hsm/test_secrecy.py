@@ -162,3 +162,47 @@ def test_the_kek_is_trusted_not_modifiable_and_can_only_wrap_and_unwrap(hsm: Hsm
     assert labels.count("otp-kek-v1") == 1
     pending = hsm._run(lambda s: list(s.get_objects({Attribute.LABEL: "otp-kek-v1 pending"})))
     assert pending == []
+
+
+def test_a_provisioned_ocra_seed_unwraps_into_what_a_totp_seed_does(hsm: Hsm) -> None:
+    """The OCRA seed of a bundle is stored as the TOTP seed is: its blob unwraps into the
+    same sensitive, SIGN-only, not extractable object (docs/hsm.md, "Seeds")."""
+    from device_firmware.link.token_key import point_of
+    from device_firmware.vault.identity import DeviceIdentity
+    from hsm import OcraSuite
+
+    point = point_of(DeviceIdentity.generate().public_key_der)
+    suite = OcraSuite.parse("OCRA-1:HOTP-SHA256-8:QA20-T1M")
+    made = hsm.provision_seed(Algorithm.SHA1, point, b"otp-provisioning-v1\x00c", ocra_suite=suite)
+    assert made.ocra is not None
+    names = (
+        Attribute.KEY_TYPE,
+        Attribute.TOKEN,
+        Attribute.SENSITIVE,
+        Attribute.EXTRACTABLE,
+        Attribute.SIGN,
+        Attribute.VERIFY,
+        Attribute.ENCRYPT,
+        Attribute.DECRYPT,
+        Attribute.WRAP,
+        Attribute.DERIVE,
+    )
+
+    def attributes(wrapped: WrappedSeed) -> list[object]:
+        def read(session: pkcs11.Session) -> list[object]:
+            obj = hsm._seeds.unwrap(session, wrapped)
+            try:
+                try:
+                    value: object = obj[Attribute.VALUE]
+                except pkcs11.exceptions.AttributeSensitive as exc:
+                    value = type(exc)
+                return [value, *(obj[name] for name in names)]
+            finally:
+                obj.destroy()
+
+        return hsm._run(read)
+
+    ocra = attributes(made.ocra.stored)
+    assert ocra == attributes(made.stored)
+    assert ocra[0] is pkcs11.exceptions.AttributeSensitive  # its value is never read
+    assert ocra[2:6] == [False, True, False, True]  # session object, sensitive, SIGN only

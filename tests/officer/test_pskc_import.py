@@ -74,6 +74,8 @@ def test_rfc6030_figures_import_and_give_the_expected_hotp_values(
     assert "1234567890" not in result.stdout + result.stderr
     (row,) = stored_credentials(database_url)
     assert (row.serial, row.kind, row.digits, row.status) == ("987654321", "hotp", 8, "active")
+    # an imported token signs no transfers (yet): no OCRA seed is made for it
+    assert (row.ocra_suite, row.ocra_wrapped_seed, row.ocra_seed_length) == (None, None, None)
     sealed = WrappedSeed(row.wrapped_seed, row.kek_version, row.seed_length)
     assert hsm.otp_values(sealed, Algorithm.SHA1, 8, range(10)) == HOTP_8
     # the bank's login accepts the token's codes, each once

@@ -16,13 +16,23 @@ from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from benchmarks.population import Holder, populate, seed_pool
-from hsm import Algorithm, Hsm, KeyAdministration, KeyInfo, KeyPurpose, WrappedSeed
+from hsm import (
+    Algorithm,
+    Hsm,
+    KeyAdministration,
+    KeyInfo,
+    KeyPurpose,
+    OcraInput,
+    OcraSuite,
+    WrappedSeed,
+)
 from server.db.engine import Database
 from server.db.migrate import upgrade
 from server.db.models import AuditEvent, Credential
 from server.domain.audit.service import AuditLog
 from server.domain.keys.rotation import KeyRotation
 from server.errors import Conflict, NotFound
+from tests.oracles import oath_ocra
 from tests.server.conftest import START, FakeClock
 from tests.server.processes import PostgresCluster
 
@@ -258,3 +268,121 @@ def test_retirement_is_refused_while_unsafe_and_every_attempt_is_audited(
     ]
     for holder in officer.holders:
         assert officer.code_of(holder.public_id) == expected(holder.seed)
+
+
+# -- a credential's OCRA seed (issue 22) moves with its seed -------------------------------
+
+OCRA_SUITE = OcraSuite.parse("OCRA-1:HOTP-SHA256-8:QA20-T1M")
+OCRA_INPUT = OcraInput("00000012500000054321", time_step=OCRA_SUITE.time_step_at(1_796_117_400))
+
+
+def _give_ocra_seed(officer: Officer, public_id: str, ocra: WrappedSeed) -> None:
+    """What an enrollment stores beside the seed (same KEK version)."""
+    assert ocra.kek_version == officer.row(public_id).kek_version
+    with officer.db.engine.begin() as connection:
+        connection.execute(
+            update(Credential)
+            .where(col(Credential.public_id) == public_id)
+            .values(
+                ocra_suite=OCRA_SUITE.text,
+                ocra_wrapped_seed=ocra.blob,
+                ocra_seed_length=ocra.length,
+            )
+        )
+
+
+def _ocra_of(officer: Officer, public_id: str) -> WrappedSeed:
+    row = officer.row(public_id)
+    assert row.ocra_wrapped_seed is not None and row.ocra_seed_length is not None
+    return WrappedSeed(row.ocra_wrapped_seed, row.kek_version, row.ocra_seed_length)
+
+
+def _ocra_response(officer: Officer, public_id: str) -> str:
+    return officer.hsm.ocra_responses(_ocra_of(officer, public_id), OCRA_SUITE, [OCRA_INPUT])[0]
+
+
+def test_rotation_and_retirement_keep_the_ocra_seeds(officer: Officer) -> None:
+    """Both blobs of a credential are re-wrapped in the same UPDATE: after the old KEK is
+    destroyed, its OCRA responses are still computed (else its OCRA seed is lost)."""
+    known = bytes(range(32))  # the OCRA seed of one credential, to check with python-oath
+    officer.hsm.reload_keys()
+    with_ocra = {
+        officer.holders[0].public_id: officer.hsm.import_seed(known, Algorithm.SHA256),
+        officer.holders[11].public_id: officer.hsm.generate_seed(Algorithm.SHA256),
+        officer.holders[29].public_id: officer.hsm.generate_seed(Algorithm.SHA256),
+    }
+    for public_id, ocra in with_ocra.items():
+        _give_ocra_seed(officer, public_id, ocra)
+    before = {public_id: _ocra_response(officer, public_id) for public_id in with_ocra}
+    oracle = oath_ocra(OCRA_SUITE.text, known, OCRA_INPUT.question, time_step=OCRA_INPUT.time_step)
+    assert before[officer.holders[0].public_id] == oracle
+    old = officer.row(officer.holders[0].public_id).kek_version
+
+    rotation = officer.rotation(batch_size=7)
+    plan = rotation.start(ACTOR)
+    report = rotation.run(plan, ACTOR)
+    assert (report.rewrapped, report.remaining, report.unreadable) == (30, 0, [])
+    officer.clock.advance(3600)
+    rotation.retire(old, ACTOR)
+    assert old not in kek_versions(officer.hsm)
+
+    for public_id, ocra in with_ocra.items():
+        moved = _ocra_of(officer, public_id)
+        assert moved.kek_version == plan.target and moved.blob != ocra.blob
+        assert _ocra_response(officer, public_id) == before[public_id]
+    for holder in officer.holders:
+        assert officer.code_of(holder.public_id) == expected(holder.seed)
+        if holder.public_id not in with_ocra:  # no OCRA seed: the columns stay empty
+            row = officer.row(holder.public_id)
+            assert (row.ocra_suite, row.ocra_wrapped_seed, row.ocra_seed_length) == (None,) * 3
+
+
+def _ocra_changed_meanwhile(officer: Officer) -> None:
+    """Another process gives row 2 a new OCRA seed while the batch is in the HSM: the row's
+    TOTP blob is still as read, but the UPDATE must skip it, or the new OCRA seed (under
+    the old KEK) would be replaced by the re-wrapped old one."""
+    officer.hsm.reload_keys()
+    victim = officer.holders[2].public_id
+    _give_ocra_seed(officer, victim, officer.hsm.generate_seed(Algorithm.SHA256))
+    newer = officer.hsm.generate_seed(Algorithm.SHA256)
+    rotation = officer.rotation(
+        InterferingHsm(officer.hsm, lambda: _give_ocra_seed(officer, victim, newer)),
+        batch_size=10,
+    )
+    report = rotation.run(rotation.start(ACTOR), ACTOR)
+    assert report.skipped == 1
+    assert (report.rewrapped, report.remaining) == (30, 0)  # the next pass took it
+    assert _ocra_of(officer, victim).kek_version == report.target
+    assert (
+        _ocra_response(officer, victim)
+        == officer.hsm.ocra_responses(newer, OCRA_SUITE, [OCRA_INPUT])[0]
+    )
+
+
+def test_a_row_whose_ocra_seed_changed_meanwhile_is_never_overwritten(officer: Officer) -> None:
+    _ocra_changed_meanwhile(officer)
+
+
+def test_a_row_whose_ocra_seed_changed_meanwhile_is_never_overwritten_on_postgres(
+    officer_hsm: Hsm, officer_postgres: PostgresCluster
+) -> None:
+    url = officer_postgres.create_database("rotation_ocra")
+    for the_officer in make_officer(url, officer_hsm):
+        _ocra_changed_meanwhile(the_officer)
+
+
+def test_an_unreadable_ocra_blob_holds_its_whole_row_back(officer: Officer) -> None:
+    officer.hsm.reload_keys()
+    victim = officer.holders[5].public_id
+    ocra = officer.hsm.generate_seed(Algorithm.SHA256)
+    blob = bytearray(ocra.blob)
+    blob[9] ^= 0x40
+    _give_ocra_seed(officer, victim, WrappedSeed(bytes(blob), ocra.kek_version, ocra.length))
+    old = officer.row(victim).kek_version
+    old_blob = officer.row(victim).wrapped_seed
+    rotation = officer.rotation(batch_size=10)
+    report = rotation.run(rotation.start(ACTOR), ACTOR)
+    assert report.unreadable == [victim]
+    assert (report.rewrapped, report.remaining) == (29, 1)
+    row = officer.row(victim)
+    assert (row.kek_version, row.wrapped_seed) == (old, old_blob)  # neither blob moved

@@ -63,16 +63,41 @@ def test_credentials_under_a_newer_kek_than_the_token_s_mean_the_wrong_token() -
 def test_a_batch_writes_what_the_hsm_rewrapped_and_sets_aside_what_it_could_not() -> None:
     rows = [_row(1), _row(2), _row(3)]
     new = WrappedSeed(b"n" * 40, 2, 20)
-    params, bad = rewrap_writes(rows, [new, None, new])
+    params, bad = rewrap_writes(rows, [[new], None, [new]])
     assert bad == [rows[1]]
     assert [p["cid"] for p in params] == [1, 3]
     assert params[0] == {
         "cid": 1,
         "old_version": 1,
         "old_blob": rows[0].seed.blob,  # the UPDATE changes the row only if still as read
+        "old_ocra_blob": None,
         "new_blob": new.blob,
+        "new_ocra_blob": None,
         "new_version": 2,
     }
+
+
+def test_a_credential_s_ocra_seed_moves_with_its_seed_or_not_at_all() -> None:
+    row = WrappedRow(7, "cred_7", WrappedSeed(b"s" * 32, 1, 20), ocra=WrappedSeed(b"o" * 40, 1, 32))
+    assert row.seeds == [row.seed, row.ocra]
+    new, new_ocra = WrappedSeed(b"n" * 32, 2, 20), WrappedSeed(b"m" * 40, 2, 32)
+    params, bad = rewrap_writes([row], [[new, new_ocra]])
+    assert bad == []
+    assert params == [
+        {
+            "cid": 7,
+            "old_version": 1,
+            "old_blob": b"s" * 32,
+            "old_ocra_blob": b"o" * 40,  # both old blobs must still be there
+            "new_blob": new.blob,
+            "new_ocra_blob": new_ocra.blob,
+            "new_version": 2,
+        }
+    ]
+    with pytest.raises(ValueError, match="apart"):
+        rewrap_writes([row], [[new]])  # the OCRA seed left behind
+    with pytest.raises(ValueError, match="apart"):
+        rewrap_writes([row], [[new, WrappedSeed(b"m" * 40, 3, 32)]])
 
 
 def test_a_batch_and_its_answer_must_be_the_same_length() -> None:

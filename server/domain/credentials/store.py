@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, update
 from sqlmodel import Session, col, select
 
-from hsm import Algorithm, WrappedSeed
+from hsm import Algorithm, ProvisionedOcraSeed, WrappedSeed
 from server.db.models import Credential, CredentialKind, CredentialStatus, Customer, Device
 from server.domain.credentials.rules import SeedImport
 
@@ -120,9 +120,13 @@ def add_provisioned(
     digits: int,
     period: int,
     now: float,
+    ocra: ProvisionedOcraSeed | None = None,
 ) -> None:
     """Store the TOTP credential an enrollment provisioned to a device (`device_row`: the
-    device's row id), its seed as the HSM wrapped it."""
+    device's row id), its seed as the HSM wrapped it, and its OCRA seed if it has one
+    (wrapped under the same KEK version)."""
+    if ocra is not None and ocra.stored.kek_version != stored.kek_version:
+        raise ValueError("a credential's two seeds are wrapped under one KEK version")
     session.add(
         Credential(
             public_id=public_id,
@@ -135,6 +139,9 @@ def add_provisioned(
             algorithm=algorithm.value,
             digits=digits,
             period=period,
+            ocra_suite=None if ocra is None else ocra.suite.text,
+            ocra_wrapped_seed=None if ocra is None else ocra.stored.blob,
+            ocra_seed_length=None if ocra is None else ocra.stored.length,
             created_at=now,
             updated_at=now,
         )

@@ -255,6 +255,7 @@ class DeviceBinding:
             digits=self._profile.digits,
             period=self._profile.period,
             now=now,
+            ocra=issued.ocra,
         )
         return issued.bundle, others
 

@@ -1,14 +1,16 @@
-"""The provisioning bundle (docs/protocol.md §Bundle): a new seed, wrapped for one token,
-with everything the token needs to show codes, signed by the HSM's provisioning key."""
+"""The provisioning bundle (docs/protocol.md §4): a new seed, wrapped for one token, with
+everything the token needs to show codes, and the credential's OCRA seed for signing
+transfers (§6) wrapped beside it; signed by the HSM's provisioning key."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from hsm import Algorithm, Provisioner, WrappedSeed
+from hsm import Algorithm, OcraSuite, ProvisionedOcraSeed, Provisioner, WrappedSeed
 from server.domain.audit.rules import canonical
 from server.domain.enrollment.signing import b64url
+from server.domain.verification.transfers import SUITE
 
 BUNDLE_VERSION = 1
 CONTEXT_PREFIX = b"otp-provisioning-v1\x00"
@@ -21,14 +23,17 @@ class CredentialProfile:
     algorithm: Algorithm = Algorithm.SHA1
     digits: int = 6
     period: int = 60
+    ocra_suite: str | None = SUITE
+    """The suite of the credential's OCRA seed (docs/protocol.md §6); None: no OCRA seed."""
 
 
 @dataclass(frozen=True)
 class IssuedBundle:
-    """The bundle for the token, and the seed wrapped for the database."""
+    """The bundle for the token, and the seed (and OCRA seed) wrapped for the database."""
 
     bundle: dict[str, Any]
     stored: WrappedSeed
+    ocra: ProvisionedOcraSeed | None = None
 
 
 def transport_context(credential_id: str) -> bytes:
@@ -53,9 +58,13 @@ def issue(
     server_time: float,
     profile: CredentialProfile,
 ) -> IssuedBundle:
-    """Generate the seed in the HSM, wrap it for `token_point`, sign the whole bundle."""
+    """Generate the seed (and the OCRA seed the profile names) in the HSM, wrap them for
+    `token_point`, sign the whole bundle."""
     provisioned = hsm.provision_seed(
-        profile.algorithm, token_point, transport_context(credential_id)
+        profile.algorithm,
+        token_point,
+        transport_context(credential_id),
+        ocra_suite=None if profile.ocra_suite is None else OcraSuite.parse(profile.ocra_suite),
     )
     key_version, _ = hsm.provisioning_public_key()
     bundle: dict[str, Any] = {
@@ -77,6 +86,10 @@ def issue(
         "wrap": "aes256-kw-pad",
         "provisioning_key": f"otp-provisioning-v{key_version}",
     }
+    if provisioned.ocra is not None:
+        bundle["ocra_suite"] = provisioned.ocra.suite.text
+        bundle["ocra_wrapped_seed"] = b64url(provisioned.ocra.transport_blob)
+        bundle["ocra_seed_length"] = provisioned.ocra.stored.length
     _, signature = hsm.sign_provisioning(signed_bytes(bundle), key_version)
     bundle["signature"] = b64url(signature)
-    return IssuedBundle(bundle, provisioned.stored)
+    return IssuedBundle(bundle, provisioned.stored, provisioned.ocra)

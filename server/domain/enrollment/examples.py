@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-SERVER_TIME: Final = 1795315387
+SERVER_TIME: Final = 1796679665
 CREDENTIAL_ID: Final = "cred_1ceefb19e61cb7e76912"
 DEVICE_ID: Final = "0203667801700878"
 ACTIVATION_ID: Final = "act_5d0c2b9e8f41a7c3e6b29d10"
@@ -18,13 +18,13 @@ TIME: dict[str, Any] = {"server_time": SERVER_TIME - 0.875}
 PROVISIONING_KEY: dict[str, Any] = {
     "key_id": "otp-provisioning-v1",
     "public_key": (
-        "BJa_wQJ7JeBsMr3DWFGdflKRbwte8TA21qh3EJTe4M4bOr859-J1Q-c281-2ClM-UTJTir0Pujj7rmMgG43UewA"
+        "BDmrzTPd96eqBIywxC-JtmlUlgC0wR6qh6Gk0ggOj3S-4JziHrKyhO9R0A41zkq20uD94XRiU1t_nwRVkqodgTc"
     ),
-    "fingerprint": "da42b5a760c1909b143b333d5067802cbc516cb2b0076b1e777b656ee00eb2ed",
+    "fingerprint": "51fe2b8733031f333a31548d1a4d6956b306a308b08fdcb079b6a8f7ae92ce17",
 }
 ACTIVATION_ISSUED: dict[str, Any] = {
     "activation_id": ACTIVATION_ID,
-    "activation_code": "94905 18647",
+    "activation_code": "18399 97830",
     "device_id": "0203 6678 0170 0878",
     "expires_at": SERVER_TIME + 540,
 }
@@ -56,13 +56,16 @@ BUNDLE: dict[str, Any] = {
         "BOSIE-ZWIZtAkMKCoCD0Dge04e_WCj3RdJKhZnxXWO5bdg-bmxyEC09PY6tAQ8BTfKKbNRLDLlDlb15OjULQ0x4"
     ),
     "ephemeral_public_key": (
-        "BJH0WyrrgmNmVG6R3ys1ooJfwQWRXVnyRwR4iWgKGEWlAqHWkK-bjp5SfnYteXqir-Bkv-ECQRBj0ECJGnvJmXI"
+        "BPzg-uYxnubunaRCJd94L4rl6pd-DVsBUGD90y67RFeoplkbaL9IwJIthlHEEYfS0IdDxVnR4Wl_oIZIm73Z5IU"
     ),
-    "wrapped_seed": "3SBag0k_BCmvKFGKe7Zn76G4-4z0u57cz_I2iCGL9yk",
+    "wrapped_seed": "Bb1KF67qUJJvVhp4uORDGmCwpTg656qQ3u-JYXMIZxc",
     "kdf": "ecdh-p256-aes256ecb-ctr",
     "wrap": "aes256-kw-pad",
     "provisioning_key": "otp-provisioning-v1",
+    "ocra_suite": "OCRA-1:HOTP-SHA256-8:QA20-T1M",
+    "ocra_wrapped_seed": "MoQbyy3GMd649nD0DXwAqi3coFvzXk0dbCTlYTffsuv1hCwXkpblYA",
+    "ocra_seed_length": 32,
     "signature": (
-        "m3c1LofHhz8zIzlo4uCISShgDIOjZc86TQ4NFdqRglruCq9U3591NE0DxCbvvvk-j7qniFhg_fJt0OigYEL4Ww"
+        "e3WiOh45CN1bzTzQwdCN36RskWxEcBexeGnkE9nRMfV_u8Ra-VqRf1o9lkpsQUdEqOG0TWRstrD1Nk_xDCyYDw"
     ),
 }

@@ -120,3 +120,10 @@ class ProvisioningBundleBody(msgspec.Struct):
     """Which provisioning key signed (`otp-provisioning-v1`)."""
     signature: str
     """b64url of the raw ECDSA P-256 signature `r || s` (64 bytes)."""
+    ocra_suite: str | msgspec.UnsetType = msgspec.UNSET
+    """The OCRA suite (RFC 6287) the credential signs transfers with; absent when the
+    credential has no OCRA seed (then neither are the two fields below)."""
+    ocra_wrapped_seed: str | msgspec.UnsetType = msgspec.UNSET
+    """b64url of the OCRA seed, RFC 5649-wrapped under the same key as `wrapped_seed`."""
+    ocra_seed_length: int | msgspec.UnsetType = msgspec.UNSET
+    """The OCRA seed's true length in bytes (32)."""

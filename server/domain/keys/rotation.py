@@ -4,16 +4,20 @@ The seed never leaves the HSM: `Hsm.rewrap_seeds` unwraps each blob into a sessi
 and wraps it again under the target KEK, a batch per call. Each batch is then written in one
 transaction, every row with the same conditional UPDATE (one executemany):
 
-    UPDATE credentials SET wrapped_seed = :new, kek_version = :target
+    UPDATE credentials SET wrapped_seed = :new, ocra_wrapped_seed = :new_ocra,
+                           kek_version = :target
      WHERE id = :id AND kek_version = :old AND wrapped_seed = :old_blob
+       AND ocra_wrapped_seed IS NOT DISTINCT FROM :old_ocra_blob
 
 so a row that someone changed meanwhile (a new seed, another rotation) is skipped, never
-overwritten, and looked at again by the next pass. Both columns change in one statement, so
-every row is at every moment either (old blob, old version) or (new blob, new version): a
-server reading it can unwrap either while both KEKs exist. That is also why a rotation killed
-at any point (even `kill -9`) loses nothing, and why running it again finishes the job: it
-finds the newest KEK already newer than some credentials and resumes instead of creating
-another.
+overwritten, and looked at again by the next pass. Every column changes in one statement, so
+every row is at every moment either (old blobs, old version) or (new blobs, new version): a
+server reading it can unwrap either while both KEKs exist. A credential's OCRA seed (issue
+22) shares `kek_version` with its seed, so both blobs move together or not at all: a row
+with only one re-wrapped would lose the other when the old KEK is retired. That is also
+why a rotation killed at any point (even `kill -9`) loses nothing, and why running it again
+finishes the job: it finds the newest KEK already newer than some credentials and resumes
+instead of creating another.
 
 Retiring (destroying) an old KEK is refused while any credential, whatever its status, is
 still wrapped under it, and while running servers may still wrap new seeds under it (they
@@ -251,18 +255,28 @@ class KeyRotation:
         report.skipped += skipped
         report.batches += 1
 
-    def _rewrap(self, rows: list[WrappedRow], target: int) -> list[WrappedSeed | None]:
-        """One HSM call for the batch; if a blob in it is bad, one call per row to find it."""
+    def _rewrap(self, rows: list[WrappedRow], target: int) -> list[list[WrappedSeed] | None]:
+        """One HSM call for the batch (every row's seeds: its seed and its OCRA seed); if a
+        blob in it is bad, one call per row to find it. A row gets its new blobs in the
+        order of `row.seeds`, or None when any of them did not unwrap."""
         try:
-            return list(self._hsm.rewrap_seeds([r.seed for r in rows], to_version=target))
+            flat = list(
+                self._hsm.rewrap_seeds([s for r in rows for s in r.seeds], to_version=target)
+            )
         except (SeedRejected, KeyNotFound):
             pass
         except HsmError as exc:
             raise ServiceUnavailable(f"the HSM cannot be used: {exc}") from exc
-        result: list[WrappedSeed | None] = []
+        else:
+            result: list[list[WrappedSeed] | None] = []
+            for row in rows:
+                result.append(flat[: len(row.seeds)])
+                del flat[: len(row.seeds)]
+            return result
+        result = []
         for row in rows:
             try:
-                result.append(self._hsm.rewrap_seeds([row.seed], to_version=target)[0])
+                result.append(list(self._hsm.rewrap_seeds(row.seeds, to_version=target)))
             except (SeedRejected, KeyNotFound):
                 result.append(None)
             except HsmError as exc:

@@ -85,11 +85,18 @@ class RotationReport:
 
 @dataclass(frozen=True)
 class WrappedRow:
-    """A credential's seed as a rotation reads it: its row id, public id and blob."""
+    """A credential's seeds as a rotation reads it: its row id, public id, blob, and the
+    OCRA seed's blob if it has one (under the same KEK version)."""
 
     id: int
     public_id: str
     seed: WrappedSeed
+    ocra: WrappedSeed | None = None
+
+    @property
+    def seeds(self) -> list[WrappedSeed]:
+        """The blobs a rotation re-wraps: the seed, then the OCRA seed if any."""
+        return [self.seed] if self.ocra is None else [self.seed, self.ocra]
 
 
 def inventory(versions: Sequence[int], counts: Iterable[tuple[int, str, int]]) -> list[KekUsage]:
@@ -127,23 +134,30 @@ def current_kek(versions: Sequence[int], newest_used: int | None, token_label: s
 
 
 def rewrap_writes(
-    rows: Sequence[WrappedRow], rewrapped: Sequence[WrappedSeed | None]
+    rows: Sequence[WrappedRow], rewrapped: Sequence[Sequence[WrappedSeed] | None]
 ) -> tuple[list[dict[str, Any]], list[WrappedRow]]:
     """What a batch writes: one conditional UPDATE's parameters per row the HSM re-wrapped
-    (`rewrapped[i]` is row i's new blob, None when its blob did not unwrap), and the rows
-    left as they are, unreadable."""
+    (`rewrapped[i]` is row i's new blobs, in the order of `row.seeds`; None when a blob of
+    the row did not unwrap), and the rows left as they are, unreadable. A row's two blobs
+    move together or not at all: the UPDATE requires both old ones."""
     bad = [row for row, new in zip(rows, rewrapped, strict=True) if new is None]
-    params = [
-        {
-            "cid": row.id,
-            "old_version": row.seed.kek_version,
-            "old_blob": row.seed.blob,
-            "new_blob": new.blob,
-            "new_version": new.kek_version,
-        }
-        for row, new in zip(rows, rewrapped, strict=True)
-        if new is not None
-    ]
+    params = []
+    for row, new in zip(rows, rewrapped, strict=True):
+        if new is None:
+            continue
+        if len(new) != len(row.seeds) or len({seed.kek_version for seed in new}) != 1:
+            raise ValueError(f"credential {row.public_id}: its blobs re-wrapped apart")
+        params.append(
+            {
+                "cid": row.id,
+                "old_version": row.seed.kek_version,
+                "old_blob": row.seed.blob,
+                "old_ocra_blob": None if row.ocra is None else row.ocra.blob,
+                "new_blob": new[0].blob,
+                "new_ocra_blob": None if row.ocra is None else new[1].blob,
+                "new_version": new[0].kek_version,
+            }
+        )
     return params, bad
 
 

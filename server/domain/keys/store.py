@@ -1,5 +1,6 @@
 """The KEK rotation's SQL: the credentials' counts by KEK version, a batch of credentials
-under older KEKs, the conditional UPDATE that re-wraps them, the audit events that say when
+under older KEKs, the conditional UPDATE that re-wraps them (both blobs of a credential
+that has an OCRA seed, conditional on both), the audit events that say when
 a KEK was created, and the audit head's row lock that serialises officers. Typed reads and
 writes; no rule lives here.
 """
@@ -21,7 +22,12 @@ _REWRAP = (
     .where(col(Credential.id) == bindparam("cid"))
     .where(col(Credential.kek_version) == bindparam("old_version"))
     .where(col(Credential.wrapped_seed) == bindparam("old_blob"))
-    .values(wrapped_seed=bindparam("new_blob"), kek_version=bindparam("new_version"))
+    .where(col(Credential.ocra_wrapped_seed).is_not_distinct_from(bindparam("old_ocra_blob")))
+    .values(
+        wrapped_seed=bindparam("new_blob"),
+        ocra_wrapped_seed=bindparam("new_ocra_blob"),
+        kek_version=bindparam("new_version"),
+    )
 )
 _LOCK_HEAD = select(col(AuditHead.seq)).where(col(AuditHead.id) == 1).with_for_update()
 
@@ -76,13 +82,23 @@ def older_than(connection: Connection, target: int, after: int, limit: int) -> l
             col(Credential.wrapped_seed),
             col(Credential.kek_version),
             col(Credential.seed_length),
+            col(Credential.ocra_wrapped_seed),
+            col(Credential.ocra_seed_length),
         )
         .where(col(Credential.kek_version) < target)
         .where(col(Credential.id) > after)
         .order_by(col(Credential.id))
         .limit(limit)
     ).all()
-    return [WrappedRow(r[0], r[1], WrappedSeed(bytes(r[2]), r[3], r[4])) for r in rows]
+    return [
+        WrappedRow(
+            r[0],
+            r[1],
+            WrappedSeed(bytes(r[2]), r[3], r[4]),
+            None if r[5] is None else WrappedSeed(bytes(r[5]), r[3], r[6]),
+        )
+        for r in rows
+    ]
 
 
 def rewrap(connection: Connection, params: Sequence[dict[str, Any]]) -> int:
