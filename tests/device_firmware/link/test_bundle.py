@@ -39,10 +39,23 @@ def test_the_worked_example_opens_to_its_seed_and_code() -> None:
     pinned = from_b64url(EXAMPLE["provisioning_public_key"])
     credential = bundles.open_bundle(EXAMPLE["bundle"], key, pinned)
     assert credential.seed.hex() == EXAMPLE["seed_hex"]
-    assert credential.ocra_seed is None and not credential.signs_transfers  # a bundle of before
+    assert credential.ocra_seed is not None and credential.signs_transfers
+    assert credential.ocra_seed.hex() == EXAMPLE["ocra_seed_hex"]
     assert (credential.username, credential.display_name) == ("ana.perez", "Ana Pérez")
     time = EXAMPLE["bundle"]["server_time"]
     assert oathtool_totp(credential.seed, "SHA1", 6, 60, time) == EXAMPLE["code_at_server_time"]
+    transfer = transfers.response_at(credential.ocra_seed, 125_000, "00054321", time)
+    assert transfers.question(125_000, "00054321") == EXAMPLE["ocra_question"]
+    assert transfer == EXAMPLE["ocra_response_at_server_time"]
+    assert (
+        oath_ocra(
+            transfers.SUITE,
+            credential.ocra_seed,
+            EXAMPLE["ocra_question"],
+            time_step=int(time // 60),
+        )
+        == transfer
+    )
 
 
 def test_the_worked_example_request_matches_our_signing_input() -> None:
