@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +49,6 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from hsm.attributes import (
-    KEK_READS_BACK,
-    KEPT_SECRET,
     REWRAP_SEED_TEMPLATE,
     SIGNING_SEED_TEMPLATE,
     UNWRAPPED_SEED,
@@ -59,7 +57,7 @@ from hsm.attributes import (
     mismatches,
 )
 from hsm.cryptoki import Cryptoki, handle_of
-from hsm.keys import KeyPurpose, KeyRing, key_label
+from hsm.keys import KeyPurpose, KeyRing, expected_attributes, key_label
 from hsm.seeds import SeedStore
 from hsm.trusted_kek import PENDING_SUFFIX
 from hsm.wire_format import LEGACY_MECHANISM
@@ -530,30 +528,15 @@ def _inconclusive(guarantee: str, subject: str, what: str) -> Attempt:
     return Attempt("inconclusive", subject, False, f"{guarantee}: the HSM answered {what}")
 
 
-_ONLY_SIGNS = {
-    Attribute.ENCRYPT: False,
-    Attribute.DECRYPT: False,
-    Attribute.WRAP: False,
-    Attribute.UNWRAP: False,
-    Attribute.DERIVE: False,
-}
-_LONG_TERM: dict[KeyPurpose, Mapping[Attribute, bool]] = {
-    KeyPurpose.SEED_WRAPPING: KEK_READS_BACK,
-    # the audit MAC key seals audit heads and can be used for nothing else; the
-    # provisioning key signs bundles (and derives nothing: it is not the ECDH key)
-    KeyPurpose.AUDIT_MAC: {**_ONLY_SIGNS, Attribute.SIGN: True},
-    KeyPurpose.PROVISIONING: {Attribute.DERIVE: False, Attribute.DECRYPT: False},
-}
-"""What each long-term key must read back as, besides never being readable."""
-
-
 def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> list[Attempt]:
     found = []
     for purpose in KeyPurpose:
         for version in keys.versions(purpose):
             label = key_label(purpose, version)
             handle = handle_of(keys.get(purpose, version))
-            expected = {**KEPT_SECRET, **_LONG_TERM[purpose], Attribute.MODIFIABLE: False}
+            expected = expected_attributes(purpose, untrusted_keks=keys.untrusted_keks)
+            if purpose is KeyPurpose.SEED_WRAPPING:  # reported even where it cannot be had
+                expected[Attribute.TRUSTED] = True
             wrong = mismatches(expected, direct.flags(handle_of(session), handle, expected))
             found.append(
                 Attempt("attributes", label, not wrong, f"reads back {wrong}" if wrong else "ok")

@@ -22,7 +22,7 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
-from hsm.attributes import KEK_READS_BACK
+from hsm.attributes import KEK_READS_BACK, KEPT_SECRET
 from hsm.errors import InvalidSeedRequest, KeyNotFound
 
 LABEL_PREFIX = "otp-"
@@ -61,6 +61,52 @@ def _flag(obj: Any, attribute: Attribute, *, default: bool = False) -> bool:
         return default
 
 
+_ONLY_SIGNS: dict[Attribute, bool] = {
+    Attribute.SIGN: True,
+    Attribute.ENCRYPT: False,
+    Attribute.DECRYPT: False,
+    Attribute.WRAP: False,
+    Attribute.UNWRAP: False,
+    Attribute.DERIVE: False,
+}
+_MADE_HERE: dict[Attribute, bool] = {
+    **KEPT_SECRET,
+    Attribute.MODIFIABLE: False,
+    # made by C_GenerateKey(Pair) on this token: on SoftHSM 2.6 a key created with a
+    # value of the caller's choice reads LOCAL, ALWAYS_SENSITIVE and NEVER_EXTRACTABLE
+    # false (none can be set), and one derived by ECDH from a point of the caller's
+    # (whose value it knows) ALWAYS_SENSITIVE and NEVER_EXTRACTABLE true but LOCAL false
+    Attribute.LOCAL: True,
+}
+LONG_TERM_READS_BACK: dict[KeyPurpose, dict[Attribute, bool]] = {
+    KeyPurpose.SEED_WRAPPING: dict(KEK_READS_BACK),
+    # the audit MAC key seals audit heads and can be used for nothing else
+    KeyPurpose.AUDIT_MAC: {**_MADE_HERE, **_ONLY_SIGNS},
+    # the provisioning key signs bundles (and derives nothing: it is not the ECDH key)
+    KeyPurpose.PROVISIONING: {
+        **_MADE_HERE,
+        Attribute.SIGN: True,
+        Attribute.DERIVE: False,
+        Attribute.DECRYPT: False,
+    },
+}
+"""What a key of each purpose must read back as to be used (`KeyRing`) and what the
+extraction proof checks (`attributes`)."""
+
+
+def expected_attributes(
+    purpose: KeyPurpose, *, untrusted_keks: bool = False
+) -> dict[Attribute, bool]:
+    """`LONG_TERM_READS_BACK[purpose]`, on an HSM whose officer cannot make keys (NSS
+    softokn) without what such an HSM cannot give: CKA_TRUSTED on a KEK, and CKA_LOCAL
+    (softokn reads it false on the keys it generates, and lets C_CreateObject set it)."""
+    expected = dict(LONG_TERM_READS_BACK[purpose])
+    if untrusted_keks:
+        expected.pop(Attribute.TRUSTED, None)
+        expected.pop(Attribute.LOCAL, None)
+    return expected
+
+
 KekMaker = Callable[[pkcs11.Session, int], str]
 """Makes KEK `version` on the token and returns its label (see `hsm.trusted_kek`)."""
 
@@ -68,23 +114,26 @@ KekMaker = Callable[[pkcs11.Session, int], str]
 class KeyRing:
     """Handles of the server's keys in one session.
 
-    Any process holding the user PIN can put an object labelled `otp-kek-v9` on the
-    token. So a KEK wraps new seeds only if it is *vetted*: it reads back as
-    `hsm.attributes.KEK_READS_BACK` and no other object has its label. An unvetted KEK
-    still unwraps the blobs that name its version (an installation made before the trusted
-    KEK), and the extraction proof reports it; it is current only while no KEK is vetted
-    (such an installation).
+    Any process holding the user PIN can put an object labelled `otp-kek-v9` (or
+    `otp-audit-mac-v9`, `otp-provisioning-v9`) on the token. So a key protects new material
+    only if it is *vetted*: it reads back as `LONG_TERM_READS_BACK` says for its purpose
+    and no other object has its label. An unvetted KEK still unwraps the blobs that name
+    its version (an installation made before the trusted KEK), and the extraction proof
+    reports it; it is current only while no KEK is vetted (such an installation). An
+    unvetted audit or provisioning key still verifies what names its version; the current
+    one is the newest vetted, else the oldest (nothing makes a second version of these:
+    a newer one that is not vetted was put there by someone else).
     """
 
     def __init__(self, *, untrusted_keks: bool = False) -> None:
         self._keys: dict[tuple[KeyPurpose, int], Any] = {}
         self._public: dict[int, Any] = {}
-        self._vetted: set[int] = set()
+        self._vetted: set[tuple[KeyPurpose, int]] = set()
         self.problems: list[str] = []
-        """Why a KEK on the token is not vetted, one line each (shown by the proof)."""
-        self._expected = dict(KEK_READS_BACK)
-        if untrusted_keks:  # an HSM whose officer cannot make keys (HsmConfig)
-            del self._expected[Attribute.TRUSTED]
+        """Why a KEK on the token is not vetted, one line each (shown by the proof; the
+        other keys' attributes are the proof's `attributes`)."""
+        self.untrusted_keks = untrusted_keks
+        """An HSM whose officer cannot make keys (HsmConfig.kek_without_officer)."""
 
     def load(self, session: pkcs11.Session) -> None:
         """Scan the token once for our keys."""
@@ -109,22 +158,23 @@ class KeyRing:
                     seen[(purpose, version)] = seen.get((purpose, version), 0) + 1
         problems, vetted = [], set()
         for (purpose, version), obj in keys.items():
-            if purpose is not KeyPurpose.SEED_WRAPPING:
-                continue
             label = key_label(purpose, version)
+            kek = purpose is KeyPurpose.SEED_WRAPPING
             if seen[(purpose, version)] > 1:
-                problems.append(f"{seen[(purpose, version)]} objects are labelled {label}")
+                if kek:
+                    problems.append(f"{seen[(purpose, version)]} objects are labelled {label}")
                 continue
-            found = {a: _flag(obj, a, default=not wanted) for a, wanted in self._expected.items()}
+            expected = expected_attributes(purpose, untrusted_keks=self.untrusted_keks)
+            found = {a: _flag(obj, a, default=not wanted) for a, wanted in expected.items()}
             wrong = [
                 f"{attribute.name}={found[attribute]}".lower()
-                for attribute, wanted in self._expected.items()
+                for attribute, wanted in expected.items()
                 if found[attribute] is not wanted
             ]
-            if wrong:
+            if not wrong:
+                vetted.add((purpose, version))
+            elif kek:
                 problems.append(f"{label} is not a vetted KEK: {', '.join(wrong)}")
-            else:
-                vetted.add(version)
         self._keys, self._public = keys, public
         self._vetted, self.problems = vetted, problems
 
@@ -133,16 +183,20 @@ class KeyRing:
         return sorted(v for (p, v) in self._keys if p is purpose)
 
     def current_version(self, purpose: KeyPurpose) -> int:
-        """The newest version of `purpose`; new material is protected by it (for the KEK:
-        the newest vetted one, if any is)."""
+        """The version of `purpose` that protects new material: the newest vetted one;
+        if none is, the newest KEK or the oldest other key (see the class)."""
         versions = self.versions(purpose)
         if not versions:
             raise KeyNotFound(f"no {purpose.value} key on the token: run `otp-hsm init-keys` first")
-        if purpose is KeyPurpose.SEED_WRAPPING:
-            vetted = [v for v in versions if v in self._vetted]
-            if vetted:
-                return vetted[-1]
-        return versions[-1]
+        vetted = [v for v in versions if (purpose, v) in self._vetted]
+        if vetted:
+            return vetted[-1]
+        return versions[-1] if purpose is KeyPurpose.SEED_WRAPPING else versions[0]
+
+    def vetted(self, purpose: KeyPurpose, version: int) -> bool:
+        """Whether key `version` of `purpose` reads back as it must and is alone under its
+        label."""
+        return (purpose, version) in self._vetted
 
     def get(self, purpose: KeyPurpose, version: int | None = None) -> Any:
         """The handle of a key (the current version when `version` is None)."""
