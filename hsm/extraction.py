@@ -20,6 +20,9 @@ lists the attempts and what SoftHSM 2.6 answers.
 |                      | it, open the blob in software                                      |
 | unwrap-to-token      | C_UnwrapKey onto the token (a seed that outlives the session)      |
 | attributes           | read back what the verify path's object and the long-term keys are |
+| user-trusted-key     | make a key with CKA_TRUSTED in the user's session (created with a  |
+|                      | value of its own, or generated): the scheme rests on only the      |
+|                      | officer being able to                                              |
 | key-store-readable   | read the module's key store files (SoftHSM: the token directory in |
 |                      | its configuration): with the PIN, their keys decrypt offline       |
 | no-stray-kek         | no other key could stand in for a KEK or hold its value: no public |
@@ -71,6 +74,7 @@ GUARANTEES = (
     "kek-wrap-out",
     "unwrap-to-token",
     "attributes",
+    "user-trusted-key",
     "key-store-readable",
     "no-stray-kek",
     "inconclusive",
@@ -517,11 +521,64 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
                 finally:
                     attacker.cleanup()
         attempts.extend(_long_term_keys(session, keys, direct))
+        attempts.append(_token_attempt("user-trusted-key", attacker, _user_trusted_key))
+        attacker.cleanup()
         attempts.append(_key_store(session))
         attempts.append(_no_stray_kek(session, keys, direct))
     finally:
         attacker.cleanup()
     return ExtractionProof(tuple(attempts))
+
+
+def _token_attempt(
+    guarantee: str, attacker: _Attacker, attack: Callable[[_Attacker], str]
+) -> Attempt:
+    """An attempt that concerns the token rather than one KEK."""
+    try:
+        detail = attack(attacker)
+    except _Refused as exc:
+        return Attempt(guarantee, "token", True, f"refused: {exc}")
+    except _Inconclusive as exc:
+        return _inconclusive(guarantee, "token", str(exc))
+    except p11e.PKCS11Error as exc:
+        return _inconclusive(guarantee, "token", f"set-up: {_ckr(exc)}")
+    return Attempt(guarantee, "token", False, detail)
+
+
+_OWN_TRUSTED: Template = {
+    Attribute.CLASS: ObjectClass.SECRET_KEY,
+    Attribute.KEY_TYPE: KeyType.AES,
+    Attribute.TOKEN: False,
+    Attribute.SENSITIVE: False,
+    Attribute.EXTRACTABLE: True,
+    Attribute.WRAP: True,
+    Attribute.UNWRAP: True,
+    Attribute.TRUSTED: True,
+}
+
+
+def _user_trusted_key(attacker: _Attacker) -> str:
+    """A trusted key of the attacker's own would wrap out any seed object that only
+    trusted keys may wrap (`CKA_WRAP_WITH_TRUSTED`): make one, with a value of its
+    choice or generated."""
+
+    def made(handle: int, how: str) -> str:
+        attacker.keep(handle)
+        flags = attacker.direct.flags(attacker.handle, handle, [Attribute.TRUSTED])
+        if not flags[Attribute.TRUSTED]:
+            raise _Refused(f"the HSM ignored CKA_TRUSTED ({how})")
+        return f"the user's session {how} a trusted key"
+
+    def created() -> str:
+        template = {**_OWN_TRUSTED, Attribute.VALUE: secrets.token_bytes(32)}
+        return made(attacker.direct.create(attacker.handle, template), "created")
+
+    def generated() -> str:
+        template = {**_OWN_TRUSTED, Attribute.VALUE_LEN: 32}
+        key = attacker.direct.generate_key(attacker.handle, Mechanism.AES_KEY_GEN, template)
+        return made(key, "generated")
+
+    return attacker.first_success([created, generated])
 
 
 def _inconclusive(guarantee: str, subject: str, what: str) -> Attempt:
