@@ -5,6 +5,7 @@
 | otp-kek-v<n>             | AES-256, trusted, with unwrap template | wraps every seed         |
 | otp-provisioning-v<n>    | EC P-256 key pair                      | signs provisioning data  |
 | otp-audit-mac-v<n>       | GENERIC_SECRET 256-bit, SIGN/VERIFY    | MACs the audit chain     |
+| otp-digest-v<n>          | GENERIC_SECRET 256-bit, SIGN/VERIFY    | digests e-mailed codes   |
 
 Keys are looked up once per session (a scan of the token is slow: PKCS11_NOTES.md) and the
 handles are kept until the session changes.
@@ -26,7 +27,7 @@ from hsm.attributes import KEK_READS_BACK, KEPT_SECRET
 from hsm.errors import InvalidSeedRequest, KeyNotFound
 
 LABEL_PREFIX = "otp-"
-_LABEL_RE = re.compile(r"^otp-(kek|provisioning|audit-mac)-v(\d+)$")
+_LABEL_RE = re.compile(r"^otp-(kek|provisioning|audit-mac|digest)-v(\d+)$")
 
 
 class KeyPurpose(enum.StrEnum):
@@ -35,6 +36,9 @@ class KeyPurpose(enum.StrEnum):
     SEED_WRAPPING = "kek"
     PROVISIONING = "provisioning"
     AUDIT_MAC = "audit-mac"
+    CODE_DIGEST = "digest"
+    """Keyed digests of short secrets the database keeps (e-mailed codes): a key of its
+    own, so that the audit key seals audit heads and nothing else."""
 
 
 def key_label(purpose: KeyPurpose, version: int) -> str:
@@ -82,6 +86,7 @@ LONG_TERM_READS_BACK: dict[KeyPurpose, dict[Attribute, bool]] = {
     KeyPurpose.SEED_WRAPPING: dict(KEK_READS_BACK),
     # the audit MAC key seals audit heads and can be used for nothing else
     KeyPurpose.AUDIT_MAC: {**_MADE_HERE, **_ONLY_SIGNS},
+    KeyPurpose.CODE_DIGEST: {**_MADE_HERE, **_ONLY_SIGNS},
     # the provisioning key signs bundles (and derives nothing: it is not the ECDH key)
     KeyPurpose.PROVISIONING: {
         **_MADE_HERE,
@@ -218,7 +223,8 @@ class KeyRing:
             raise KeyNotFound(f"public key {label} is not on the token") from None
 
     def ensure(self, session: pkcs11.Session, make_kek: KekMaker) -> list[str]:
-        """Create whichever of KEK v1, provisioning v1 and audit MAC v1 is missing.
+        """Create whichever of KEK v1, provisioning v1, audit MAC v1 and code digest v1 is
+        missing.
 
         Returns:
             The labels created (empty when everything was there).
@@ -230,7 +236,9 @@ class KeyRing:
         if not self.versions(KeyPurpose.PROVISIONING):
             created.append(create_provisioning_key(session, 1))
         if not self.versions(KeyPurpose.AUDIT_MAC):
-            created.append(create_audit_key(session, 1))
+            created.append(create_hmac_key(session, KeyPurpose.AUDIT_MAC, 1))
+        if not self.versions(KeyPurpose.CODE_DIGEST):
+            created.append(create_hmac_key(session, KeyPurpose.CODE_DIGEST, 1))
         if created:
             self.load(session)
         return created
@@ -294,9 +302,10 @@ def create_provisioning_key(session: pkcs11.Session, version: int) -> str:
     return label
 
 
-def create_audit_key(session: pkcs11.Session, version: int) -> str:
-    """Generate the 256-bit HMAC key that seals the audit hash chain."""
-    label = key_label(KeyPurpose.AUDIT_MAC, version)
+def create_hmac_key(session: pkcs11.Session, purpose: KeyPurpose, version: int) -> str:
+    """Generate a 256-bit HMAC key: the audit key that seals the audit hash chain, or the
+    code digest key."""
+    label = key_label(purpose, version)
     session.generate_key(
         KeyType.GENERIC_SECRET,
         256,
