@@ -648,17 +648,21 @@ def _check_value(direct: Cryptoki, session: int, key: int) -> bytes:
 _SOFTHSM_CONF = Path("/etc/softhsm/softhsm2.conf")
 
 
+_KEY_DATABASES = frozenset({"key4.db", "key3.db"})
+"""NSS softokn's key databases (private and secret keys, encrypted under the PIN)."""
+_OPEN_FILES = Path("/proc/self/fd")
+
+
 def _key_store(session: pkcs11.Session) -> Attempt:
-    """Read the key store's files, as the attacker in this process can. SoftHSM runs
-    inside the process and keeps its keys in files encrypted under the user PIN: if
-    this process can read them, it has everything it needs to decrypt every key offline
-    (what the HSM's checks stop never matters then). Other modules keep no files this
-    layer knows of: the HSM's own boundary is what the other attempts test."""
+    """Read the key store's files, as the attacker in this process can. SoftHSM and NSS
+    softokn run inside the process and keep their keys in files encrypted under the user
+    PIN: if this process can read them, it has everything it needs to decrypt every key
+    offline (what the HSM's checks stop never matters then). SoftHSM's are found through
+    its configuration; softokn keeps its key database open in the process (measured:
+    `key4.db` among /proc/self/fd), so any module's is found there."""
     manufacturer = str(session.token.manufacturer_id or "").strip()
     if "SoftHSM" not in manufacturer:
-        return Attempt(
-            "key-store-readable", "token", True, f"no key store files known ({manufacturer})"
-        )
+        return _open_key_database(manufacturer)
     conf = Path(os.environ.get("SOFTHSM2_CONF") or _SOFTHSM_CONF)
     try:
         text = conf.read_text(encoding="utf-8", errors="replace")
@@ -691,4 +695,35 @@ def _key_store(session: pkcs11.Session) -> Attempt:
         )
     return Attempt(
         "key-store-readable", "token", True, f"refused: nothing readable under {directory}"
+    )
+
+
+def _open_key_database(manufacturer: str) -> Attempt:
+    """An NSS key database this process has open, read as the attacker would."""
+    try:
+        descriptors = list(_OPEN_FILES.iterdir())
+    except OSError:
+        return _inconclusive("key-store-readable", "token", f"no {_OPEN_FILES} to look in")
+    for descriptor in descriptors:
+        try:
+            path = Path(os.readlink(descriptor))
+            if path.name not in _KEY_DATABASES:
+                continue
+            with path.open("rb") as handle:
+                if not handle.read(16):
+                    continue
+        except OSError:
+            continue
+        return Attempt(
+            "key-store-readable",
+            "token",
+            False,
+            f"this process reads the module's key database {path} (open in the process): "
+            "with the PIN, its keys decrypt offline",
+        )
+    return Attempt(
+        "key-store-readable",
+        "token",
+        True,
+        f"refused: no key store file open in this process ({manufacturer})",
     )
