@@ -206,6 +206,7 @@ def test_status_carries_the_proof(hsm: Hsm) -> None:
 # -- a KEK as earlier releases made it: the attacks work ----------------------------------
 
 
+@pytest.mark.softhsm
 def test_a_legacy_kek_gives_the_seed_away_and_its_codes_are_accepted(
     legacy: tuple[Hsm, int],
 ) -> None:
@@ -217,6 +218,7 @@ def test_a_legacy_kek_gives_the_seed_away_and_its_codes_are_accepted(
     assert hsm.otp_values(seed, Algorithm.SHA1, 6, [7]) == [_totp(stolen[:20], 7)]
 
 
+@pytest.mark.softhsm
 def test_the_proof_names_what_a_legacy_kek_lets_out(legacy: tuple[Hsm, int]) -> None:
     hsm, version = legacy
     proof = hsm.prove_extraction()
@@ -245,6 +247,7 @@ def test_the_proof_names_what_a_legacy_kek_lets_out(legacy: tuple[Hsm, int]) -> 
     assert set(status.missing_guarantees) == broken | {"no-stray-kek"}
 
 
+@pytest.mark.softhsm
 def test_an_accepted_weakness_is_not_missing(
     legacy: tuple[Hsm, int], tokens: SoftHsmTokens
 ) -> None:

@@ -26,6 +26,7 @@ def _kek_versions(hsm: Hsm) -> list[int]:
     return [k.version for k in hsm.keys() if k.purpose is KeyPurpose.SEED_WRAPPING]
 
 
+@pytest.mark.softhsm
 def test_rotate_rewrap_and_retire(spare: Hsm) -> None:
     old = _kek_versions(spare)[-1]
     seeds = [spare.import_seed(RFC_SEEDS["SHA1"], Algorithm.SHA1) for _ in range(3)]
@@ -49,6 +50,7 @@ def test_rotate_rewrap_and_retire(spare: Hsm) -> None:
         spare.otp_values(seeds[0], Algorithm.SHA1, 6, [0])
 
 
+@pytest.mark.softhsm
 def test_another_opener_sees_a_new_kek(spare: Hsm, tokens: SoftHsmTokens) -> None:
     other = Hsm(tokens.config(tokens.spare, key_refresh_interval=3600.0))
     before = other.generate_seed(Algorithm.SHA1)
@@ -61,12 +63,14 @@ def test_another_opener_sees_a_new_kek(spare: Hsm, tokens: SoftHsmTokens) -> Non
     assert rewrapped.kek_version == new
 
 
+@pytest.mark.softhsm
 def test_self_test_finds_every_mechanism(spare: Hsm) -> None:
     results = spare.self_test()
     assert results == dict.fromkeys(results)
     assert len(results) == 6
 
 
+@pytest.mark.softhsm
 def test_only_a_newer_kek_version_makes_the_token_be_scanned_again(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
@@ -90,6 +94,7 @@ def test_only_a_newer_kek_version_makes_the_token_be_scanned_again(
         assert scans == expected_scans
 
 
+@pytest.mark.softhsm
 def test_a_retired_kek_unwraps_nothing_in_any_process(spare: Hsm, tokens: SoftHsmTokens) -> None:
     """Retiring a KEK ends its use at once in the process that retires it, and at the
     next key scan in any other."""

@@ -81,6 +81,7 @@ def _object_block(listing: str, label: str) -> str:
     return found[0]
 
 
+@pytest.mark.softhsm
 @pytest.mark.parametrize("label", ["otp-kek-v1", "otp-audit-mac-v1"])
 def test_long_term_keys_are_sensitive_and_never_extractable(
     hsm: Hsm, tokens: SoftHsmTokens, label: str

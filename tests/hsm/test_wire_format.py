@@ -136,6 +136,7 @@ def test_softhsm_holds_a_kek_to_its_format(hsm: Hsm) -> None:
     assert other == "MechanismInvalid"
 
 
+@pytest.mark.softhsm
 def test_a_kek_without_a_recorded_format_is_read_as_the_legacy_one(
     legacy: tuple[Hsm, int],
 ) -> None:
