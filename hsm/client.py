@@ -62,6 +62,9 @@ class HsmStatus:
     extraction: ExtractionProof = field(default_factory=ExtractionProof)
     """The extraction attempts made against a scratch seed (`hsm.extraction`)."""
     accepted_weaknesses: frozenset[str] = frozenset()
+    wrap_format: WrapFormat | None = None
+    """What the known-answer test found (`hsm.wire_format`); a module with no RFC 5649
+    mechanism provisions nothing."""
 
     @property
     def missing_guarantees(self) -> list[str]:
@@ -176,6 +179,7 @@ class Hsm:
                 )
             token = self._conn.token
             proof = self._extraction_proof(session)
+            wrap = self._wrap_format(session)
             return HsmStatus(
                 module=str(self.config.module),
                 token_label=self.config.token_label,
@@ -186,6 +190,7 @@ class Hsm:
                 cached_seed_handles=len(self._cache),
                 extraction=proof,
                 accepted_weaknesses=self.config.accepted_weaknesses,
+                wrap_format=wrap,
             )
 
         return self._run(describe)
@@ -354,7 +359,7 @@ class Hsm:
         `get_mechanism_info` is not trusted (SoftHSM returns garbage flags for some
         mechanisms): each mechanism is exercised on throw-away session objects.
         """
-        return self._run(mechanism_self_test)
+        return self._run(lambda s: mechanism_self_test(s, self._seeds.direct, self._wrap_format(s)))
 
     # -- provisioning ----------------------------------------------------------------------
 
