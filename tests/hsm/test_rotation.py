@@ -9,6 +9,7 @@ import pytest
 from pkcs11 import Attribute
 
 from hsm import Algorithm, Hsm, InvalidSeedRequest, KeyNotFound, KeyPurpose
+from hsm.cryptoki import handle_of
 from tests.conftest import SoftHsmTokens
 from tests.oracles import RFC_SEEDS, load_vectors
 
@@ -144,6 +145,17 @@ def rotating(request: pytest.FixtureRequest) -> Iterator[Hsm]:
     nss.reload_keys()
 
 
+SEED_OBJECT = [
+    Attribute.TOKEN,
+    Attribute.SENSITIVE,
+    Attribute.EXTRACTABLE,
+    Attribute.WRAP_WITH_TRUSTED,
+    Attribute.ALWAYS_SENSITIVE,
+    Attribute.NEVER_EXTRACTABLE,
+]
+KEK_COPY = [*SEED_OBJECT, Attribute.PRIVATE, Attribute.MODIFIABLE, Attribute.TRUSTED]
+
+
 @pytest.mark.parametrize("rotating", ["softhsm", "nss"], indirect=True)
 def test_rotation_never_makes_a_readable_seed_object(rotating: Hsm) -> None:
     """Every object KEK rotation creates is read back before it is destroyed: sensitive,
@@ -156,7 +168,7 @@ def test_rotation_never_makes_a_readable_seed_object(rotating: Hsm) -> None:
 
     def recording_unwrap(session: int, *args: Any) -> int:
         handle = unwrap(session, *args)
-        seen.append(direct.flags(session, handle, [Attribute.SENSITIVE, Attribute.TOKEN]))
+        seen.append(direct.flags(session, handle, SEED_OBJECT))
         return handle
 
     direct.unwrap = recording_unwrap  # type: ignore[method-assign]
@@ -165,8 +177,42 @@ def test_rotation_never_makes_a_readable_seed_object(rotating: Hsm) -> None:
         rewrapped = hsm.rewrap_seeds(seeds)
     finally:
         del direct.unwrap
-    assert len(seen) == 3
-    assert all(f == {Attribute.SENSITIVE: True, Attribute.TOKEN: False} for f in seen), seen
+    # both modules: what rotation asks (EXTRACTABLE so that C_WrapKey may take it, only
+    # under a trusted key), and, as PKCS#11 says of an unwrapped object, never "always
+    # sensitive" nor "never extractable"
+    rotation_object = dict.fromkeys(SEED_OBJECT, False) | {
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: True,
+        Attribute.WRAP_WITH_TRUSTED: True,
+    }
+    assert seen == [rotation_object] * 3
+    # the new KEK: the user's copy of the officer's half (on NSS: made by the user)
+    version = max(_kek_versions(hsm))
+    kek = handle_of(hsm._keys.get(KeyPurpose.SEED_WRAPPING, version))
+    made = hsm._run(lambda session: direct.flags(handle_of(session), kek, KEK_COPY))
+    softhsm = "SoftHSM" in hsm.status().manufacturer
+    assert made == {
+        Attribute.TOKEN: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        # softokn knows neither attribute on a secret key (CKR_ATTRIBUTE_TYPE_INVALID)
+        Attribute.WRAP_WITH_TRUSTED: False if softhsm else None,
+        Attribute.ALWAYS_SENSITIVE: True,
+        Attribute.NEVER_EXTRACTABLE: True,
+        Attribute.PRIVATE: True,
+        Attribute.MODIFIABLE: False,
+        Attribute.TRUSTED: True if softhsm else None,
+    }
+    broken = {
+        a.guarantee: a.detail
+        for a in hsm.prove_extraction().attempts
+        if a.subject == f"otp-kek-v{version}" and not a.held
+    }
+    if softhsm:
+        assert broken == {}
+    else:  # NEVER_EXTRACTABLE reads true, yet the KEK wraps out: the proof says so
+        assert broken["kek-wrap-out"] == "gave the KEK's value"
+        assert broken["attributes"] == "reads back TRUSTED=?"
     expected = [v for _, v in load_vectors("rfc4226-hotp.txt")]
     for seed in rewrapped:
         assert hsm.otp_values(seed, Algorithm.SHA1, 6, range(10)) == expected
