@@ -24,7 +24,8 @@ lists the attempts and what SoftHSM 2.6 answers.
 |                      | value of its own, or generated): the scheme rests on only the      |
 |                      | officer being able to                                              |
 | key-store-readable   | read the module's key store files (SoftHSM: the token directory in |
-|                      | its configuration): with the PIN, their keys decrypt offline       |
+|                      | its configuration; NSS: a key4.db open in the process): with the   |
+|                      | PIN, their keys decrypt offline                                    |
 | no-stray-kek         | no other key could stand in for a KEK or hold its value: no public |
 |                      | or trusted AES key outside the key ring, none with a KEK's         |
 |                      | check value, one object per KEK label, every KEK vetted            |
