@@ -596,9 +596,13 @@ def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) ->
             if purpose is KeyPurpose.SEED_WRAPPING:  # reported even where it cannot be had
                 expected[Attribute.TRUSTED] = True
             wrong = mismatches(expected, direct.flags(handle_of(session), handle, expected))
-            found.append(
-                Attempt("attributes", label, not wrong, f"reads back {wrong}" if wrong else "ok")
-            )
+            said = [f"reads back {wrong}"] if wrong else []
+            said += [
+                f"{count} objects are labelled {name}"
+                for name, count in keys.duplicated.items()
+                if name.split(" ")[0] == label
+            ]
+            found.append(Attempt("attributes", label, not said, "; ".join(said) or "ok"))
     return found
 
 

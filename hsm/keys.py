@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from hsm.attributes import KEK_READS_BACK, KEPT_SECRET
@@ -112,6 +112,35 @@ def expected_attributes(
     return expected
 
 
+def _wrong(obj: Any, expected: dict[Attribute, bool]) -> list[str]:
+    """What `obj` reads back as that `expected` forbids, as "name=value"."""
+    found = {a: _flag(obj, a, default=not wanted) for a, wanted in expected.items()}
+    return [
+        f"{attribute.name}={found[attribute]}".lower()
+        for attribute, wanted in expected.items()
+        if found[attribute] is not wanted
+    ]
+
+
+def _matching_public(private: Any, candidates: list[Any]) -> Any:
+    """The one of `candidates` that verifies a signature by `private` (the first when
+    there is one candidate, or no private key, or none verifies)."""
+    if len(candidates) == 1 or private is None:
+        return candidates[0]
+    digest = bytes(32)
+    try:
+        signature = private.sign(digest, mechanism=Mechanism.ECDSA)
+    except pkcs11.PKCS11Error:
+        return candidates[0]
+    for candidate in candidates:
+        try:
+            if candidate.verify(digest, signature, mechanism=Mechanism.ECDSA):
+                return candidate
+        except pkcs11.PKCS11Error:
+            continue
+    return candidates[0]
+
+
 KekMaker = Callable[[pkcs11.Session, int], str]
 """Makes KEK `version` on the token and returns its label (see `hsm.trusted_kek`)."""
 
@@ -137,14 +166,14 @@ class KeyRing:
         self.problems: list[str] = []
         """Why a KEK on the token is not vetted, one line each (shown by the proof; the
         other keys' attributes are the proof's `attributes`)."""
+        self.duplicated: dict[str, int] = {}
         self.untrusted_keks = untrusted_keks
         """An HSM whose officer cannot make keys (HsmConfig.kek_without_officer)."""
 
     def load(self, session: pkcs11.Session) -> None:
         """Scan the token once for our keys."""
-        keys: dict[tuple[KeyPurpose, int], Any] = {}
-        public: dict[int, Any] = {}
-        seen: dict[tuple[KeyPurpose, int], int] = {}
+        found: dict[tuple[KeyPurpose, int], list[Any]] = {}
+        publics: dict[int, list[Any]] = {}
         for object_class in (
             ObjectClass.SECRET_KEY,
             ObjectClass.PRIVATE_KEY,
@@ -157,31 +186,49 @@ class KeyRing:
                     continue
                 purpose, version = KeyPurpose(match.group(1)), int(match.group(2))
                 if object_class is ObjectClass.PUBLIC_KEY:
-                    public[version] = obj
+                    publics.setdefault(version, []).append(obj)
                 else:
-                    keys[(purpose, version)] = obj
-                    seen[(purpose, version)] = seen.get((purpose, version), 0) + 1
-        problems, vetted = [], set()
-        for (purpose, version), obj in keys.items():
+                    found.setdefault((purpose, version), []).append(obj)
+        keys: dict[tuple[KeyPurpose, int], Any] = {}
+        problems: list[str] = []
+        vetted: set[tuple[KeyPurpose, int]] = set()
+        duplicated: dict[str, int] = {}
+        for (purpose, version), objects in found.items():
             label = key_label(purpose, version)
-            kek = purpose is KeyPurpose.SEED_WRAPPING
-            if seen[(purpose, version)] > 1:
-                if kek:
-                    problems.append(f"{seen[(purpose, version)]} objects are labelled {label}")
-                continue
             expected = expected_attributes(purpose, untrusted_keks=self.untrusted_keks)
-            found = {a: _flag(obj, a, default=not wanted) for a, wanted in expected.items()}
-            wrong = [
-                f"{attribute.name}={found[attribute]}".lower()
-                for attribute, wanted in expected.items()
-                if found[attribute] is not wanted
-            ]
-            if not wrong:
+            wrongs = [_wrong(obj, expected) for obj in objects]
+            if purpose is KeyPurpose.SEED_WRAPPING:
+                keys[(purpose, version)] = objects[-1]
+                if len(objects) > 1:
+                    problems.append(f"{len(objects)} objects are labelled {label}")
+                elif wrongs[0]:
+                    problems.append(f"{label} is not a vetted KEK: {', '.join(wrongs[0])}")
+                else:
+                    vetted.add((purpose, version))
+                continue
+            # a key planted under a label in use: the one that reads back best is used
+            # (a created or derived key reads LOCAL or ALWAYS_SENSITIVE false), and the
+            # label is reported
+            best = min(range(len(objects)), key=lambda i: len(wrongs[i]))
+            keys[(purpose, version)] = objects[best]
+            if len(objects) > 1:
+                duplicated[label] = len(objects)
+            if not wrongs[best]:
                 vetted.add((purpose, version))
-            elif kek:
-                problems.append(f"{label} is not a vetted KEK: {', '.join(wrong)}")
+        public = {}
+        for version, candidates in publics.items():
+            if len(candidates) > 1:
+                duplicated[f"{key_label(KeyPurpose.PROVISIONING, version)} (public)"] = len(
+                    candidates
+                )
+            public[version] = _matching_public(
+                keys.get((KeyPurpose.PROVISIONING, version)), candidates
+            )
         self._keys, self._public = keys, public
         self._vetted, self.problems = vetted, problems
+        self.duplicated = duplicated
+        """Labels of audit, digest and provisioning keys that more than one object has
+        (and how many): the proof reports them."""
 
     def versions(self, purpose: KeyPurpose) -> list[int]:
         """Versions present for `purpose`, oldest first."""

@@ -11,7 +11,9 @@ from typing import Any
 
 import pkcs11
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pkcs11 import KDF, Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
@@ -168,3 +170,34 @@ def test_a_planted_provisioning_key_with_a_known_value_never_signs(
     assert hsm.sign_provisioning(b"bundle")[0] == version
     assert hsm.provisioning_public_key() == (version, point)
     assert "ALWAYS_SENSITIVE=false, NEVER_EXTRACTABLE=false" in _reported(hsm, label)
+
+
+def _current_label(hsm: Hsm, purpose: KeyPurpose) -> str:
+    return key_label(purpose, hsm._keys.current_version(purpose))
+
+
+def test_a_second_object_under_the_audit_keys_own_label_never_seals(
+    hsm: Hsm, plant: Callable[[Planter, str], None]
+) -> None:
+    version, mac = hsm.audit_mac(b"head")
+    label = _current_label(hsm, KeyPurpose.AUDIT_MAC)
+    plant(_known_audit_key, label)
+    assert hsm.audit_mac(b"head") == (version, mac)
+    assert _reported(hsm, label) == f"2 objects are labelled {label}"
+
+
+def test_a_second_key_pair_under_the_provisioning_keys_own_label_changes_nothing(
+    hsm: Hsm, plant: Callable[[Planter, str], None]
+) -> None:
+    version, point = hsm.provisioning_public_key()
+    label = _current_label(hsm, KeyPurpose.PROVISIONING)
+    plant(_known_provisioning_key, label)
+    assert hsm.provisioning_public_key() == (version, point)
+    signed_by, signature = hsm.sign_provisioning(b"bundle")
+    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    public.verify(encode_dss_signature(r, s), b"bundle", ec.ECDSA(hashes.SHA256()))
+    assert signed_by == version
+    detail = _reported(hsm, label)
+    assert f"2 objects are labelled {label}" in detail
+    assert f"2 objects are labelled {label} (public)" in detail
