@@ -78,3 +78,8 @@ def test_the_officers_status_on_nss_fails_and_lists_what_is_allowed(
     broken = {g for g, (held, _) in NSS_TABLE.items() if not held} | {"attributes"}
     assert allowed == broken, status.stdout
     assert "problem: " in status.stderr and "wrap-out" in status.stderr
+    assert (
+        "RFC 5649 wrap: AES_KEY_WRAP_KWP (AES_KEY_WRAP_PAD: other output, "
+        "AES_KEY_WRAP_KWP: rfc5649)" in status.stdout
+    )
+    assert "ok      AES_KEY_GEN + AES_KEY_WRAP_KWP" in status.stdout
