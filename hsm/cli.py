@@ -152,9 +152,14 @@ def status(ctx: click.Context) -> None:
             "extractable" if key.extractable else "not extractable",
         )
         click.echo(f"  {key.label:<24} {key.key_type:<15} v{key.version}  {', '.join(flags)}")
+    if info.wrap_format is not None:
+        click.echo(f"RFC 5649 wrap: {info.wrap_format.summary()}")
     click.echo("extraction attempts (as a process holding the user PIN would try):")
     for line in info.extraction.lines(info.accepted_weaknesses):
         click.echo(f"  {line}")
+    if info.wrap_format is not None and info.wrap_format.mechanism is None:
+        click.echo("problem: no mechanism wraps as RFC 5649: nothing can be provisioned", err=True)
+        raise SystemExit(1)
     if info.missing_guarantees:
         click.echo(
             "problem: seeds can leave this HSM: " + ", ".join(info.missing_guarantees), err=True

@@ -81,6 +81,9 @@ class HsmStatus:
     extraction: ExtractionProof = field(default_factory=ExtractionProof)
     """The extraction attempts made against a scratch seed (`hsm.extraction`)."""
     accepted_weaknesses: frozenset[str] = frozenset()
+    wrap_format: WrapFormat | None = None
+    """What the known-answer test found (`hsm.wire_format`); a module with no RFC 5649
+    mechanism provisions nothing."""
 
     @property
     def missing_guarantees(self) -> list[str]:
@@ -195,6 +198,7 @@ class Hsm:
                 )
             token = self._conn.token
             proof = self._extraction_proof(session)
+            wrap = self._wrap_format(session)
             return HsmStatus(
                 module=str(self.config.module),
                 token_label=self.config.token_label,
@@ -205,6 +209,7 @@ class Hsm:
                 cached_seed_handles=len(self._cache),
                 extraction=proof,
                 accepted_weaknesses=self.config.accepted_weaknesses,
+                wrap_format=wrap,
             )
 
         return self._run(describe)
@@ -420,7 +425,7 @@ class Hsm:
         `get_mechanism_info` is not trusted (SoftHSM returns garbage flags for some
         mechanisms): each mechanism is exercised on throw-away session objects.
         """
-        return self._run(mechanism_self_test)
+        return self._run(lambda s: mechanism_self_test(s, self._seeds.direct, self._wrap_format(s)))
 
     # -- provisioning ----------------------------------------------------------------------
 
@@ -480,20 +485,26 @@ class Hsm:
         return self._run(lambda _session: provisioning.public_point(self._keys))
 
     def keyed_digest(self, purpose: bytes, data: bytes) -> bytes:
-        """HMAC-SHA256 in the HSM (audit key, domain-separated by `purpose`): for short
-        secrets such as e-mailed codes, whose plain hash could be brute-forced offline."""
+        """HMAC-SHA256 in the HSM (the code digest key, domain-separated by `purpose`): for
+        short secrets such as e-mailed codes, whose plain hash could be brute-forced
+        offline."""
         if not purpose or b"\0" in purpose:
             raise InvalidSeedRequest("a digest purpose is a non-empty label without NUL")
-        return self.audit_mac(b"otp-digest\0" + purpose + b"\0" + data)[1]
+        return self._mac(KeyPurpose.CODE_DIGEST, b"otp-digest\0" + purpose + b"\0" + data)[1]
 
     # -- audit -----------------------------------------------------------------------------
 
     def audit_mac(self, data: bytes, version: int | None = None) -> tuple[int, bytes]:
         """HMAC-SHA256 of `data` under the audit key; returns (key version, MAC)."""
 
+        return self._mac(KeyPurpose.AUDIT_MAC, data, version)
+
+    def _mac(
+        self, purpose: KeyPurpose, data: bytes, version: int | None = None
+    ) -> tuple[int, bytes]:
         def mac(_session: pkcs11.Session) -> tuple[int, bytes]:
-            v = version or self._keys.current_version(KeyPurpose.AUDIT_MAC)
-            key = self._keys.get(KeyPurpose.AUDIT_MAC, v)
+            v = version or self._keys.current_version(purpose)
+            key = self._keys.get(purpose, v)
             return v, bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
 
         return self._run(mac)

@@ -20,8 +20,12 @@ lists the attempts and what SoftHSM 2.6 answers.
 |                      | it, open the blob in software                                      |
 | unwrap-to-token      | C_UnwrapKey onto the token (a seed that outlives the session)      |
 | attributes           | read back what the verify path's object and the long-term keys are |
+| user-trusted-key     | make a key with CKA_TRUSTED in the user's session (created with a  |
+|                      | value of its own, or generated): the scheme rests on only the      |
+|                      | officer being able to                                              |
 | key-store-readable   | read the module's key store files (SoftHSM: the token directory in |
-|                      | its configuration): with the PIN, their keys decrypt offline       |
+|                      | its configuration; NSS: a key4.db open in the process): with the   |
+|                      | PIN, their keys decrypt offline                                    |
 | no-stray-kek         | no other key could stand in for a KEK or hold its value: no public |
 |                      | or trusted AES key outside the key ring, none with a KEK's         |
 |                      | check value, one object per KEK label, every KEK vetted            |
@@ -39,7 +43,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +53,6 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from hsm.attributes import (
-    KEK_READS_BACK,
-    KEPT_SECRET,
     REWRAP_SEED_TEMPLATE,
     SIGNING_SEED_TEMPLATE,
     UNWRAPPED_SEED,
@@ -59,7 +61,7 @@ from hsm.attributes import (
     mismatches,
 )
 from hsm.cryptoki import Cryptoki, handle_of
-from hsm.keys import KeyPurpose, KeyRing, key_label
+from hsm.keys import KeyPurpose, KeyRing, expected_attributes, key_label
 from hsm.seeds import SeedStore
 from hsm.trusted_kek import PENDING_SUFFIX
 from hsm.wire_format import LEGACY_MECHANISM
@@ -73,6 +75,7 @@ GUARANTEES = (
     "kek-wrap-out",
     "unwrap-to-token",
     "attributes",
+    "user-trusted-key",
     "key-store-readable",
     "no-stray-kek",
     "inconclusive",
@@ -519,6 +522,8 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
                 finally:
                     attacker.cleanup()
         attempts.extend(_long_term_keys(session, keys, direct))
+        attempts.append(_token_attempt("user-trusted-key", attacker, _user_trusted_key))
+        attacker.cleanup()
         attempts.append(_key_store(session))
         attempts.append(_no_stray_kek(session, keys, direct))
     finally:
@@ -526,25 +531,59 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
     return ExtractionProof(tuple(attempts))
 
 
+def _token_attempt(
+    guarantee: str, attacker: _Attacker, attack: Callable[[_Attacker], str]
+) -> Attempt:
+    """An attempt that concerns the token rather than one KEK."""
+    try:
+        detail = attack(attacker)
+    except _Refused as exc:
+        return Attempt(guarantee, "token", True, f"refused: {exc}")
+    except _Inconclusive as exc:
+        return _inconclusive(guarantee, "token", str(exc))
+    except p11e.PKCS11Error as exc:
+        return _inconclusive(guarantee, "token", f"set-up: {_ckr(exc)}")
+    return Attempt(guarantee, "token", False, detail)
+
+
+_OWN_TRUSTED: Template = {
+    Attribute.CLASS: ObjectClass.SECRET_KEY,
+    Attribute.KEY_TYPE: KeyType.AES,
+    Attribute.TOKEN: False,
+    Attribute.SENSITIVE: False,
+    Attribute.EXTRACTABLE: True,
+    Attribute.WRAP: True,
+    Attribute.UNWRAP: True,
+    Attribute.TRUSTED: True,
+}
+
+
+def _user_trusted_key(attacker: _Attacker) -> str:
+    """A trusted key of the attacker's own would wrap out any seed object that only
+    trusted keys may wrap (`CKA_WRAP_WITH_TRUSTED`): make one, with a value of its
+    choice or generated."""
+
+    def made(handle: int, how: str) -> str:
+        attacker.keep(handle)
+        flags = attacker.direct.flags(attacker.handle, handle, [Attribute.TRUSTED])
+        if not flags[Attribute.TRUSTED]:
+            raise _Refused(f"the HSM ignored CKA_TRUSTED ({how})")
+        return f"the user's session {how} a trusted key"
+
+    def created() -> str:
+        template = {**_OWN_TRUSTED, Attribute.VALUE: secrets.token_bytes(32)}
+        return made(attacker.direct.create(attacker.handle, template), "created")
+
+    def generated() -> str:
+        template = {**_OWN_TRUSTED, Attribute.VALUE_LEN: 32}
+        key = attacker.direct.generate_key(attacker.handle, Mechanism.AES_KEY_GEN, template)
+        return made(key, "generated")
+
+    return attacker.first_success([created, generated])
+
+
 def _inconclusive(guarantee: str, subject: str, what: str) -> Attempt:
     return Attempt("inconclusive", subject, False, f"{guarantee}: the HSM answered {what}")
-
-
-_ONLY_SIGNS = {
-    Attribute.ENCRYPT: False,
-    Attribute.DECRYPT: False,
-    Attribute.WRAP: False,
-    Attribute.UNWRAP: False,
-    Attribute.DERIVE: False,
-}
-_LONG_TERM: dict[KeyPurpose, Mapping[Attribute, bool]] = {
-    KeyPurpose.SEED_WRAPPING: KEK_READS_BACK,
-    # the audit MAC key seals audit heads and can be used for nothing else; the
-    # provisioning key signs bundles (and derives nothing: it is not the ECDH key)
-    KeyPurpose.AUDIT_MAC: {**_ONLY_SIGNS, Attribute.SIGN: True},
-    KeyPurpose.PROVISIONING: {Attribute.DERIVE: False, Attribute.DECRYPT: False},
-}
-"""What each long-term key must read back as, besides never being readable."""
 
 
 def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) -> list[Attempt]:
@@ -553,11 +592,17 @@ def _long_term_keys(session: pkcs11.Session, keys: KeyRing, direct: Cryptoki) ->
         for version in keys.versions(purpose):
             label = key_label(purpose, version)
             handle = handle_of(keys.get(purpose, version))
-            expected = {**KEPT_SECRET, **_LONG_TERM[purpose], Attribute.MODIFIABLE: False}
+            expected = expected_attributes(purpose, untrusted_keks=keys.untrusted_keks)
+            if purpose is KeyPurpose.SEED_WRAPPING:  # reported even where it cannot be had
+                expected[Attribute.TRUSTED] = True
             wrong = mismatches(expected, direct.flags(handle_of(session), handle, expected))
-            found.append(
-                Attempt("attributes", label, not wrong, f"reads back {wrong}" if wrong else "ok")
-            )
+            said = [f"reads back {wrong}"] if wrong else []
+            said += [
+                f"{count} objects are labelled {name}"
+                for name, count in keys.duplicated.items()
+                if name.split(" ")[0] == label
+            ]
+            found.append(Attempt("attributes", label, not said, "; ".join(said) or "ok"))
     return found
 
 
@@ -608,17 +653,21 @@ def _check_value(direct: Cryptoki, session: int, key: int) -> bytes:
 _SOFTHSM_CONF = Path("/etc/softhsm/softhsm2.conf")
 
 
+_KEY_DATABASES = frozenset({"key4.db", "key3.db"})
+"""NSS softokn's key databases (private and secret keys, encrypted under the PIN)."""
+_OPEN_FILES = Path("/proc/self/fd")
+
+
 def _key_store(session: pkcs11.Session) -> Attempt:
-    """Read the key store's files, as the attacker in this process can. SoftHSM runs
-    inside the process and keeps its keys in files encrypted under the user PIN: if
-    this process can read them, it has everything it needs to decrypt every key offline
-    (what the HSM's checks stop never matters then). Other modules keep no files this
-    layer knows of: the HSM's own boundary is what the other attempts test."""
+    """Read the key store's files, as the attacker in this process can. SoftHSM and NSS
+    softokn run inside the process and keep their keys in files encrypted under the user
+    PIN: if this process can read them, it has everything it needs to decrypt every key
+    offline (what the HSM's checks stop never matters then). SoftHSM's are found through
+    its configuration; softokn keeps its key database open in the process (measured:
+    `key4.db` among /proc/self/fd), so any module's is found there."""
     manufacturer = str(session.token.manufacturer_id or "").strip()
     if "SoftHSM" not in manufacturer:
-        return Attempt(
-            "key-store-readable", "token", True, f"no key store files known ({manufacturer})"
-        )
+        return _open_key_database(manufacturer)
     conf = Path(os.environ.get("SOFTHSM2_CONF") or _SOFTHSM_CONF)
     try:
         text = conf.read_text(encoding="utf-8", errors="replace")
@@ -651,4 +700,35 @@ def _key_store(session: pkcs11.Session) -> Attempt:
         )
     return Attempt(
         "key-store-readable", "token", True, f"refused: nothing readable under {directory}"
+    )
+
+
+def _open_key_database(manufacturer: str) -> Attempt:
+    """An NSS key database this process has open, read as the attacker would."""
+    try:
+        descriptors = list(_OPEN_FILES.iterdir())
+    except OSError:
+        return _inconclusive("key-store-readable", "token", f"no {_OPEN_FILES} to look in")
+    for descriptor in descriptors:
+        try:
+            path = Path(os.readlink(descriptor))
+            if path.name not in _KEY_DATABASES:
+                continue
+            with path.open("rb") as handle:
+                if not handle.read(16):
+                    continue
+        except OSError:
+            continue
+        return Attempt(
+            "key-store-readable",
+            "token",
+            False,
+            f"this process reads the module's key database {path} (open in the process): "
+            "with the PIN, its keys decrypt offline",
+        )
+    return Attempt(
+        "key-store-readable",
+        "token",
+        True,
+        f"refused: no key store file open in this process ({manufacturer})",
     )

@@ -5,6 +5,7 @@
 | otp-kek-v<n>             | AES-256, trusted, with unwrap template | wraps every seed         |
 | otp-provisioning-v<n>    | EC P-256 key pair                      | signs provisioning data  |
 | otp-audit-mac-v<n>       | GENERIC_SECRET 256-bit, SIGN/VERIFY    | MACs the audit chain     |
+| otp-digest-v<n>          | GENERIC_SECRET 256-bit, SIGN/VERIFY    | digests e-mailed codes   |
 
 Keys are looked up once per session (a scan of the token is slow: PKCS11_NOTES.md) and the
 handles are kept until the session changes.
@@ -19,14 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pkcs11
-from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
-from hsm.attributes import KEK_READS_BACK
+from hsm.attributes import KEK_READS_BACK, KEPT_SECRET
 from hsm.errors import InvalidSeedRequest, KeyNotFound
 
 LABEL_PREFIX = "otp-"
-_LABEL_RE = re.compile(r"^otp-(kek|provisioning|audit-mac)-v(\d+)$")
+_LABEL_RE = re.compile(r"^otp-(kek|provisioning|audit-mac|digest)-v(\d+)$")
 
 
 class KeyPurpose(enum.StrEnum):
@@ -35,6 +36,9 @@ class KeyPurpose(enum.StrEnum):
     SEED_WRAPPING = "kek"
     PROVISIONING = "provisioning"
     AUDIT_MAC = "audit-mac"
+    CODE_DIGEST = "digest"
+    """Keyed digests of short secrets the database keeps (e-mailed codes): a key of its
+    own, so that the audit key seals audit heads and nothing else."""
 
 
 def key_label(purpose: KeyPurpose, version: int) -> str:
@@ -61,6 +65,82 @@ def _flag(obj: Any, attribute: Attribute, *, default: bool = False) -> bool:
         return default
 
 
+_ONLY_SIGNS: dict[Attribute, bool] = {
+    Attribute.SIGN: True,
+    Attribute.ENCRYPT: False,
+    Attribute.DECRYPT: False,
+    Attribute.WRAP: False,
+    Attribute.UNWRAP: False,
+    Attribute.DERIVE: False,
+}
+_MADE_HERE: dict[Attribute, bool] = {
+    **KEPT_SECRET,
+    Attribute.MODIFIABLE: False,
+    # made by C_GenerateKey(Pair) on this token: on SoftHSM 2.6 a key created with a
+    # value of the caller's choice reads LOCAL, ALWAYS_SENSITIVE and NEVER_EXTRACTABLE
+    # false (none can be set), and one derived by ECDH from a point of the caller's
+    # (whose value it knows) ALWAYS_SENSITIVE and NEVER_EXTRACTABLE true but LOCAL false
+    Attribute.LOCAL: True,
+}
+LONG_TERM_READS_BACK: dict[KeyPurpose, dict[Attribute, bool]] = {
+    KeyPurpose.SEED_WRAPPING: dict(KEK_READS_BACK),
+    # the audit MAC key seals audit heads and can be used for nothing else
+    KeyPurpose.AUDIT_MAC: {**_MADE_HERE, **_ONLY_SIGNS},
+    KeyPurpose.CODE_DIGEST: {**_MADE_HERE, **_ONLY_SIGNS},
+    # the provisioning key signs bundles (and derives nothing: it is not the ECDH key)
+    KeyPurpose.PROVISIONING: {
+        **_MADE_HERE,
+        Attribute.SIGN: True,
+        Attribute.DERIVE: False,
+        Attribute.DECRYPT: False,
+    },
+}
+"""What a key of each purpose must read back as to be used (`KeyRing`) and what the
+extraction proof checks (`attributes`)."""
+
+
+def expected_attributes(
+    purpose: KeyPurpose, *, untrusted_keks: bool = False
+) -> dict[Attribute, bool]:
+    """`LONG_TERM_READS_BACK[purpose]`, on an HSM whose officer cannot make keys (NSS
+    softokn) without what such an HSM cannot give: CKA_TRUSTED on a KEK, and CKA_LOCAL
+    (softokn reads it false on the keys it generates, and lets C_CreateObject set it)."""
+    expected = dict(LONG_TERM_READS_BACK[purpose])
+    if untrusted_keks:
+        expected.pop(Attribute.TRUSTED, None)
+        expected.pop(Attribute.LOCAL, None)
+    return expected
+
+
+def _wrong(obj: Any, expected: dict[Attribute, bool]) -> list[str]:
+    """What `obj` reads back as that `expected` forbids, as "name=value"."""
+    found = {a: _flag(obj, a, default=not wanted) for a, wanted in expected.items()}
+    return [
+        f"{attribute.name}={found[attribute]}".lower()
+        for attribute, wanted in expected.items()
+        if found[attribute] is not wanted
+    ]
+
+
+def _matching_public(private: Any, candidates: list[Any]) -> Any:
+    """The one of `candidates` that verifies a signature by `private` (the first when
+    there is one candidate, or no private key, or none verifies)."""
+    if len(candidates) == 1 or private is None:
+        return candidates[0]
+    digest = bytes(32)
+    try:
+        signature = private.sign(digest, mechanism=Mechanism.ECDSA)
+    except pkcs11.PKCS11Error:
+        return candidates[0]
+    for candidate in candidates:
+        try:
+            if candidate.verify(digest, signature, mechanism=Mechanism.ECDSA):
+                return candidate
+        except pkcs11.PKCS11Error:
+            continue
+    return candidates[0]
+
+
 KekMaker = Callable[[pkcs11.Session, int], str]
 """Makes KEK `version` on the token and returns its label (see `hsm.trusted_kek`)."""
 
@@ -68,29 +148,32 @@ KekMaker = Callable[[pkcs11.Session, int], str]
 class KeyRing:
     """Handles of the server's keys in one session.
 
-    Any process holding the user PIN can put an object labelled `otp-kek-v9` on the
-    token. So a KEK wraps new seeds only if it is *vetted*: it reads back as
-    `hsm.attributes.KEK_READS_BACK` and no other object has its label. An unvetted KEK
-    still unwraps the blobs that name its version (an installation made before the trusted
-    KEK), and the extraction proof reports it; it is current only while no KEK is vetted
-    (such an installation).
+    Any process holding the user PIN can put an object labelled `otp-kek-v9` (or
+    `otp-audit-mac-v9`, `otp-provisioning-v9`) on the token. So a key protects new material
+    only if it is *vetted*: it reads back as `LONG_TERM_READS_BACK` says for its purpose
+    and no other object has its label. An unvetted KEK still unwraps the blobs that name
+    its version (an installation made before the trusted KEK), and the extraction proof
+    reports it; it is current only while no KEK is vetted (such an installation). An
+    unvetted audit or provisioning key still verifies what names its version; the current
+    one is the newest vetted, else the oldest (nothing makes a second version of these:
+    a newer one that is not vetted was put there by someone else).
     """
 
     def __init__(self, *, untrusted_keks: bool = False) -> None:
         self._keys: dict[tuple[KeyPurpose, int], Any] = {}
         self._public: dict[int, Any] = {}
-        self._vetted: set[int] = set()
+        self._vetted: set[tuple[KeyPurpose, int]] = set()
         self.problems: list[str] = []
-        """Why a KEK on the token is not vetted, one line each (shown by the proof)."""
-        self._expected = dict(KEK_READS_BACK)
-        if untrusted_keks:  # an HSM whose officer cannot make keys (HsmConfig)
-            del self._expected[Attribute.TRUSTED]
+        """Why a KEK on the token is not vetted, one line each (shown by the proof; the
+        other keys' attributes are the proof's `attributes`)."""
+        self.duplicated: dict[str, int] = {}
+        self.untrusted_keks = untrusted_keks
+        """An HSM whose officer cannot make keys (HsmConfig.kek_without_officer)."""
 
     def load(self, session: pkcs11.Session) -> None:
         """Scan the token once for our keys."""
-        keys: dict[tuple[KeyPurpose, int], Any] = {}
-        public: dict[int, Any] = {}
-        seen: dict[tuple[KeyPurpose, int], int] = {}
+        found: dict[tuple[KeyPurpose, int], list[Any]] = {}
+        publics: dict[int, list[Any]] = {}
         for object_class in (
             ObjectClass.SECRET_KEY,
             ObjectClass.PRIVATE_KEY,
@@ -103,46 +186,69 @@ class KeyRing:
                     continue
                 purpose, version = KeyPurpose(match.group(1)), int(match.group(2))
                 if object_class is ObjectClass.PUBLIC_KEY:
-                    public[version] = obj
+                    publics.setdefault(version, []).append(obj)
                 else:
-                    keys[(purpose, version)] = obj
-                    seen[(purpose, version)] = seen.get((purpose, version), 0) + 1
-        problems, vetted = [], set()
-        for (purpose, version), obj in keys.items():
-            if purpose is not KeyPurpose.SEED_WRAPPING:
-                continue
+                    found.setdefault((purpose, version), []).append(obj)
+        keys: dict[tuple[KeyPurpose, int], Any] = {}
+        problems: list[str] = []
+        vetted: set[tuple[KeyPurpose, int]] = set()
+        duplicated: dict[str, int] = {}
+        for (purpose, version), objects in found.items():
             label = key_label(purpose, version)
-            if seen[(purpose, version)] > 1:
-                problems.append(f"{seen[(purpose, version)]} objects are labelled {label}")
+            expected = expected_attributes(purpose, untrusted_keks=self.untrusted_keks)
+            wrongs = [_wrong(obj, expected) for obj in objects]
+            if purpose is KeyPurpose.SEED_WRAPPING:
+                keys[(purpose, version)] = objects[-1]
+                if len(objects) > 1:
+                    problems.append(f"{len(objects)} objects are labelled {label}")
+                elif wrongs[0]:
+                    problems.append(f"{label} is not a vetted KEK: {', '.join(wrongs[0])}")
+                else:
+                    vetted.add((purpose, version))
                 continue
-            found = {a: _flag(obj, a, default=not wanted) for a, wanted in self._expected.items()}
-            wrong = [
-                f"{attribute.name}={found[attribute]}".lower()
-                for attribute, wanted in self._expected.items()
-                if found[attribute] is not wanted
-            ]
-            if wrong:
-                problems.append(f"{label} is not a vetted KEK: {', '.join(wrong)}")
-            else:
-                vetted.add(version)
+            # a key planted under a label in use: the one that reads back best is used
+            # (a created or derived key reads LOCAL or ALWAYS_SENSITIVE false), and the
+            # label is reported
+            best = min(range(len(objects)), key=lambda i: len(wrongs[i]))
+            keys[(purpose, version)] = objects[best]
+            if len(objects) > 1:
+                duplicated[label] = len(objects)
+            if not wrongs[best]:
+                vetted.add((purpose, version))
+        public = {}
+        for version, candidates in publics.items():
+            if len(candidates) > 1:
+                duplicated[f"{key_label(KeyPurpose.PROVISIONING, version)} (public)"] = len(
+                    candidates
+                )
+            public[version] = _matching_public(
+                keys.get((KeyPurpose.PROVISIONING, version)), candidates
+            )
         self._keys, self._public = keys, public
         self._vetted, self.problems = vetted, problems
+        self.duplicated = duplicated
+        """Labels of audit, digest and provisioning keys that more than one object has
+        (and how many): the proof reports them."""
 
     def versions(self, purpose: KeyPurpose) -> list[int]:
         """Versions present for `purpose`, oldest first."""
         return sorted(v for (p, v) in self._keys if p is purpose)
 
     def current_version(self, purpose: KeyPurpose) -> int:
-        """The newest version of `purpose`; new material is protected by it (for the KEK:
-        the newest vetted one, if any is)."""
+        """The version of `purpose` that protects new material: the newest vetted one;
+        if none is, the newest KEK or the oldest other key (see the class)."""
         versions = self.versions(purpose)
         if not versions:
             raise KeyNotFound(f"no {purpose.value} key on the token: run `otp-hsm init-keys` first")
-        if purpose is KeyPurpose.SEED_WRAPPING:
-            vetted = [v for v in versions if v in self._vetted]
-            if vetted:
-                return vetted[-1]
-        return versions[-1]
+        vetted = [v for v in versions if (purpose, v) in self._vetted]
+        if vetted:
+            return vetted[-1]
+        return versions[-1] if purpose is KeyPurpose.SEED_WRAPPING else versions[0]
+
+    def vetted(self, purpose: KeyPurpose, version: int) -> bool:
+        """Whether key `version` of `purpose` reads back as it must and is alone under its
+        label."""
+        return (purpose, version) in self._vetted
 
     def get(self, purpose: KeyPurpose, version: int | None = None) -> Any:
         """The handle of a key (the current version when `version` is None)."""
@@ -164,7 +270,8 @@ class KeyRing:
             raise KeyNotFound(f"public key {label} is not on the token") from None
 
     def ensure(self, session: pkcs11.Session, make_kek: KekMaker) -> list[str]:
-        """Create whichever of KEK v1, provisioning v1 and audit MAC v1 is missing.
+        """Create whichever of KEK v1, provisioning v1, audit MAC v1 and code digest v1 is
+        missing.
 
         Returns:
             The labels created (empty when everything was there).
@@ -176,7 +283,9 @@ class KeyRing:
         if not self.versions(KeyPurpose.PROVISIONING):
             created.append(create_provisioning_key(session, 1))
         if not self.versions(KeyPurpose.AUDIT_MAC):
-            created.append(create_audit_key(session, 1))
+            created.append(create_hmac_key(session, KeyPurpose.AUDIT_MAC, 1))
+        if not self.versions(KeyPurpose.CODE_DIGEST):
+            created.append(create_hmac_key(session, KeyPurpose.CODE_DIGEST, 1))
         if created:
             self.load(session)
         return created
@@ -240,9 +349,10 @@ def create_provisioning_key(session: pkcs11.Session, version: int) -> str:
     return label
 
 
-def create_audit_key(session: pkcs11.Session, version: int) -> str:
-    """Generate the 256-bit HMAC key that seals the audit hash chain."""
-    label = key_label(KeyPurpose.AUDIT_MAC, version)
+def create_hmac_key(session: pkcs11.Session, purpose: KeyPurpose, version: int) -> str:
+    """Generate a 256-bit HMAC key: the audit key that seals the audit hash chain, or the
+    code digest key."""
+    label = key_label(purpose, version)
     session.generate_key(
         KeyType.GENERIC_SECRET,
         256,

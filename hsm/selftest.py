@@ -8,8 +8,11 @@ from typing import Any
 
 import pkcs11
 import pkcs11.exceptions as p11e
-from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
+
+from hsm.cryptoki import Cryptoki, handle_of
+from hsm.wire_format import NoStandardWrap, WrapFormat
 
 _SESSION_KEY = {Attribute.TOKEN: False, Attribute.SENSITIVE: True}
 
@@ -24,32 +27,43 @@ def _hmac(session: pkcs11.Session, mechanism: Mechanism, bits: int) -> None:
         key.destroy()
 
 
-def _wrap_pad(session: pkcs11.Session) -> None:
-    kek: Any = session.generate_key(
-        KeyType.AES,
-        256,
-        template=_SESSION_KEY,
-        capabilities=MechanismFlag.WRAP | MechanismFlag.UNWRAP,
-    )
-    seed = session.generate_key(
-        KeyType.GENERIC_SECRET,
-        160,
-        capabilities=MechanismFlag.SIGN,
-        template={**_SESSION_KEY, Attribute.EXTRACTABLE: True},
+def _wrap(session: pkcs11.Session, direct: Cryptoki, wrap: WrapFormat) -> None:
+    """Wrap and unwrap a generated seed with the module's RFC 5649 mechanism (what the
+    known-answer test found: `hsm.wire_format`), through the calls the product makes."""
+    mechanism = wrap.require()
+    handle = handle_of(session)
+    kek = direct.generate_key(
+        handle,
+        Mechanism.AES_KEY_GEN,
+        {
+            Attribute.CLASS: ObjectClass.SECRET_KEY,
+            Attribute.KEY_TYPE: KeyType.AES,
+            Attribute.VALUE_LEN: 32,
+            **_SESSION_KEY,
+            Attribute.WRAP: True,
+            Attribute.UNWRAP: True,
+        },
     )
     try:
-        blob = kek.wrap_key(seed, mechanism=Mechanism.AES_KEY_WRAP_PAD)
-        kek.unwrap_key(
-            pkcs11.ObjectClass.SECRET_KEY,
-            KeyType.GENERIC_SECRET,
-            blob,
-            mechanism=Mechanism.AES_KEY_WRAP_PAD,
-            capabilities=MechanismFlag.SIGN,
-            template=_SESSION_KEY,
-        ).destroy()
+        seed = direct.generate_key(
+            handle,
+            Mechanism.GENERIC_SECRET_KEY_GEN,
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+                Attribute.VALUE_LEN: 20,
+                **_SESSION_KEY,
+                Attribute.EXTRACTABLE: True,
+                Attribute.SIGN: True,
+            },
+        )
+        try:
+            blob = direct.wrap(handle, kek, seed, mechanism)
+        finally:
+            direct.destroy(handle, seed)
+        direct.destroy(handle, direct.unwrap_signing_seed(handle, kek, blob, mechanism))
     finally:
-        seed.destroy()
-        kek.destroy()
+        direct.destroy(handle, kek)
 
 
 def _ec_pair(session: pkcs11.Session, capabilities: MechanismFlag) -> tuple[Any, Any]:
@@ -100,20 +114,33 @@ CHECKS: dict[str, Callable[[pkcs11.Session], None]] = {
     "GENERIC_SECRET_KEY_GEN + SHA_1_HMAC": lambda s: _hmac(s, Mechanism.SHA_1_HMAC, 160),
     "SHA256_HMAC": lambda s: _hmac(s, Mechanism.SHA256_HMAC, 256),
     "SHA512_HMAC": lambda s: _hmac(s, Mechanism.SHA512_HMAC, 512),
-    "AES_KEY_GEN + AES_KEY_WRAP_PAD": _wrap_pad,
     "EC_KEY_PAIR_GEN (P-256) + ECDSA": _ecdsa,
     "ECDH1_DERIVE (KDF NULL)": _ecdh,
 }
 
 
-def mechanism_self_test(session: pkcs11.Session) -> dict[str, str | None]:
-    """Run every check; None means it works, else the PKCS#11 error's name."""
+def mechanism_self_test(
+    session: pkcs11.Session, direct: Cryptoki, wrap: WrapFormat
+) -> dict[str, str | None]:
+    """Run every check; None means it works, else the PKCS#11 error's name. The wrap
+    check uses the mechanism `wrap` found to be RFC 5649 and is named after it
+    (`AES_KEY_GEN + <mechanism>`); on a module with none it fails, saying so."""
+    wrap_name = "AES_KEY_GEN + " + (
+        wrap.mechanism.name if wrap.mechanism is not None else "RFC 5649 wrap"
+    )
+
+    def wrap_check(s: pkcs11.Session) -> None:
+        _wrap(s, direct, wrap)
+
+    checks: dict[str, Callable[[pkcs11.Session], None]] = {**CHECKS, wrap_name: wrap_check}
     results: dict[str, str | None] = {}
-    for name, check in CHECKS.items():
+    for name, check in checks.items():
         try:
             check(session)
         except p11e.PKCS11Error as exc:
             results[name] = type(exc).__name__
+        except NoStandardWrap as exc:
+            results[name] = str(exc)
         else:
             results[name] = None
     return results

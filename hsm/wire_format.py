@@ -59,6 +59,12 @@ class WrapFormat:
     """For each candidate tried: "rfc5649", "rfc5649, zero-padded", "other output" or the
     module's error."""
 
+    def summary(self) -> str:
+        """The mechanism found (or "none") and each candidate's answer, for officers."""
+        tried = ", ".join(f"{name}: {answer}" for name, answer in self.answers.items())
+        found = "none" if self.mechanism is None else self.mechanism.name
+        return f"{found} ({tried})"
+
     def require(self) -> Mechanism:
         """The mechanism, or `NoStandardWrap` naming what each candidate did."""
         if self.mechanism is None:

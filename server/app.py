@@ -15,10 +15,11 @@ from litestar.exceptions import HTTPException, InternalServerException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Template
+from sqlalchemy.exc import SQLAlchemyError
 
 from hsm import Hsm, HsmError, HsmPort
 from server.clock import Clock, system_clock
-from server.db.engine import Database
+from server.db.engine import Database, database_problem
 from server.domain.enrollment.controllers import EnrollmentController, TokenRequestsController
 from server.domain.keys.rules import judge
 from server.domain.operations.controllers import HealthController, MetricsController
@@ -115,8 +116,9 @@ def _services(state: State) -> Services:
 
 
 async def _prove_at_start(services: Services) -> None:
-    """Run the HSM's extraction proof once and log its verdict; /health/ready answers
-    from the same proof, and audits what the officer accepted when it first says ready."""
+    """Run the HSM's extraction proof once, log its verdict and audit the weaknesses the
+    officer accepted (docs/hsm.md); /health/ready answers from the same proof, and audits
+    them itself if the database could not be written here."""
     hsm = services.hsm
     try:
         status = await hsm.run_async(hsm.status)
@@ -128,6 +130,10 @@ async def _prove_at_start(services: Services) -> None:
         log.error("hsm.guarantees_missing", guarantees=verdict.missing, reason=verdict.reason)
     elif verdict.accepted:
         log.warning("hsm.guarantees_accepted_missing", guarantees=verdict.accepted)
+        try:
+            await asyncio.to_thread(services.weakness_audit.record, status, verdict)
+        except SQLAlchemyError as exc:
+            log.warning("hsm.weakness_not_audited", reason=database_problem(exc))
 
 
 def create_app(

@@ -145,6 +145,8 @@ def status(context: Context) -> None:
             f"{', '.join(flags)}{'  (current)' if current else ''}"
         )
     if info is not None:
+        if info.wrap_format is not None:
+            click.echo(f"RFC 5649 wrap: {info.wrap_format.summary()}")
         click.echo("extraction attempts (as a process holding the user PIN would try):")
         for line in info.extraction.lines(info.accepted_weaknesses):
             click.echo(f"  {line}")

@@ -45,6 +45,7 @@ def _session_secret_keys(session: pkcs11.Session) -> dict[int, Any]:
     return {handle_of(obj): obj for obj in found}
 
 
+@pytest.mark.softhsm
 def test_the_function_table_is_the_one_the_module_exports(tokens: SoftHsmTokens) -> None:
     """The CK_FUNCTION_LIST layout: every entry is the address of the function of that
     name (SoftHSM exports them all)."""
@@ -139,6 +140,7 @@ def test_errors_are_the_classes_python_pkcs11_raises(hsm: Hsm) -> None:
     assert issubclass(ours, (p11e.KeyHandleInvalid, p11e.ObjectHandleInvalid))
 
 
+@pytest.mark.softhsm
 def test_a_session_that_is_not_open_is_named_as_such(tokens: SoftHsmTokens, hsm: Hsm) -> None:
     direct = Cryptoki(tokens.main.module)
     with pytest.raises(p11e.SessionHandleInvalid):
@@ -154,6 +156,7 @@ def test_an_unknown_return_value_counts_as_a_lost_session() -> None:
     check(0)  # CKR_OK
 
 
+@pytest.mark.softhsm
 def test_seed_objects_are_destroyed_when_evicted_and_at_close(tokens: SoftHsmTokens) -> None:
     small = Hsm(tokens.config(seed_cache_size=3))
     uncached = Hsm(tokens.config(seed_cache_size=0))
@@ -174,6 +177,7 @@ def test_seed_objects_are_destroyed_when_evicted_and_at_close(tokens: SoftHsmTok
     uncached.close()
 
 
+@pytest.mark.softhsm
 def test_close_leaves_the_handles_of_an_older_session_alone(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
@@ -190,6 +194,7 @@ def test_close_leaves_the_handles_of_an_older_session_alone(
     assert len(cached._cache) == 0
 
 
+@pytest.mark.softhsm
 def test_another_hsm_finalising_the_module_voids_this_ones_handles(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:

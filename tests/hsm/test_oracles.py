@@ -52,6 +52,7 @@ def test_generated_seed_has_the_hash_length_and_stable_codes(
     assert hsm.otp_values(other, algorithm, 6, range(5)) != first
 
 
+@pytest.mark.softhsm
 def test_cache_on_and_off_give_the_same_codes(hsm: Hsm, tokens) -> None:  # type: ignore[no-untyped-def]
     uncached = Hsm(like(hsm, seed_cache_size=0))
     wrapped = hsm.generate_seed(Algorithm.SHA256)
@@ -61,6 +62,7 @@ def test_cache_on_and_off_give_the_same_codes(hsm: Hsm, tokens) -> None:  # type
     assert uncached.status().cached_seed_handles == 0
 
 
+@pytest.mark.softhsm
 def test_cache_is_bounded(tokens) -> None:  # type: ignore[no-untyped-def]
     small = Hsm(tokens.config(seed_cache_size=3))
     seeds = [small.generate_seed(Algorithm.SHA1) for _ in range(6)]

@@ -9,6 +9,7 @@ import pytest
 from pkcs11 import Attribute
 
 from hsm import Algorithm, Hsm, InvalidSeedRequest, KeyNotFound, KeyPurpose
+from hsm.cryptoki import handle_of
 from tests.conftest import SoftHsmTokens
 from tests.oracles import RFC_SEEDS, load_vectors
 
@@ -26,6 +27,7 @@ def _kek_versions(hsm: Hsm) -> list[int]:
     return [k.version for k in hsm.keys() if k.purpose is KeyPurpose.SEED_WRAPPING]
 
 
+@pytest.mark.softhsm
 def test_rotate_rewrap_and_retire(spare: Hsm) -> None:
     old = _kek_versions(spare)[-1]
     seeds = [spare.import_seed(RFC_SEEDS["SHA1"], Algorithm.SHA1) for _ in range(3)]
@@ -49,6 +51,7 @@ def test_rotate_rewrap_and_retire(spare: Hsm) -> None:
         spare.otp_values(seeds[0], Algorithm.SHA1, 6, [0])
 
 
+@pytest.mark.softhsm
 def test_another_opener_sees_a_new_kek(spare: Hsm, tokens: SoftHsmTokens) -> None:
     other = Hsm(tokens.config(tokens.spare, key_refresh_interval=3600.0))
     before = other.generate_seed(Algorithm.SHA1)
@@ -61,12 +64,15 @@ def test_another_opener_sees_a_new_kek(spare: Hsm, tokens: SoftHsmTokens) -> Non
     assert rewrapped.kek_version == new
 
 
+@pytest.mark.softhsm
 def test_self_test_finds_every_mechanism(spare: Hsm) -> None:
     results = spare.self_test()
     assert results == dict.fromkeys(results)
     assert len(results) == 6
+    assert "AES_KEY_GEN + AES_KEY_WRAP_PAD" in results  # SoftHSM's RFC 5649
 
 
+@pytest.mark.softhsm
 def test_only_a_newer_kek_version_makes_the_token_be_scanned_again(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
@@ -90,6 +96,7 @@ def test_only_a_newer_kek_version_makes_the_token_be_scanned_again(
         assert scans == expected_scans
 
 
+@pytest.mark.softhsm
 def test_a_retired_kek_unwraps_nothing_in_any_process(spare: Hsm, tokens: SoftHsmTokens) -> None:
     """Retiring a KEK ends its use at once in the process that retires it, and at the
     next key scan in any other."""
@@ -138,6 +145,17 @@ def rotating(request: pytest.FixtureRequest) -> Iterator[Hsm]:
     nss.reload_keys()
 
 
+SEED_OBJECT = [
+    Attribute.TOKEN,
+    Attribute.SENSITIVE,
+    Attribute.EXTRACTABLE,
+    Attribute.WRAP_WITH_TRUSTED,
+    Attribute.ALWAYS_SENSITIVE,
+    Attribute.NEVER_EXTRACTABLE,
+]
+KEK_COPY = [*SEED_OBJECT, Attribute.PRIVATE, Attribute.MODIFIABLE, Attribute.TRUSTED]
+
+
 @pytest.mark.parametrize("rotating", ["softhsm", "nss"], indirect=True)
 def test_rotation_never_makes_a_readable_seed_object(rotating: Hsm) -> None:
     """Every object KEK rotation creates is read back before it is destroyed: sensitive,
@@ -150,7 +168,7 @@ def test_rotation_never_makes_a_readable_seed_object(rotating: Hsm) -> None:
 
     def recording_unwrap(session: int, *args: Any) -> int:
         handle = unwrap(session, *args)
-        seen.append(direct.flags(session, handle, [Attribute.SENSITIVE, Attribute.TOKEN]))
+        seen.append(direct.flags(session, handle, SEED_OBJECT))
         return handle
 
     direct.unwrap = recording_unwrap  # type: ignore[method-assign]
@@ -159,8 +177,42 @@ def test_rotation_never_makes_a_readable_seed_object(rotating: Hsm) -> None:
         rewrapped = hsm.rewrap_seeds(seeds)
     finally:
         del direct.unwrap
-    assert len(seen) == 3
-    assert all(f == {Attribute.SENSITIVE: True, Attribute.TOKEN: False} for f in seen), seen
+    # both modules: what rotation asks (EXTRACTABLE so that C_WrapKey may take it, only
+    # under a trusted key), and, as PKCS#11 says of an unwrapped object, never "always
+    # sensitive" nor "never extractable"
+    rotation_object = dict.fromkeys(SEED_OBJECT, False) | {
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: True,
+        Attribute.WRAP_WITH_TRUSTED: True,
+    }
+    assert seen == [rotation_object] * 3
+    # the new KEK: the user's copy of the officer's half (on NSS: made by the user)
+    version = max(_kek_versions(hsm))
+    kek = handle_of(hsm._keys.get(KeyPurpose.SEED_WRAPPING, version))
+    made = hsm._run(lambda session: direct.flags(handle_of(session), kek, KEK_COPY))
+    softhsm = "SoftHSM" in hsm.status().manufacturer
+    assert made == {
+        Attribute.TOKEN: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        # softokn knows neither attribute on a secret key (CKR_ATTRIBUTE_TYPE_INVALID)
+        Attribute.WRAP_WITH_TRUSTED: False if softhsm else None,
+        Attribute.ALWAYS_SENSITIVE: True,
+        Attribute.NEVER_EXTRACTABLE: True,
+        Attribute.PRIVATE: True,
+        Attribute.MODIFIABLE: False,
+        Attribute.TRUSTED: True if softhsm else None,
+    }
+    broken = {
+        a.guarantee: a.detail
+        for a in hsm.prove_extraction().attempts
+        if a.subject == f"otp-kek-v{version}" and not a.held
+    }
+    if softhsm:
+        assert broken == {}
+    else:  # NEVER_EXTRACTABLE reads true, yet the KEK wraps out: the proof says so
+        assert broken["kek-wrap-out"] == "gave the KEK's value"
+        assert broken["attributes"] == "reads back TRUSTED=?"
     expected = [v for _, v in load_vectors("rfc4226-hotp.txt")]
     for seed in rewrapped:
         assert hsm.otp_values(seed, Algorithm.SHA1, 6, range(10)) == expected

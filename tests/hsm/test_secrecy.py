@@ -8,7 +8,7 @@ import pkcs11
 import pytest
 from pkcs11 import Attribute, Mechanism
 
-from hsm import Algorithm, Hsm, HsmUnavailable, WrappedSeed
+from hsm import Algorithm, Hsm, HsmUnavailable, KeyNotFound, WrappedSeed
 from tests.conftest import SoftHsmTokens
 
 
@@ -81,6 +81,7 @@ def _object_block(listing: str, label: str) -> str:
     return found[0]
 
 
+@pytest.mark.softhsm
 @pytest.mark.parametrize("label", ["otp-kek-v1", "otp-audit-mac-v1"])
 def test_long_term_keys_are_sensitive_and_never_extractable(
     hsm: Hsm, tokens: SoftHsmTokens, label: str
@@ -100,6 +101,35 @@ def test_key_inventory_reports_the_hierarchy(hsm: Hsm) -> None:
     assert keys["otp-provisioning-v1"].key_type == "EC"
     assert all(k.sensitive and not k.extractable for k in keys.values())
     assert hsm.ensure_keys() == []  # idempotent
+
+
+def test_code_digests_have_a_key_of_their_own_not_the_audit_key(hsm: Hsm) -> None:
+    """Whoever can have a code digested must not get a MAC by the audit-sealing key."""
+    data = b"registration-id:123456"
+    digest = hsm.keyed_digest(b"email-code", data)
+    assert digest == hsm.keyed_digest(b"email-code", data)
+    assert digest != hsm.audit_mac(b"otp-digest\0email-code\0" + data)[1]
+    attributes = {
+        a.subject: a for a in hsm.prove_extraction().attempts if a.guarantee == "attributes"
+    }
+    assert attributes["otp-digest-v1"].held, attributes["otp-digest-v1"]
+
+
+@pytest.mark.softhsm
+def test_a_token_without_the_digest_key_says_what_to_run(tokens: SoftHsmTokens) -> None:
+    """A token made before the digest key had its own: unready until the officer runs
+    init-keys, which makes the one key missing."""
+    hsm = Hsm(tokens.config(tokens.spare))
+    try:
+        hsm.ensure_keys()
+        hsm._run(lambda s: s.get_key(label="otp-digest-v1").destroy())
+        hsm.reload_keys()
+        with pytest.raises(KeyNotFound, match=r"digest \(run `otp-hsm init-keys`\)"):
+            hsm.status()
+        assert hsm.ensure_keys() == ["otp-digest-v1"]
+        assert hsm.status().key_versions["digest"] == [1]
+    finally:
+        hsm.close()
 
 
 def test_altered_blob_is_rejected_not_crashing(hsm: Hsm) -> None:

@@ -24,12 +24,14 @@ from tests.hsm.concurrent_opens import failed_opens
 from tests.hsm.conftest import like
 
 
+@pytest.mark.softhsm
 def test_missing_module_file(tokens: SoftHsmTokens) -> None:
     hsm = Hsm(tokens.config(module=Path("/nonexistent/libpkcs11.so")))
     with pytest.raises(HsmUnavailable, match=r"module /nonexistent/libpkcs11.so does not exist"):
         hsm.status()
 
 
+@pytest.mark.softhsm
 def test_file_that_is_not_a_pkcs11_module(tokens: SoftHsmTokens, tmp_path: Path) -> None:
     fake = tmp_path / "libfake.so"
     fake.write_bytes(b"not a shared library")
@@ -37,11 +39,13 @@ def test_file_that_is_not_a_pkcs11_module(tokens: SoftHsmTokens, tmp_path: Path)
         Hsm(tokens.config(module=fake)).status()
 
 
+@pytest.mark.softhsm
 def test_unknown_token_label_lists_what_exists(tokens: SoftHsmTokens, hsm: Hsm) -> None:
     with pytest.raises(HsmUnavailable, match=r"no token labelled 'nope'.*'otp-test'"):
         Hsm(tokens.config(token_label="nope")).status()
 
 
+@pytest.mark.softhsm
 def test_wrong_pin_on_a_token_nobody_is_logged_in_to(tokens: SoftHsmTokens) -> None:
     hsm = Hsm(tokens.config(token_label=tokens.spare.label, user_pin="wrong-pin-1234"))
     with pytest.raises(HsmUnavailable, match="user PIN for token 'otp-spare' was refused") as err:
@@ -50,12 +54,14 @@ def test_wrong_pin_on_a_token_nobody_is_logged_in_to(tokens: SoftHsmTokens) -> N
     assert tokens.spare.user_pin() not in str(err.value)
 
 
+@pytest.mark.softhsm
 def test_wrong_pin_while_the_process_is_logged_in(tokens: SoftHsmTokens, hsm: Hsm) -> None:
     hsm.status()  # the process is logged in with the right PIN
     with pytest.raises(HsmUnavailable, match="was refused"):
         Hsm(tokens.config(user_pin="another-pin-5678")).status()
 
 
+@pytest.mark.softhsm
 def test_right_pin_on_the_spare_token_opens(tokens: SoftHsmTokens) -> None:
     spare = Hsm(tokens.config(tokens.spare))
     spare.ensure_keys()
@@ -63,6 +69,7 @@ def test_right_pin_on_the_spare_token_opens(tokens: SoftHsmTokens) -> None:
     spare.close()
 
 
+@pytest.mark.softhsm
 def test_failure_is_remembered_for_the_reconnect_interval(tokens: SoftHsmTokens) -> None:
     now = [100.0]
     config = HsmConfig(
@@ -147,6 +154,7 @@ print(newcomer.status().token_label)
 """
 
 
+@pytest.mark.softhsm
 @pytest.mark.slow  # a child process per module: `make test` runs it
 def test_a_token_the_module_did_not_list_at_initialisation_is_found(
     tokens: SoftHsmTokens, hsm: Hsm
@@ -178,6 +186,7 @@ def test_a_token_the_module_did_not_list_at_initialisation_is_found(
     assert done.stdout.strip().splitlines()[-1] == late_label
 
 
+@pytest.mark.softhsm
 def test_a_missing_token_leaves_the_sessions_of_other_hsms_alone(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
@@ -231,6 +240,7 @@ def _hung_pkcs11_thread(overran: bool) -> Iterator[None]:
         executor.call(lambda: None)  # the stuck call has returned
 
 
+@pytest.mark.softhsm
 def test_a_call_behind_a_hung_one_times_out(tokens: SoftHsmTokens, hsm: Hsm) -> None:
     impatient = Hsm(like(hsm, call_timeout=0.3))
     seed = impatient.generate_seed(Algorithm.SHA1)
@@ -244,6 +254,7 @@ def test_a_call_behind_a_hung_one_times_out(tokens: SoftHsmTokens, hsm: Hsm) -> 
     assert len(impatient.otp_values(seed, Algorithm.SHA1, 6, [1])) == 1
 
 
+@pytest.mark.softhsm
 def test_calls_fail_at_once_while_an_overrun_call_still_runs(
     tokens: SoftHsmTokens, hsm: Hsm
 ) -> None:
@@ -257,6 +268,7 @@ def test_calls_fail_at_once_while_an_overrun_call_still_runs(
     assert len(impatient.otp_values(seed, Algorithm.SHA1, 6, [1])) == 1
 
 
+@pytest.mark.softhsm
 def test_awaited_calls_time_out_too(tokens: SoftHsmTokens, hsm: Hsm) -> None:
     """/health/ready and the provisioning-key endpoint await the HSM: a hung call must
     not hang them either."""

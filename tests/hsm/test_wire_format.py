@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pkcs11.exceptions as p11e
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from hsm import Algorithm, Hsm
 from hsm.cryptoki import handle_of
 from hsm.keys import KeyPurpose
 from hsm.wire_format import LEGACY_MECHANISM, NoStandardWrap, WrapFormat
-from tests.conftest import wrap_under
+from server.domain.keys.rules import NO_RFC5649, judge
+from tests.conftest import SoftHsmTokens, wrap_under
+from tests.hsm.conftest import like
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
@@ -136,6 +140,7 @@ def test_softhsm_holds_a_kek_to_its_format(hsm: Hsm) -> None:
     assert other == "MechanismInvalid"
 
 
+@pytest.mark.softhsm
 def test_a_kek_without_a_recorded_format_is_read_as_the_legacy_one(
     legacy: tuple[Hsm, int],
 ) -> None:
@@ -146,9 +151,57 @@ def test_a_kek_without_a_recorded_format_is_read_as_the_legacy_one(
     assert len(hsm.otp_values(seed, Algorithm.SHA1, 6, [1, 2])) == 2
 
 
-def test_a_module_with_no_rfc5649_mechanism_provisions_nothing(hsm: Hsm) -> None:
-    answers = {"AES_KEY_WRAP_PAD": "other output", "AES_KEY_WRAP_KWP": "MechanismInvalid"}
-    with pytest.raises(NoStandardWrap) as refused:
-        WrapFormat(None, answers).require()
-    assert "no mechanism that wraps keys as RFC 5649" in str(refused.value)
-    assert "AES_KEY_WRAP_PAD: other output" in str(refused.value)
+FOUND = {
+    "softhsm": (
+        Mechanism.AES_KEY_WRAP_PAD,
+        {"AES_KEY_WRAP_PAD": "rfc5649, zero-padded", "AES_KEY_WRAP_KWP": "MechanismInvalid"},
+        ZERO_PADDED,
+    ),
+    "nss": (
+        Mechanism.AES_KEY_WRAP_KWP,
+        {"AES_KEY_WRAP_PAD": "other output", "AES_KEY_WRAP_KWP": "rfc5649"},
+        AS_IS,
+    ),
+}
+"""What the known-answer test finds on each module (SoftHSM 2.6.1, NSS softokn 3.87.1)."""
+
+
+def test_the_status_shows_the_format_found_with_no_seed_made(
+    hsm: Hsm, request: pytest.FixtureRequest
+) -> None:
+    mechanism, answers, form = FOUND[request.node.callspec.params["hsm"]]
+    fresh = Hsm(like(hsm))
+    try:
+        found = fresh.status().wrap_format  # what the server's start-up proof asks
+        assert found is not None
+        assert (found.mechanism, found.answers) == (mechanism, answers)
+        assert fresh.self_test()[f"AES_KEY_GEN + {mechanism.name}"] is None
+    finally:
+        fresh.close()
+    assert _wrap_on_the_hsm(hsm, K, SEED) == form
+
+
+NOTHING = WrapFormat(
+    None, {"AES_KEY_WRAP_PAD": "other output", "AES_KEY_WRAP_KWP": "MechanismInvalid"}
+)
+"""A module where no candidate wraps as RFC 5649."""
+
+
+@pytest.mark.softhsm
+def test_a_module_with_no_rfc5649_mechanism_provisions_nothing(tokens: SoftHsmTokens) -> None:
+    hsm = Hsm(tokens.config(tokens.spare))
+    try:
+        hsm.ensure_keys()
+        hsm._format = NOTHING  # what `wire_format.find` answers on such a module
+        token = ec.generate_private_key(ec.SECP256R1()).public_key()
+        point = token.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        with pytest.raises(NoStandardWrap, match="AES_KEY_WRAP_PAD: other output"):
+            hsm.provision_seed(Algorithm.SHA1, point, b"context")
+        with pytest.raises(NoStandardWrap, match="no mechanism that wraps keys as RFC 5649"):
+            hsm.create_kek()
+        verdict = judge(hsm.status())
+        assert NO_RFC5649 in verdict.missing
+        assert "nothing can be provisioned" in (verdict.reason or "")
+        assert "no mechanism" in (hsm.self_test()["AES_KEY_GEN + RFC 5649 wrap"] or "")
+    finally:
+        hsm.close()

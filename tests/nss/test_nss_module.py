@@ -37,9 +37,11 @@ RFC4226_HOTP = ["755224", "287082", "359152", "969429", "338314"]  # RFC 4226 ap
 KNOWN_KEK = bytes(range(32))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def nss_session(nss_token: NssToken, nss_hsm: Hsm) -> Iterator[pkcs11.Session]:
-    """A session of its own on the token `nss_hsm` logged in to (login is per process)."""
+    """A session of its own on the token `nss_hsm` logged in to (login is per process),
+    for one test: closing it destroys the keys the test made, which every session of the
+    process would otherwise see (the proof reports a public AES key as a stray KEK)."""
     token = pkcs11.lib(str(nss_token.module)).get_token(token_label=nss_token.token_label)
     with token.open(rw=True) as session:
         yield session

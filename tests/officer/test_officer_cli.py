@@ -84,6 +84,9 @@ def test_init_token_for_testers_then_status(tmp_path: Path) -> None:
     assert status.returncode == 0, status.stdout + status.stderr
     assert "FAILED" not in status.stdout
     assert "ok      AES_KEY_GEN + AES_KEY_WRAP_PAD" in status.stdout
+    assert (
+        "RFC 5649 wrap: AES_KEY_WRAP_PAD (AES_KEY_WRAP_PAD: rfc5649, zero-padded" in status.stdout
+    )
     assert re.search(r"otp-kek-v1 +kek +v1 +AES .*not extractable +\(current\)", status.stdout)
     assert re.search(r"kek v1 +0 credential\(s\) +current", status.stdout)
     for guarantee in ("unwrap-readable", "unwrap-extractable", "wrap-out", "kek-decrypt"):

@@ -39,7 +39,7 @@ def test_untouched_chain_is_ok(audited: Bank) -> None:
 
 
 def test_edited_event_is_found(audited: Bank) -> None:
-    _sql(audited, "UPDATE audit_events SET result = 'accepted' WHERE seq = 7")
+    _sql(audited, "UPDATE audit_events SET result = 'altered' WHERE seq = 7")
     report = _report(audited)
     assert not report.ok
     assert (report.first_bad_seq, report.problem) == (7, "event 7 was altered")

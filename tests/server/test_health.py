@@ -29,7 +29,12 @@ def test_live_and_ready_with_a_working_hsm(hsm: Hsm, database_url: str) -> None:
         assert body["status"] == "ready"
         assert body["hsm"]["token_label"] == "otp-test"
         assert body["hsm"]["module"].endswith("libsofthsm2.so")
-        assert body["hsm"]["key_versions"] == {"kek": [1], "provisioning": [1], "audit-mac": [1]}
+        assert body["hsm"]["key_versions"] == {
+            "kek": [1],
+            "provisioning": [1],
+            "audit-mac": [1],
+            "digest": [1],
+        }
         assert body["database"] == {
             "ok": True,
             "reason": None,
@@ -79,7 +84,7 @@ def test_ready_is_503_when_keys_are_missing(tokens: SoftHsmTokens, database_url:
         ready = client.get("/health/ready")
         assert ready.status_code == 503
         reason = ready.json()["hsm"]["reason"]
-        assert "keys missing on token 'otp-empty': kek, provisioning, audit-mac" in reason
+        assert "keys missing on token 'otp-empty': kek, provisioning, audit-mac, digest" in reason
         assert "otp-hsm init-keys" in reason
 
 

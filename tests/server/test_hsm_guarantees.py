@@ -29,6 +29,24 @@ def test_softhsm_is_ready_with_only_its_readable_files_accepted(
     assert len(_accepted_events(database_url)) == 1
 
 
+def test_an_accepted_weakness_is_logged_and_audited_at_start_without_a_probe(
+    hsm: Hsm, database_url: str, json_logs: JsonLines
+) -> None:
+    first = len(json_logs.lines)
+    with TestClient(create_app(fast_settings(database_url), hsm=hsm)):
+        deadline = time.monotonic() + 10
+        while not _accepted_events(database_url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        said = [
+            line
+            for line in map(json.loads, json_logs.lines[first:])
+            if line.get("event") == "hsm.weakness_accepted"
+        ]
+    [(result, details)] = _accepted_events(database_url)
+    assert result == "accepted" and "key-store-readable" in str(details)
+    assert [line["guarantees"] for line in said] == [["key-store-readable"]]
+
+
 def test_softhsm_is_not_ready_unless_its_readable_files_are_accepted(
     tokens: SoftHsmTokens, hsm: Hsm, database_url: str
 ) -> None:

@@ -255,11 +255,20 @@ def judge(status: HsmStatus) -> HsmGuarantees:
     broken = status.extraction.weaknesses
     missing = status.missing_guarantees
     accepted = [g for g in broken if g not in missing]
-    reason = None
+    reasons = []
     if missing:
-        reason = (
+        reasons.append(
             "the HSM lets seeds out: "
             + status.extraction.summary(missing)
             + " (no officer accepted this: OTP_HSM_ACCEPT_WEAKNESSES)"
         )
-    return HsmGuarantees(missing, accepted, reason)
+    if status.wrap_format is not None and status.wrap_format.mechanism is None:
+        missing = [*missing, NO_RFC5649]
+        tried = ", ".join(f"{m}: {a}" for m, a in status.wrap_format.answers.items())
+        reasons.append(f"no mechanism wraps as RFC 5649 ({tried}): nothing can be provisioned")
+    return HsmGuarantees(missing, accepted, "; ".join(reasons) or None)
+
+
+NO_RFC5649 = "rfc5649-wrap"
+"""What `judge` lists as missing on a module whose known-answer test found no RFC 5649
+mechanism (`hsm.wire_format`): no officer can accept it."""
