@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -109,6 +109,15 @@ def server_process(env: dict[str, str], port: int | None = None) -> Iterator[str
         log.close()
         os.unlink(log.name)
         _LOGS.pop(base, None)  # a server started again on the port may have gone first
+
+
+def ready_server(stack: ExitStack, env: dict[str, str], port: int | None = None) -> str:
+    """`server_process` entered on `stack`, once its `/health/ready` answered 200 (asserted):
+    start servers on one SoftHSM token one after the other with it, as a balancer would
+    bring them in."""
+    base = stack.enter_context(server_process(env, port))
+    assert httpx.get(f"{base}/health/ready").status_code == 200, complaints(base)[-3:]
+    return base
 
 
 class PostgresCluster:

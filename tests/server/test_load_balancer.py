@@ -13,13 +13,12 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hsm import Hsm
 from tests.conftest import SoftHsmTokens
 from tests.server.balancer import haproxy
-from tests.server.processes import PostgresCluster, server_env, server_process
+from tests.server.processes import PostgresCluster, ready_server, server_env
 from tests.server.test_replay import _prepare, _race
 
 pytestmark = pytest.mark.slow  # processes and a balancer: `make test` runs it, a plain `pytest` not
@@ -38,8 +37,7 @@ def test_the_replay_storm_through_the_balancer_is_accepted_exactly_once(
     with ExitStack() as stack:
         backends = []
         for _ in range(2):  # one after the other: SoftHSM processes opening the token at once
-            backends.append(stack.enter_context(server_process(env)))
-            assert httpx.get(f"{backends[-1]}/health/ready").status_code == 200
+            backends.append(ready_server(stack, env))
         base = stack.enter_context(haproxy(backends, tmp_path))
         results = asyncio.run(_race([base], key, username, totp.now()))
     assert results["accepted"] == 1, results

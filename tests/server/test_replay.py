@@ -38,13 +38,20 @@ def _seed_customer(services: Services) -> tuple[str, pyotp.TOTP]:
     return username, pyotp.TOTP(base64.b32encode(seed).decode(), interval=60)
 
 
-def _prepare(url: str, hsm: Hsm) -> tuple[str, str, pyotp.TOTP]:
-    """Migrate `url`, add a client and a customer; returns (api key, username, totp)."""
+def bank_with_customers(url: str, hsm: Hsm, count: int) -> tuple[str, list[tuple[str, pyotp.TOTP]]]:
+    """Migrate `url`, add a client and `count` customers with a TOTP credential each;
+    returns (api key, [(username, totp)])."""
     upgrade(url)
     services: Services = create_app(fast_settings(url), hsm=hsm).state.services
     key = make_client_key(services, f"rp-{secrets.token_hex(3)}", [Purpose.LOGIN])
-    username, totp = _seed_customer(services)
+    made = [_seed_customer(services) for _ in range(count)]
     services.db.dispose()
+    return key, made
+
+
+def _prepare(url: str, hsm: Hsm) -> tuple[str, str, pyotp.TOTP]:
+    """Migrate `url`, add a client and a customer; returns (api key, username, totp)."""
+    key, [(username, totp)] = bank_with_customers(url, hsm, 1)
     return key, username, totp
 
 

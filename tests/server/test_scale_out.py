@@ -25,29 +25,24 @@ import pytest
 from hsm import Hsm
 from server.app import create_app
 from server.db.migrate import upgrade
-from server.domain.verification.purposes import Purpose
 from server.services import Services
 from tests.conftest import SoftHsmTokens
 from tests.server.balancer import haproxy
-from tests.server.conftest import fast_settings, make_client_key
-from tests.server.processes import PostgresCluster, complaints, server_env, server_process
-from tests.server.test_replay import _seed_customer
+from tests.server.conftest import fast_settings
+from tests.server.processes import (
+    PostgresCluster,
+    complaints,
+    ready_server,
+    server_env,
+    server_process,
+)
+from tests.server.test_replay import bank_with_customers
 
 pytestmark = pytest.mark.slow  # processes and a balancer: `make test` runs it, a plain `pytest` not
 
 CUSTOMERS = 20
 FIRES = 30
 ROUNDS = 5
-
-
-def _population(url: str, hsm: Hsm, rounds: int) -> tuple[str, list[list[tuple[str, pyotp.TOTP]]]]:
-    """A client key and, for each of `rounds`, customers whose current code nobody used."""
-    upgrade(url)
-    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
-    key = make_client_key(services, "bank", [Purpose.LOGIN])
-    made = [[_seed_customer(services) for _ in range(CUSTOMERS)] for _ in range(rounds)]
-    services.db.dispose()
-    return key, made
 
 
 async def _storm(
@@ -81,14 +76,14 @@ def test_the_replay_storm_on_n_servers_accepts_each_code_once(
 ) -> None:
     """The same servers take the storm straight and through HAProxy, in turns."""
     url = postgres.create_database(f"otp_storm_{servers}")
-    key, rounds = _population(url, hsm, ROUNDS)
+    key, people = bank_with_customers(url, hsm, CUSTOMERS * ROUNDS)
+    rounds = [people[i : i + CUSTOMERS] for i in range(0, len(people), CUSTOMERS)]
     env = {**server_env(tokens, url), "OTP_TRUSTED_PROXIES": "127.0.0.1/32"}
     totals: Counter[str] = Counter()
     with ExitStack() as stack:
         backends = []
         for _ in range(servers):  # one after the other: SoftHSM processes opening one token
-            backends.append(stack.enter_context(server_process(env)))
-            assert httpx.get(f"{backends[-1]}/health/ready").status_code == 200
+            backends.append(ready_server(stack, env))
         balancer = stack.enter_context(haproxy(backends, tmp_path))
         for index, customers in enumerate(rounds):
             bases = backends if index % 2 == 0 else [balancer]

@@ -19,20 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pyotp
 import pytest
 
 from hsm import Hsm
-from server.app import create_app
-from server.db.migrate import upgrade
-from server.domain.verification.purposes import Purpose
-from server.services import Services
 from softhsm_config import SoftHsmToken
 from tests.conftest import SoftHsmTokens
 from tests.server.balancer import haproxy
-from tests.server.conftest import fast_settings, make_client_key
-from tests.server.processes import PostgresCluster, free_port, server_env, server_process
-from tests.server.test_replay import _seed_customer
+from tests.server.processes import (
+    PostgresCluster,
+    free_port,
+    ready_server,
+    server_env,
+    server_process,
+)
+from tests.server.test_replay import bank_with_customers
 
 pytestmark = pytest.mark.slow  # processes and a balancer: `make test` runs it, a plain `pytest` not
 
@@ -97,15 +97,6 @@ class Load:
         raise AssertionError(f"no recovery within {seconds} s: {self.between(after)}")
 
 
-def _customers(url: str, hsm: Hsm, count: int) -> tuple[str, list[tuple[str, pyotp.TOTP]]]:
-    upgrade(url)
-    services: Services = create_app(fast_settings(url), hsm=hsm).state.services
-    key = make_client_key(services, "bank", [Purpose.LOGIN])
-    made = [_seed_customer(services) for _ in range(count)]
-    services.db.dispose()
-    return key, made
-
-
 def _verify(url: str, key: str, username: str, code: str) -> tuple[int, str]:
     answer = httpx.post(
         f"{url}/api/v1/verify",
@@ -129,13 +120,12 @@ def test_a_postgresql_restart_is_unavailable_then_recovers_without_restarting_se
     hsm: Hsm, tokens: SoftHsmTokens, own_postgres: PostgresCluster, tmp_path: Path
 ) -> None:
     url = own_postgres.create_database("otp_restart")
-    key, [(username, totp)] = _customers(url, hsm, 1)
+    key, [(username, totp)] = bank_with_customers(url, hsm, 1)
     env = {**server_env(tokens, url), "OTP_TRUSTED_PROXIES": "127.0.0.1/32"}
     with ExitStack() as stack:
         backends = []
         for _ in range(2):
-            backends.append(stack.enter_context(server_process(env)))
-            assert httpx.get(f"{backends[-1]}/health/ready").status_code == 200
+            backends.append(ready_server(stack, env))
         balancer = stack.enter_context(haproxy(backends, tmp_path))
         load = stack.enter_context(Load(balancer, key).running())
         time.sleep(1)
@@ -174,15 +164,13 @@ def test_a_server_that_loses_its_hsm_goes_unready_and_gets_no_more_requests(
     hsm: Hsm, tokens: SoftHsmTokens, postgres: PostgresCluster, tmp_path: Path
 ) -> None:
     url = postgres.create_database(f"otp_hsm_away_{os.getpid()}")
-    key, _ = _customers(url, hsm, 0)
+    key, _ = bank_with_customers(url, hsm, 0)
     env = {**server_env(tokens, url), "OTP_TRUSTED_PROXIES": "127.0.0.1/32"}
     copy = tmp_path / "hsm-b"
     env_b = {**env, **_copy_of(tokens.main, copy)}
     with ExitStack() as stack:
-        keeper = stack.enter_context(server_process(env))
-        assert httpx.get(f"{keeper}/health/ready").status_code == 200
-        loser = stack.enter_context(server_process(env_b))
-        assert httpx.get(f"{loser}/health/ready").status_code == 200
+        keeper = ready_server(stack, env)
+        loser = ready_server(stack, env_b)
         balancer = stack.enter_context(haproxy([keeper, loser], tmp_path))
         load = stack.enter_context(Load(balancer, key).running())
         time.sleep(1)
@@ -213,14 +201,12 @@ def test_a_killed_server_loses_at_most_its_requests_in_flight_and_accepts_no_cod
     hsm: Hsm, tokens: SoftHsmTokens, postgres: PostgresCluster, tmp_path: Path
 ) -> None:
     url = postgres.create_database(f"otp_kill_{os.getpid()}")
-    key, people = _customers(url, hsm, 6)
+    key, people = bank_with_customers(url, hsm, 6)
     env = {**server_env(tokens, url), "OTP_TRUSTED_PROXIES": "127.0.0.1/32"}
     victim_port = free_port()
     with ExitStack() as stack:
-        survivor = stack.enter_context(server_process(env))
-        assert httpx.get(f"{survivor}/health/ready").status_code == 200
-        victim = stack.enter_context(server_process(env, port=victim_port))
-        assert httpx.get(f"{victim}/health/ready").status_code == 200
+        survivor = ready_server(stack, env)
+        victim = ready_server(stack, env, port=victim_port)
         balancer = stack.enter_context(haproxy([survivor, victim], tmp_path))
         accepted = [
             (username, code)

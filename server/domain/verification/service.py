@@ -198,18 +198,15 @@ class VerificationService:
             failures = self._limit.counts(
                 connection, (c.source_key for c in checks if c.source_key), now
             )
-            counted = dict(failures)
+            stored = dict(failures)
             locked_now: dict[str, float] = {}
             outcomes = [
                 self._apply_in_order(connection, check, now, locked_now, failures, held)
                 for check in checks
             ]
-            # the sources' new failures, after the buckets, in source order
-            self._limit.count_many(
-                connection,
-                {s: n - counted.get(s, 0) for s, n in failures.items() if n != counted.get(s, 0)},
-                now,
-            )
+            # the batch's new failures, stored after the buckets (the lock order)
+            added = {s: n - stored.get(s, 0) for s, n in failures.items()}
+            self._limit.count_many(connection, {s: n for s, n in added.items() if n}, now)
             self._audit.append_many(
                 connection,
                 [_audit_record(c.request, o) for c, o in zip(checks, outcomes, strict=True)],
