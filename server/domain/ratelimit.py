@@ -43,11 +43,12 @@ _KEY_LENGTH: int = SourceFailures.__table__.c.source.type.length  # type: ignore
 
 def _stored(source: str) -> str:
     """`source` as the counters' column holds it: as it is, or, when it is longer than the
-    column or holds a NUL (PostgreSQL refuses both), its start and a digest of all of it."""
-    if len(source) <= _KEY_LENGTH and "\x00" not in source:
+    column (PostgreSQL refuses it), its start and a digest of all of it. A NUL never gets
+    here: the verify API refuses one and the login makes it U+FFFD (`login_name`)."""
+    if len(source) <= _KEY_LENGTH:
         return source
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{source[: _KEY_LENGTH - len(digest) - 1].replace(chr(0), '?')}#{digest}"
+    return f"{source[: _KEY_LENGTH - len(digest) - 1]}#{digest}"
 
 
 @dataclass(frozen=True)
