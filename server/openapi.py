@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.openapi.spec import OpenAPIType, Schema
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
-    from litestar.openapi.spec import Schema
     from litestar.typing import FieldDefinition
 
 
@@ -27,4 +27,26 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
         info = msgspec.inspect.type_info(field_definition.type_)
         if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
             schema.additional_properties = False
+        one_of = getattr(field_definition.type_, "OPENAPI_ONE_OF", None)
+        if one_of:  # what no single field says: which fields go together
+            schema.one_of = [_schema(alternative) for alternative in one_of]
         return schema
+
+
+_KEYWORDS = {"not": "schema_not"}
+"""JSON Schema keywords whose name in Litestar's `Schema` is another."""
+
+
+def _schema(written: dict[str, Any]) -> Schema:
+    """A JSON Schema written as a dict (as a domain module may, without Litestar) as
+    Litestar's `Schema`."""
+    values: dict[str, Any] = {}
+    for keyword, value in written.items():
+        if keyword == "not":
+            value = _schema(value)
+        elif keyword == "properties":
+            value = {name: _schema(part) for name, part in value.items()}
+        elif keyword == "type":
+            value = OpenAPIType(value)
+        values[_KEYWORDS.get(keyword, keyword)] = value
+    return Schema(**values)

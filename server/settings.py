@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     hits a valid code with at most this chance."""
     familiar_context_days: int = Field(default=90, ge=1)
     """How long a relying party's context where the customer got in keeps its own budget."""
+    signing_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    """The currency transfers are signed in (ISO 4217, with cents): a signature over an
+    amount in another is refused (docs/protocol.md §6)."""
     source_failure_limit: int = 50
     source_window_seconds: int = 60
     cpu: int | None = Field(default=None, ge=0)

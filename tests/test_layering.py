@@ -127,8 +127,9 @@ RULES_MAY_IMPORT = {
     "server.db.models",  # the tables' enums and row types, no session
     "server.errors",  # the domain's errors, in words
     "server.domain.enrollment.device_id",  # the check digit and the key's device ID
+    "server.domain.verification.transfers",  # a transfer's question: digits from digits
 }
-HSM_VALUES = {"Algorithm", "HsmError", "HsmStatus", "WrappedSeed", "totp_counter"}
+HSM_VALUES = {"Algorithm", "HsmError", "HsmStatus", "OcraSuite", "WrappedSeed", "totp_counter"}
 """What a rules module may take from `hsm`: value types, errors to tell apart, and the TOTP
 step (arithmetic); never a port, a session or the module that opens one."""
 

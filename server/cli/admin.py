@@ -36,6 +36,7 @@ from server.cli.pskc_import import pskc_group
 from server.cli.sessions import session_group
 from server.cli.support import credential, device
 from server.domain.verification.purposes import Purpose
+from server.domain.verification.transfers import TransactionRefused, amount_in_cents
 
 
 @click.group()
@@ -104,6 +105,25 @@ def customer_add(
         click.echo(f"password (shown once): {password}")
 
 
+class _Amount(click.ParamType[int]):
+    """An amount in plain decimal notation, as cents (`100.00` -> 10000)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        if str(value) == "0":
+            return 0
+        try:
+            return amount_in_cents(str(value))
+        except TransactionRefused as exc:
+            self.fail(str(exc), param, ctx)
+
+
+AMOUNT = _Amount()
+
+
 @main.group()
 def client() -> None:
     """Relying parties (the bank's systems) and their API keys."""
@@ -119,23 +139,67 @@ def client() -> None:
     type=click.Choice([p.value for p in Purpose]),
     help="A purpose it may verify codes for (repeat the option).",
 )
+@click.option(
+    "--sign-transfers-above",
+    "above",
+    type=AMOUNT,
+    default=None,
+    help="Transfers of more than this amount (e.g. 100.00) must be signed on the token.",
+)
 @pass_context
-def client_add(context: Context, name: str, purposes: tuple[str, ...]) -> None:
+def client_add(context: Context, name: str, purposes: tuple[str, ...], above: int | None) -> None:
     """Create a client and print its API key (shown once, stored only hashed)."""
 
     def add() -> str:
         with context.transaction() as session:
             created, key = context.services.clients.create(
-                session, name, [Purpose(p) for p in purposes]
+                session, name, [Purpose(p) for p in purposes], sign_transfers_above=above
             )
             context.services.audit.append(
-                session.connection(), record("client.add", created.name, purposes=sorted(purposes))
+                session.connection(),
+                record(
+                    "client.add",
+                    created.name,
+                    purposes=sorted(purposes),
+                    sign_transfers_above=_shown(above),
+                ),
             )
             return key
 
     key = run_action(add)
     click.echo(f"client {name!r} added; API key (shown once):")
     click.echo(key)
+
+
+@client.command("signing")
+@click.argument("name")
+@click.option("--above", type=AMOUNT, help="Transfers of more than this amount need a signature.")
+@click.option("--never", is_flag=True, help="A plain code approves any transfer.")
+@pass_context
+def client_signing(context: Context, name: str, above: int | None, never: bool) -> None:
+    """Set which of a client's transfers must be signed on the token (docs/protocol.md §6):
+    a plain code for one of them is then rejected with the reason `signing_required`.
+    Every server applies it within `OTP_CLIENT_CACHE_SECONDS`."""
+    if (above is None) == (not never):
+        raise click.UsageError("give --above AMOUNT or --never")
+
+    def change() -> None:
+        with context.transaction() as session:
+            context.services.clients.require_signing(session, name, above)
+            context.services.audit.append(
+                session.connection(),
+                record("client.signing", name, sign_transfers_above=_shown(above)),
+            )
+
+    run_action(change)
+    if above is None:
+        click.echo(f"client {name!r}: a plain code approves any transfer")
+    else:
+        click.echo(f"client {name!r}: transfers above {_shown(above)} must be signed")
+
+
+def _shown(cents: int | None) -> str | None:
+    return None if cents is None else f"{cents // 100}.{cents % 100:02d}"
 
 
 for group in (credential, device, session_group, hsm_group, keys_group, pskc_group, audit_group):

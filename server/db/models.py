@@ -27,6 +27,7 @@ class DeviceStatus(enum.StrEnum):
 class CredentialKind(enum.StrEnum):
     TOTP = "totp"
     HOTP = "hotp"
+    OCRA = "ocra"
 
 
 class Customer(SQLModel, table=True):
@@ -105,6 +106,11 @@ class RelyingParty(SQLModel, table=True):
     key_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     purposes: str = Field(max_length=200)
     """Comma-separated purposes this client may verify codes for."""
+    sign_transfers_above: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    """Cents: a transfer of more than this must be signed on the token (a response over
+    its amount and payee); a plain code for it is rejected. None: a plain code will do."""
     status: str = Field(default="active", max_length=16)
     created_at: float
 
@@ -172,6 +178,20 @@ class GuessBudgets(SQLModel, table=True):
     tokens: float
     updated_at: float = Field(index=True)
     last_success: float | None = None
+
+
+class SignatureUse(SQLModel, table=True):
+    """A transfer signature that was accepted: the credential, the OCRA time step and the
+    question (amount and payee, docs/protocol.md §6). A response counts once: the same
+    one again is a replay; another transfer in the same minute has its own question.
+    Rows older than the verification window are pruned."""
+
+    __tablename__ = "signature_uses"
+
+    credential_id: int = Field(foreign_key="credentials.id", primary_key=True)
+    time_step: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    question: str = Field(primary_key=True, max_length=128)
+    used_at: float = Field(index=True)
 
 
 class EnrollmentStatus(enum.StrEnum):

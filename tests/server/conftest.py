@@ -10,6 +10,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pyotp
@@ -22,11 +23,13 @@ from server.db.migrate import upgrade
 from server.db.models import Credential, CredentialKind
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.purposes import Purpose
+from server.domain.verification.transfers import SUITE
 from server.logging import configure_logging
 from server.services import Services
 from server.settings import Settings
 from tests.conftest import SOFTHSM_ACCEPTED
 from tests.contract import OpenApiContract
+from tests.oracles import oath_ocra
 from tests.server.processes import PostgresCluster
 
 START = 1_800_000_000.0  # a Unix time on a step boundary of 60 s
@@ -73,6 +76,20 @@ class Customer:
 
     def code(self, at: float) -> str:
         return self.totp.at(at)
+
+
+@dataclass
+class Signer(Customer):
+    """A customer whose token signs transfers: the OCRA seed, and its responses computed
+    by python-oath (an implementation of its own), never by the product's code."""
+
+    ocra_seed: bytes = b""
+
+    def sign(self, amount: str, payee: str, at: float) -> str:
+        """The response the token shows for this transfer at `at` (docs/protocol.md §6)."""
+        cents = int(Decimal(amount) * 100)
+        question = f"{cents:012d}{re.sub(r'[^0-9]', '', payee)[-8:]}"
+        return oath_ocra(SUITE, self.ocra_seed, question, time_step=int(at // 60))
 
 
 @dataclass
@@ -136,6 +153,49 @@ class Bank:
             base64.b32encode(seed).decode(), digits=digits, interval=period, digest=digest
         )
         return Customer(username, password, seed, credential.public_id, totp)
+
+    def add_signer(self, **kind: object) -> Signer:
+        """A customer whose credential also has an OCRA seed (as an enrollment gives it:
+        imported here so the test knows it), to sign transfers with."""
+        customer = self.add_customer(**kind)  # type: ignore[arg-type]
+        seed = secrets.token_bytes(32)
+        self.secrets_used.update({seed.hex(), base64.b32encode(seed).decode()})
+        stored = self.services.hsm.import_seed(seed, Algorithm.SHA256)
+        with self.services.db.transaction() as session:
+            credential = self.services.credentials.get(session, customer.credential_id)[0]
+            assert stored.kek_version == credential.kek_version
+            credential.ocra_suite = SUITE
+            credential.ocra_wrapped_seed = stored.blob
+            credential.ocra_seed_length = stored.length
+            session.add(credential)
+        return Signer(**vars(customer), ocra_seed=seed)
+
+    def verify_transfer(
+        self,
+        username: str,
+        response: str,
+        amount: str,
+        payee: str,
+        currency: str = "EUR",
+        key: str | None = None,
+        **extra: object,
+    ) -> tuple[int, dict]:  # type: ignore[type-arg]
+        """A signed transfer sent to the verify API (the response is a secret: logs never
+        show it)."""
+        self.secrets_used.add(response)
+        transaction = {"amount": amount, "currency": currency, "payee": payee}
+        answer = self.client.post(
+            "/api/v1/verify",
+            headers=self.headers(key),
+            json={
+                "username": username,
+                "response": response,
+                "purpose": "transfer",
+                "transaction": transaction,
+                **extra,
+            },
+        )
+        return answer.status_code, answer.json()
 
     def credential(self, public_id: str) -> Credential:
         with self.services.db.transaction() as session:

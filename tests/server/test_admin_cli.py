@@ -144,3 +144,35 @@ def test_audit_verify_reports_the_first_bad_event(admin, database_url: str) -> N
     bad = admin("audit", "verify", ok=False)
     assert bad.returncode == 1
     assert "BROKEN at event 2" in bad.stderr
+
+
+def test_a_clients_transfers_above_an_amount_need_a_signature(admin, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine, text
+
+    admin("client", "add", "netbank", "--purpose", "transfer", "--sign-transfers-above", "250")
+    admin("client", "add", "branch", "--purpose", "transfer")
+    engine = create_engine(database_url)
+
+    def thresholds() -> dict[str, int | None]:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT name, sign_transfers_above FROM relying_parties")
+            )
+            return {name: above for name, above in rows}
+
+    assert thresholds() == {"netbank": 25_000, "branch": None}
+    assert (
+        "above 0.50 must be signed" in admin("client", "signing", "branch", "--above", "0.5").stdout
+    )
+    assert "plain code approves any" in admin("client", "signing", "netbank", "--never").stdout
+    assert thresholds() == {"netbank": None, "branch": 50}
+    for args, words in [
+        (["branch", "--above", "1.001"], "at most 2 decimals"),
+        (["branch", "--above", "-3"], "digits and at most one decimal point"),
+        (["branch"], "--above AMOUNT or --never"),
+        (["branch", "--above", "1", "--never"], "--above AMOUNT or --never"),
+        (["ghost", "--never"], "no client named 'ghost'"),
+    ]:
+        assert words in admin("client", "signing", *args, ok=False).stderr
+    assert "client.signing" in admin("audit", "export").stdout
+    engine.dispose()

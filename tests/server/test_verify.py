@@ -334,7 +334,8 @@ def test_openapi_documents_the_verify_api(bank: Bank) -> None:
         "/VerifyAnswer"
     )
     fields = schema["components"]["schemas"]["VerifyBody"]
-    assert {"username", "code", "purpose"} <= set(fields["required"])
+    assert {"username", "purpose"} <= set(fields["required"])
+    assert {"code", "response", "transaction"} <= set(fields["properties"])
     assert fields["properties"]["code"]["pattern"] == "^[0-9]{6,8}$"
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from server.clock import Clock
 from server.db.models import RelyingParty
 from server.domain.verification.purposes import Purpose
-from server.errors import Conflict, InvalidInput, NotAuthenticated
+from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 
 KEY_PREFIX = "otpk"
 _KEY_RE = re.compile(r"^otpk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -37,9 +37,14 @@ class ClientService:
         self._recent: dict[str, tuple[RelyingParty, float]] = {}
 
     def create(
-        self, session: Session, name: str, purposes: Iterable[Purpose]
+        self,
+        session: Session,
+        name: str,
+        purposes: Iterable[Purpose],
+        sign_transfers_above: int | None = None,
     ) -> tuple[RelyingParty, str]:
-        """Register a client; returns it and its API key (shown this once, never stored)."""
+        """Register a client; returns it and its API key (shown this once, never stored).
+        `sign_transfers_above` (cents): its transfers above it must be signed on the token."""
         allowed = sorted({Purpose(p).value for p in purposes})
         if not allowed:
             raise InvalidInput("a client needs at least one purpose")
@@ -51,6 +56,7 @@ class ClientService:
             key_id=key_id,
             key_hash=_digest(secret),
             purposes=",".join(allowed),
+            sign_transfers_above=_threshold(sign_transfers_above),
             created_at=self._clock(),
         )
         session.add(client)
@@ -59,6 +65,16 @@ class ClientService:
         except IntegrityError as exc:
             raise Conflict(f"a client named {name!r} exists already") from exc
         return client, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+    def require_signing(self, session: Session, name: str, above: int | None) -> RelyingParty:
+        """From now on (within `cache_seconds` on every server), this client's transfers of
+        more than `above` cents need the token's signature; None: a plain code will do."""
+        client = session.exec(select(RelyingParty).where(RelyingParty.name == name)).first()
+        if client is None:
+            raise NotFound(f"no client named {name!r}")
+        client.sign_transfers_above = _threshold(above)
+        session.add(client)
+        return client
 
     @staticmethod
     def parse(authorization: str | None) -> tuple[str, str]:
@@ -101,6 +117,12 @@ class ClientService:
 _BY_KEY_ID = select(RelyingParty.__table__).where(  # type: ignore[attr-defined]
     col(RelyingParty.key_id) == bindparam("key_id")
 )
+
+
+def _threshold(cents: int | None) -> int | None:
+    if cents is not None and cents < 0:
+        raise InvalidInput("a signing threshold is an amount of 0 or more")
+    return cents
 
 
 def allowed_purposes(client: RelyingParty) -> set[str]:

@@ -23,13 +23,22 @@ import msgspec
 from litestar import Litestar
 from litestar.exceptions import ValidationException
 from litestar.types import ASGIApp, Receive, Scope, Send
+from msgspec import UNSET
 from sqlalchemy.exc import SQLAlchemyError
 
+from server.db.models import RelyingParty
 from server.domain.clients.guards import authenticate_client
 from server.domain.clients.services import allowed_purposes
 from server.domain.verification.purposes import Purpose
 from server.domain.verification.rules import Outcome, Result, VerifyRequest
 from server.domain.verification.schemas import VerifyAnswer, VerifyBody
+from server.domain.verification.service import SIGNING_REQUIRED
+from server.domain.verification.transfers import (
+    DEFAULT_CURRENCY,
+    TransactionRefused,
+    needs_signature,
+    transfer_of,
+)
 from server.errors import InvalidInput, NotAllowed, NotAuthenticated
 from server.services import Services
 from server.transport import NotJson, TooLarge
@@ -48,6 +57,9 @@ MESSAGES = {
     Result.RATE_LIMITED: "too many wrong codes from this source: try again later",
     Result.UNAVAILABLE: "codes cannot be checked right now: try again shortly",
 }
+SIGNING_MESSAGE = (
+    "this transfer must be signed on the token: send the response to its amount and payee"
+)
 
 _DECODER = msgspec.json.Decoder(VerifyBody)
 _ENCODER = msgspec.json.Encoder()
@@ -67,6 +79,7 @@ class VerifyEndpoint:
         self._services: Services | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._max_body = 0
+        self._currency = DEFAULT_CURRENCY
 
     def _bind(self, scope: Scope) -> Services:
         """The application's services and settings, looked up on the first request."""
@@ -77,6 +90,7 @@ class VerifyEndpoint:
             for name, value in state.security_headers.items()
         ]
         self._max_body = services.settings.max_body_bytes
+        self._currency = services.settings.signing_currency
         self._services = services
         return services
 
@@ -107,21 +121,11 @@ class VerifyEndpoint:
         purpose = data.purpose.value
         if purpose not in allowed_purposes(client):
             raise NotAllowed(f"client {client.name!r} may not verify codes for {purpose!r}")
+        request = _request(data, client, self._currency)
 
         started = time.perf_counter()
         try:
-            outcome = await services.verify_batcher.verify(
-                VerifyRequest(
-                    username=data.username,
-                    code=data.code,
-                    purpose=purpose,
-                    client=client.name,
-                    source=data.source or "",  # the end customer's address, as the bank sees it
-                    transaction=data.transaction or {},
-                    context=data.context or "",
-                    authenticated=data.authenticated,
-                )
-            )
+            outcome = await services.verify_batcher.verify(request)
         except SQLAlchemyError:
             outcome = Outcome(Result.UNAVAILABLE, "database_unavailable", retry_after=1)
         services.metrics.verify_latency.observe(time.perf_counter() - started)
@@ -155,7 +159,8 @@ class VerifyEndpoint:
                 purpose=purpose,
                 credential_id=outcome.credential_id if result is Result.ACCEPTED else None,
                 retry_after=outcome.retry_after,
-                message=MESSAGES[result],
+                reason=SIGNING_REQUIRED if outcome.reason == SIGNING_REQUIRED else None,
+                message=SIGNING_MESSAGE if outcome.reason == SIGNING_REQUIRED else MESSAGES[result],
             )
         )
         headers = [*self._headers, (b"content-length", str(len(body)).encode())]
@@ -163,6 +168,51 @@ class VerifyEndpoint:
             headers.append((b"retry-after", str(outcome.retry_after).encode()))
         await send({"type": "http.response.start", "status": STATUS[result], "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _request(data: VerifyBody, client: RelyingParty, currency: str) -> VerifyRequest:
+    """What the service decides on: a code, or a transfer's signature with its question
+    (docs/protocol.md §6); a plain code for a transfer is marked when this client's policy
+    wants it signed."""
+    transaction = data.transaction or {}
+    if (data.code is UNSET) == (data.response is UNSET):
+        raise _field_error(
+            "code", "send the code the token shows, or a transfer's response: one of them"
+        )
+    transfer = None
+    if data.response is not UNSET:
+        if data.purpose is not Purpose.TRANSFER:
+            raise _field_error("response", "a response signs a transfer: purpose is transfer")
+        try:
+            transfer = transfer_of(transaction, currency)
+        except TransactionRefused as exc:  # what no schema says: a 400 in words
+            raise InvalidInput(f"this transfer cannot be signed: {exc}") from None
+    signing_required = (
+        data.purpose is Purpose.TRANSFER
+        and data.response is UNSET
+        and (needs_signature(transaction, client.sign_transfers_above, currency))
+    )
+    return VerifyRequest(
+        username=data.username,
+        code=data.code or "",  # UNSET is false
+        purpose=data.purpose.value,
+        client=client.name,
+        source=data.source or "",  # the end customer's address, as the bank sees it
+        transaction=transaction,
+        context=data.context or "",
+        authenticated=data.authenticated,
+        response=data.response or "",
+        transfer=transfer,
+        signing_required=signing_required,
+    )
+
+
+def _field_error(key: str, message: str) -> ValidationException:
+    """A 400 naming the field, as msgspec's own are named (`_invalid`)."""
+    return ValidationException(
+        detail="Validation failed for POST /api/v1/verify",
+        extra=[{"message": message, "key": key, "source": "body"}],
+    )
 
 
 def _invalid(problem: str) -> ValidationException:

@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hsm import HsmError, WrappedSeed, totp_counter
+from hsm import HsmError, OcraSuite, WrappedSeed, totp_counter
 from server.db.models import Credential, CredentialKind
+from server.domain.verification.transfers import Transfer
 
 
 class Result(enum.StrEnum):
@@ -72,6 +73,23 @@ class VerifyRequest:
     transaction: Mapping[str, Any] = field(default_factory=dict)
     context: str = ""
     authenticated: bool = False
+    response: str = ""
+    """A transfer's signature (the OCRA response the token showed), instead of a `code`."""
+    transfer: Transfer | None = None
+    """With `response`: the transfer it signs (`transfers.transfer_of`)."""
+    signing_required: bool = False
+    """A plain code for a transfer the relying party's policy wants signed: rejected
+    without looking at it (`transfers.needs_signature`)."""
+
+    @property
+    def signed(self) -> bool:
+        """A transfer signature rather than a code."""
+        return bool(self.response)
+
+    @property
+    def question(self) -> str:
+        """The OCRA question the response answers (empty for a code)."""
+        return "" if self.transfer is None else self.transfer.question
 
 
 @dataclass(frozen=True)
@@ -100,7 +118,7 @@ def codes_per_guess(kind: str, policy: VerifyPolicy) -> int:
     """How many valid codes one guess is compared with: the window."""
     if kind == CredentialKind.HOTP:
         return policy.hotp_look_ahead
-    return 2 * policy.totp_window + 1
+    return 2 * policy.totp_window + 1  # TOTP, and OCRA's time steps
 
 
 def guess_budget(kind: str, digits: int, policy: VerifyPolicy) -> GuessBudget:
@@ -163,6 +181,19 @@ class CredentialState:
     last_step: int
     drift: int
     locked_until: float | None
+    ocra_suite: str | None = None
+    ocra_wrapped_seed: bytes | None = None
+    ocra_seed_length: int | None = None
+
+    @property
+    def signs(self) -> bool:
+        """It has an OCRA seed: it can sign transfers."""
+        return self.ocra_suite is not None and self.ocra_wrapped_seed is not None
+
+    def answers(self, request: VerifyRequest) -> bool:
+        """It can answer this request: a signature needs an OCRA seed, a plain code a TOTP
+        or HOTP seed (an imported OCRA credential has none)."""
+        return self.signs if request.signed else self.kind != CredentialKind.OCRA
 
 
 @dataclass(frozen=True)
@@ -192,9 +223,34 @@ def window_counters(
     return counters
 
 
+def signing_window(
+    credential: CredentialState, suite: OcraSuite, now: float, policy: VerifyPolicy
+) -> list[int]:
+    """The OCRA time steps a transfer's response may have been computed at, likeliest
+    first: the token's step as its TOTP drift says (the same clock), then the steps either
+    side, as far as the TOTP window goes."""
+    assert suite.time_step is not None  # noqa: S101 - only time-based suites sign transfers
+    drift_seconds = (
+        credential.drift * credential.period if credential.kind == CredentialKind.TOTP else 0
+    )
+    centre = suite.time_step_at(now + drift_seconds)
+    steps = [centre]
+    for distance in range(1, policy.totp_window + 1):
+        steps += [centre - distance, centre + distance]
+    return steps
+
+
 def wrapped(credential: Credential | CredentialState) -> WrappedSeed:
     """The credential's seed as the HSM layer takes it."""
     return WrappedSeed(credential.wrapped_seed, credential.kek_version, credential.seed_length)
+
+
+def wrapped_ocra(credential: CredentialState) -> WrappedSeed:
+    """The credential's OCRA seed as the HSM layer takes it (under the same KEK version)."""
+    assert credential.ocra_wrapped_seed is not None  # noqa: S101 - callers check `signs`
+    return WrappedSeed(
+        credential.ocra_wrapped_seed, credential.kek_version, credential.ocra_seed_length or 0
+    )
 
 
 def clamp_drift(step: int, now: float, period: int, max_drift: int) -> int:
@@ -218,6 +274,7 @@ def decide(
     found: Sequence[int | HsmError | None],
     unknown_locked_until: float | None,
     now: float,
+    signed: bool = False,
 ) -> Outcome:
     """The decision on one request from what was read and what the HSM found (`found[i]`
     answers `jobs[i]`: the counter the code matched, None, or the HSM's error)."""
@@ -234,7 +291,8 @@ def decide(
     for (credential, _), step in zip(jobs, found, strict=True):
         assert credential is not None and not isinstance(step, HsmError)  # noqa: S101
         if step is not None:
-            reason = "replay" if step <= credential.last_step else "match"
+            # a signature's replay is told when it is stored (per step and question)
+            reason = "replay" if not signed and step <= credential.last_step else "match"
             return Outcome(Result.ACCEPTED, reason, credential.public_id, step=step)
     first = jobs[0][0]
     assert first is not None  # noqa: S101

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from server.domain.verification.purposes import Purpose
 
@@ -33,10 +34,12 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
 
     Attributes:
         username: the bank customer's username.
-        code: the 6 to 8 digits the customer typed.
         purpose: what the code approves.
+        code: the 6 to 8 digits the customer typed; or, for a transfer,
+        response: the signature of the transfer: the token's response over its amount and
+            payee (docs/protocol.md §6).
         transaction: details of what is approved (amount, destination account, ...); shown
-            in the audit trail.
+            in the audit trail. A signed transfer names `amount`, `currency`, `payee`.
         source: where the customer is (e.g. the IP address the bank sees); failures are
             also rate-limited per source.
         context: the bank's name for the customer's device or session (a value an attacker
@@ -47,10 +50,34 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
     """
 
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=150, pattern=PRINTABLE)]
-    code: Annotated[
-        str, msgspec.Meta(pattern=r"^[0-9]{6,8}$", description="6 to 8 digits", examples=["123456"])
-    ]
     purpose: Purpose
+    code: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9]{6,8}$",
+                description="6 to 8 digits: the code the token shows. Send `code` or `response`.",
+                examples=["123456"],
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    response: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9]{6,10}$",
+                description=(
+                    "The transfer's signature: the digits the token showed after the "
+                    "customer typed the amount and payee (docs/protocol.md §6). Only with "
+                    "`purpose: transfer` and `transaction` giving `amount` (a string, "
+                    '"1250.00"), `currency` and `payee`.'
+                ),
+                examples=["34728133"],
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     transaction: (
         Annotated[
             dict[Annotated[str, msgspec.Meta(max_length=MAX_TRANSACTION_NAME)], TransactionValue],
@@ -66,6 +93,28 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
     authenticated: bool = False
 
+    OPENAPI_ONE_OF: ClassVar[list[dict[str, Any]]] = [
+        {"required": ["code"], "not": {"required": ["response"]}},
+        {
+            "required": ["response", "transaction"],
+            "not": {"required": ["code"]},
+            "properties": {
+                "purpose": {"const": "transfer"},
+                "transaction": {
+                    "type": "object",
+                    "required": ["amount", "currency", "payee"],
+                    "properties": {
+                        "amount": {"type": "string", "examples": ["1250.00"]},
+                        "currency": {"type": "string", "examples": ["EUR"]},
+                        "payee": {"type": "string", "examples": ["ES91 2100 0418 4502 0005 4321"]},
+                    },
+                },
+            },
+        },
+    ]
+    """For the OpenAPI (`server.openapi`): a code, or a transfer's response with its
+    transaction; never both."""
+
 
 class VerifyAnswer(msgspec.Struct, omit_defaults=True):
     """The decision.
@@ -75,12 +124,15 @@ class VerifyAnswer(msgspec.Struct, omit_defaults=True):
     attempt has budgets of its own),
     `rate_limited` (429, with `retry_after`) or `unavailable` (503: the HSM cannot be used;
     never `accepted`). An unknown user and a wrong code get the same `rejected` answer.
+    `reason` is only sent when the bank can act on it: `signing_required`, a plain code
+    for a transfer this client must have signed on the token (docs/protocol.md §6).
     """
 
     result: str
     purpose: str
     credential_id: str | None = None
     retry_after: int | None = None
+    reason: str | None = None
     message: str = ""
 
 

@@ -14,20 +14,31 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from hsm import Algorithm, HsmError, OtpEngine, OtpJob, WrappedSeed
+from hsm import (
+    Algorithm,
+    HsmError,
+    OcraEngine,
+    OcraInput,
+    OcraJob,
+    OcraSuite,
+    OtpEngine,
+    OtpJob,
+    WrappedSeed,
+)
 from server.clock import Clock
 from server.db.engine import Database, error_facts, is_transient
 from server.db.models import CredentialKind
@@ -54,9 +65,12 @@ from server.domain.verification.rules import (
     guess_budget,
     locked,
     pool_key,
+    signing_window,
     window_counters,
     wrapped,
+    wrapped_ocra,
 )
+from server.domain.verification.transfers import SUITE
 from server.metrics import Metrics
 
 log = structlog.get_logger("server.verify")
@@ -64,6 +78,12 @@ COMMIT_ATTEMPTS = 5
 COMMIT_BACKOFF_SECONDS = 0.005
 _JITTER = random.Random()  # noqa: S311 - spreading retries in time, not a secret
 _decisions = logging.getLogger("server.verify")
+J = TypeVar("J")
+A = TypeVar("A")
+
+
+class CodeEngine(OtpEngine, OcraEngine, Protocol):
+    """What verification asks of the HSM: codes, and transfer signatures."""
 
 
 @dataclass
@@ -84,7 +104,9 @@ class _Check:
     jobs: list[Job] = field(default_factory=list)
     """(credential, counters) whose values the HSM computes; None is the decoy seed."""
     found: list[int | HsmError | None] = field(default_factory=list)
-    """The HSM's answer for each job: the counter the code matched, or None."""
+    """The HSM's answer for each job: the counter (or time step) matched, or None."""
+    unable: bool = False
+    """The customer has credentials, but none that can answer this request."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +128,7 @@ class VerificationService:
     def __init__(
         self,
         db: Database,
-        hsm: OtpEngine,
+        hsm: CodeEngine,
         audit: AuditLog,
         clock: Clock,
         policy: VerifyPolicy,
@@ -119,6 +141,7 @@ class VerificationService:
         self.policy = policy
         self._metrics = metrics
         self._decoy_seed: WrappedSeed | None = None
+        self._decoy_ocra_seed: WrappedSeed | None = None
         self._pruned_at = 0.0
         self._limit = FailureLimit(policy.source_failure_limit, policy.source_window_seconds)
 
@@ -152,11 +175,24 @@ class VerificationService:
         """
         now = self._clock()
         checks = self._read(requests, now)
-        self._compute(checks, now)
         for check in checks:
-            check.outcome = decide(
-                check.credentials, check.jobs, check.found, check.unknown_locked_until, now
+            if check.request.signing_required:  # decided without a look at the code
+                check.outcome = Outcome(Result.REJECTED, SIGNING_REQUIRED)
+        self._compute([c for c in checks if c.outcome is None], now)
+        for check in checks:
+            if check.outcome is not None:
+                continue
+            outcome = decide(
+                check.credentials,
+                check.jobs,
+                check.found,
+                check.unknown_locked_until,
+                now,
+                signed=check.request.signed,
             )
+            if check.unable and outcome.reason == "unknown_user":
+                outcome = replace(outcome, reason=_unable_reason(check.request))
+            check.outcome = outcome
         return Prepared(checks, now)
 
     def commit(self, prepared: Prepared) -> list[Outcome]:
@@ -253,7 +289,10 @@ class VerificationService:
                     keys.append(pool_key(None, check.username, request))
             rows = store.budgets(connection, keys)
         for check in checks:
-            check.credentials = [self._budgeted(check, c, rows, now) for c in found[check.username]]
+            known = found[check.username]
+            usable = [c for c in known if c.answers(check.request)]
+            check.unable = bool(known) and not usable
+            check.credentials = [self._budgeted(check, c, rows, now) for c in usable]
             if not check.credentials:
                 key = check.pools[None] = pool_key(None, check.username, check.request)
                 check.unknown_locked_until = _exhausted_until(
@@ -296,31 +335,76 @@ class VerificationService:
         else)."""
         decoy_window = list(range(2 * self.policy.totp_window + 1))
         jobs: list[OtpJob] = []
+        signatures: list[OcraJob] = []
         for check in checks:
-            code = check.request.code
+            request = check.request
             locked = check.unknown_locked_until and check.unknown_locked_until > now
             if not check.credentials and not locked:
                 check.jobs.append((None, decoy_window))
-                jobs.append(OtpJob(self._decoy, Algorithm.SHA1, 6, decoy_window, code))
+                if request.signed:
+                    signatures.append(self._decoy_signature(request, decoy_window))
+                else:
+                    jobs.append(OtpJob(self._decoy, Algorithm.SHA1, 6, decoy_window, request.code))
             for c in check.credentials:
-                if not c.locked_until or c.locked_until <= now:
+                if c.locked_until and c.locked_until > now:
+                    continue
+                if request.signed:
+                    suite = _suite(c.ocra_suite or "")
+                    steps = signing_window(c, suite, now, self.policy)
+                    check.jobs.append((c, steps))
+                    signatures.append(_signature_job(wrapped_ocra(c), suite, steps, request))
+                else:
                     counters = window_counters(c, now, self.policy)
                     check.jobs.append((c, counters))
                     jobs.append(
-                        OtpJob(wrapped(c), Algorithm.parse(c.algorithm), c.digits, counters, code)
+                        OtpJob(
+                            wrapped(c),
+                            Algorithm.parse(c.algorithm),
+                            c.digits,
+                            counters,
+                            request.code,
+                        )
                     )
-        answers: list[int | HsmError | None]
+        codes = iter(self._ask("find_code", self._hsm.find_codes, jobs))
+        steps_found = iter(
+            [
+                _step_of(answer)
+                for answer in self._ask(
+                    "find_ocra_response", self._hsm.find_ocra_responses, signatures
+                )
+            ]
+        )
+        for check in checks:
+            position = steps_found if check.request.signed else codes
+            check.found = [next(position) for _ in check.jobs]
+
+    def _ask(
+        self, operation: str, ask: Callable[[Sequence[J]], list[A]], jobs: Sequence[J]
+    ) -> list[A | HsmError]:
+        """The HSM's answer to each job, in one hop (none without jobs); when the HSM
+        cannot be used, its error for each."""
+        if not jobs:
+            return []
+        answers: list[A | HsmError]
         try:
-            answers = self._hsm.find_codes(jobs) if jobs else []
+            answers = list(ask(jobs))
         except HsmError as exc:
             log.warning("verify.hsm_unavailable", reason=str(exc))
             answers = [exc] * len(jobs)
         errors = sum(isinstance(a, HsmError) for a in answers)
-        self._metrics.hsm_operations.labels("find_code", "error").inc(errors)
-        self._metrics.hsm_operations.labels("find_code", "ok").inc(len(answers) - errors)
-        position = iter(answers)
-        for check in checks:
-            check.found = [next(position) for _ in check.jobs]
+        self._metrics.hsm_operations.labels(operation, "error").inc(errors)
+        self._metrics.hsm_operations.labels(operation, "ok").inc(len(answers) - errors)
+        return answers
+
+    def _decoy_signature(self, request: VerifyRequest, steps: list[int]) -> OcraJob:
+        """The work of a signature check, on a seed of nobody's (see `_decoy`)."""
+        suite = _suite(SUITE)
+        if self._decoy_ocra_seed is None:
+            try:
+                self._decoy_ocra_seed = self._hsm.generate_seed(suite.algorithm)
+            except HsmError:
+                return _signature_job(_UNUSABLE, suite, steps, request)
+        return _signature_job(self._decoy_ocra_seed, suite, steps, request)
 
     @property
     def _decoy(self) -> WrappedSeed:
@@ -341,7 +425,7 @@ class VerificationService:
         for check in checks:
             outcome = check.outcome
             assert outcome is not None  # noqa: S101 - every check is decided
-            if outcome.reason == "unknown_user":
+            if outcome.reason in UNKNOWN_REASONS:
                 buckets[check.pools[None]] = self._unknown_budget.capacity
             elif outcome.result is Result.ACCEPTED or outcome.reason == "wrong_code":
                 credential = _decided_credential(check)
@@ -372,7 +456,7 @@ class VerificationService:
             )
         outcome = self._apply(connection, check, now, locked_now, held)
         failed = outcome.result in (Result.REJECTED, Result.LOCKED)
-        if source and failed and outcome.reason != "locked":
+        if source and failed and outcome.reason not in ("locked", SIGNING_REQUIRED):
             failures[source] = failures.get(source, 0) + 1  # stored after the batch
         return outcome
 
@@ -388,7 +472,7 @@ class VerificationService:
         `locked_now` holds the pools emptied earlier in this batch (pool key -> until)."""
         outcome = check.outcome
         assert outcome is not None  # noqa: S101 - every check is decided
-        if outcome.reason == "unknown_user":
+        if outcome.reason in UNKNOWN_REASONS:
             if earlier := _locked_earlier(locked_now, check.pools[None], None, now):
                 return earlier
             return self._count_unknown(connection, check, outcome, now, locked_now)
@@ -411,7 +495,12 @@ class VerificationService:
             drift = 0
             if credential.kind == CredentialKind.TOTP:
                 drift = clamp_drift(step, now, credential.period, self.policy.max_drift)
-            if store.accept(connection, credential.id, step, drift, now):
+            request = check.request
+            if (
+                store.accept_signature(connection, credential.id, step, request.question, now)
+                if request.signed
+                else store.accept(connection, credential.id, step, drift, now)
+            ):
                 if check.request.context:  # from now on this context has its own budget
                     key = context_key(credential.id, check.request.context)
                     store.remember_context(connection, key, budget, now)
@@ -438,8 +527,9 @@ class VerificationService:
     ) -> Outcome:
         """A wrong code for a username without a credential spends a budget like one for a
         customer's: otherwise only customers would ever answer `locked`."""
-        if now - self._pruned_at > 3600:  # forget buckets nobody has touched for long
+        if now - self._pruned_at > 3600:  # forget what nobody needs any more
             store.prune_budgets(connection, now - self.policy.unknown_user_retention_seconds)
+            store.prune_signatures(connection, now - SIGNATURE_RETENTION_SECONDS)
             self._pruned_at = now
         return self._spend(
             connection, check.pools[None], self._unknown_budget, None, outcome, now, locked_now
@@ -483,6 +573,41 @@ class VerificationService:
 
 
 _UNUSABLE = WrappedSeed(b"", 0, 0)
+SIGNING_REQUIRED = "signing_required"
+"""The reason of a plain code for a transfer the relying party wants signed."""
+UNKNOWN_REASONS = frozenset({"unknown_user", "no_signing_seed", "no_code_seed"})
+"""Reasons for a username without a credential that could answer: each is counted in the
+username's stand-in budget, as an unknown one is."""
+SIGNATURE_RETENTION_SECONDS = 86400.0
+"""How long an accepted signature is remembered: far longer than any step it could be
+sent again for (the window and the largest drift are minutes)."""
+
+
+def _unable_reason(request: VerifyRequest) -> str:
+    """A customer whose credentials cannot answer this request: none can sign, or (an
+    imported OCRA token alone) none gives plain codes."""
+    return "no_signing_seed" if request.signed else "no_code_seed"
+
+
+@functools.cache
+def _suite(text: str) -> OcraSuite:
+    """A stored suite, parsed once (the same few suites on every request)."""
+    return OcraSuite.parse(text)
+
+
+def _signature_job(
+    seed: WrappedSeed, suite: OcraSuite, steps: list[int], request: VerifyRequest
+) -> OcraJob:
+    """The HSM's work for a transfer signature: its question at each time step."""
+    inputs = [OcraInput(request.question, time_step=step) for step in steps]
+    return OcraJob(seed, suite, inputs, request.response)
+
+
+def _step_of(answer: OcraInput | HsmError | None) -> int | HsmError | None:
+    """The time step a signature matched at (None: none), or the HSM's error."""
+    if answer is None or isinstance(answer, HsmError):
+        return answer
+    return answer.time_step
 
 
 def _decided_credential(check: _Check) -> CredentialState:
@@ -518,6 +643,8 @@ def _audit_record(request: VerifyRequest, outcome: Outcome) -> AuditRecord:
     details: dict[str, Any] = {}
     if request.transaction:
         details["transaction"] = dict(request.transaction)
+    if request.signed and request.transfer is not None:  # what the customer typed on the token
+        details["signed"] = {**request.transfer.audited(), "question": request.question}
     if outcome.credential_id:
         details["credential"] = outcome.credential_id
     if outcome.retry_after:

@@ -9,7 +9,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, or_, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    case,
+    delete,
+    or_,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 
@@ -21,6 +32,7 @@ from server.db.models import (
     Customer,
     CustomerStatus,
     GuessBudgets,
+    SignatureUse,
 )
 from server.domain.verification.rules import (
     WHOLE,
@@ -133,6 +145,29 @@ _LOCK_BUDGETS = (
         col(GuessBudgets.last_success),
     )
 )
+# A signature remembered once: only for an active credential that is not locked (a lock
+# written by a parallel wrong guess since the row was read still holds), and not twice.
+_ACCEPT_SIGNATURE = per_dialect(
+    lambda dialect: (
+        dialect.insert(SignatureUse)
+        .from_select(
+            ["credential_id", "time_step", "question", "used_at"],
+            select(
+                bindparam("cid", type_=Integer),
+                bindparam("step", type_=BigInteger),
+                bindparam("question", type_=String),
+                bindparam("now", type_=Float),
+            )
+            .where(col(Credential.id) == bindparam("cid"))
+            .where(col(Credential.status) == CredentialStatus.ACTIVE)
+            .where(_not_locked(col(Credential.locked_until))),
+        )
+        .on_conflict_do_nothing()
+        # a row back when one went in (psycopg's rowcount is -1 for an INSERT … SELECT)
+        .returning(col(SignatureUse.time_step))
+    )
+)
+_PRUNE_SIGNATURES = delete(SignatureUse).where(col(SignatureUse.used_at) < bindparam("before"))
 _FORGET_CREDENTIAL = delete(GuessBudgets).where(col(GuessBudgets.key).like(bindparam("prefix")))
 
 
@@ -216,3 +251,18 @@ def accept(connection: Connection, credential_id: int, step: int, drift: int, no
     and it is not locked; True when this call did."""
     params = {"cid": credential_id, "step": step, "new_drift": drift, "now": now}
     return bool(_ACCEPT.rowcount(connection, params) == 1)
+
+
+def accept_signature(
+    connection: Connection, credential_id: int, time_step: int, question: str, now: float
+) -> bool:
+    """Remember the signature of `question` at `time_step` if no one used it first and the
+    credential is active and not locked; True when this call did."""
+    params = {"cid": credential_id, "step": time_step, "question": question, "now": now}
+    inserted = connection.execute(_ACCEPT_SIGNATURE[connection.dialect.name], params)
+    return inserted.first() is not None
+
+
+def prune_signatures(connection: Connection, before: float) -> None:
+    """Forget signatures accepted before `before` (no step that old is in any window)."""
+    connection.execute(_PRUNE_SIGNATURES, {"before": before})

@@ -19,7 +19,10 @@ configured otherwise) and refuses any other.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 SUITE = "OCRA-1:HOTP-SHA256-8:QA20-T1M"
 """The OCRA suite of every credential that signs transfers."""
@@ -96,3 +99,73 @@ def question(amount: Decimal | str, payee: str) -> str:
     '00000012500000054321'
     """
     return f"{amount_in_cents(amount):0{AMOUNT_DIGITS}d}{payee_reference(payee)}"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A transfer as the token signs it: whole cents, the currency and the payee reference."""
+
+    cents: int
+    currency: str
+    payee_reference: str
+
+    @property
+    def question(self) -> str:
+        """The OCRA question: 12 digits of cents, then the 8 of the payee reference."""
+        return f"{self.cents:0{AMOUNT_DIGITS}d}{self.payee_reference}"
+
+    @property
+    def amount(self) -> str:
+        """The amount as the audit trail shows it: `1250.00`."""
+        return f"{self.cents // 100}.{self.cents % 100:02d}"
+
+    def audited(self) -> dict[str, str]:
+        """What the audit event records as approved."""
+        return {
+            "amount": self.amount,
+            "currency": self.currency,
+            "payee_reference": self.payee_reference,
+        }
+
+
+def transfer_of(transaction: Mapping[str, Any], currency: str = DEFAULT_CURRENCY) -> Transfer:
+    """The transfer in a verify request's `transaction`: `amount` (a string in plain
+    decimal notation: a JSON number may have been a binary float on its way), `currency`
+    (the one transfers are signed in) and `payee` (the destination account or the bank's
+    challenge number, `payee_reference`).
+
+    Raises:
+        TransactionRefused: a field is missing or not a string, the currency is another,
+            or the amount or the payee cannot be signed (`amount_in_cents`,
+            `payee_reference`).
+    """
+    values = {}
+    for name in ("amount", "currency", "payee"):
+        value = transaction.get(name)
+        if not isinstance(value, str):
+            if value is None:
+                raise TransactionRefused(f"a transfer to sign needs transaction.{name}")
+            raise TransactionRefused(
+                f'transaction.{name} is a string (an amount as "1250.00": a JSON number '
+                "may have been rounded as a binary float)"
+            )
+        values[name] = value
+    if values["currency"] != currency:
+        raise TransactionRefused(
+            f"transfers are signed in {currency}; this one is in {values['currency']!r}"
+        )
+    return Transfer(amount_in_cents(values["amount"]), currency, payee_reference(values["payee"]))
+
+
+def needs_signature(
+    transaction: Mapping[str, Any], threshold_cents: int | None, currency: str = DEFAULT_CURRENCY
+) -> bool:
+    """Whether a relying party whose transfers above `threshold_cents` must be signed (None:
+    none must) may approve this one with a plain code. A transfer whose amount cannot be
+    read in the signing currency needs a signature: it cannot be shown to be below."""
+    if threshold_cents is None:
+        return False
+    try:
+        return transfer_of(transaction, currency).cents > threshold_cents
+    except TransactionRefused:
+        return True
