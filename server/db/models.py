@@ -27,6 +27,7 @@ class DeviceStatus(enum.StrEnum):
 class CredentialKind(enum.StrEnum):
     TOTP = "totp"
     HOTP = "hotp"
+    OCRA = "ocra"
 
 
 class Customer(SQLModel, table=True):
