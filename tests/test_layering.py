@@ -129,9 +129,18 @@ RULES_MAY_IMPORT = {
     "server.domain.enrollment.device_id",  # the check digit and the key's device ID
     "server.domain.verification.transfers",  # a transfer's question: digits from digits
 }
-HSM_VALUES = {"Algorithm", "HsmError", "HsmStatus", "OcraSuite", "WrappedSeed", "totp_counter"}
-"""What a rules module may take from `hsm`: value types, errors to tell apart, and the TOTP
-step (arithmetic); never a port, a session or the module that opens one."""
+HSM_VALUES = {
+    "Algorithm",
+    "HsmError",
+    "HsmStatus",
+    "OcraSuite",
+    "QuestionFormat",
+    "WrappedSeed",
+    "totp_counter",
+}
+"""What a rules module may take from `hsm`: value types (an OCRA suite is one: parsed text,
+no secret), errors to tell apart, and the TOTP step (arithmetic); never a port, a session or
+the module that opens one."""
 
 
 def _rules_imports(path: Path) -> tuple[set[str], set[str]]:

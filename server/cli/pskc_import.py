@@ -90,9 +90,11 @@ def pskc_import(
 ) -> None:
     """Import every key of PSKC_FILE into the HSM, all or nothing.
 
-    Each seed is decrypted (pre-shared key: AES-CBC with an HMAC-SHA1 MAC; password:
-    PBKDF2), its MAC checked, wrapped by the HSM and stored wrapped. A key that fails a
-    check is reported and nothing at all is imported; a key outside its validity period
+    HOTP, TOTP and OCRA keys (with a suite that can sign transfers: a time step, an
+    alphanumeric question of 20 characters or more, no counter, PIN or session). Each seed
+    is decrypted (pre-shared key: AES-CBC with an HMAC-SHA1 MAC; password: PBKDF2), its
+    MAC checked, wrapped by the HSM and stored wrapped. A key that fails a check is
+    reported and nothing at all is imported; a key outside its validity period
     (Policy StartDate/ExpiryDate) is skipped and reported. A signed file is read only as
     far as its signature, checked against --signer-cert, covers. Secrets are read from
     files or stdin, never from the command line.

@@ -10,7 +10,7 @@ import click
 
 from hsm import MIN_IMPORTED_SEED, Algorithm
 from server.cli.context import Context, actor, pass_context, run_action
-from server.db.models import CredentialKind
+from server.db.models import Credential, CredentialKind
 from server.domain.credentials.rules import SeedImport
 from server.domain.customers.rules import normalise_username
 
@@ -138,7 +138,7 @@ def credential_list(context: Context, username: str | None, unassigned: bool) ->
             if unassigned:
                 return [
                     f"{c.public_id}  serial {c.serial:<20} {c.kind:<4} {c.algorithm:<6} "
-                    f"{c.digits}d  kek v{c.kek_version}"
+                    f"{c.digits}d  kek v{c.kek_version}{_suite(c)}"
                     for c in context.token_imports().unassigned(session)
                 ]
             found = context.services.credentials.list(session, username)
@@ -156,12 +156,17 @@ def credential_list(context: Context, username: str | None, unassigned: bool) ->
                 lines.append(
                     f"{cred.public_id}  {owner:<20} {cred.kind:<4} {cred.algorithm:<6} "
                     f"{cred.digits}d  {cred.status:<10} kek v{cred.kek_version}  {serial}"
-                    f"guesses {guesses}  drift {cred.drift:+d}  {locked}".rstrip()
+                    f"guesses {guesses}  drift {cred.drift:+d}{_suite(cred)}  {locked}".rstrip()
                 )
             return lines
 
     lines = run_action(rows)
     click.echo("\n".join(lines) if lines else "no credentials")
+
+
+def _suite(credential: Credential) -> str:
+    """An OCRA credential's suite, for a listing ("" for the others)."""
+    return f"  suite {credential.ocra_suite}" if credential.kind == CredentialKind.OCRA else ""
 
 
 @credential.command("assign")
@@ -215,7 +220,8 @@ def credential_revoke(context: Context, credential_id: str) -> None:
 def credential_resync(
     context: Context, credential_id: str, first_code: str, second_code: str
 ) -> None:
-    """Resynchronise from two consecutive codes shown by the token."""
+    """Resynchronise from two consecutive codes shown by the token (TOTP and HOTP; an OCRA
+    credential shows no codes)."""
 
     def act() -> int:
         with context.transaction() as session:

@@ -144,7 +144,8 @@ def test_seeds_in_the_clear_need_an_explicit_yes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
-        ({"algorithm": "urn:ietf:params:xml:ns:keyprov:pskc#ocra"}, "not HOTP or TOTP"),
+        ({"algorithm": "urn:ietf:params:xml:ns:keyprov:pskc:pin"}, "not HOTP, TOTP or OCRA"),
+        ({"algorithm": "urn:ietf:params:xml:ns:keyprov:pskc#ocra"}, "OCRA key has no suite"),
         (
             {"algorithm": "urn:ietf:params:xml:ns:keyprov:pskc:hotp", "response_length": 4},
             "4-digit",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from hsm import Algorithm, totp_counter
+from hsm import Algorithm, OcraSuite, totp_counter
 from server.db.models import Credential, CredentialKind, CredentialStatus
 from server.domain.credentials.rules import (
     RESYNC_HOTP_COUNTERS,
@@ -14,8 +14,10 @@ from server.domain.credentials.rules import (
     OfficerAction,
     SeedImport,
     check_import,
+    check_signing_suite,
     first_last_step,
     owned_by,
+    refuse_resync_of_kind,
     refuse_unless_allowed,
     resync_counters,
     resync_step,
@@ -51,6 +53,7 @@ def _credential(kind: CredentialKind = CredentialKind.TOTP, last_step: int = -1)
         (SeedImport(SEED, kind=CredentialKind.HOTP, counter=-1), "cannot be negative"),
         (SeedImport(SEED, digits=5), "an OTP has 6 to 8 digits"),
         (SeedImport(SEED, digits=9), "an OTP has 6 to 8 digits"),
+        (SeedImport(SEED, kind=CredentialKind.OCRA), "imported with its suite"),
     ],
 )
 def test_an_import_no_token_could_have_is_refused(spec: SeedImport, problem: str) -> None:
@@ -69,6 +72,49 @@ def test_an_import_no_token_could_have_is_refused(spec: SeedImport, problem: str
 )
 def test_an_import_within_the_limits_is_accepted(spec: SeedImport) -> None:
     check_import(spec)
+
+
+@pytest.mark.parametrize(
+    "suite",
+    [
+        "OCRA-1:HOTP-SHA256-8:QA20-T1M",  # the product's own (docs/protocol.md §6)
+        "OCRA-1:HOTP-SHA1-6:QA20-T30S",
+        "OCRA-1:HOTP-SHA512-10:QA64-T1H",
+    ],
+)
+def test_a_suite_with_a_time_step_and_a_long_enough_alphanumeric_question_signs(
+    suite: str,
+) -> None:
+    check_signing_suite(OcraSuite.parse(suite), 20)
+
+
+@pytest.mark.parametrize(
+    ("suite", "lacks"),
+    [
+        ("OCRA-1:HOTP-SHA256-8:QA20", "no time step (T)"),
+        ("OCRA-1:HOTP-SHA256-8:C-QA20-T1M", "a counter (C)"),
+        ("OCRA-1:HOTP-SHA256-8:QA20-PSHA256-T1M", "a PIN (P)"),
+        ("OCRA-1:HOTP-SHA256-8:QA20-S128-T1M", "session information (S)"),
+        ("OCRA-1:HOTP-SHA256-8:QN20-T1M", "numeric (QN), not alphanumeric (QA)"),
+        ("OCRA-1:HOTP-SHA256-8:QA19-T1M", "at most 19 characters, not the 20 of a transfer"),
+        ("OCRA-1:HOTP-SHA256-0:QA20-T1M", "0 digits, not 6 to 10"),
+        ("OCRA-1:HOTP-SHA256-5:QA20-T1M", "5 digits, not 6 to 10"),
+    ],
+)
+def test_a_suite_no_transfer_can_be_verified_with_is_refused_by_name(
+    suite: str, lacks: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_signing_suite(OcraSuite.parse(suite), 20)
+    assert str(refused.value).startswith(f"OCRA suite {suite} cannot sign transfers here: ")
+    assert lacks in str(refused.value)
+
+
+def test_only_totp_and_hotp_credentials_are_resynchronised_from_codes() -> None:
+    refuse_resync_of_kind("cred_1", CredentialKind.TOTP)
+    refuse_resync_of_kind("cred_1", CredentialKind.HOTP)
+    with pytest.raises(Conflict, match=r"cred_1 signs transfers \(OCRA\)"):
+        refuse_resync_of_kind("cred_1", CredentialKind.OCRA)
 
 
 def test_an_imported_hotp_token_is_next_asked_for_the_code_of_its_counter() -> None:

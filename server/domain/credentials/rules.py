@@ -10,7 +10,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hsm import Algorithm, totp_counter
+from hsm import Algorithm, OcraSuite, QuestionFormat, totp_counter
 from server.db.models import Credential, CredentialKind, CredentialStatus
 from server.errors import Conflict, InvalidInput
 
@@ -40,12 +40,51 @@ def check_import(spec: SeedImport) -> None:
     Raises:
         InvalidInput: which of them is wrong, in words.
     """
+    if spec.kind == CredentialKind.OCRA:
+        raise InvalidInput("an OCRA seed is imported with its suite, from a PSKC file")
     if spec.kind == CredentialKind.TOTP and not 1 <= spec.period <= 600:
         raise InvalidInput("a TOTP period is 1 to 600 seconds")
     if spec.counter < 0:
         raise InvalidInput("an HOTP counter cannot be negative")
     if not 6 <= spec.digits <= 8:
         raise InvalidInput("an OTP has 6 to 8 digits")
+
+
+def check_signing_suite(suite: OcraSuite, question_length: int) -> None:
+    """Refuse an imported OCRA key whose suite the server could never verify a transfer
+    with. The server asks each transfer's question as `question_length` alphanumeric
+    characters at a time step (docs/protocol.md §6), and keeps no OCRA counter, PIN or
+    session information for a credential: the suite must have a time step (T), an
+    alphanumeric question (QA) of at least `question_length` characters, no counter (C),
+    PIN (P) or session (S), and responses of 6 to 10 digits.
+
+    Raises:
+        InvalidInput: naming the suite and everything it lacks, in words.
+    """
+    lacks = []
+    if suite.counter:
+        lacks.append("it takes a counter (C), which the server does not keep")
+    if suite.pin_algorithm is not None:
+        lacks.append("it takes a PIN (P), which the server does not hold")
+    if suite.session_length is not None:
+        lacks.append("it takes session information (S), which a transfer has none of")
+    if suite.time_step is None:
+        lacks.append("it has no time step (T)")
+    if suite.question_format is not QuestionFormat.ALPHANUMERIC:
+        lacks.append(
+            f"its question is {suite.question_format.name.lower()} "
+            f"(Q{suite.question_format.value}), not alphanumeric (QA)"
+        )
+    if suite.question_length < question_length:
+        lacks.append(
+            f"its question has at most {suite.question_length} characters, not the "
+            f"{question_length} of a transfer"
+        )
+    if not 6 <= suite.digits <= 10:
+        lacks.append(f"its responses have {suite.digits} digits, not 6 to 10")
+    if lacks:
+        reasons = "; ".join(lacks)
+        raise InvalidInput(f"OCRA suite {suite.text} cannot sign transfers here: {reasons}")
 
 
 def first_last_step(spec: SeedImport) -> int:
@@ -75,6 +114,21 @@ def refuse_unless_allowed(action: OfficerAction, public_id: str, status: str) ->
     if action is OfficerAction.REVOKE:
         raise Conflict(f"credential {public_id} is {status} already")
     raise Conflict(f"credential {public_id} is {status}")
+
+
+def refuse_resync_of_kind(public_id: str, kind: str) -> None:
+    """Refuse to resynchronise a credential of `kind` from two codes: only TOTP and HOTP
+    tokens show codes; an OCRA credential (imported to sign transfers) answers
+    challenges instead.
+
+    Raises:
+        Conflict: the credential is an OCRA one.
+    """
+    if kind == CredentialKind.OCRA:
+        raise Conflict(
+            f"credential {public_id} signs transfers (OCRA): it shows no codes, so it cannot "
+            "be resynchronised from two of them"
+        )
 
 
 def stop_action(status: CredentialStatus) -> str:

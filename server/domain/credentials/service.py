@@ -28,6 +28,7 @@ from server.domain.credentials.rules import (
     clear_lockout,
     first_last_step,
     owned_by,
+    refuse_resync_of_kind,
     refuse_unless_allowed,
     resync_counters,
     resync_step,
@@ -138,10 +139,12 @@ class CredentialService:
         """Find two consecutive codes far from the window and move the window there.
 
         TOTP: searches ±4 hours around our clock and learns the drift. HOTP: searches the
-        next 1000 counters. Both codes become used.
+        next 1000 counters. Both codes become used. An OCRA credential shows no codes and
+        is refused.
         """
         credential, customer = self.get(session, public_id)
         refuse_unless_allowed(OfficerAction.RESYNC, public_id, credential.status)
+        refuse_resync_of_kind(public_id, credential.kind)
         now = self._clock()
         counters = resync_counters(credential.kind, credential.last_step, credential.period, now)
         try:

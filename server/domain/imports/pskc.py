@@ -7,7 +7,9 @@ checks each value's MAC. On top of it this module enforces what a bank needs:
   is refused unless the officer allows it explicitly;
 - a CBC-encrypted secret must carry a ValueMAC (python-pskc would accept one without, and
   CBC alone does not detect an altered ciphertext);
-- only HOTP and TOTP keys with decimal responses of 6 to 8 digits, SHA-1/256/512;
+- only HOTP and TOTP keys with decimal responses of 6 to 8 digits, SHA-1/256/512, and
+  OCRA keys (RFC 6287) whose suite the server can verify a transfer with (`_kind`,
+  `credentials.rules.check_signing_suite`);
 - no document type declaration (so no entity expansion or external entity), whatever the
   document's encoding, and no file over `MAX_PSKC_BYTES`;
 - an XML signature (RFC 6030 section 7) is verified against the vendor's certificate, given
@@ -44,9 +46,12 @@ from hsm import (
     SHORTEST_IMPORTED_SEED,
     Algorithm,
     InvalidSeedRequest,
+    OcraSuite,
     shortest_seed,
 )
 from server.db.models import CredentialKind
+from server.domain.credentials.rules import check_signing_suite
+from server.domain.verification.transfers import QUESTION_LENGTH
 from server.errors import InvalidInput
 
 DEFAULT_TOTP_PERIOD = 30  # RFC 6238's default time step, used when the file gives none
@@ -77,15 +82,17 @@ class PskcToken:
     Attributes:
         serial: the token's serial number (DeviceInfo/SerialNo, else the key id).
         key_id: the key's Id attribute in the file.
-        kind: HOTP or TOTP.
-        algorithm: the HMAC hash.
-        digits: code length.
-        period: TOTP time step in seconds (60 for HOTP, unused).
-        counter: HOTP: the next counter the token will use (0 for TOTP).
-        drift: TOTP: steps the token's clock is ahead, as the vendor measured (usually 0).
+        kind: HOTP, TOTP or OCRA.
+        algorithm: the HMAC hash (an OCRA key's: its suite's).
+        digits: code length (an OCRA key's: its suite's response length).
+        period: TOTP (and OCRA) time step in seconds (60 for HOTP, unused).
+        counter: HOTP: the next counter the token will use (0 for TOTP and OCRA).
+        drift: TOTP and OCRA: steps the token's clock is ahead, as the vendor measured
+            (usually 0).
         seed: the secret, in memory only until the HSM has wrapped it.
         manufacturer: from DeviceInfo, for the report.
         model: from DeviceInfo, for the report.
+        suite: an OCRA key's suite (None for HOTP and TOTP).
     """
 
     serial: str
@@ -99,15 +106,18 @@ class PskcToken:
     seed: bytes = field(repr=False)
     manufacturer: str = ""
     model: str = ""
+    suite: OcraSuite | None = None
 
     def describe(self) -> str:
         """A one-line description for reports (never the seed)."""
+        short = f" SHORT SEED {len(self.seed) * 8} bits" if self.short_seed else ""
+        if self.suite is not None:  # the suite says the hash, the digits and the step
+            return f"{self.kind.value} {self.suite.text}{short}"
         what = (
             f"counter {self.counter}"
             if self.kind == CredentialKind.HOTP
             else f"period {self.period}s"
         )
-        short = f" SHORT SEED {len(self.seed) * 8} bits" if self.short_seed else ""
         return f"{self.kind.value} {self.algorithm.value} {self.digits} digits {what}{short}"
 
     @property
@@ -352,7 +362,72 @@ def _token(
 ) -> PskcToken:
     if not serial:
         raise _Rejected("the key has neither a serial number nor an id")
-    kind = _kind(key.algorithm)
+    kind, suite = _kind(key)
+    seed, counter, interval, drift = _secret(key, encrypted, allow_short_seeds)
+    if (key.response_encoding or "DECIMAL").upper() != "DECIMAL":
+        raise _Rejected(f"response encoding {key.response_encoding} is not supported")
+    if suite is None:
+        algorithm, digits, period = _otp_parameters(key, kind, interval)
+    else:
+        algorithm, digits, period = _ocra_parameters(key, suite, interval)
+    return PskcToken(
+        serial=serial,
+        key_id=key_id,
+        kind=kind,
+        algorithm=algorithm,
+        digits=digits,
+        period=period,
+        counter=int(counter or 0) if kind == CredentialKind.HOTP else 0,
+        drift=int(drift or 0) if kind != CredentialKind.HOTP else 0,
+        seed=seed,
+        manufacturer=str(key.manufacturer or ""),
+        model=str(key.model or ""),
+        suite=suite,
+    )
+
+
+def _otp_parameters(
+    key: Key, kind: CredentialKind, interval: int | None
+) -> tuple[Algorithm, int, int]:
+    """A HOTP or TOTP key's hash, digits and time step (60 for HOTP, unused)."""
+    digits = int(key.response_length or 6)
+    if not 6 <= digits <= 8:
+        raise _Rejected(f"{digits}-digit responses are not supported (6 to 8)")
+    hash_name = (key.algorithm_suite or "SHA1").upper().removeprefix("HMAC-")
+    try:
+        algorithm = Algorithm.parse(hash_name)
+    except InvalidSeedRequest:
+        raise _Rejected(f"algorithm suite {key.algorithm_suite!r} is not supported") from None
+    period = int(interval or DEFAULT_TOTP_PERIOD) if kind == CredentialKind.TOTP else 60
+    if not 1 <= period <= 600:
+        raise _Rejected(f"a time step of {period} s is not supported (1 to 600)")
+    return algorithm, digits, period
+
+
+def _ocra_parameters(
+    key: Key, suite: OcraSuite, interval: int | None
+) -> tuple[Algorithm, int, int]:
+    """An OCRA key's hash, digits and time step: its suite's, which what else the file
+    says of them must agree with."""
+    step = suite.time_step
+    assert step is not None  # noqa: S101 - check_signing_suite requires a time step
+    if key.response_length is not None and int(key.response_length) != suite.digits:
+        raise _Rejected(
+            f"the key's responses have {key.response_length} digits, but its OCRA suite "
+            f"{suite.text} says {suite.digits}"
+        )
+    if interval is not None and int(interval) != step:
+        raise _Rejected(
+            f"the key's time step is {interval} s, but its OCRA suite {suite.text} says {step} s"
+        )
+    return suite.algorithm, suite.digits, step
+
+
+def _secret(
+    key: Key, encrypted: bool, allow_short_seeds: bool
+) -> tuple[bytes, int | None, int | None, int | None]:
+    """The key's secret, decrypted and its MAC checked, and its counter, time step and
+    drift (None where the file gives none)."""
     secret_value = getattr(key, "_secret", None)
     if isinstance(secret_value, EncryptedValue):
         algorithm_uri = secret_value.algorithm or ""
@@ -380,43 +455,59 @@ def _token(
         raise _Rejected(
             f"the secret is {len(seed)} bytes; {shortest} to {MAX_IMPORTED_SEED} are accepted{hint}"
         )
-    if (key.response_encoding or "DECIMAL").upper() != "DECIMAL":
-        raise _Rejected(f"response encoding {key.response_encoding} is not supported")
-    digits = int(key.response_length or 6)
-    if not 6 <= digits <= 8:
-        raise _Rejected(f"{digits}-digit responses are not supported (6 to 8)")
-    suite = (key.algorithm_suite or "SHA1").upper().removeprefix("HMAC-")
-    try:
-        algorithm = Algorithm.parse(suite)
-    except InvalidSeedRequest:
-        raise _Rejected(f"algorithm suite {key.algorithm_suite!r} is not supported") from None
-    period = int(interval or DEFAULT_TOTP_PERIOD) if kind == CredentialKind.TOTP else 60
-    if not 1 <= period <= 600:
-        raise _Rejected(f"a time step of {period} s is not supported (1 to 600)")
-    return PskcToken(
-        serial=serial,
-        key_id=key_id,
-        kind=kind,
-        algorithm=algorithm,
-        digits=digits,
-        period=period,
-        counter=int(counter or 0) if kind == CredentialKind.HOTP else 0,
-        drift=int(drift or 0) if kind == CredentialKind.TOTP else 0,
-        seed=bytes(seed),
-        manufacturer=str(key.manufacturer or ""),
-        model=str(key.model or ""),
-    )
+    return bytes(seed), counter, interval, drift
 
 
-def _kind(uri: str | None) -> CredentialKind:
-    """HOTP or TOTP from the key's Algorithm URI (`urn:ietf:params:xml:ns:keyprov:pskc:hotp`
-    in RFC 6030; older drafts used `...pskc#hotp`)."""
-    name = (uri or "").lower().replace("#", ":").rsplit(":", 1)[-1]
+def _kind(key: Key) -> tuple[CredentialKind, OcraSuite | None]:
+    """The key's kind from its Algorithm URI, and an OCRA key's suite.
+
+    HOTP and TOTP: `urn:ietf:params:xml:ns:keyprov:pskc:hotp` (RFC 6030; older drafts used
+    `...pskc#hotp`). OCRA, which the IANA registry of RFC 6030 does not name: `...pskc:ocra`
+    (or `#ocra`) with the suite in `<AlgorithmParameters><Suite>`, as vendors ship it; or
+    the suite after the `#` of the URI itself,
+    `urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1:HOTP-SHA512-8:C-QN08`
+    (draft-hoyer-keyprov-pskc-algorithm-profiles-01 §3). A key that names two different
+    suites is refused.
+    """
+    uri = key.algorithm or ""
+    given = (key.algorithm_suite or "").strip()
+    _, marker, rest = uri.partition("#OCRA-1:")
+    if marker:
+        in_uri = "OCRA-1:" + rest
+        if given and given != in_uri:
+            raise _Rejected(
+                f"the key names two OCRA suites: {_clip(in_uri)} in its algorithm and "
+                f"{_clip(given)} in <Suite>"
+            )
+        return CredentialKind.OCRA, _signing_suite(in_uri)
+    name = uri.lower().replace("#", ":").rsplit(":", 1)[-1]
     if name == "hotp":
-        return CredentialKind.HOTP
+        return CredentialKind.HOTP, None
     if name == "totp":
-        return CredentialKind.TOTP
-    raise _Rejected(f"algorithm {uri!r} is not HOTP or TOTP")
+        return CredentialKind.TOTP, None
+    if name == "ocra":
+        if not given:
+            raise _Rejected("the OCRA key has no suite (<AlgorithmParameters><Suite>)")
+        return CredentialKind.OCRA, _signing_suite(given)
+    raise _Rejected(f"algorithm {uri!r} is not HOTP, TOTP or OCRA")
+
+
+def _signing_suite(text: str) -> OcraSuite:
+    """The OCRA suite `text`, if the server can verify a transfer signed with it."""
+    try:
+        suite = OcraSuite.parse(text)
+    except InvalidSeedRequest as exc:
+        raise _Rejected(f"OCRA suite {_clip(text)} is not valid: {exc}") from None
+    try:
+        check_signing_suite(suite, QUESTION_LENGTH)
+    except InvalidInput as exc:
+        raise _Rejected(str(exc)) from None
+    return suite
+
+
+def _clip(text: str) -> str:
+    """`text` as a message shows what a file says: quoted, and cut at 80 characters."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _short(exc: Exception) -> str:

@@ -253,6 +253,9 @@ class TokenImportService:
         for item, wrapped in zip(plan.planned, sealed, strict=True):
             token = item.token
             public_id = new_public_id()
+            # An OCRA key is the credential's only seed: the same blob in both columns, so
+            # that whatever reads the OCRA seed finds it there (docs/officer.md).
+            ocra = token.suite is not None
             rows.append(
                 {
                     "public_id": public_id,
@@ -265,6 +268,9 @@ class TokenImportService:
                     "algorithm": token.algorithm.value,
                     "digits": token.digits,
                     "period": token.period,
+                    "ocra_suite": token.suite.text if token.suite is not None else None,
+                    "ocra_wrapped_seed": wrapped.blob if ocra else None,
+                    "ocra_seed_length": wrapped.length if ocra else None,
                     "last_step": token.counter - 1 if token.kind == CredentialKind.HOTP else -1,
                     "drift": token.drift,
                     "failure_count": 0,
@@ -287,6 +293,7 @@ class TokenImportService:
                         "algorithm": token.algorithm.value,
                         "source": "pskc",
                         "seed_bits": len(token.seed) * 8,
+                        **({"ocra_suite": token.suite.text} if token.suite is not None else {}),
                         **({"short_seed_policy": "allowed"} if token.short_seed else {}),
                     },
                 )
@@ -306,6 +313,7 @@ class TokenImportService:
                     "skipped": len(plan.batch.skipped),
                     "signature": "verified" if plan.batch.signed else "none",
                     "short_seeds": sum(1 for item in plan.planned if item.token.short_seed),
+                    "ocra": sum(1 for item in plan.planned if item.token.suite is not None),
                 },
             )
         )
