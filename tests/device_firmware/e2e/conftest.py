@@ -32,7 +32,7 @@ from aiosmtpd.controller import Controller
 from device_firmware.core import CodeScreen, Credential, Key, MessageScreen, Screen, Token
 from device_firmware.core.device_id import DeviceId
 from device_firmware.core.fakes import FakeDisplay
-from device_firmware.core.state import ShowCode, UserList, UserMenu
+from device_firmware.core.state import ShowCode, ShowResponse, UserList, UserMenu
 from device_firmware.core.text_entry import LETTERS
 from device_firmware.emulator.software_tpm import SoftwareTpm
 from device_firmware.link import HttpServerLink, PinnedKeyFile, ProvisioningTrust
@@ -126,6 +126,23 @@ class Bank:
         )
         return str(response.json()["result"])
 
+    def approve_transfer(self, customer: Customer, response: str, amount: str, payee: str) -> str:
+        """What the bank's transfer page gets from POST /api/v1/verify for a response the
+        customer read off the token (docs/protocol.md §6.1)."""
+        self.secrets.add(response)
+        answer = httpx.post(
+            f"{self.url}/api/v1/verify",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            json={
+                "username": customer.username,
+                "purpose": "transfer",
+                "response": response,
+                "transaction": {"amount": amount, "currency": "EUR", "payee": payee},
+            },
+            timeout=30,
+        )
+        return str(answer.json()["result"])
+
     def portal_activation(
         self, customer: Customer, typed_device_id: str, current_code: str | None = None
     ) -> tuple[str, str]:
@@ -212,6 +229,8 @@ class EmulatedToken:
         return {c.username: c for c in data.credentials}
 
     def to_user_list(self) -> None:
+        if isinstance(self.token.state.place, ShowResponse):  # a transfer's response
+            self.press("#")
         if isinstance(self.token.state.place, ShowCode):
             self.press("C")
         if isinstance(self.token.state.place, UserMenu):  # a user whose credential signs
@@ -342,7 +361,9 @@ def bank(
     services: Services = create_app(
         fast_settings(url, session_secret=session_secret), hsm=hsm
     ).state.services
-    api_key = make_client_key(services, f"netbank-{secrets.token_hex(3)}", [Purpose.LOGIN])
+    api_key = make_client_key(
+        services, f"netbank-{secrets.token_hex(3)}", [Purpose.LOGIN, Purpose.TRANSFER]
+    )
     customers = {
         c.display_name: c
         for c in map(_customer, ("Ana Pérez", "Beto Ruiz", "Caro Díaz", "Dora Luz"))

@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 
 from device_firmware.core import Credential, device_id
-from device_firmware.core.screens import MessageScreen
-from device_firmware.core.state import UserList
+from device_firmware.core.screens import CodeScreen, MessageScreen
+from device_firmware.core.state import UserList, UserMenu
 from device_firmware.emulator.text_frame import WIDTH
 from device_firmware.vault import FileVault
+from server.domain.verification.transfers import SUITE
 from tests.conftest import SoftHsmTokens
 from tests.device_firmware.e2e.conftest import (
     NEW_TOKEN_MAIL,
@@ -35,7 +36,7 @@ from tests.device_firmware.e2e.conftest import (
     Customer,
     EmulatedToken,
 )
-from tests.oracles import oathtool_totp
+from tests.oracles import oath_ocra, oathtool_totp
 
 pytestmark = pytest.mark.slow  # end to end: `make test` runs it, a plain `pytest` not
 
@@ -100,6 +101,43 @@ def test_each_code_shown_is_oathtools_and_the_bank_accepts_it(
     _shown_code_is_oathtools(first_token, customer)
     code, _ = first_token.current_code()
     assert bank.verify(customer, code) == "accepted"
+
+
+def test_a_transfer_signed_on_the_token_is_approved_once_and_only_as_typed(
+    first_token: EmulatedToken, bank: Bank
+) -> None:
+    """The customer types 1.250,00 and the payee's last 8 digits on the token's keypad
+    ("Firmar operación"), confirms, and reads the response out: python-oath computes the
+    same from the OCRA seed the bank provisioned; the bank approves that transfer once, and
+    no other amount or payee with it (the phishing relay)."""
+    ana = bank.customers[ANA]
+    first_token.to_user_list()
+    first_token.press(str(list(first_token.credentials()).index(ana.username) + 1))
+    assert isinstance(first_token.token.state.place, UserMenu)
+    first_token.press("2")  # "Firmar operación"
+    first_token.press("1250D00#" + "00054321#")  # the amount, D the decimal comma; the payee
+    first_token.press("#")  # "Transferir 1.250,00 a ...4321 ?" yes
+    screen = first_token.screen
+    assert isinstance(screen, CodeScreen), screen
+    response = screen.code.replace(" ", "")
+    bank.secrets.add(response)
+    credential = first_token.credentials()[ana.username]
+    assert credential.ocra_seed is not None
+    bank.secrets.add(credential.ocra_seed.hex())
+    data = first_token.token.state.session.data
+    assert data is not None
+    bank_time = first_token.clock.now() + data.clock_offset
+    steps = {int(bank_time // 60) + d for d in (-1, 0)}  # shown just before, or now
+    assert response in {
+        oath_ocra(SUITE, credential.ocra_seed, "00000012500000054321", time_step=t) for t in steps
+    }
+    payee = "ES91 2100 0418 4502 0005 4321"
+    assert bank.approve_transfer(ana, response, "1250.01", payee) == "rejected"
+    assert bank.approve_transfer(ana, response, "1250.00", "ES91 2100 0418 4502 0005 4322") == (
+        "rejected"
+    )
+    assert bank.approve_transfer(ana, response, "1250.00", payee) == "accepted"
+    assert bank.approve_transfer(ana, response, "1250.00", payee) == "rejected"  # a replay
 
 
 def test_deleting_a_user_on_the_token_retires_it_at_the_bank(
