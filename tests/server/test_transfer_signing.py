@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from hsm import Algorithm
-from server.db.models import AuditEvent
+from server.db.models import AuditEvent, Credential, CredentialKind
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.rules import VerifyRequest
 from server.domain.verification.transfers import SUITE, Transfer
@@ -316,3 +316,43 @@ def test_a_signature_counts_once_on_postgresql(postgres_services: Services) -> N
         ("rejected", "replay"),
     ]
     assert services.verification.verify(request).reason == "replay"
+
+
+def test_an_imported_ocra_token_signs_and_gives_no_plain_codes(bank: Bank) -> None:
+    """A hardware token imported from a vendor's PSKC file with an OCRA key only (stored as
+    `otp-admin pskc import` stores it: kind `ocra`, the one seed in both columns): its
+    signatures are accepted, and a plain code is never tried against its seed."""
+    services = bank.services
+    seed = secrets.token_bytes(32)
+    bank.secrets_used.add(seed.hex())
+    stored = services.hsm.import_seed(seed, Algorithm.SHA256)
+    username = f"vendor{secrets.token_hex(3)}"
+    with services.db.transaction() as session:
+        customer = services.customers.add(session, username, "v@example.com", "a password 1")
+        session.add(
+            Credential(
+                public_id=f"cred_{secrets.token_hex(10)}",
+                customer_id=customer.id or 0,
+                kind=CredentialKind.OCRA,
+                serial="VND-1",
+                wrapped_seed=stored.blob,
+                kek_version=stored.kek_version,
+                seed_length=stored.length,
+                algorithm="SHA256",
+                digits=8,
+                period=60,
+                ocra_suite=SUITE,
+                ocra_wrapped_seed=stored.blob,
+                ocra_seed_length=stored.length,
+                created_at=bank.clock(),
+                updated_at=bank.clock(),
+            )
+        )
+    question = "000000000420" + "00054321"
+    response = oath_ocra(SUITE, seed, question, time_step=int(bank.clock() // 60))
+    assert bank.verify_transfer(username, response, "4.20", PAYEE)[0] == 200
+    # the same 8 digits as a plain code, or a 6-digit code: nothing to compare them with
+    for code in (response, "123456"):
+        status, body = bank.verify(username, code)
+        assert (status, body["result"]) == (403, "rejected")
+    assert [e.reason for e in _events(bank, username)] == ["accepted"] + ["no_code_seed"] * 2
