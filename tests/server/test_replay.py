@@ -6,6 +6,7 @@ import asyncio
 import base64
 import re
 import secrets
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -13,14 +14,16 @@ import httpx
 import pyotp
 import pytest
 
-from hsm import Hsm
+from hsm import Algorithm, Hsm
 from server.app import create_app
 from server.db.migrate import upgrade
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.purposes import Purpose
+from server.domain.verification.transfers import SUITE
 from server.services import Services
 from server.settings import Settings
 from tests.conftest import SoftHsmTokens
+from tests.oracles import oath_ocra
 from tests.server.conftest import fast_settings, make_client_key
 from tests.server.processes import PostgresCluster, complaints, server_env, server_process
 
@@ -55,20 +58,19 @@ def _prepare(url: str, hsm: Hsm) -> tuple[str, str, pyotp.TOTP]:
     return key, username, totp
 
 
-async def _race(bases: list[str], key: str, username: str, code: str) -> Counter[str]:
+async def _race(
+    bases: list[str], key: str, username: str, code: str, body: dict[str, object] | None = None
+) -> Counter[str]:
+    """`RACERS` requests at once for `code` (or with `body`: a signed transfer's fields)."""
     limits = httpx.Limits(max_connections=RACERS)
+    sent = body or {"code": code, "purpose": "login"}
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
         async def one(i: int) -> str:
             response = await client.post(
                 f"{bases[i % len(bases)]}/api/v1/verify",
                 headers={"Authorization": f"Bearer {key}"},
-                json={
-                    "username": username,
-                    "code": code,
-                    "purpose": "login",
-                    "source": f"10.0.0.{i}",
-                },
+                json={"username": username, **sent, "source": f"10.0.0.{i}"},
             )
             return str(response.json()["result"])
 
@@ -128,3 +130,37 @@ def test_fifty_concurrent_requests_two_processes_postgres(
     services.db.dispose()
     assert report.ok, report.problem
     assert report.events >= RACERS
+
+
+@pytest.mark.slow
+def test_fifty_concurrent_signatures_two_processes_postgres(
+    hsm: Hsm, tokens: SoftHsmTokens, pg_url: str
+) -> None:
+    """A transfer's response relayed fifty times to two servers: one approval."""
+    upgrade(pg_url)
+    services: Services = create_app(fast_settings(pg_url), hsm=hsm).state.services
+    key = make_client_key(services, "netbank", [Purpose.TRANSFER])
+    username, _ = _seed_customer(services)
+    seed = secrets.token_bytes(32)
+    stored = hsm.import_seed(seed, Algorithm.SHA256)
+    with services.db.transaction() as session:
+        credential = services.credentials.list(session, username)[0][0]
+        credential.ocra_suite = SUITE
+        credential.ocra_wrapped_seed = stored.blob
+        credential.ocra_seed_length = stored.length
+        session.add(credential)
+    services.db.dispose()
+    env = server_env(tokens, pg_url)
+    with server_process(env) as first, server_process(env) as second:
+        for base in (first, second):
+            assert httpx.get(f"{base}/health/ready").status_code == 200
+        response = oath_ocra(
+            SUITE, seed, "000000001500" + "00054321", time_step=int(time.time() // 60)
+        )
+        body = {
+            "purpose": "transfer",
+            "response": response,
+            "transaction": {"amount": "15.00", "currency": "EUR", "payee": "00054321"},
+        }
+        results = asyncio.run(_race([first, second], key, username, "", body))
+        _exactly_one_accepted(results, [first, second])
