@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from hsm import Algorithm
-from server.db.models import AuditEvent, Credential, CredentialKind
+from server.db.models import AuditEvent, Credential, CredentialKind, SignatureUse
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.rules import VerifyRequest
 from server.domain.verification.transfers import SUITE, Transfer
@@ -356,3 +356,18 @@ def test_an_imported_ocra_token_signs_and_gives_no_plain_codes(bank: Bank) -> No
         status, body = bank.verify(username, code)
         assert (status, body["result"]) == (403, "rejected")
     assert [e.reason for e in _events(bank, username)] == ["accepted"] + ["no_code_seed"] * 2
+
+
+def test_signatures_are_forgotten_a_day_later(bank: Bank) -> None:
+    """No step that old is in any window: the replay memory does not grow for ever."""
+    signer = bank.add_signer()
+    old = signer.sign("1.00", PAYEE, bank.clock())
+    assert bank.verify_transfer(signer.username, old, "1.00", PAYEE)[0] == 200
+    bank.clock.advance(86400 + 3601)
+    new = signer.sign("2.00", PAYEE, bank.clock())
+    assert bank.verify_transfer(signer.username, new, "2.00", PAYEE)[0] == 200
+    with bank.services.db.transaction() as session:
+        kept = [row.question for row in session.exec(select(SignatureUse)).all()]
+    assert kept == ["000000000200" + "00054321"]
+    # and the old response is still refused: its step is far outside the window
+    assert bank.verify_transfer(signer.username, old, "1.00", PAYEE)[0] == 403

@@ -243,10 +243,15 @@ class VerificationService:
             # the batch's new failures, stored after the buckets (the lock order)
             added = {s: n - stored.get(s, 0) for s, n in failures.items()}
             self._limit.count_many(connection, {s: n for s, n in added.items() if n}, now)
+            if now - self._pruned_at > 3600:  # forget what nobody needs any more, hourly
+                store.prune_budgets(connection, now - self.policy.unknown_user_retention_seconds)
+                store.prune_signatures(connection, now - SIGNATURE_RETENTION_SECONDS)
             self._audit.append_many(
                 connection,
                 [_audit_record(c.request, o) for c, o in zip(checks, outcomes, strict=True)],
             )
+        if now - self._pruned_at > 3600:
+            self._pruned_at = now  # once committed: a rolled-back prune is tried again
         return outcomes
 
     def budget_levels(
@@ -527,10 +532,6 @@ class VerificationService:
     ) -> Outcome:
         """A wrong code for a username without a credential spends a budget like one for a
         customer's: otherwise only customers would ever answer `locked`."""
-        if now - self._pruned_at > 3600:  # forget what nobody needs any more
-            store.prune_budgets(connection, now - self.policy.unknown_user_retention_seconds)
-            store.prune_signatures(connection, now - SIGNATURE_RETENTION_SECONDS)
-            self._pruned_at = now
         return self._spend(
             connection, check.pools[None], self._unknown_budget, None, outcome, now, locked_now
         )
