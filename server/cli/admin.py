@@ -171,6 +171,21 @@ def client_add(context: Context, name: str, purposes: tuple[str, ...], above: in
     click.echo(key)
 
 
+@client.command("list")
+@pass_context
+def client_list(context: Context) -> None:
+    """The clients: purposes, status, and above which amount their transfers are signed."""
+    with context.transaction() as session:
+        clients = context.services.clients.listed(session)
+        rows = [
+            (c.name, c.status, c.purposes.replace(",", " "), _shown(c.sign_transfers_above))
+            for c in clients
+        ]
+    for name, status, purposes, above in rows:
+        signing = "plain code for any transfer" if above is None else f"signed above {above}"
+        click.echo(f"{name}\t{status}\t{purposes}\t{signing}")
+
+
 @client.command("signing")
 @click.argument("name")
 @click.option("--above", type=AMOUNT, help="Transfers of more than this amount need a signature.")

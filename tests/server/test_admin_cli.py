@@ -166,6 +166,10 @@ def test_a_clients_transfers_above_an_amount_need_a_signature(admin, database_ur
     )
     assert "plain code approves any" in admin("client", "signing", "netbank", "--never").stdout
     assert thresholds() == {"netbank": None, "branch": 50}
+    assert admin("client", "list").stdout.splitlines() == [
+        "branch\tactive\ttransfer\tsigned above 0.50",
+        "netbank\tactive\ttransfer\tplain code for any transfer",
+    ]
     for args, words in [
         (["branch", "--above", "1.001"], "at most 2 decimals"),
         (["branch", "--above", "-3"], "digits and at most one decimal point"),

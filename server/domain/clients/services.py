@@ -66,6 +66,11 @@ class ClientService:
             raise Conflict(f"a client named {name!r} exists already") from exc
         return client, f"{KEY_PREFIX}_{key_id}_{secret}"
 
+    @staticmethod
+    def listed(session: Session) -> list[RelyingParty]:
+        """Every client, by name."""
+        return list(session.exec(select(RelyingParty).order_by(col(RelyingParty.name))).all())
+
     def require_signing(self, session: Session, name: str, above: int | None) -> RelyingParty:
         """From now on (within `cache_seconds` on every server), this client's transfers of
         more than `above` cents need the token's signature; None: a plain code will do."""
