@@ -329,7 +329,10 @@ def test_openapi_documents_the_verify_api(bank: Bank) -> None:
         "detail",
     }
     body = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert body["$ref"].endswith("/VerifyBody")
+    assert body["allOf"][0]["$ref"].endswith("/VerifyBody")
+    assert {"code", "response"} == {
+        field for example in body["examples"] for field in example if field in ("code", "response")
+    }
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/VerifyAnswer"
     )

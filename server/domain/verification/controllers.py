@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import JSONBody
+from litestar.params import Body
 
-from server.domain.verification.endpoint import MESSAGES, STATUS, VerifyEndpoint
+from server.domain.verification.endpoint import (
+    MESSAGES,
+    SIGNING_MESSAGE,
+    STATUS,
+    VerifyEndpoint,
+)
 from server.domain.verification.rules import Result
 from server.domain.verification.schemas import ErrorAnswer, VerifyAnswer, VerifyBody
+from server.domain.verification.service import SIGNING_REQUIRED
 
 ERRORS = {
     401: "no API key, a wrong one, or more than one (with `WWW-Authenticate`)",
@@ -24,15 +32,49 @@ EXTRA: dict[Result, dict[str, str | int]] = {
 }
 
 
+REQUESTS = [
+    Example(
+        summary="a code",
+        value={"username": "maria.lopez", "purpose": "login", "code": "123456"},
+    ),
+    Example(
+        summary="a transfer signed on the token (docs/protocol.md §6.1)",
+        value={
+            "username": "maria.lopez",
+            "purpose": "transfer",
+            "response": "87175005",
+            "transaction": {
+                "amount": "1250.00",
+                "currency": "EUR",
+                "payee": "ES91 2100 0418 4502 0005 4321",
+            },
+        },
+    ),
+]
+
+
 def _decision(result: Result) -> ResponseSpec:
     """The answer with `result`, and an example of it: the words the endpoint sends."""
     example = {"result": result.value, "purpose": "login", **EXTRA.get(result, {})}
     example["message"] = MESSAGES[result]
+    examples = [Example(summary=result.value, value=example)]
+    if result is Result.REJECTED:
+        examples.append(
+            Example(
+                summary=SIGNING_REQUIRED,
+                value={
+                    "result": result.value,
+                    "purpose": "transfer",
+                    "reason": SIGNING_REQUIRED,
+                    "message": SIGNING_MESSAGE,
+                },
+            )
+        )
     return ResponseSpec(
         data_container=VerifyAnswer,
         description=MESSAGES[result],
         generate_examples=False,
-        examples=[Example(summary=result.value, value=example)],
+        examples=examples,
     )
 
 
@@ -61,7 +103,7 @@ class VerifyController(Controller):
             },
         },
     )
-    async def verify(self, data: JSONBody[VerifyBody]) -> VerifyAnswer:
+    async def verify(self, data: Annotated[VerifyBody, Body(examples=REQUESTS)]) -> VerifyAnswer:
         """Declares and documents the route; VerifyEndpoint, its middleware, answers every
         request (see that module), so this is never called."""
         raise NotImplementedError
