@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import Cookie
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 from sqlmodel import col, select
 
@@ -29,91 +26,23 @@ from server.errors import (
     NotFound,
 )
 from server.portal.cookies import clear_session_cookie, session_cookie, set_session_cookie
-from server.portal.i18n import LANGUAGES, negotiate, translator
 from server.portal.operations import OPERATIONS
+from server.portal.pages import (
+    PORTAL_CLIENT,
+    Form,
+    code_error,
+    current_customer,
+    current_login,
+    current_session,
+    minutes_to_wait,
+    operation_page,
+    page,
+    signed_here,
+    to_login,
+)
+from server.portal.signing import signing_page
 from server.services import Services
 from server.transport import client_address
-
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-PORTAL_CLIENT = "portal"
-
-
-def _services(request: Request[Any, Any, Any]) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
-def language(request: Request[Any, Any, Any]) -> str:
-    return negotiate(
-        request.query_params.get("lang"),
-        request.cookies.get("lang"),
-        request.headers.get("accept-language"),
-    )
-
-
-def page(
-    request: Request[Any, Any, Any], name: str, status_code: int = 200, **context: Any
-) -> Template:
-    """Render `name` with the translator, the language and the logged-in customer."""
-    lang = language(request)
-    # only what a handler already read: an error page looks nothing up
-    session: Current | None = request.state.get(_SESSION)
-    template = Template(
-        template_name=name,
-        status_code=status_code,
-        headers={"Cache-Control": "no-store"},  # pages with codes and balances
-        context={
-            "t": translator(lang),
-            "lang": lang,
-            "other_lang": LANGUAGES[1 - LANGUAGES.index(lang)],
-            "path": request.url.path,
-            "issuer": _services(request).settings.issuer,
-            "customer_name": (
-                session.customer.display_name if session and session.authenticated else None
-            ),
-            **context,
-        },
-    )
-    if request.query_params.get("lang") in LANGUAGES:
-        template.cookies.append(
-            Cookie(key="lang", value=lang, max_age=365 * 86400, samesite="lax", httponly=True)
-        )
-    return template
-
-
-_SESSION = "portal_session"
-"""Where a request keeps the session its cookie names, once read."""
-
-
-def current_session(request: Request[Any, Any, Any]) -> Current | None:
-    """The open session the request's cookie names (a finished login or one waiting for
-    its code), or None. Read once per request; a session over its time ends here."""
-    if _SESSION not in request.state:
-        services = _services(request)
-        cookie = session_cookie(request, services.settings)
-        request.state[_SESSION] = services.sessions.current(cookie)
-    found: Current | None = request.state[_SESSION]
-    return found
-
-
-def current_login(request: Request[Any, Any, Any]) -> Current | None:
-    """The session of a finished login, or None (no session, or its code is still due)."""
-    session = current_session(request)
-    return session if session is not None and session.authenticated else None
-
-
-def current_customer(request: Request[Any, Any, Any]) -> Customer | None:
-    """The logged-in customer, or None (no session, or its login is not finished)."""
-    session = current_login(request)
-    return session.customer if session is not None else None
-
-
-def to_login(request: Request[Any, Any, Any]) -> Redirect:
-    """To the login page; a browser that sent a session id no longer valid forgets it."""
-    redirect = Redirect("/portal/login")
-    settings = _services(request).settings
-    if session_cookie(request, settings) is not None and current_session(request) is None:
-        clear_session_cookie(redirect, settings)
-    return redirect
 
 
 def active_device(services: Services, customer: Customer) -> str | None:
@@ -212,8 +141,8 @@ class PortalController(Controller):
             request,
             "code.html",
             401,
-            error=_code_error(outcome.result),
-            minutes=max(1, (outcome.retry_after or 60) // 60),
+            error=code_error(outcome.result),
+            minutes=minutes_to_wait(outcome.retry_after),
         )
 
     @post("/logout", sync_to_thread=True)
@@ -348,14 +277,7 @@ class PortalController(Controller):
         operation = OPERATIONS.get(slug)
         if operation is None:
             raise NotFoundException()
-        return page(
-            request,
-            "operation.html",
-            operation=operation,
-            values={},
-            error=None,
-            has_token=services.credentials.has_token(customer),
-        )
+        return operation_page(request, operation, services.credentials.token_ability(customer))
 
     @post("/operations/{slug:str}", sync_to_thread=True)
     def approve(
@@ -365,27 +287,20 @@ class PortalController(Controller):
         slug: FromPath[str],
         data: Form,
     ) -> Template | Redirect:
+        """An operation approved with a code; a transfer whose customer's token signs goes
+        on to the page that says what to type on it (`server.portal.signing`)."""
         customer = current_customer(request)
         if customer is None:
             return to_login(request)
         operation = OPERATIONS.get(slug)
         if operation is None:
             raise NotFoundException()
-        t = translator(language(request))
-        details: dict[str, str] = {}
-        for item in operation.fields:
-            value = item.clean(data.get(item.name))
-            if value is None:
-                return page(
-                    request,
-                    "operation.html",
-                    400,
-                    operation=operation,
-                    values=data,
-                    has_token=True,
-                    error=t("field.invalid", field=t(item.label)),
-                )
-            details[item.name] = value
+        ability = services.credentials.token_ability(customer)
+        details, refused = operation.read(data)
+        if refused is not None:
+            return operation_page(request, operation, ability, data, refused, 400)
+        if signed_here(operation, ability):
+            return signing_page(request, services, operation, details)
         outcome = services.verification.verify(
             VerifyRequest(
                 username=customer.username,
@@ -398,13 +313,12 @@ class PortalController(Controller):
             )
         )
         if outcome.result is Result.ACCEPTED:
-            reference = f"{slug[:3].upper()}-{secrets.token_hex(4).upper()}"
             return page(
                 request,
                 "result.html",
                 operation=operation,
                 approved=True,
-                reference=reference,
+                reference=operation.new_reference(),
                 details=details,
             )
         return page(
@@ -413,8 +327,8 @@ class PortalController(Controller):
             403,
             operation=operation,
             approved=False,
-            error=_code_error(outcome.result),
-            minutes=max(1, (outcome.retry_after or 60) // 60),
+            error=code_error(outcome.result),
+            minutes=minutes_to_wait(outcome.retry_after),
             details=details,
         )
 
@@ -451,14 +365,6 @@ def _sessions_page(
 
 def _utc(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _code_error(result: Result) -> str:
-    return {
-        Result.LOCKED: "code.locked",
-        Result.RATE_LIMITED: "code.locked",
-        Result.UNAVAILABLE: "code.unavailable",
-    }.get(result, "code.wrong")
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)

@@ -115,6 +115,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.destination": ("Destino de los avisos", "Where notices go"),
     "field.confirm": ("Confirmo que quiero generar nuevas claves.", "I confirm I want new keys."),
     "field.invalid": ("Revise el campo «{field}».", "Check the field “{field}”."),
+    "field.amount.positive": (
+        "Revise el campo «{field}»: el importe es mayor que 0.",
+        "Check the field “{field}”: the amount must be more than 0.",
+    ),
+    "field.amount.decimals": (
+        "Revise el campo «{field}»: un importe tiene como máximo 2 decimales.",
+        "Check the field “{field}”: an amount has at most 2 decimals.",
+    ),
+    "field.amount.too_large": (
+        "Revise el campo «{field}»: el importe máximo es {maximum}.",
+        "Check the field “{field}”: the largest amount is {maximum}.",
+    ),
     "ops.approve": ("Aprobar con código", "Approve with code"),
     "ops.approved": ("Operación aprobada", "Operation approved"),
     "ops.reference": ("Referencia", "Reference"),
@@ -123,6 +135,79 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ops.need_token": (
         "Active un token para aprobar operaciones.",
         "Activate a token to approve operations.",
+    ),
+    "ops.signed.amount": ("Importe firmado", "Amount signed"),
+    "ops.signed.payee": ("Cuenta firmada", "Account signed"),
+    # Signing a transfer on the token (docs/protocol.md §6). The token's own words (its
+    # menu, its screens' titles, its question) are copied from its catalog,
+    # device_firmware/core/catalog.py: tests/portal/test_transfer_signing.py holds them equal.
+    "sign.menu": ("Firmar operación", "Sign a transaction"),
+    "sign.screen.amount": ("Importe a transferir", "Amount to transfer"),
+    "sign.screen.payee": ("Cuenta destino", "Payee account"),
+    "sign.screen.confirm": ("Confirme la operación", "Confirm transfer"),
+    "sign.screen.response": ("Respuesta", "Response"),
+    "sign.question": ("¿Transferir {amount} a ...{payee}?", "Transfer {amount} to ...{payee}?"),
+    "sign.screen": ("«{screen}»", "“{screen}”"),
+    "sign.title": ("Firmar la transferencia", "Sign the transfer"),
+    "sign.intro": (
+        "Su token firma esta transferencia: escriba en él el importe y la cuenta como se "
+        "indica abajo, y aquí la respuesta que le muestre. Una respuesta para otro importe "
+        "u otra cuenta no la aprueba.",
+        "Your token signs this transfer: type its amount and its account on the token as "
+        "shown below, and the response it shows here. A response for another amount or "
+        "another account does not approve it.",
+    ),
+    "sign.currency": (
+        "El token no muestra la moneda: firma importes en {currency}.",
+        "The token does not show the currency: it signs amounts in {currency}.",
+    ),
+    "sign.step.open": (
+        "En su token, ingrese su PIN, elija su usuario y luego «{menu}».",
+        "On your token, enter your PIN, choose your user, then “{menu}”.",
+    ),
+    "sign.step.amount": (
+        "Escriba el importe solo con cifras y la tecla D, que escribe la coma decimal; "
+        "luego pulse #:",
+        "Type the amount with digits and the D key, which types the decimal point; then press #:",
+    ),
+    "sign.step.amount.shown": ("El token muestra {amount}.", "The token shows {amount}."),
+    "sign.step.amount.no_d": (
+        "En un teclado sin tecla D, mantenga pulsada la tecla # para escribir la coma.",
+        "On a keypad without a D key, hold # down to type the point.",
+    ),
+    "sign.step.payee": (
+        "Escriba los últimos 8 dígitos de la cuenta destino ({payee}) y pulse #:",
+        "Type the last 8 digits of the payee account ({payee}) and press #:",
+    ),
+    "sign.step.confirm": (
+        "El token pregunta «{question}». Si es lo que quiere firmar, pulse #.",
+        "The token asks “{question}”. If that is what you want to sign, press #.",
+    ),
+    "sign.step.response": (
+        "Escriba abajo los 8 dígitos que muestra el token: valen hasta que termine su minuto.",
+        "Type below the 8 digits the token shows: they are good until its minute is over.",
+    ),
+    "sign.response": ("Respuesta del token", "The token's response"),
+    "sign.submit": ("Firmar y aprobar", "Approve with the signature"),
+    "sign.change": ("Cambiar los datos", "Change the details"),
+    "sign.next": ("Continuar a la firma", "Continue to signing"),
+    "sign.form_help": (
+        "Su token firmará esta transferencia: en el paso siguiente verá qué escribir en él.",
+        "Your token will sign this transfer: the next step shows what to type on it.",
+    ),
+    "sign.cannot": (
+        "Su token no puede firmar transferencias: escriba un código.",
+        "Your token cannot sign transfers: enter a code.",
+    ),
+    "sign.wrong": (
+        "La respuesta no es correcta. Revise que escribió en el token este importe y esta "
+        "cuenta, y escriba una respuesta nueva.",
+        "The response is not correct. Check that you typed this amount and this account on "
+        "the token, and type a new response.",
+    ),
+    "sign.response.bad": (
+        "Escriba la respuesta: las cifras que muestra el token.",
+        "Type the response: the digits the token shows.",
     ),
     "sessions.title": ("Sesiones activas", "Active sessions"),
     "sessions.help": (
@@ -157,6 +242,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The form expired. Reload the page.",
     ),
 }
+
+
+_AMOUNT_MARKS = {"es": (".", ","), "en": (",", ".")}
+"""(thousands separator, decimal mark) of each language, as the token shows amounts."""
+
+
+def amount(cents: int, language: str) -> str:
+    """An amount in the language's marks, with both decimals, as the token shows it:
+    ``1.250,00`` in Spanish, ``1,250.00`` in English."""
+    thousands, mark = _AMOUNT_MARKS[language]
+    whole, fraction = divmod(cents, 100)
+    return f"{whole:,}".replace(",", thousands) + f"{mark}{fraction:02d}"
 
 
 def negotiate(query: str | None, cookie: str | None, accept_language: str | None) -> str:

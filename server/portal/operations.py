@@ -4,10 +4,37 @@ the point is a real approval, audited with what was approved."""
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from server.domain.verification.purposes import Purpose
+
+MAX_AMOUNT = Decimal("1000000")
+"""The largest amount an operation may carry: the portal's own limit, well under the most
+a token can sign (`server.domain.verification.transfers.MAX_AMOUNT`), so that every
+transfer the form accepts can be signed."""
+
+
+def _amount(value: str) -> Decimal | None:
+    """The number typed (commas are thousands separators), or None for one that is not."""
+    try:
+        amount = Decimal(value.replace(",", ""))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _amount_refusal(amount: Decimal) -> str | None:
+    """Why an amount cannot be approved, as a catalog key; None when it can."""
+    if amount <= 0:
+        return "field.amount.positive"
+    if amount > MAX_AMOUNT:  # first: rounding a number of 30 digits raises
+        return "field.amount.too_large"
+    if amount != round(amount, 2):
+        return "field.amount.decimals"
+    return None
 
 
 @dataclass(frozen=True)
@@ -24,13 +51,8 @@ class Field:
         """The value to keep, or None when it is not acceptable."""
         value = (raw or "").strip()
         if self.kind == "amount":
-            try:
-                amount = Decimal(value.replace(",", ""))
-            except InvalidOperation:
-                return None
-            if not amount.is_finite():
-                return None
-            if not Decimal("0.01") <= amount <= Decimal("1000000") or amount != round(amount, 2):
+            amount = _amount(value)
+            if amount is None or _amount_refusal(amount) is not None:
                 return None
             return f"{amount:.2f}"
         if self.kind == "select":
@@ -39,6 +61,12 @@ class Field:
             return "yes" if value == "yes" else None
         return value if re.fullmatch(self.pattern, value) else None
 
+    def refusal(self, raw: str | None) -> str:
+        """Why `clean` refuses `raw`, as a catalog key (its values: `field`, the field's
+        label, and `maximum`, `MAX_AMOUNT`): an amount says what is wrong with it."""
+        amount = _amount((raw or "").strip()) if self.kind == "amount" else None
+        return (_amount_refusal(amount) if amount is not None else None) or "field.invalid"
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -46,6 +74,21 @@ class Operation:
     purpose: Purpose
     title: str
     fields: tuple[Field, ...] = field(default_factory=tuple)
+
+    def new_reference(self) -> str:
+        """A reference for an approved operation, to show the customer: ``TRA-1A2B3C4D``."""
+        return f"{self.slug[:3].upper()}-{secrets.token_hex(4).upper()}"
+
+    def read(self, form: Mapping[str, str]) -> tuple[dict[str, str], Field | None]:
+        """The form's values as `Field.clean` keeps them, and the first field it refuses
+        (None: every field is accepted)."""
+        values: dict[str, str] = {}
+        for item in self.fields:
+            value = item.clean(form.get(item.name))
+            if value is None:
+                return values, item
+            values[item.name] = value
+        return values, None
 
 
 MONTHS = tuple((f"2026-{m:02d}", f"2026-{m:02d}") for m in range(6, 12))

@@ -22,9 +22,11 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
-from server.portal.controllers import PortalController, language, page, root
+from server.portal.controllers import PortalController, root
 from server.portal.cookies import CSRF, cookie_name
 from server.portal.i18n import translator
+from server.portal.pages import language, page
+from server.portal.signing import TransferSigningController
 from server.settings import Settings
 
 HERE = Path(__file__).parent
@@ -57,7 +59,7 @@ def portal_parts(settings: Settings) -> PortalParts:
     )
     pages = Router(
         path="/",
-        route_handlers=[PortalController],
+        route_handlers=[PortalController, TransferSigningController],
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
     )
     return PortalParts(

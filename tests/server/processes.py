@@ -63,10 +63,15 @@ _LOGS: dict[str, Path] = {}
 """The log file of each running `server_process`, by base URL."""
 
 
+def logged(base: str) -> list[str]:
+    """Every line the server at `base` has logged so far (for the tests' leak checks)."""
+    return _LOGS[base].read_text(errors="replace").splitlines()
+
+
 def complaints(base: str) -> list[str]:
     """The warnings and errors the server at `base` has logged so far, and any line that
     is not a log record (a crash): to say why an assertion about its answers failed."""
-    lines = _LOGS[base].read_text(errors="replace").splitlines()
+    lines = logged(base)
     told = []
     for line in lines:
         try:

@@ -13,6 +13,8 @@ from server.domain.credentials.rules import (
     RESYNC_TOTP_STEPS,
     OfficerAction,
     SeedImport,
+    TokenAbility,
+    ability_of,
     check_import,
     check_signing_suite,
     first_last_step,
@@ -216,3 +218,19 @@ def test_an_hotp_resync_moves_the_counter_and_learns_no_drift() -> None:
 def test_a_token_owns_only_the_credentials_provisioned_to_its_key() -> None:
     assert owned_by(b"\x04token key", b"\x04token key")
     assert not owned_by(b"\x04token key", b"\x04other key")
+
+
+@pytest.mark.parametrize(
+    ("suites", "ability"),
+    [
+        ([], TokenAbility.NONE),
+        ([None], TokenAbility.CODES),
+        ([None, None], TokenAbility.CODES),
+        (["OCRA-1:HOTP-SHA256-8:QA20-T1M"], TokenAbility.SIGNS),
+        ([None, "OCRA-1:HOTP-SHA256-8:QA20-T1M"], TokenAbility.SIGNS),
+    ],
+)
+def test_one_active_credential_with_an_ocra_seed_signs_transfers(
+    suites: list[str | None], ability: TokenAbility
+) -> None:
+    assert ability_of(suites) is ability

@@ -190,6 +190,28 @@ def resynchronise(credential: Credential, step: int, now: float) -> None:
     clear_lockout(credential, now)
 
 
+class TokenAbility(enum.StrEnum):
+    """What a customer's active credentials let the portal ask them for."""
+
+    NONE = "none"
+    """No active credential: nothing to approve an operation with."""
+    CODES = "codes"
+    """Plain codes only (a TOTP or HOTP credential made before transaction signing, or
+    imported): a transfer is approved with a code."""
+    SIGNS = "signs"
+    """A credential with an OCRA seed: a transfer is signed on the token."""
+
+
+def ability_of(ocra_suites: Sequence[str | None]) -> TokenAbility:
+    """What the active credentials whose OCRA suites are `ocra_suites` (None: a credential
+    without an OCRA seed) can do: one that signs is enough for transfers to be signed."""
+    if not ocra_suites:
+        return TokenAbility.NONE
+    if any(suite is not None for suite in ocra_suites):
+        return TokenAbility.SIGNS
+    return TokenAbility.CODES
+
+
 def owned_by(public_key: bytes, token_point: bytes) -> bool:
     """Whether the device key a credential was provisioned to is the key that signed a
     token's request (compared in constant time)."""

@@ -24,6 +24,8 @@ from server.domain.credentials import store
 from server.domain.credentials.rules import (
     OfficerAction,
     SeedImport,
+    TokenAbility,
+    ability_of,
     check_import,
     clear_lockout,
     first_last_step,
@@ -173,6 +175,12 @@ class CredentialService:
         """True when the customer has an active credential."""
         with self._db.reading() as connection:
             return store.has_active(connection, customer.id)
+
+    def token_ability(self, customer: Customer) -> TokenAbility:
+        """What the customer's active credentials can do: nothing (none), plain codes, or
+        sign transfers (one of them has an OCRA seed)."""
+        with self._db.reading() as connection:
+            return ability_of(store.active_ocra_suites(connection, customer.id))
 
     def delete_by_token(self, token_point: bytes, public_id: str) -> None:
         """Retire a credential on behalf of the token it was provisioned to (`token_point`:

@@ -88,6 +88,20 @@ def has_active(connection: Connection, customer_id: int | None) -> bool:
     )
 
 
+def active_ocra_suites(connection: Connection, customer_id: int | None) -> list[str | None]:
+    """The OCRA suite of each of the customer's active credentials (None: it has no OCRA
+    seed)."""
+    return list(
+        connection.execute(
+            select(Credential.ocra_suite)
+            .where(Credential.customer_id == customer_id)
+            .where(Credential.status == CredentialStatus.ACTIVE)
+        )
+        .scalars()
+        .all()
+    )
+
+
 def active_ids(session: Session, customer_id: int | None) -> list[str]:
     """The public ids of the customer's active credentials."""
     return list(
