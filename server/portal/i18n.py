@@ -119,9 +119,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Revise el campo «{field}»: el importe es mayor que 0.",
         "Check the field “{field}”: the amount must be more than 0.",
     ),
-    "field.amount.decimals": (
-        "Revise el campo «{field}»: un importe tiene como máximo 2 decimales.",
-        "Check the field “{field}”: an amount has at most 2 decimals.",
+    "field.amount.format": (
+        "Revise el campo «{field}»: escriba el importe con cifras y, para los céntimos, una "
+        "coma y como máximo 2 cifras, sin separador de miles (1250 o 1250,50).",
+        "Check the field “{field}”: write the amount with digits and, for cents, a point and "
+        "at most 2 digits, without thousands separators (1250 or 1250.50).",
     ),
     "field.amount.too_large": (
         "Revise el campo «{field}»: el importe máximo es {maximum}.",

@@ -7,7 +7,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from server.domain.verification.purposes import Purpose
 
@@ -17,23 +17,27 @@ a token can sign (`server.domain.verification.transfers.MAX_AMOUNT`), so that ev
 transfer the form accepts can be signed."""
 
 
+_TYPED_AMOUNT = re.compile(r"([0-9]+)(?:[.,]([0-9]{1,2}))?")
+"""Digits, and for cents a point or a comma (the decimal mark of either language) and one or
+two digits. No thousands separator: "1.250" is 1250 to a Spanish reader and 1.25 to an
+English one, and a customer would sign the other."""
+
+
 def _amount(value: str) -> Decimal | None:
-    """The number typed (commas are thousands separators), or None for one that is not."""
-    try:
-        amount = Decimal(value.replace(",", ""))
-    except InvalidOperation:
+    """The number typed, or None for one written otherwise than `_TYPED_AMOUNT`."""
+    typed = _TYPED_AMOUNT.fullmatch(value)
+    if typed is None:
         return None
-    return amount if amount.is_finite() else None
+    whole, cents = typed.groups()
+    return Decimal(f"{whole}.{cents or '0'}")
 
 
 def _amount_refusal(amount: Decimal) -> str | None:
     """Why an amount cannot be approved, as a catalog key; None when it can."""
     if amount <= 0:
         return "field.amount.positive"
-    if amount > MAX_AMOUNT:  # first: rounding a number of 30 digits raises
+    if amount > MAX_AMOUNT:
         return "field.amount.too_large"
-    if amount != round(amount, 2):
-        return "field.amount.decimals"
     return None
 
 
@@ -64,8 +68,12 @@ class Field:
     def refusal(self, raw: str | None) -> str:
         """Why `clean` refuses `raw`, as a catalog key (its values: `field`, the field's
         label, and `maximum`, `MAX_AMOUNT`): an amount says what is wrong with it."""
-        amount = _amount((raw or "").strip()) if self.kind == "amount" else None
-        return (_amount_refusal(amount) if amount is not None else None) or "field.invalid"
+        if self.kind != "amount":
+            return "field.invalid"
+        amount = _amount((raw or "").strip())
+        return (
+            "field.amount.format" if amount is None else _amount_refusal(amount) or "field.invalid"
+        )
 
 
 @dataclass(frozen=True)

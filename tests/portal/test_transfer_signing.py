@@ -22,7 +22,7 @@ from hsm import Algorithm
 from server.db.models import AuditEvent, CredentialKind
 from server.domain.verification.transfers import MAX_AMOUNT as SIGNABLE
 from server.portal.i18n import MESSAGES, amount
-from server.portal.operations import MAX_AMOUNT
+from server.portal.operations import MAX_AMOUNT, OPERATIONS
 from tests.portal.visitor import csrf_of
 from tests.server.conftest import Bank, Customer, Signer
 
@@ -270,8 +270,9 @@ def test_a_response_that_is_not_digits_spends_nothing(bank: Bank, response: str)
     [
         ("es", "10000000000.00", "el importe máximo es 1.000.000,00"),
         ("en", "10000000000.00", "the largest amount is 1,000,000.00"),
-        ("es", "12.345", "un importe tiene como máximo 2 decimales"),
-        ("en", "12.345", "an amount has at most 2 decimals"),
+        ("es", "12.345", "sin separador de miles"),  # 12345 to a Spaniard, 12.345 to others
+        ("en", "1,250.00", "without thousands separators"),
+        ("en", "12.345", "without thousands separators"),
         ("es", "0", "el importe es mayor que 0"),
     ],
 )
@@ -358,3 +359,24 @@ def test_amounts_are_shown_as_the_token_shows_them() -> None:
     for cents in samples:
         for lang, language in (("es", Language.ES), ("en", Language.EN)):
             assert amount(cents, lang) == amount_entry.formatted(cents, language), cents
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("1250", "1250.00"),
+        ("1250,5", "1250.50"),  # the Spanish decimal comma
+        ("1250.50", "1250.50"),
+        (" 7,05 ", "7.05"),
+        ("1.250,00", None),  # thousands separators: which is the decimal mark?
+        ("1,250.00", None),
+        ("1.250", None),  # 1250 in Spanish, 1.25 in English: neither is guessed
+        ("1,25,0", None),
+        ("1e3", None),
+        ("١٢٣", None),  # digits of another script
+    ],
+)
+def test_an_amount_is_read_one_way_in_both_languages(typed: str, kept: str | None) -> None:
+    field = OPERATIONS["transfer"].fields[0]
+    assert field.kind == "amount"
+    assert field.clean(typed) == kept
