@@ -63,6 +63,9 @@ def _ping_when_idle(engine: Engine) -> None:
             return  # new, or in steady use
         try:
             dbapi_connection.execute("SELECT 1")
+            # and out of the transaction the ping began: an autocommit engine sets its mode
+            # on the connection next, which psycopg refuses inside one
+            dbapi_connection.rollback()
         except Exception as exc:
             raise DisconnectionError("an idle pooled connection is gone") from exc
 

@@ -21,18 +21,22 @@ def _backend(engine: object) -> int:
         return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
+@pytest.mark.parametrize("for_reads", [False, True], ids=["writes", "reads"])
 def test_an_idle_connection_whose_server_process_died_is_replaced(
-    postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch
+    postgres: PostgresCluster, monkeypatch: pytest.MonkeyPatch, for_reads: bool
 ) -> None:
     monkeypatch.setattr(engine_module, "IDLE_PING_SECONDS", 0.05)
     url = postgres.create_database(f"otp_{secrets.token_hex(4)}")
-    engine, killer = make_engine(url), make_engine(url)
+    engine, killer = make_engine(url, for_reads=for_reads), make_engine(url)
     first = _backend(engine)
     with killer.connect() as connection:  # what a PostgreSQL restart does to it
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
         connection.commit()
     time.sleep(0.1)
-    assert _backend(engine) != first  # no error: the dead one was pinged and replaced
+    second = _backend(engine)
+    assert second != first  # no error: the dead one was pinged and replaced
+    time.sleep(0.1)
+    assert _backend(engine) == second  # a live one is pinged and handed out as it is
     engine.dispose()
     killer.dispose()
 
