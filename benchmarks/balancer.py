@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.population import seed_pool, verify_population
-from benchmarks.scratch_token import scratch_token
+from benchmarks.scratch_token import scratch_token, server_env
 from benchmarks.wrk_load import Decisions, Load, Server, decisions, serve, verify_bodies, wrk
 from hsm import Hsm
 from tests.conftest import SOFTHSM_ACCEPTED
@@ -129,13 +129,10 @@ def bench(customers: int = CUSTOMERS, *, pinned: bool = True) -> Iterator[Bench]
         url = cluster.create_database("bench_lb")
         key, people = verify_population(url, pool, customers)
         env = {
-            **token.env,
+            **server_env(token),
             "OTP_DATABASE_URL": url,
-            "OTP_HSM_TOKEN_LABEL": token.label,
-            "OTP_HSM_PIN_FILE": str(token.user_pin_file),
             "OTP_HSM_ACCEPT_WEAKNESSES": ",".join(SOFTHSM_ACCEPTED),
             "OTP_TRUSTED_PROXIES": "127.0.0.1/32",
-            "OTP_LOG_FORMAT": "json",
             "OTP_LOG_LEVEL": "warning",
         }
         with ExitStack() as stack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert
@@ -16,30 +17,43 @@ from server.db.migrate import upgrade
 from server.db.models import Credential, Customer
 from server.domain.clients.services import ClientService
 from server.domain.verification.purposes import Purpose
+from server.domain.verification.transfers import SUITE
 
 DUMMY_HASH = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$3Kq0oXl5fV3oxO7Y0dPjlA"
 
 
 @dataclass(frozen=True)
 class Holder:
-    """A customer with one TOTP credential (SHA-1, 6 digits, 60 s) and its seed."""
+    """A customer with one TOTP credential (SHA-1, 6 digits, 60 s) and its seed; and the
+    credential's OCRA seed when it signs transfers."""
 
     username: str
     public_id: str
     seed: bytes
+    ocra_seed: bytes | None = None
 
 
-def seed_pool(hsm: Hsm, size: int) -> list[tuple[bytes, WrappedSeed]]:
-    """`size` distinct random seeds, each wrapped once under the current KEK."""
+def seed_pool(
+    hsm: Hsm, size: int, algorithm: Algorithm = Algorithm.SHA1
+) -> list[tuple[bytes, WrappedSeed]]:
+    """`size` distinct random seeds for `algorithm` (as long as its hash), each wrapped
+    once under the current KEK."""
     pool = []
     for _ in range(size):
-        seed = secrets.token_bytes(20)
-        pool.append((seed, hsm.import_seed(seed, Algorithm.SHA1)))
+        seed = secrets.token_bytes(algorithm.seed_length)
+        pool.append((seed, hsm.import_seed(seed, algorithm)))
     return pool
 
 
-def populate(url: str, pool: list[tuple[bytes, WrappedSeed]], count: int) -> list[Holder]:
-    """`count` customers, each with one credential whose seed is drawn from `pool`."""
+def populate(
+    url: str,
+    pool: list[tuple[bytes, WrappedSeed]],
+    count: int,
+    ocra_pool: list[tuple[bytes, WrappedSeed]] | None = None,
+) -> list[Holder]:
+    """`count` customers, each with one credential whose seed is drawn from `pool`; with
+    `ocra_pool` (SHA-256 seeds, under the same KEK), each credential also signs transfers
+    (suite `SUITE`) with an OCRA seed drawn from it, as an enrollment gives one."""
     engine = make_engine(url)
     now = time.time()
     holders = []
@@ -64,9 +78,21 @@ def populate(url: str, pool: list[tuple[bytes, WrappedSeed]], count: int) -> lis
             credentials = []
             for i in rows:
                 seed, sealed = pool[i % len(pool)]
-                holders.append(Holder(f"user{i:06d}", f"cred_{i:020d}", seed))
+                signing: dict[str, object] = {}
+                ocra_seed = None
+                if ocra_pool:
+                    ocra_seed, ocra_sealed = ocra_pool[i % len(ocra_pool)]
+                    if ocra_sealed.kek_version != sealed.kek_version:
+                        raise ValueError("a credential's two seeds are under the same KEK")
+                    signing = {
+                        "ocra_suite": SUITE,
+                        "ocra_wrapped_seed": ocra_sealed.blob,
+                        "ocra_seed_length": ocra_sealed.length,
+                    }
+                holders.append(Holder(f"user{i:06d}", f"cred_{i:020d}", seed, ocra_seed))
                 credentials.append(
                     {
+                        **signing,
                         "public_id": f"cred_{i:020d}",
                         "customer_id": i + 1,
                         "kind": "totp",
@@ -99,8 +125,14 @@ def verify_population(
     Returns its API key and (username, seed) of every customer."""
     upgrade(url)
     people = [(h.username, h.seed) for h in populate(url, pool, count)]
+    return relying_party(url, [Purpose.LOGIN]), people
+
+
+def relying_party(url: str, purposes: Sequence[Purpose]) -> str:
+    """A client of the verify API allowed `purposes` (no transfer must be signed), in the
+    migrated database at `url`; returns its API key."""
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
-        _, key = ClientService(time.time).create(session, "bench", [Purpose.LOGIN])
+        _, key = ClientService(time.time).create(session, "bench", purposes)
     engine.dispose()
-    return key, people
+    return key

@@ -27,3 +27,14 @@ def scratch_token(directory: Path, label: str, **config: Any) -> tuple[SoftHsmTo
         so_pin=token.so_pin(),
         **config,
     )
+
+
+def server_env(token: SoftHsmToken) -> dict[str, str]:
+    """What a server process (`python -m server`) needs in its environment to use `token`:
+    its SoftHSM configuration, label and PIN file; and logs as JSON."""
+    return {
+        **token.env,
+        "OTP_HSM_TOKEN_LABEL": token.label,
+        "OTP_HSM_PIN_FILE": str(token.user_pin_file),
+        "OTP_LOG_FORMAT": "json",
+    }

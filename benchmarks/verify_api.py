@@ -29,7 +29,7 @@ import httpx
 import pyotp
 
 from benchmarks.population import seed_pool, verify_population
-from benchmarks.scratch_token import scratch_token
+from benchmarks.scratch_token import scratch_token, server_env
 from benchmarks.wrk_load import Load, decisions, serve, verify_bodies, wrk
 from hsm import Hsm, WrappedSeed
 
@@ -172,13 +172,7 @@ def run(seconds: float = 1.0) -> list[str]:
         # as many seeds as the throughput test has customers: no two requests share one
         pool = seed_pool(hsm, THROUGHPUT_CUSTOMERS)
         hsm.close()
-        env = {
-            **token.env,
-            "OTP_HSM_TOKEN_LABEL": token.label,
-            "OTP_HSM_PIN_FILE": str(token.user_pin_file),
-            "OTP_LOG_FORMAT": "json",
-        }
-        fx = Fixture(tmp, env, hsm, pool)
+        fx = Fixture(tmp, server_env(token), hsm, pool)
         wrk_seconds = max(1, round(seconds * 2))
         cpu = max(os.sched_getaffinity(0))
         return [
