@@ -146,8 +146,9 @@ RETURNING key, tokens, updated_at, last_success
 """
 # A signature remembered once: only for an active credential that is not locked (a lock
 # written by a parallel wrong guess since the row was read still holds), and not twice.
+# On the driver's cursor (see server.db.driver): once per signed transfer.
 _ACCEPT_SIGNATURE = per_dialect(
-    lambda dialect: (
+    lambda dialect: DriverStatement(
         dialect.insert(SignatureUse)
         .from_select(
             ["credential_id", "time_step", "question", "used_at"],
@@ -255,8 +256,7 @@ def accept_signature(
     """Remember the signature of `question` at `time_step` if no one used it first and the
     credential is active and not locked; True when this call did."""
     params = {"cid": credential_id, "step": time_step, "question": question, "now": now}
-    inserted = connection.execute(_ACCEPT_SIGNATURE[connection.dialect.name], params)
-    return inserted.first() is not None
+    return bool(_ACCEPT_SIGNATURE[connection.dialect.name].rows(connection, params))
 
 
 def prune_signatures(connection: Connection, before: float) -> None:
