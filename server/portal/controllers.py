@@ -30,6 +30,7 @@ from server.portal.operations import OPERATIONS
 from server.portal.pages import (
     PORTAL_CLIENT,
     Form,
+    approved_page,
     code_error,
     current_customer,
     current_login,
@@ -313,14 +314,7 @@ class PortalController(Controller):
             )
         )
         if outcome.result is Result.ACCEPTED:
-            return page(
-                request,
-                "result.html",
-                operation=operation,
-                approved=True,
-                reference=operation.new_reference(),
-                details=details,
-            )
+            return approved_page(request, operation, details)
         return page(
             request,
             "result.html",

@@ -108,6 +108,24 @@ def to_login(request: Request[Any, Any, Any]) -> Redirect:
     return redirect
 
 
+def approved_page(
+    request: Request[Any, Any, Any],
+    operation: Operation,
+    details: Mapping[str, str],
+    **extra: Any,
+) -> Template:
+    """The result of an approved operation: a new reference and what was approved."""
+    return page(
+        request,
+        "result.html",
+        operation=operation,
+        approved=True,
+        reference=operation.new_reference(),
+        details=details,
+        **extra,
+    )
+
+
 def code_error(result: Result) -> str:
     """The catalog key of a code's refusal (it takes `minutes` when locked)."""
     return {

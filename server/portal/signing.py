@@ -32,6 +32,7 @@ from server.portal.operations import OPERATIONS, Operation
 from server.portal.pages import (
     PORTAL_CLIENT,
     Form,
+    approved_page,
     code_error,
     current_customer,
     language,
@@ -170,15 +171,8 @@ class TransferSigningController(Controller):
             )
         )
         if outcome.result is Result.ACCEPTED:
-            return page(
-                request,
-                "result.html",
-                operation=operation,
-                approved=True,
-                reference=operation.new_reference(),
-                details=details,
-                signed=to_type(transfer, language(request)),
-            )
+            signed = to_type(transfer, language(request))
+            return approved_page(request, operation, details, signed=signed)
         return signing_page(
             request,
             services,

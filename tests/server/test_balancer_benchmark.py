@@ -3,34 +3,17 @@ through both balancers and reports the ratio, the answers and the CPU split."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # processes and balancers: `make test` runs it, a plain `pytest` not
+from tests.server.benchmark_runs import tiny_run
 
-ROOT = Path(__file__).parents[2]
-TINY_RUN = (
-    "from benchmarks import balancer\n"
-    "print('\\n'.join(balancer.run(0.5, rounds=2, customers=16_000)))\n"
-)
+pytestmark = pytest.mark.slow  # processes and balancers: `make test` runs it, a plain `pytest` not
 
 
 def test_a_tiny_balancer_run_reports_both_setups_and_where_the_cpu_went() -> None:
-    # a process of its own: the suite points the PKCS#11 module at a token of its own,
-    # which this test session's module (already loaded) would not see
-    out = subprocess.run(
-        [sys.executable, "-c", TINY_RUN],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = tiny_run("balancer")
     rounds = re.findall(r"round +\d+: 1 server +[\d,]+ req/s, 2 servers +[\d,]+ req/s", out)
     assert len(rounds) == 2, out
     assert re.search(r"median of 2 rounds +ratio \d+\.\d+ +\(goal >= 1.6\)", out), out

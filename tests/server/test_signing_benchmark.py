@@ -3,34 +3,17 @@ signed with responses in alternating turns, and reports both rates and their rat
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # a server under wrk: `make test` runs it, a plain `pytest` not
+from tests.server.benchmark_runs import tiny_run
 
-ROOT = Path(__file__).parents[2]
-TINY_RUN = (
-    "from benchmarks import signing\n"
-    "print('\\n'.join(signing.run(0.5, rounds=2, customers=16_000)))\n"
-)
+pytestmark = pytest.mark.slow  # a server under wrk: `make test` runs it, a plain `pytest` not
 
 
 def test_a_tiny_signing_run_reports_both_rates_and_every_request_accepted() -> None:
-    # a process of its own: the suite points the PKCS#11 module at a token of its own,
-    # which this test session's module (already loaded) would not see
-    out = subprocess.run(
-        [sys.executable, "-c", TINY_RUN],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = tiny_run("signing")
     rounds = re.findall(
         r"round +\d+: codes +[\d,]+ req/s [\d.]+ ms CPU/req, "
         r"signatures +[\d,]+ req/s [\d.]+ ms CPU/req, ratio \d+\.\d+",
