@@ -15,36 +15,21 @@ from hsm import Hsm
 from server.app import create_app
 from server.db.models import PortalSession
 from server.domain.sessions.rules import CODE_SECONDS
+from tests.portal.logins import code_step, password_step
 from tests.portal.visitor import csrf_of
 from tests.server.conftest import Bank, Customer, JsonLines, fast_settings
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 
 
-def _password_step(bank: Bank, customer: Customer) -> None:
-    token = csrf_of(bank.client.get("/portal/login").text)
-    answer = bank.client.post(
-        "/portal/login",
-        follow_redirects=False,
-        data={"username": customer.username, "password": customer.password, "_csrf_token": token},
-    )
-    assert answer.headers["location"] == "/portal/login/code"
-
-
 def _code_step(bank: Bank, customer: Customer) -> None:
-    token = csrf_of(bank.client.get("/portal/login/code").text)
-    code = customer.code(bank.clock())
-    bank.secrets_used.add(code)
-    done = bank.client.post(
-        "/portal/login/code", follow_redirects=False, data={"code": code, "_csrf_token": token}
-    )
-    assert done.headers["location"] == "/portal/"
+    code_step(bank, customer)
     bank.secrets_used.add(_cookie(bank))
 
 
 def _log_in(bank: Bank, customer: Customer | None = None) -> Customer:
     customer = customer or bank.add_customer()
-    _password_step(bank, customer)
+    password_step(bank, customer)
     _code_step(bank, customer)
     return customer
 
@@ -105,7 +90,7 @@ def test_a_busy_session_ends_at_the_absolute_limit(bank: Bank) -> None:
 
 def test_the_login_waits_for_its_code_a_few_minutes_only(bank: Bank) -> None:
     alice = bank.add_customer()
-    _password_step(bank, alice)
+    password_step(bank, alice)
     pending = _cookie(bank)
     assert not _opens(bank)  # a password alone opens nothing
     bank.clock.advance(CODE_SECONDS + 1)
@@ -121,7 +106,7 @@ def test_the_login_waits_for_its_code_a_few_minutes_only(bank: Bank) -> None:
 
 def test_the_id_seen_before_the_code_opens_nothing_after_it(bank: Bank) -> None:
     alice = bank.add_customer()
-    _password_step(bank, alice)
+    password_step(bank, alice)
     before = _cookie(bank)
     _code_step(bank, alice)
     after = _cookie(bank)

@@ -23,6 +23,7 @@ from server.db.models import AuditEvent, CredentialKind
 from server.domain.verification.transfers import MAX_AMOUNT as SIGNABLE
 from server.portal.i18n import MESSAGES, amount
 from server.portal.operations import MAX_AMOUNT, OPERATIONS
+from tests.portal.logins import code_step, password_step
 from tests.portal.visitor import csrf_of
 from tests.server.conftest import Bank, Customer, Signer
 
@@ -33,20 +34,8 @@ SIGN = "/portal/operations/transfer/sign"
 
 
 def _log_in(bank: Bank, customer: Customer) -> None:
-    token = csrf_of(bank.client.get("/portal/login").text)
-    answer = bank.client.post(
-        "/portal/login",
-        follow_redirects=False,
-        data={"username": customer.username, "password": customer.password, "_csrf_token": token},
-    )
-    assert answer.headers["location"] == "/portal/login/code"
-    token = csrf_of(bank.client.get("/portal/login/code").text)
-    code = customer.code(bank.clock())
-    bank.secrets_used.add(code)
-    done = bank.client.post(
-        "/portal/login/code", follow_redirects=False, data={"code": code, "_csrf_token": token}
-    )
-    assert done.headers["location"] == "/portal/"
+    password_step(bank, customer)
+    code_step(bank, customer)
 
 
 def _signer(bank: Bank) -> Signer:
