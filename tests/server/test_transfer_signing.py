@@ -155,6 +155,53 @@ def test_who_cannot_sign_is_answered_like_an_unknown_user(bank: Bank) -> None:
     assert _events(bank, plain.username)[0].reason == "no_signing_seed"
 
 
+def _answers_after_five_wrong_codes(bank: Bank, username: str) -> list[int]:
+    """The attacker without the password: five wrong plain codes, then wrong responses."""
+    codes = [bank.verify(username, "000000", purpose="transfer")[0] for _ in range(5)]
+    return codes + [bank.verify_transfer(username, "00000000", "1.00", PAYEE)[0] for _ in range(2)]
+
+
+def test_mixing_codes_and_responses_does_not_tell_who_can_sign(bank: Bank) -> None:
+    """Wrong codes and wrong responses spend one budget for everybody: a customer whose
+    token cannot sign is locked out by the same mix as one whose can, and as an unknown
+    username, so the answers never tell them apart."""
+    plain, signer = bank.add_customer(), bank.add_signer()
+    answers = {
+        "cannot sign": _answers_after_five_wrong_codes(bank, plain.username),
+        "signs": _answers_after_five_wrong_codes(bank, signer.username),
+        "unknown": _answers_after_five_wrong_codes(bank, "nobody-here"),
+    }
+    assert answers["cannot sign"] == answers["signs"] == answers["unknown"]
+    assert answers["signs"] == [403] * 4 + [423] * 3
+
+
+def test_who_cannot_sign_costs_the_hsm_what_a_signer_costs(
+    bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Time tells what answers do not: a request does the HSM work of one signature
+    window, and none once the budget is spent, whoever the username is."""
+    hsm = bank.services.verification._hsm
+    real = hsm.find_ocra_responses
+    windows: list[int] = []
+
+    def counted(jobs: list[object]) -> object:
+        windows.append(len(jobs))
+        return real(jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hsm, "find_ocra_responses", counted)
+    work = {}
+    for name, username in (
+        ("cannot sign", bank.add_customer().username),
+        ("signs", bank.add_signer().username),
+        ("unknown", "nobody-at-all"),
+    ):
+        windows.clear()
+        for _ in range(7):  # five wrong guesses spend the budget, two are refused unheard
+            bank.verify_transfer(username, "00000000", "1.00", PAYEE)
+        work[name] = list(windows)
+    assert work["cannot sign"] == work["signs"] == work["unknown"] == [1] * 5
+
+
 def test_the_seed_of_the_codes_does_not_sign(bank: Bank) -> None:
     """A response computed with the TOTP seed (what a token might do if it mixed its
     seeds up) is refused: signing has a seed of its own."""

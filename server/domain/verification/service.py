@@ -190,7 +190,7 @@ class VerificationService:
                 now,
                 signed=check.request.signed,
             )
-            if check.unable and outcome.reason == "unknown_user":
+            if check.unable and outcome.reason == "wrong_code":
                 outcome = replace(outcome, reason=_unable_reason(check.request))
             check.outcome = outcome
         return Prepared(checks, now)
@@ -296,8 +296,11 @@ class VerificationService:
         for check in checks:
             known = found[check.username]
             usable = [c for c in known if c.answers(check.request)]
+            # a customer none of whose credentials can answer this is still checked (on a
+            # decoy seed) and budgeted as its credentials: the answers and the HSM's work
+            # are those of a customer whose can (`_compute`)
             check.unable = bool(known) and not usable
-            check.credentials = [self._budgeted(check, c, rows, now) for c in usable]
+            check.credentials = [self._budgeted(check, c, rows, now) for c in usable or known]
             if not check.credentials:
                 key = check.pools[None] = pool_key(None, check.username, check.request)
                 check.unknown_locked_until = _exhausted_until(
@@ -336,24 +339,32 @@ class VerificationService:
 
     def _compute(self, checks: list[_Check], now: float) -> None:
         """One hop to the HSM to look for every request's code in the windows of its usable
-        credentials (and the same work for unknown users, so they answer like everybody
-        else)."""
+        credentials (and the same work for unknown users and for customers none of whose
+        credentials can answer the request, so they answer like everybody else)."""
         decoy_window = list(range(2 * self.policy.totp_window + 1))
         jobs: list[OtpJob] = []
         signatures: list[OcraJob] = []
+
+        def decoy(check: _Check, credential: CredentialState | None) -> None:
+            """The work of one check, on a seed of nobody's."""
+            check.jobs.append((credential, decoy_window))
+            request = check.request
+            if request.signed:
+                signatures.append(self._decoy_signature(request, decoy_window))
+            else:
+                jobs.append(OtpJob(self._decoy, Algorithm.SHA1, 6, decoy_window, request.code))
+
         for check in checks:
             request = check.request
             locked = check.unknown_locked_until and check.unknown_locked_until > now
             if not check.credentials and not locked:
-                check.jobs.append((None, decoy_window))
-                if request.signed:
-                    signatures.append(self._decoy_signature(request, decoy_window))
-                else:
-                    jobs.append(OtpJob(self._decoy, Algorithm.SHA1, 6, decoy_window, request.code))
+                decoy(check, None)
             for c in check.credentials:
                 if c.locked_until and c.locked_until > now:
                     continue
-                if request.signed:
+                if check.unable:
+                    decoy(check, c)
+                elif request.signed:
                     suite = _suite(c.ocra_suite or "")
                     steps = signing_window(c, suite, now, self.policy)
                     check.jobs.append((c, steps))
@@ -382,6 +393,8 @@ class VerificationService:
         for check in checks:
             position = steps_found if check.request.signed else codes
             check.found = [next(position) for _ in check.jobs]
+            if check.unable:  # a decoy seed's chance match is no match
+                check.found = [f if isinstance(f, HsmError) else None for f in check.found]
 
     def _ask(
         self, operation: str, ask: Callable[[Sequence[J]], list[A]], jobs: Sequence[J]
@@ -430,9 +443,9 @@ class VerificationService:
         for check in checks:
             outcome = check.outcome
             assert outcome is not None  # noqa: S101 - every check is decided
-            if outcome.reason in UNKNOWN_REASONS:
+            if outcome.reason == "unknown_user":
                 buckets[check.pools[None]] = self._unknown_budget.capacity
-            elif outcome.result is Result.ACCEPTED or outcome.reason == "wrong_code":
+            elif outcome.result is Result.ACCEPTED or outcome.reason in WRONG_GUESSES:
                 credential = _decided_credential(check)
                 capacity = self._budget(credential).capacity
                 buckets[check.pools[credential.id]] = capacity
@@ -477,11 +490,11 @@ class VerificationService:
         `locked_now` holds the pools emptied earlier in this batch (pool key -> until)."""
         outcome = check.outcome
         assert outcome is not None  # noqa: S101 - every check is decided
-        if outcome.reason in UNKNOWN_REASONS:
+        if outcome.reason == "unknown_user":
             if earlier := _locked_earlier(locked_now, check.pools[None], None, now):
                 return earlier
             return self._count_unknown(connection, check, outcome, now, locked_now)
-        if outcome.result is not Result.ACCEPTED and outcome.reason != "wrong_code":
+        if outcome.result is not Result.ACCEPTED and outcome.reason not in WRONG_GUESSES:
             return outcome
         credential = _decided_credential(check)
         pool = check.pools[credential.id]
@@ -576,9 +589,10 @@ class VerificationService:
 _UNUSABLE = WrappedSeed(b"", 0, 0)
 SIGNING_REQUIRED = "signing_required"
 """The reason of a plain code for a transfer the relying party wants signed."""
-UNKNOWN_REASONS = frozenset({"unknown_user", "no_signing_seed", "no_code_seed"})
-"""Reasons for a username without a credential that could answer: each is counted in the
-username's stand-in budget, as an unknown one is."""
+WRONG_GUESSES = frozenset({"wrong_code", "no_signing_seed", "no_code_seed"})
+"""Reasons of a guess that spends the credential's budget: a wrong code or response, and
+one sent to a customer whose credentials cannot answer it (no signing seed; an imported
+OCRA-only token asked for a code), which must cost and answer the same."""
 SIGNATURE_RETENTION_SECONDS = 86400.0
 """How long an accepted signature is remembered: far longer than any step it could be
 sent again for (the window and the largest drift are minutes)."""
