@@ -81,7 +81,7 @@ def test_an_import_within_the_limits_is_accepted(spec: SeedImport) -> None:
     [
         "OCRA-1:HOTP-SHA256-8:QA20-T1M",  # the product's own (docs/protocol.md §6)
         "OCRA-1:HOTP-SHA1-6:QA20-T30S",
-        "OCRA-1:HOTP-SHA512-10:QA64-T1H",
+        "OCRA-1:HOTP-SHA512-10:QA64-T5M",
     ],
 )
 def test_a_suite_with_a_time_step_and_a_long_enough_alphanumeric_question_signs(
@@ -101,6 +101,10 @@ def test_a_suite_with_a_time_step_and_a_long_enough_alphanumeric_question_signs(
         ("OCRA-1:HOTP-SHA256-8:QA19-T1M", "at most 19 characters, not the 20 of a transfer"),
         ("OCRA-1:HOTP-SHA256-0:QA20-T1M", "0 digits, not 6 to 10"),
         ("OCRA-1:HOTP-SHA256-5:QA20-T1M", "5 digits, not 6 to 10"),
+        # a response good for hours, and past the day accepted ones are remembered
+        ("OCRA-1:HOTP-SHA256-8:QA20-T6M", "time step is 360 s"),
+        ("OCRA-1:HOTP-SHA256-8:QA20-T1H", "time step is 3600 s"),
+        ("OCRA-1:HOTP-SHA256-8:QA20-T48H", "(T5M at most)"),
     ],
 )
 def test_a_suite_no_transfer_can_be_verified_with_is_refused_by_name(

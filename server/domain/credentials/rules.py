@@ -50,13 +50,19 @@ def check_import(spec: SeedImport) -> None:
         raise InvalidInput("an OTP has 6 to 8 digits")
 
 
+MAX_SIGNING_STEP = 300
+"""The longest OCRA time step a signing token may have, in seconds: with the window of one
+step either side, a response stays good for at most three of them (15 minutes), and the
+server remembers accepted ones far longer than that (a day)."""
+
+
 def check_signing_suite(suite: OcraSuite, question_length: int) -> None:
     """Refuse an imported OCRA key whose suite the server could never verify a transfer
     with. The server asks each transfer's question as `question_length` alphanumeric
     characters at a time step (docs/protocol.md §6), and keeps no OCRA counter, PIN or
-    session information for a credential: the suite must have a time step (T), an
-    alphanumeric question (QA) of at least `question_length` characters, no counter (C),
-    PIN (P) or session (S), and responses of 6 to 10 digits.
+    session information for a credential: the suite must have a time step (T) of at most
+    `MAX_SIGNING_STEP`, an alphanumeric question (QA) of at least `question_length`
+    characters, no counter (C), PIN (P) or session (S), and responses of 6 to 10 digits.
 
     Raises:
         InvalidInput: naming the suite and everything it lacks, in words.
@@ -70,6 +76,11 @@ def check_signing_suite(suite: OcraSuite, question_length: int) -> None:
         lacks.append("it takes session information (S), which a transfer has none of")
     if suite.time_step is None:
         lacks.append("it has no time step (T)")
+    elif suite.time_step > MAX_SIGNING_STEP:
+        lacks.append(
+            f"its time step is {suite.time_step} s: a response must expire within minutes "
+            f"(T{MAX_SIGNING_STEP // 60}M at most)"
+        )
     if suite.question_format is not QuestionFormat.ALPHANUMERIC:
         lacks.append(
             f"its question is {suite.question_format.name.lower()} "

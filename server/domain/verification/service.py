@@ -594,8 +594,9 @@ WRONG_GUESSES = frozenset({"wrong_code", "no_signing_seed", "no_code_seed"})
 one sent to a customer whose credentials cannot answer it (no signing seed; an imported
 OCRA-only token asked for a code), which must cost and answer the same."""
 SIGNATURE_RETENTION_SECONDS = 86400.0
-"""How long an accepted signature is remembered: far longer than any step it could be
-sent again for (the window and the largest drift are minutes)."""
+"""How long an accepted signature is remembered: far longer than it could be accepted
+again (a signing suite's step is at most 5 minutes, `credentials.rules.MAX_SIGNING_STEP`;
+the window is one step either side of at most `max_drift` steps)."""
 
 
 def _unable_reason(request: VerifyRequest) -> str:
