@@ -365,10 +365,10 @@ def test_a_signature_counts_once_on_postgresql(postgres_services: Services) -> N
     assert services.verification.verify(request).reason == "replay"
 
 
-def test_an_imported_ocra_token_signs_and_gives_no_plain_codes(bank: Bank) -> None:
-    """A hardware token imported from a vendor's PSKC file with an OCRA key only (stored as
-    `otp-admin pskc import` stores it: kind `ocra`, the one seed in both columns): its
-    signatures are accepted, and a plain code is never tried against its seed."""
+def _imported_ocra_token(bank: Bank, drift: int = 0) -> tuple[str, bytes]:
+    """A customer with a hardware token imported from a vendor's PSKC file with an OCRA key
+    only, stored as `otp-admin pskc import` stores it (kind `ocra`, the one seed in both
+    columns, the file's TimeDrift in steps): (username, seed)."""
     services = bank.services
     seed = secrets.token_bytes(32)
     bank.secrets_used.add(seed.hex())
@@ -388,6 +388,7 @@ def test_an_imported_ocra_token_signs_and_gives_no_plain_codes(bank: Bank) -> No
                 algorithm="SHA256",
                 digits=8,
                 period=60,
+                drift=drift,
                 ocra_suite=SUITE,
                 ocra_wrapped_seed=stored.blob,
                 ocra_seed_length=stored.length,
@@ -395,8 +396,17 @@ def test_an_imported_ocra_token_signs_and_gives_no_plain_codes(bank: Bank) -> No
                 updated_at=bank.clock(),
             )
         )
-    question = "000000000420" + "00054321"
-    response = oath_ocra(SUITE, seed, question, time_step=int(bank.clock() // 60))
+    return username, seed
+
+
+def _vendor_response(seed: bytes, cents: int, at: float) -> str:
+    return oath_ocra(SUITE, seed, f"{cents:012d}00054321", time_step=int(at // 60))
+
+
+def test_an_imported_ocra_token_signs_and_gives_no_plain_codes(bank: Bank) -> None:
+    """Its signatures are accepted, and a plain code is never tried against its seed."""
+    username, seed = _imported_ocra_token(bank)
+    response = _vendor_response(seed, 420, bank.clock())
     assert bank.verify_transfer(username, response, "4.20", PAYEE)[0] == 200
     # the same 8 digits as a plain code, or a 6-digit code: nothing to compare them with
     for code in (response, "123456"):
@@ -418,3 +428,24 @@ def test_signatures_are_forgotten_a_day_later(bank: Bank) -> None:
     assert kept == ["000000000200" + "00054321"]
     # and the old response is still refused: its step is far outside the window
     assert bank.verify_transfer(signer.username, old, "1.00", PAYEE)[0] == 403
+
+
+def test_an_imported_token_whose_clock_runs_ahead_signs_where_its_file_said(bank: Bank) -> None:
+    """The vendor's file said the token runs 3 steps ahead (TimeDrift): its responses are
+    looked for there; a token without that note, as far ahead, is refused."""
+    username, seed = _imported_ocra_token(bank, drift=3)
+    response = _vendor_response(seed, 500, bank.clock() + 180)
+    assert bank.verify_transfer(username, response, "5.00", PAYEE)[0] == 200
+    other, other_seed = _imported_ocra_token(bank)
+    late = _vendor_response(other_seed, 500, bank.clock() + 180)
+    assert bank.verify_transfer(other, late, "5.00", PAYEE)[0] == 403
+
+
+def test_an_imported_token_teaches_its_drift_with_its_signatures(bank: Bank) -> None:
+    """It has no codes to teach the server its clock: each accepted signature does, one
+    step at a time, as codes do."""
+    username, seed = _imported_ocra_token(bank)
+    for ahead, cents in ((1, 100), (2, 200), (3, 300)):
+        bank.clock.advance(60)
+        response = _vendor_response(seed, cents, bank.clock() + 60 * ahead)
+        assert bank.verify_transfer(username, response, f"{cents // 100}.00", PAYEE)[0] == 200

@@ -227,12 +227,11 @@ def signing_window(
     credential: CredentialState, suite: OcraSuite, now: float, policy: VerifyPolicy
 ) -> list[int]:
     """The OCRA time steps a transfer's response may have been computed at, likeliest
-    first: the token's step as its TOTP drift says (the same clock), then the steps either
-    side, as far as the TOTP window goes."""
+    first: the token's step as its learnt drift says (a TOTP credential's codes and its
+    signatures come from one clock; an imported OCRA token's drift is in its own steps),
+    then the steps either side, as far as the TOTP window goes."""
     assert suite.time_step is not None  # noqa: S101 - only time-based suites sign transfers
-    drift_seconds = (
-        credential.drift * credential.period if credential.kind == CredentialKind.TOTP else 0
-    )
+    drift_seconds = credential.drift * credential.period  # HOTP credentials do not sign
     centre = suite.time_step_at(now + drift_seconds)
     steps = [centre]
     for distance in range(1, policy.totp_window + 1):

@@ -515,7 +515,7 @@ class VerificationService:
                 drift = clamp_drift(step, now, credential.period, self.policy.max_drift)
             request = check.request
             if (
-                store.accept_signature(connection, credential.id, step, request.question, now)
+                self._accept_signature(connection, credential, step, request.question, now)
                 if request.signed
                 else store.accept(connection, credential.id, step, drift, now)
             ):
@@ -534,6 +534,23 @@ class VerificationService:
             now,
             locked_now,
         )
+
+    def _accept_signature(
+        self,
+        connection: Connection,
+        credential: CredentialState,
+        step: int,
+        question: str,
+        now: float,
+    ) -> bool:
+        """Remember a signature once; an imported OCRA token, which has no codes to teach
+        its clock, learns its drift from it."""
+        if not store.accept_signature(connection, credential.id, step, question, now):
+            return False
+        if credential.kind == CredentialKind.OCRA:
+            drift = clamp_drift(step, now, credential.period, self.policy.max_drift)
+            store.learn_drift(connection, credential.id, drift, now)
+        return True
 
     def _count_unknown(
         self,

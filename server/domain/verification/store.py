@@ -167,6 +167,11 @@ _ACCEPT_SIGNATURE = per_dialect(
         .returning(col(SignatureUse.time_step))
     )
 )
+_LEARN_DRIFT = DriverStatement(
+    update(Credential)
+    .where(col(Credential.id) == bindparam("cid"))
+    .values(drift=bindparam("new_drift"), updated_at=bindparam("now"))
+)
 _PRUNE_SIGNATURES = delete(SignatureUse).where(col(SignatureUse.used_at) < bindparam("before"))
 _FORGET_CREDENTIAL = delete(GuessBudgets).where(col(GuessBudgets.key).like(bindparam("prefix")))
 
@@ -257,6 +262,11 @@ def accept_signature(
     credential is active and not locked; True when this call did."""
     params = {"cid": credential_id, "step": time_step, "question": question, "now": now}
     return bool(_ACCEPT_SIGNATURE[connection.dialect.name].rows(connection, params))
+
+
+def learn_drift(connection: Connection, credential_id: int, drift: int, now: float) -> None:
+    """Note how far ahead the credential's clock runs, in its steps."""
+    _LEARN_DRIFT.rowcount(connection, {"cid": credential_id, "new_drift": drift, "now": now})
 
 
 def prune_signatures(connection: Connection, before: float) -> None:
