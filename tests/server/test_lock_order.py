@@ -18,8 +18,10 @@ from typing import Any
 
 import pyotp
 import pytest
+from sqlalchemy import text
 
 from server.domain.credentials.rules import SeedImport
+from server.domain.verification import store
 from server.domain.verification.rules import Outcome, Result, VerifyRequest
 from server.domain.verification.service import VerificationService
 from server.services import Services
@@ -139,3 +141,45 @@ def test_failures_of_one_source_in_opposite_orders_do_not_deadlock(
             connection, ["rp|10.0.0.1", "rp|10.0.0.2"], postgres_services.verification._clock()
         )
     assert counts == {"rp|10.0.0.1": 2, "rp|10.0.0.2": 2}  # every failure counted once
+
+
+def test_pruning_skips_the_rows_a_batch_holds_instead_of_waiting(
+    postgres_services: Services,
+) -> None:
+    """The hourly prune deletes old buckets and signatures outside the lock order: it must
+    never wait for a row a batch holds (which is in use, so not old) while holding others."""
+    services = postgres_services
+    engine = services.db.engine
+    with services.db.transaction() as session:
+        customer = services.customers.add(session, "pruned", "p@example.com", "a password 1")
+        credential = services.credentials.import_seed(
+            session, customer, SeedImport(seed=secrets.token_bytes(20)), "test"
+        )
+        credential_id = credential.id
+    with engine.begin() as connection:
+        for key in ("u:held:anonymous", "u:free:anonymous"):
+            connection.execute(
+                text("INSERT INTO guess_budgets (key, tokens, updated_at) VALUES (:k, 1, 0)"),
+                {"k": key},
+            )
+        for question in ("held", "free"):
+            connection.execute(
+                text("INSERT INTO signature_uses VALUES (:c, 1, :q, 0)"),
+                {"c": credential_id, "q": question},
+            )
+    holder = engine.connect()
+    held = holder.begin()
+    holder.execute(text("SELECT 1 FROM guess_budgets WHERE key = 'u:held:anonymous' FOR UPDATE"))
+    holder.execute(text("SELECT 1 FROM signature_uses WHERE question = 'held' FOR UPDATE"))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting would fail
+            store.prune_budgets(connection, 1000.0)
+            store.prune_signatures(connection, 1000.0)
+    finally:
+        held.rollback()
+        holder.close()
+    with engine.connect() as connection:
+        buckets = set(connection.execute(text("SELECT key FROM guess_budgets")).scalars())
+        questions = set(connection.execute(text("SELECT question FROM signature_uses")).scalars())
+    assert (buckets, questions) == ({"u:held:anonymous"}, {"held"})

@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from hsm import (
     Algorithm,
@@ -214,6 +214,7 @@ class VerificationService:
                     raise
                 log.info("verify.commit_retried", attempt=attempt, **error_facts(exc))
                 time.sleep(_JITTER.uniform(0, COMMIT_BACKOFF_SECONDS * 2**attempt))
+        self._prune_if_due(now)
         decided: Counter[tuple[str, str]] = Counter()
         for check, outcome in zip(checks, outcomes, strict=True):
             self._log_decision(check.request, outcome)
@@ -243,16 +244,24 @@ class VerificationService:
             # the batch's new failures, stored after the buckets (the lock order)
             added = {s: n - stored.get(s, 0) for s, n in failures.items()}
             self._limit.count_many(connection, {s: n for s, n in added.items() if n}, now)
-            if now - self._pruned_at > 3600:  # forget what nobody needs any more, hourly
-                store.prune_budgets(connection, now - self.policy.unknown_user_retention_seconds)
-                store.prune_signatures(connection, now - SIGNATURE_RETENTION_SECONDS)
             self._audit.append_many(
                 connection,
                 [_audit_record(c.request, o) for c, o in zip(checks, outcomes, strict=True)],
             )
-        if now - self._pruned_at > 3600:
-            self._pruned_at = now  # once committed: a rolled-back prune is tried again
         return outcomes
+
+    def _prune_if_due(self, now: float) -> None:
+        """Hourly, in a transaction of its own (outside the batches' lock order), forget
+        buckets and signatures nobody needs any more; a failure waits for the next hour."""
+        if now - self._pruned_at <= 3600:
+            return
+        self._pruned_at = now
+        try:
+            with self._db.engine.begin() as connection:
+                store.prune_budgets(connection, now - self.policy.unknown_user_retention_seconds)
+                store.prune_signatures(connection, now - SIGNATURE_RETENTION_SECONDS)
+        except SQLAlchemyError as exc:
+            log.warning("verify.prune_failed", **error_facts(exc))
 
     def budget_levels(
         self, credential_id: int, kind: str, digits: int

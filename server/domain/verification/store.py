@@ -19,6 +19,7 @@ from sqlalchemy import (
     case,
     delete,
     or_,
+    tuple_,
     update,
 )
 from sqlmodel import col, select
@@ -117,13 +118,23 @@ _REMEMBER = per_dialect(
         .on_conflict_do_update(index_elements=["key"], set_={"last_success": bindparam("now")})
     )
 )
-_PRUNE_BUDGETS = delete(GuessBudgets).where(
+_OLD_BUDGETS = (
     col(GuessBudgets.updated_at) < bindparam("before"),
     or_(
         col(GuessBudgets.last_success).is_(None),
         col(GuessBudgets.last_success) < bindparam("before"),
     ),
 )
+# Pruning takes no lock in the batches' order: on PostgreSQL it skips the rows a batch holds
+# (they are in use, not old) instead of waiting for them while holding others.
+_PRUNE_BUDGETS = {
+    "sqlite": delete(GuessBudgets).where(*_OLD_BUDGETS),
+    "postgresql": delete(GuessBudgets).where(
+        col(GuessBudgets.key).in_(
+            select(col(GuessBudgets.key)).where(*_OLD_BUDGETS).with_for_update(skip_locked=True)
+        )
+    ),
+}
 # The rows a batch may write, locked before it writes any (`lock_in_order`). Only run on
 # PostgreSQL: SQLite's write transaction holds the whole database.
 _LOCK_CREDENTIALS = DriverStatement(
@@ -172,7 +183,25 @@ _LEARN_DRIFT = DriverStatement(
     .where(col(Credential.id) == bindparam("cid"))
     .values(drift=bindparam("new_drift"), updated_at=bindparam("now"))
 )
-_PRUNE_SIGNATURES = delete(SignatureUse).where(col(SignatureUse.used_at) < bindparam("before"))
+_OLD_SIGNATURE = col(SignatureUse.used_at) < bindparam("before")
+_PRUNE_SIGNATURES = {
+    "sqlite": delete(SignatureUse).where(_OLD_SIGNATURE),
+    "postgresql": delete(SignatureUse).where(
+        tuple_(
+            col(SignatureUse.credential_id),
+            col(SignatureUse.time_step),
+            col(SignatureUse.question),
+        ).in_(
+            select(
+                col(SignatureUse.credential_id),
+                col(SignatureUse.time_step),
+                col(SignatureUse.question),
+            )
+            .where(_OLD_SIGNATURE)
+            .with_for_update(skip_locked=True)
+        )
+    ),
+}
 _FORGET_CREDENTIAL = delete(GuessBudgets).where(col(GuessBudgets.key).like(bindparam("prefix")))
 
 
@@ -240,7 +269,7 @@ def remember_context(connection: Connection, key: str, budget: GuessBudget, now:
 
 def prune_budgets(connection: Connection, before: float) -> None:
     """Forget buckets untouched since `before` (full again by then) and old contexts."""
-    connection.execute(_PRUNE_BUDGETS, {"before": before})
+    connection.execute(_PRUNE_BUDGETS[connection.dialect.name], {"before": before})
 
 
 def forget_credential(connection: Connection, credential_id: int) -> None:
@@ -271,4 +300,4 @@ def learn_drift(connection: Connection, credential_id: int, drift: int, now: flo
 
 def prune_signatures(connection: Connection, before: float) -> None:
     """Forget signatures accepted before `before` (no step that old is in any window)."""
-    connection.execute(_PRUNE_SIGNATURES, {"before": before})
+    connection.execute(_PRUNE_SIGNATURES[connection.dialect.name], {"before": before})
