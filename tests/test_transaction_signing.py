@@ -67,6 +67,9 @@ def test_the_suite_is_the_documented_one() -> None:
         ("9999999999.99", 999999999999),
         (Decimal("1250.000"), 125000),  # a value with no fraction of a cent
         (Decimal("12.3"), 1230),
+        ("1250.000000000000000000000000000000", 125000),  # zeros are no fraction of a cent
+        ("0001250." + "0" * 5000, 125000),
+        (Decimal("1.25E+3"), 125000),
     ],
 )
 def test_amounts_in_cents(amount: Decimal | str, cents: int) -> None:
@@ -78,6 +81,10 @@ def test_amounts_in_cents(amount: Decimal | str, cents: int) -> None:
     [
         ("1.001", "at most 2 decimals"),
         (Decimal("0.005"), "at most 2 decimals"),
+        # beyond the 28 digits a decimal context keeps: rounding would sign 1250.00
+        ("1250.0000000000000000000000001", "at most 2 decimals"),
+        ("9999999999.989999999999999999999", "at most 2 decimals"),
+        ("1250." + "0" * 5000 + "1", "at most 2 decimals"),
         ("10000000000.00", "at most 9999999999.99"),
         (MAX_AMOUNT + Decimal("0.01"), "at most 9999999999.99"),
         ("0", "more than 0"),

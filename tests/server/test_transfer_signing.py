@@ -218,6 +218,7 @@ def test_the_seed_of_the_codes_does_not_sign(bank: Bank) -> None:
         ({"amount": 12.5, "currency": "EUR", "payee": PAYEE}, "string"),
         ({"amount": "1,250.00", "currency": "EUR", "payee": PAYEE}, "digits"),
         ({"amount": "1.001", "currency": "EUR", "payee": PAYEE}, "2 decimals"),
+        ({"amount": "1250.0000000000000000000000001", "currency": "EUR", "payee": PAYEE}, "2 dec"),
         ({"amount": "0", "currency": "EUR", "payee": PAYEE}, "more than 0"),
         ({"amount": "1.00", "currency": "USD", "payee": PAYEE}, "signed in EUR"),
         ({"amount": "1.00", "payee": PAYEE}, "transaction.currency"),

@@ -37,7 +37,6 @@ DEFAULT_CURRENCY = "EUR"
 """The currency transfers are signed in unless the bank configures another (with cents)."""
 
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
-_CENT = Decimal("0.01")
 
 
 class TransactionRefused(ValueError):
@@ -65,12 +64,20 @@ def amount_in_cents(amount: Decimal | str) -> int:
         value = amount
     if not value.is_finite():
         raise TransactionRefused(f"an amount is a finite number: {amount}")
-    if not 0 < value <= MAX_AMOUNT:
+    if not 0 < value <= MAX_AMOUNT:  # exact comparisons
         raise TransactionRefused(f"an amount is more than 0 and at most {MAX_AMOUNT}: {amount}")
-    cents = value / _CENT
-    if cents != cents.to_integral_value():
+    # in whole numbers, not in a decimal context that rounds after 28 digits: 1250.00…001
+    # must not become 125000 cents
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # noqa: S101 - a finite number
+    kept = list(digits)
+    while exponent < -2 and kept and kept[-1] == 0:  # 1250.000 is 1250.00
+        kept.pop()
+        exponent += 1
+    if exponent < -2:
         raise TransactionRefused(f"an amount has at most 2 decimals: {amount}")
-    return int(cents)
+    coefficient = int("".join(map(str, kept)) or "0")  # at most 12 digits left here
+    return coefficient * int(10 ** (exponent + 2))  # exponent + 2 >= 0 here
 
 
 def payee_reference(account: str) -> str:
