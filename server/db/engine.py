@@ -62,10 +62,10 @@ def _ping_when_idle(engine: Engine) -> None:
         if idle_since is None or time.monotonic() - idle_since <= IDLE_PING_SECONDS:
             return  # new, or in steady use
         try:
-            dbapi_connection.execute("SELECT 1")
-            # and out of the transaction the ping began: an autocommit engine sets its mode
-            # on the connection next, which psycopg refuses inside one
-            dbapi_connection.rollback()
+            # SQLAlchemy's own ping: one round trip, in autocommit, so no transaction is
+            # left open (an autocommit engine sets its mode on the connection next, which
+            # psycopg refuses inside one)
+            engine.dialect.do_ping(dbapi_connection)
         except Exception as exc:
             raise DisconnectionError("an idle pooled connection is gone") from exc
 
