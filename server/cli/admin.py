@@ -21,6 +21,7 @@ generated (passwords, API keys) is shown once.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import sys
 from typing import Any
@@ -113,10 +114,11 @@ class _Amount(click.ParamType[int]):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        if str(value) == "0":
+        text = str(value)
+        if re.fullmatch(r"0+(\.0+)?", text):  # every transfer above nothing
             return 0
         try:
-            return amount_in_cents(str(value))
+            return amount_in_cents(text)
         except TransactionRefused as exc:
             self.fail(str(exc), param, ctx)
 

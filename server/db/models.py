@@ -184,7 +184,7 @@ class SignatureUse(SQLModel, table=True):
     """A transfer signature that was accepted: the credential, the OCRA time step and the
     question (amount and payee, docs/protocol.md §6). A response counts once: the same
     one again is a replay; another transfer in the same minute has its own question.
-    Rows older than the verification window are pruned."""
+    Rows are pruned a day later, far past any window they could be accepted in again."""
 
     __tablename__ = "signature_uses"
 

@@ -88,7 +88,8 @@ class Signer(Customer):
     def sign(self, amount: str, payee: str, at: float) -> str:
         """The response the token shows for this transfer at `at` (docs/protocol.md §6)."""
         cents = int(Decimal(amount) * 100)
-        question = f"{cents:012d}{re.sub(r'[^0-9]', '', payee)[-8:]}"
+        reference = re.sub(r"[\s-]", "", payee)[-8:]  # the protocol's rule, written again
+        question = f"{cents:012d}{reference}"
         return oath_ocra(SUITE, self.ocra_seed, question, time_step=int(at // 60))
 
 

@@ -164,6 +164,10 @@ def test_a_clients_transfers_above_an_amount_need_a_signature(admin, database_ur
     assert (
         "above 0.50 must be signed" in admin("client", "signing", "branch", "--above", "0.5").stdout
     )
+    assert (
+        "above 0.00 must be signed"
+        in admin("client", "signing", "netbank", "--above", "0.00").stdout
+    )
     assert "plain code approves any" in admin("client", "signing", "netbank", "--never").stdout
     assert thresholds() == {"netbank": None, "branch": 50}
     assert admin("client", "list").stdout.splitlines() == [

@@ -214,7 +214,8 @@ def test_the_seed_of_the_codes_does_not_sign(bank: Bank) -> None:
 @pytest.mark.parametrize(
     ("transaction", "words"),
     [
-        ({"amount": 1250, "currency": "EUR", "payee": PAYEE}, "string"),
+        ({"amount": 1250, "currency": "EUR", "payee": PAYEE}, "binary float"),
+        ({"amount": "1.00", "currency": True, "payee": PAYEE}, "currency is a string"),
         ({"amount": 12.5, "currency": "EUR", "payee": PAYEE}, "string"),
         ({"amount": "1,250.00", "currency": "EUR", "payee": PAYEE}, "digits"),
         ({"amount": "1.001", "currency": "EUR", "payee": PAYEE}, "2 decimals"),
@@ -450,3 +451,8 @@ def test_an_imported_token_teaches_its_drift_with_its_signatures(bank: Bank) -> 
         bank.clock.advance(60)
         response = _vendor_response(seed, cents, bank.clock() + 60 * ahead)
         assert bank.verify_transfer(username, response, f"{cents // 100}.00", PAYEE)[0] == 200
+
+
+def test_a_response_without_the_transfer_it_signs_is_no_request() -> None:
+    with pytest.raises(ValueError, match="give the transfer it signs"):
+        VerifyRequest(username="a", code="", purpose="transfer", client="x", response="12345678")

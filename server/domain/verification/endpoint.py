@@ -222,10 +222,7 @@ def _invalid(problem: str) -> ValidationException:
     message, _, path = problem.partition(" - at `$.")
     if message.startswith("Invalid enum value"):
         message = f"Expected one of: {_PURPOSES}"
-    return ValidationException(
-        detail="Validation failed for POST /api/v1/verify",
-        extra=[{"message": message, "key": path.rstrip("`"), "source": "body"}],
-    )
+    return _field_error(path.rstrip("`"), message)
 
 
 def _is_json(content_type: bytes | None) -> bool:

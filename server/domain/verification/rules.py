@@ -81,6 +81,10 @@ class VerifyRequest:
     """A plain code for a transfer the relying party's policy wants signed: rejected
     without looking at it (`transfers.needs_signature`)."""
 
+    def __post_init__(self) -> None:
+        if self.response and self.transfer is None:
+            raise ValueError("a response signs a transfer: give the transfer it signs")
+
     @property
     def signed(self) -> bool:
         """A transfer signature rather than a code."""

@@ -152,10 +152,13 @@ def transfer_of(transaction: Mapping[str, Any], currency: str = DEFAULT_CURRENCY
         if not isinstance(value, str):
             if value is None:
                 raise TransactionRefused(f"a transfer to sign needs transaction.{name}")
-            raise TransactionRefused(
-                f'transaction.{name} is a string (an amount as "1250.00": a JSON number '
-                "may have been rounded as a binary float)"
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            why = (
+                ' (an amount as "1250.00": a JSON number may have been rounded as a binary float)'
+                if number
+                else ""
             )
+            raise TransactionRefused(f"transaction.{name} is a string{why}")
         values[name] = value
     if values["currency"] != currency:
         raise TransactionRefused(
