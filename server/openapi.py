@@ -33,7 +33,7 @@ class ClosedStructSchemaPlugin(StructSchemaPlugin):
         return schema
 
 
-_KEYWORDS = {"not": "schema_not"}
+_KEYWORDS = {"not": "schema_not", "anyOf": "any_of", "oneOf": "one_of", "allOf": "all_of"}
 """JSON Schema keywords whose name in Litestar's `Schema` is another."""
 
 
@@ -44,6 +44,8 @@ def _schema(written: dict[str, Any]) -> Schema:
     for keyword, value in written.items():
         if keyword == "not":
             value = _schema(value)
+        elif keyword in ("anyOf", "oneOf", "allOf"):
+            value = [_schema(part) for part in value]
         elif keyword == "properties":
             value = {name: _schema(part) for name, part in value.items()}
         elif keyword == "type":

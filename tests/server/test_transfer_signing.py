@@ -249,11 +249,15 @@ def test_a_transfer_that_cannot_be_signed_is_a_bad_request(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"purpose": "login", "response": "12345678"}, "response"),
+        ({"purpose": "login", "response": "12345678"}, "challenge"),  # it answers one
         ({"purpose": "transfer", "response": "12345678", "code": "123456"}, "code"),
         ({"purpose": "transfer"}, "code"),
         ({"purpose": "transfer", "response": "1234"}, "response"),
         ({"purpose": "transfer", "response": "12345678901"}, "response"),
+        ({"purpose": "login", "code": "123456", "challenge": "12345678"}, "challenge"),
+        ({"purpose": "transfer", "response": "12345678", "challenge": "12345678"}, "challenge"),
+        ({"purpose": "login", "response": "12345678", "challenge": "1234567"}, "challenge"),
+        ({"purpose": "login", "response": "12345678", "challenge": "1234abcd"}, "challenge"),
     ],
 )
 def test_code_or_response_one_of_them(bank: Bank, body: dict[str, object], field: str) -> None:
@@ -454,5 +458,48 @@ def test_an_imported_token_teaches_its_drift_with_its_signatures(bank: Bank) -> 
 
 
 def test_a_response_without_the_transfer_it_signs_is_no_request() -> None:
-    with pytest.raises(ValueError, match="give the transfer it signs"):
+    with pytest.raises(ValueError, match="give one of them"):
         VerifyRequest(username="a", code="", purpose="transfer", client="x", response="12345678")
+
+
+def _answer_challenge(
+    bank: Bank, username: str, response: str, challenge: str, purpose: str = "login"
+) -> int:
+    bank.secrets_used.add(response)
+    answer = bank.client.post(
+        "/api/v1/verify",
+        headers=bank.headers(),
+        json={
+            "username": username,
+            "purpose": purpose,
+            "response": response,
+            "challenge": challenge,
+        },
+    )
+    return answer.status_code
+
+
+def test_an_imported_ocra_token_logs_in_by_answering_the_banks_challenge(bank: Bank) -> None:
+    """It gives no codes: the bank shows 8 random digits, the customer types them on the
+    token, and its response answers that challenge once, and no other."""
+    username, seed = _imported_ocra_token(bank)
+    step = int(bank.clock() // 60)
+    response = oath_ocra(SUITE, seed, "48213977", time_step=step)
+    assert _answer_challenge(bank, username, response, "48213978") == 403  # another one
+    assert _answer_challenge(bank, username, response, "48213977") == 200
+    assert _answer_challenge(bank, username, response, "48213977") == 403  # a replay
+    accepted = [e for e in _events(bank, username) if e.result == "accepted"]
+    assert json.loads(accepted[0].details)["signed"] == {"challenge": "48213977"}
+    assert accepted[0].purpose == "login"
+
+
+def test_a_challenge_and_a_transfer_never_stand_for_each_other(bank: Bank) -> None:
+    """The transfer's question is 20 digits, the challenge 8: a response to one is no
+    response to the other, even over the same digits."""
+    signer = bank.add_signer()
+    step = int(bank.clock() // 60)
+    transfer = signer.sign("1250.00", PAYEE, bank.clock())  # question 00000012500000054321
+    assert _answer_challenge(bank, signer.username, transfer, "00054321") == 403
+    login = oath_ocra(SUITE, signer.ocra_seed, "00054321", time_step=step)
+    assert bank.verify_transfer(signer.username, login, "1250.00", PAYEE)[0] == 403
+    assert _answer_challenge(bank, signer.username, login, "00054321", "new_keys") == 200

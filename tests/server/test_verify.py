@@ -330,8 +330,11 @@ def test_openapi_documents_the_verify_api(bank: Bank) -> None:
     }
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body["allOf"][0]["$ref"].endswith("/VerifyBody")
-    assert {"code", "response"} == {
-        field for example in body["examples"] for field in example if field in ("code", "response")
+    assert {"code", "response", "challenge"} == {
+        field
+        for example in body["examples"]
+        for field in example
+        if field in ("code", "response", "challenge")
     }
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/VerifyAnswer"

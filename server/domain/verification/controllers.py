@@ -50,6 +50,15 @@ REQUESTS = [
             },
         },
     ),
+    Example(
+        summary="a token that gives no codes answers the bank's challenge (§6.2)",
+        value={
+            "username": "maria.lopez",
+            "purpose": "login",
+            "response": "60412273",
+            "challenge": "48213977",
+        },
+    ),
 ]
 
 

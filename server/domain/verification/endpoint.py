@@ -171,22 +171,30 @@ class VerifyEndpoint:
 
 
 def _request(data: VerifyBody, client: RelyingParty, currency: str) -> VerifyRequest:
-    """What the service decides on: a code, or a transfer's signature with its question
-    (docs/protocol.md §6); a plain code for a transfer is marked when this client's policy
-    wants it signed."""
+    """What the service decides on: a code, a transfer's signature (docs/protocol.md §6.1)
+    or a response to the bank's challenge (§6.2); a plain code for a transfer is marked
+    when this client's policy wants it signed."""
     transaction = data.transaction or {}
     if (data.code is UNSET) == (data.response is UNSET):
         raise _field_error(
             "code", "send the code the token shows, or a transfer's response: one of them"
         )
     transfer = None
-    if data.response is not UNSET:
-        if data.purpose is not Purpose.TRANSFER:
-            raise _field_error("response", "a response signs a transfer: purpose is transfer")
+    if data.response is UNSET and data.challenge is not UNSET:
+        raise _field_error("challenge", "a challenge goes with the response the token gave to it")
+    if data.response is not UNSET and data.purpose is Purpose.TRANSFER:
+        if data.challenge is not UNSET:
+            raise _field_error(
+                "challenge", "a transfer is signed over its amount and payee, not a challenge"
+            )
         try:
             transfer = transfer_of(transaction, currency)
         except TransactionRefused as exc:  # what no schema says: a 400 in words
             raise InvalidInput(f"this transfer cannot be signed: {exc}") from None
+    elif data.response is not UNSET and data.challenge is UNSET:
+        raise _field_error(
+            "challenge", "a response to anything but a transfer answers the bank's challenge"
+        )
     signing_required = (
         data.purpose is Purpose.TRANSFER
         and data.response is UNSET
@@ -202,6 +210,7 @@ def _request(data: VerifyBody, client: RelyingParty, currency: str) -> VerifyReq
         context=data.context or "",
         authenticated=data.authenticated,
         response=data.response or "",
+        challenge=data.challenge or "",
         transfer=transfer,
         signing_required=signing_required,
     )

@@ -76,14 +76,16 @@ class VerifyRequest:
     response: str = ""
     """A transfer's signature (the OCRA response the token showed), instead of a `code`."""
     transfer: Transfer | None = None
-    """With `response`: the transfer it signs (`transfers.transfer_of`)."""
+    """With `response`: the transfer it signs (`transfers.transfer_of`); or"""
+    challenge: str = ""
+    """with `response` for any other purpose: the 8 digits the bank showed the customer."""
     signing_required: bool = False
     """A plain code for a transfer the relying party's policy wants signed: rejected
     without looking at it (`transfers.needs_signature`)."""
 
     def __post_init__(self) -> None:
-        if self.response and self.transfer is None:
-            raise ValueError("a response signs a transfer: give the transfer it signs")
+        if self.response and (self.transfer is None) == (not self.challenge):
+            raise ValueError("a response answers a transfer or a challenge: give one of them")
 
     @property
     def signed(self) -> bool:
@@ -92,8 +94,10 @@ class VerifyRequest:
 
     @property
     def question(self) -> str:
-        """The OCRA question the response answers (empty for a code)."""
-        return "" if self.transfer is None else self.transfer.question
+        """The OCRA question the response answers: a transfer's 20 digits, or the bank's
+        challenge of 8 (questions of different lengths never give one data input: QA pads
+        with zero bytes, which no digit is); empty for a code."""
+        return self.challenge if self.transfer is None else self.transfer.question
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,10 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
     Attributes:
         username: the bank customer's username.
         purpose: what the code approves.
-        code: the 6 to 8 digits the customer typed; or, for a transfer,
-        response: the signature of the transfer: the token's response over its amount and
-            payee (docs/protocol.md §6).
+        code: the 6 to 8 digits the customer typed; or
+        response: the token's response: for a transfer, over its amount and payee
+            (docs/protocol.md §6.1); for any other purpose, over
+        challenge: the 8 digits the bank showed the customer (§6.2).
         transaction: details of what is approved (amount, destination account, ...); shown
             in the audit trail. A signed transfer names `amount`, `currency`, `payee`.
         source: where the customer is (e.g. the IP address the bank sees); failures are
@@ -78,6 +79,21 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
         ]
         | UnsetType
     ) = UNSET
+    challenge: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                pattern=r"^[0-9]{8}$",
+                description=(
+                    "With `response`, for any purpose but a transfer: the 8 digits the bank "
+                    "showed the customer to type on the token (random for each attempt; "
+                    "docs/protocol.md §6.2)."
+                ),
+                examples=["48213977"],
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     transaction: (
         Annotated[
             dict[Annotated[str, msgspec.Meta(max_length=MAX_TRANSACTION_NAME)], TransactionValue],
@@ -94,10 +110,13 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
     authenticated: bool = False
 
     OPENAPI_ONE_OF: ClassVar[list[dict[str, Any]]] = [
-        {"required": ["code"], "not": {"required": ["response"]}},
+        {
+            "required": ["code"],
+            "not": {"anyOf": [{"required": ["response"]}, {"required": ["challenge"]}]},
+        },
         {
             "required": ["response", "transaction"],
-            "not": {"required": ["code"]},
+            "not": {"anyOf": [{"required": ["code"]}, {"required": ["challenge"]}]},
             "properties": {
                 "purpose": {"const": "transfer"},
                 "transaction": {
@@ -111,9 +130,14 @@ class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
                 },
             },
         },
+        {
+            "required": ["response", "challenge"],
+            "not": {"required": ["code"]},
+            "properties": {"purpose": {"not": {"const": "transfer"}}},
+        },
     ]
-    """For the OpenAPI (`server.openapi`): a code, or a transfer's response with its
-    transaction; never both."""
+    """For the OpenAPI (`server.openapi`): a code; or a transfer's response with its
+    transaction; or, for any other purpose, a response with the challenge it answers."""
 
 
 class VerifyAnswer(msgspec.Struct, omit_defaults=True):

@@ -685,8 +685,10 @@ def _audit_record(request: VerifyRequest, outcome: Outcome) -> AuditRecord:
     details: dict[str, Any] = {}
     if request.transaction:
         details["transaction"] = dict(request.transaction)
-    if request.signed and request.transfer is not None:  # what the customer typed on the token
+    if request.transfer is not None:  # what the customer typed on the token
         details["signed"] = {**request.transfer.audited(), "question": request.question}
+    elif request.signed:
+        details["signed"] = {"challenge": request.challenge}
     if outcome.credential_id:
         details["credential"] = outcome.credential_id
     if outcome.retry_after:
