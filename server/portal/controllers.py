@@ -15,6 +15,7 @@ from server.db.models import Credential, CredentialStatus, Customer, Device
 from server.di import AppServices
 from server.domain.customers.rules import normalise_username
 from server.domain.enrollment.device_id import group
+from server.domain.sessions.rules import login_challenge
 from server.domain.sessions.service import Current
 from server.domain.verification.rules import Result, VerifyRequest
 from server.errors import (
@@ -105,11 +106,13 @@ class PortalController(Controller):
         return redirect
 
     @get("/login/code", sync_to_thread=True)
-    def code_form(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+    def code_form(
+        self, request: Request[Any, Any, Any], services: AppServices
+    ) -> Template | Redirect:
         session = current_session(request)
         if session is None or session.authenticated:
             return to_login(request)
-        return page(request, "code.html", error=None)
+        return page(request, "code.html", error=None, challenge=_challenge(services, session))
 
     @post("/login/code", sync_to_thread=True)
     def code(
@@ -118,14 +121,20 @@ class PortalController(Controller):
         session = current_session(request)  # one waiting longer than CODE_SECONDS ends
         if session is None or session.authenticated:
             return to_login(request)
+        challenge = _challenge(services, session)
+        typed = data.get("code", "").strip()[:10]
+        if challenge and not typed.isdigit():  # a response is digits, or it is no request
+            return page(request, "code.html", 401, error="code.wrong", challenge=challenge)
         outcome = services.verification.verify(
             VerifyRequest(
                 username=session.customer.username,
-                code=data.get("code", "").strip()[:8],
+                code="" if challenge else typed[:8],
                 purpose="login",
                 client=PORTAL_CLIENT,
                 source=client_address(request),
                 authenticated=True,  # after the password: its own budget (design §4)
+                response=typed if challenge else "",
+                challenge=challenge or "",
             )
         )
         if outcome.result is Result.ACCEPTED:
@@ -144,6 +153,7 @@ class PortalController(Controller):
             401,
             error=code_error(outcome.result),
             minutes=minutes_to_wait(outcome.retry_after),
+            challenge=challenge,
         )
 
     @post("/logout", sync_to_thread=True)
@@ -325,6 +335,14 @@ class PortalController(Controller):
             minutes=minutes_to_wait(outcome.retry_after),
             details=details,
         )
+
+
+def _challenge(services: Services, session: Current) -> str | None:
+    """The challenge to show a customer whose tokens give no codes (imported OCRA ones:
+    docs/protocol.md §6.2), or None: the login asks for a code."""
+    if services.credentials.gives_codes(session.customer):
+        return None
+    return login_challenge(services.settings.session_key(), session.public_id)
 
 
 def _sessions_page(

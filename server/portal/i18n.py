@@ -34,6 +34,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Open your token, enter your PIN and type the 6-digit code.",
     ),
     "code.label": ("Código", "Code"),
+    "code.challenge.help": (
+        "Su token no muestra códigos: abra su token, ingrese su PIN, escriba en él este "
+        "desafío de 8 cifras y escriba aquí la respuesta que muestra.",
+        "Your token shows no codes: open your token, enter your PIN, type this 8-digit "
+        "challenge on it and type here the response it shows.",
+    ),
+    "code.challenge.label": ("Respuesta del token", "The token's response"),
     "code.submit": ("Continuar", "Continue"),
     "code.wrong": ("El código no es correcto.", "The code is not correct."),
     "code.locked": (

@@ -93,6 +93,19 @@ class Signer(Customer):
         return oath_ocra(SUITE, self.ocra_seed, question, time_step=int(at // 60))
 
 
+@dataclass(frozen=True)
+class VendorToken:
+    """A customer whose only token is an imported OCRA one (`Bank.add_vendor_token`)."""
+
+    username: str
+    password: str
+    seed: bytes
+
+    def answer(self, question: str, at: float) -> str:
+        """The token's response to `question` at `at`, as python-oath computes it."""
+        return oath_ocra(SUITE, self.seed, question, time_step=int(at // 60))
+
+
 @dataclass
 class Bank:
     """A running app (in-process), its services, a clock, and a relying party key."""
@@ -170,6 +183,41 @@ class Bank:
             credential.ocra_seed_length = stored.length
             session.add(credential)
         return Signer(**vars(customer), ocra_seed=seed)
+
+    def add_vendor_token(self, drift: int = 0) -> VendorToken:
+        """A customer with a hardware token imported from a vendor's PSKC file with an OCRA
+        key only, stored as `otp-admin pskc import` stores it (kind `ocra`, the one seed in
+        both columns, the file's TimeDrift in steps): it gives no codes, only responses."""
+        seed = secrets.token_bytes(32)
+        username, password = f"vendor{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+        self.secrets_used.update({seed.hex(), password})
+        stored = self.services.hsm.import_seed(seed, Algorithm.SHA256)
+        now = self.clock()
+        with self.services.db.transaction() as session:
+            customer = self.services.customers.add(
+                session, username, f"{username}@example.com", password, "Vendor Token"
+            )
+            session.add(
+                Credential(
+                    public_id=f"cred_{secrets.token_hex(10)}",
+                    customer_id=customer.id or 0,
+                    kind=CredentialKind.OCRA,
+                    serial=f"VND-{secrets.token_hex(3)}",
+                    wrapped_seed=stored.blob,
+                    kek_version=stored.kek_version,
+                    seed_length=stored.length,
+                    algorithm="SHA256",
+                    digits=8,
+                    period=60,
+                    drift=drift,
+                    ocra_suite=SUITE,
+                    ocra_wrapped_seed=stored.blob,
+                    ocra_seed_length=stored.length,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return VendorToken(username, password, seed)
 
     def verify_transfer(
         self,

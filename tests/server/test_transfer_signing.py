@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from hsm import Algorithm
-from server.db.models import AuditEvent, Credential, CredentialKind, SignatureUse
+from server.db.models import AuditEvent, SignatureUse
 from server.domain.credentials.rules import SeedImport
 from server.domain.verification.rules import VerifyRequest
 from server.domain.verification.transfers import SUITE, Transfer
@@ -372,37 +372,8 @@ def test_a_signature_counts_once_on_postgresql(postgres_services: Services) -> N
 
 
 def _imported_ocra_token(bank: Bank, drift: int = 0) -> tuple[str, bytes]:
-    """A customer with a hardware token imported from a vendor's PSKC file with an OCRA key
-    only, stored as `otp-admin pskc import` stores it (kind `ocra`, the one seed in both
-    columns, the file's TimeDrift in steps): (username, seed)."""
-    services = bank.services
-    seed = secrets.token_bytes(32)
-    bank.secrets_used.add(seed.hex())
-    stored = services.hsm.import_seed(seed, Algorithm.SHA256)
-    username = f"vendor{secrets.token_hex(3)}"
-    with services.db.transaction() as session:
-        customer = services.customers.add(session, username, "v@example.com", "a password 1")
-        session.add(
-            Credential(
-                public_id=f"cred_{secrets.token_hex(10)}",
-                customer_id=customer.id or 0,
-                kind=CredentialKind.OCRA,
-                serial="VND-1",
-                wrapped_seed=stored.blob,
-                kek_version=stored.kek_version,
-                seed_length=stored.length,
-                algorithm="SHA256",
-                digits=8,
-                period=60,
-                drift=drift,
-                ocra_suite=SUITE,
-                ocra_wrapped_seed=stored.blob,
-                ocra_seed_length=stored.length,
-                created_at=bank.clock(),
-                updated_at=bank.clock(),
-            )
-        )
-    return username, seed
+    token = bank.add_vendor_token(drift)
+    return token.username, token.seed
 
 
 def _vendor_response(seed: bytes, cents: int, at: float) -> str:

@@ -176,6 +176,12 @@ class CredentialService:
         with self._db.reading() as connection:
             return store.has_active(connection, customer.id)
 
+    def gives_codes(self, customer: Customer) -> bool:
+        """True when the customer can type a code; False for one whose only tokens answer
+        challenges (imported OCRA tokens), or who has none."""
+        with self._db.reading() as connection:
+            return store.gives_codes(connection, customer.id)
+
     def token_ability(self, customer: Customer) -> TokenAbility:
         """What the customer's active credentials can do: nothing (none), plain codes, or
         sign transfers (one of them has an OCRA seed)."""

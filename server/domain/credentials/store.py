@@ -102,6 +102,20 @@ def active_ocra_suites(connection: Connection, customer_id: int | None) -> list[
     )
 
 
+def gives_codes(connection: Connection, customer_id: int | None) -> bool:
+    """True when one of the customer's active credentials gives codes (is not an imported
+    OCRA token, which only answers questions)."""
+    return (
+        connection.execute(
+            select(Credential.id)
+            .where(Credential.customer_id == customer_id)
+            .where(Credential.status == CredentialStatus.ACTIVE)
+            .where(Credential.kind != CredentialKind.OCRA)
+        ).first()
+        is not None
+    )
+
+
 def active_ids(session: Session, customer_id: int | None) -> list[str]:
     """The public ids of the customer's active credentials."""
     return list(

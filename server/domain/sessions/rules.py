@@ -6,6 +6,8 @@ docs/design.md §10 says how the parts fit.
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -104,3 +106,16 @@ def user_agent_summary(header: str) -> str:
     if browser and system:
         return f"{browser} · {system}"
     return browser or system or "—"
+
+
+CHALLENGE_DIGITS = 8
+
+
+def login_challenge(key: bytes, session_public_id: str) -> str:
+    """The 8 digits a pending login shows a customer whose token gives no codes, to type on
+    it (docs/protocol.md §6.2): new with each login (each has its own session id),
+    unpredictable without the portal's key, and the same on every page of that login and
+    on every server."""
+    mac = hmac.new(key, f"login-challenge:{session_public_id}".encode(), hashlib.sha256)
+    value = int.from_bytes(mac.digest()[:8], "big") % 10**CHALLENGE_DIGITS
+    return f"{value:0{CHALLENGE_DIGITS}d}"
