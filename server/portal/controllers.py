@@ -15,7 +15,7 @@ from server.db.models import Credential, CredentialStatus, Customer, Device
 from server.di import AppServices
 from server.domain.customers.rules import normalise_username
 from server.domain.enrollment.device_id import group
-from server.domain.sessions.rules import login_challenge
+from server.domain.sessions.rules import challenge_for
 from server.domain.sessions.service import Current
 from server.domain.verification.rules import Result, VerifyRequest
 from server.errors import (
@@ -37,6 +37,7 @@ from server.portal.pages import (
     current_login,
     current_session,
     minutes_to_wait,
+    operation_challenge,
     operation_page,
     page,
     signed_here,
@@ -312,15 +313,23 @@ class PortalController(Controller):
             return operation_page(request, operation, ability, data, refused, 400)
         if signed_here(operation, ability):
             return signing_page(request, services, operation, details)
+        typed = data.get("code", "").strip()[:10]
+        challenge = None
+        if not services.credentials.gives_codes(customer):
+            challenge = operation_challenge(request, operation, data.get("challenge_nonce", ""))
+            if challenge is None or not typed.isdigit():
+                return operation_page(request, operation, ability, details, status_code=400)
         outcome = services.verification.verify(
             VerifyRequest(
                 username=customer.username,
-                code=data.get("code", "").strip()[:8],
+                code="" if challenge else typed[:8],
                 purpose=operation.purpose.value,
                 client=PORTAL_CLIENT,
                 source=client_address(request),
                 transaction=details,
                 authenticated=True,  # a logged-in customer: its own budget (design §4)
+                response=typed if challenge else "",
+                challenge=challenge.digits if challenge else "",
             )
         )
         if outcome.result is Result.ACCEPTED:
@@ -342,7 +351,7 @@ def _challenge(services: Services, session: Current) -> str | None:
     docs/protocol.md §6.2), or None: the login asks for a code."""
     if services.credentials.gives_codes(session.customer):
         return None
-    return login_challenge(services.settings.session_key(), session.public_id)
+    return challenge_for(services.settings.session_key(), "login", session.public_id)
 
 
 def _sessions_page(

@@ -41,6 +41,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "challenge on it and type here the response it shows.",
     ),
     "code.challenge.label": ("Respuesta del token", "The token's response"),
+    "ops.challenge.help": (
+        "Su token no muestra códigos: escriba en él este desafío de 8 cifras y escriba aquí "
+        "la respuesta que muestra.",
+        "Your token shows no codes: type this 8-digit challenge on it and type here the "
+        "response it shows.",
+    ),
     "code.submit": ("Continuar", "Continue"),
     "code.wrong": ("El código no es correcto.", "The code is not correct."),
     "code.locked": (

@@ -4,7 +4,10 @@ of a refused code."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Request
@@ -15,6 +18,7 @@ from litestar.response import Redirect, Template
 
 from server.db.models import Customer
 from server.domain.credentials.rules import TokenAbility
+from server.domain.sessions.rules import challenge_for
 from server.domain.sessions.service import Current
 from server.domain.verification.purposes import Purpose
 from server.domain.verification.rules import Result
@@ -140,6 +144,40 @@ def minutes_to_wait(retry_after: int | None) -> int:
     return max(1, (retry_after or 60) // 60)
 
 
+@dataclass(frozen=True)
+class Challenge:
+    """What an operation's form shows a customer whose token gives no codes: 8 digits to
+    type on it, made from the session, the operation and `nonce` (which the form posts
+    back, so that the answer is checked against the same digits)."""
+
+    nonce: str
+    digits: str
+
+
+_NONCE = re.compile(r"[0-9a-f]{16}")
+
+
+def operation_challenge(
+    request: Request[Any, Any, Any], operation: Operation, nonce: str | None = None
+) -> Challenge | None:
+    """The challenge of `operation`'s form for this session (a new nonce unless one is
+    given), or None: the session's customer types codes, or the nonce posted is none of
+    ours. Each form shows new digits; a response is accepted once (docs/protocol.md §6.2)."""
+    session = current_session(request)
+    if session is None:
+        return None
+    services = services_of(request)
+    if services.credentials.gives_codes(session.customer):
+        return None
+    if nonce is None:
+        nonce = secrets.token_hex(8)
+    elif _NONCE.fullmatch(nonce) is None:
+        return None
+    key = services.settings.session_key()
+    digits = challenge_for(key, "operation", session.public_id, operation.slug, nonce)
+    return Challenge(nonce, digits)
+
+
 def operation_page(
     request: Request[Any, Any, Any],
     operation: Operation,
@@ -149,13 +187,15 @@ def operation_page(
     status_code: int = 200,
 ) -> Template:
     """An operation's form, filled with `values`, saying why `refused` was refused. A
-    transfer's form says whether the token signs it or a code approves it."""
+    transfer's form says whether the token signs it or a code approves it; the form of a
+    customer whose token gives no codes shows a challenge to answer instead."""
     error = None
     if refused is not None:
         lang = language(request)
         t = translator(lang)
         raw = (values or {}).get(refused.name)
         error = t(refused.refusal(raw), field=t(refused.label), maximum=amount(MAX_CENTS, lang))
+    signs = signed_here(operation, ability)
     return page(
         request,
         "operation.html",
@@ -164,7 +204,8 @@ def operation_page(
         values=values or {},
         error=error,
         has_token=ability is not TokenAbility.NONE,
-        signs=signed_here(operation, ability),
+        signs=signs,
+        challenge=None if signs else operation_challenge(request, operation),
     )
 
 

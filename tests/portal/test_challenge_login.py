@@ -85,3 +85,46 @@ def test_a_token_that_gives_codes_is_asked_for_a_code(bank: Bank) -> None:
     )
     page = bank.client.get("/portal/login/code").text
     assert 'id="challenge"' not in page and "código de 6 dígitos" in page
+
+
+def _logged_in(bank: Bank) -> VendorToken:
+    token = bank.add_vendor_token()
+    page = _password_step(bank, token)
+    assert _answer(bank, page, token.answer(_challenge_on(page), bank.clock()))[1] == "/portal/"
+    return token
+
+
+def _approve(bank: Bank, form: str, response: str, **fields: str) -> tuple[int, str]:
+    bank.secrets_used.add(response)
+    nonce = re.search(r'name="challenge_nonce" value="([0-9a-f]+)"', form)
+    assert nonce, form[-1500:]
+    data = {
+        "month": "2026-06",
+        "code": response,
+        "challenge_nonce": nonce.group(1),
+        "_csrf_token": csrf_of(form),
+        **fields,
+    }
+    answer = bank.client.post("/portal/operations/statement", data=data)
+    return answer.status_code, answer.text
+
+
+def test_an_operation_is_approved_by_answering_its_own_challenge_once(bank: Bank) -> None:
+    token = _logged_in(bank)
+    form = bank.client.get("/portal/operations/statement").text
+    challenge = _challenge_on(form)
+    assert _challenge_on(bank.client.get("/portal/operations/statement").text) != challenge
+    response = token.answer(challenge, bank.clock())
+    status, page = _approve(bank, form, response)
+    assert status == 200 and 'id="reference"' in page
+    assert _approve(bank, form, response)[0] == 403  # the same form's answer again
+
+
+def test_an_operations_challenge_cannot_be_chosen_by_the_browser(bank: Bank) -> None:
+    token = _logged_in(bank)
+    form = bank.client.get("/portal/operations/statement").text
+    response = token.answer(_challenge_on(form), bank.clock())
+    status, _ = _approve(bank, form, response, challenge_nonce="not-a-nonce")
+    assert status == 400
+    other_nonce = "0123456789abcdef"  # another form's digits: the response is for these
+    assert _approve(bank, form, response, challenge_nonce=other_nonce)[0] == 403

@@ -111,11 +111,13 @@ def user_agent_summary(header: str) -> str:
 CHALLENGE_DIGITS = 8
 
 
-def login_challenge(key: bytes, session_public_id: str) -> str:
-    """The 8 digits a pending login shows a customer whose token gives no codes, to type on
-    it (docs/protocol.md §6.2): new with each login (each has its own session id),
-    unpredictable without the portal's key, and the same on every page of that login and
-    on every server."""
-    mac = hmac.new(key, f"login-challenge:{session_public_id}".encode(), hashlib.sha256)
+def challenge_for(key: bytes, *context: str) -> str:
+    """The 8 digits shown to a customer whose token gives no codes, to type on it (docs/
+    protocol.md §6.2), for `context`: a pending login ("login", its session id), or an
+    operation ("operation", the session id, the operation, a nonce of the form's). The
+    same context gives the same digits on every server; nobody without the portal's key
+    can tell which digits a context gives."""
+    message = "\x00".join(("challenge", *context)).encode()
+    mac = hmac.new(key, message, hashlib.sha256)
     value = int.from_bytes(mac.digest()[:8], "big") % 10**CHALLENGE_DIGITS
     return f"{value:0{CHALLENGE_DIGITS}d}"
