@@ -23,8 +23,9 @@ from server.app import create_app
 from server.db.migrate import upgrade
 from server.db.models import AuditEvent
 from server.domain.credentials.rules import SeedImport
+from server.domain.verification import store
 from server.domain.verification.purposes import Purpose
-from server.domain.verification.rules import YEAR, guess_budget, success_per_year
+from server.domain.verification.rules import YEAR, GuessBudget, guess_budget, success_per_year
 from server.services import Services
 from tests.conftest import SoftHsmTokens
 from tests.server.conftest import Bank, Customer, fast_settings, make_client_key
@@ -173,3 +174,20 @@ def test_two_processes_on_postgres_share_one_budget(
         answers = [verify((first, second)[i % 2], wrong) for i in range(8)]
         assert answers == ["rejected"] * 4 + ["locked"] * 4
         assert verify(first, totp.now()) == verify(second, totp.now()) == "locked"
+
+
+@pytest.mark.parametrize("on", ["sqlite", "postgresql"])
+def test_a_batch_decided_a_moment_earlier_spends_exactly_one_guess(
+    on: str, bank: Bank, postgres_services: Services
+) -> None:
+    """Two servers' batches commit in any order: one prepared at 999.0 may spend after one
+    prepared at 1000.0. It takes one guess, not one and the refill of a negative time (a
+    bucket of 5 then locked after 4 wrong guesses, not 5), and leaves the bucket's time
+    where the later one put it."""
+    services = bank.services if on == "sqlite" else postgres_services
+    budget = GuessBudget(5.0, 1 / 3600)
+    with services.db.engine.begin() as connection:
+        assert store.spend(connection, "u:race:anonymous", budget, 1000.0) == 4.0
+        assert store.spend(connection, "u:race:anonymous", budget, 999.0) == 3.0
+        later = store.spend(connection, "u:race:anonymous", budget, 1000.5)
+    assert later == pytest.approx(2.0 + 0.5 / 3600)

@@ -86,10 +86,19 @@ _LOAD_BUDGETS = DriverStatement(
 
 
 def _refilled() -> Any:
-    """The bucket's level now, in SQL (both dialects): refilled since its last write, capped."""
-    since: Any = bindparam("now") - col(GuessBudgets.updated_at)
+    """The bucket's level now, in SQL (both dialects): refilled since its last write, capped.
+    A batch prepared a moment before the last write (another server's, committed first)
+    refills nothing: a negative time would take a fraction of a guess with it."""
+    updated = col(GuessBudgets.updated_at)
+    since: Any = case((bindparam("now") > updated, bindparam("now") - updated), else_=0.0)
     grown = col(GuessBudgets.tokens) + since * bindparam("rate")
     return case((grown >= bindparam("cap"), bindparam("cap")), else_=grown)
+
+
+def _latest() -> Any:
+    """The bucket's new time: `now`, or the later time another batch wrote."""
+    updated = col(GuessBudgets.updated_at)
+    return case((updated > bindparam("now"), updated), else_=bindparam("now"))
 
 
 # One guess spent, atomically: a missing bucket is made full with one taken; an existing one
@@ -100,7 +109,7 @@ _SPEND = per_dialect(
         .values(key=bindparam("key"), tokens=bindparam("cap") - 1, updated_at=bindparam("now"))
         .on_conflict_do_update(
             index_elements=["key"],
-            set_={"tokens": _refilled() - 1, "updated_at": bindparam("now")},
+            set_={"tokens": _refilled() - 1, "updated_at": _latest()},
             where=_refilled() >= WHOLE,
         )
         .returning(col(GuessBudgets.tokens))
