@@ -224,11 +224,15 @@ def window_counters(
     if credential.kind == CredentialKind.HOTP:
         first = credential.last_step + 1
         return list(range(first, first + policy.hotp_look_ahead))
-    centre = totp_counter(now, credential.period) + credential.drift
-    counters = [centre]
-    for distance in range(1, policy.totp_window + 1):
-        counters += [centre - distance, centre + distance]
-    return counters
+    return _around(totp_counter(now, credential.period) + credential.drift, policy.totp_window)
+
+
+def _around(centre: int, window: int) -> list[int]:
+    """`centre`, then one step either side of it, and so on as far as `window`."""
+    steps = [centre]
+    for distance in range(1, window + 1):
+        steps += [centre - distance, centre + distance]
+    return steps
 
 
 def signing_window(
@@ -240,11 +244,7 @@ def signing_window(
     then the steps either side, as far as the TOTP window goes."""
     assert suite.time_step is not None  # noqa: S101 - only time-based suites sign transfers
     drift_seconds = credential.drift * credential.period  # HOTP credentials do not sign
-    centre = suite.time_step_at(now + drift_seconds)
-    steps = [centre]
-    for distance in range(1, policy.totp_window + 1):
-        steps += [centre - distance, centre + distance]
-    return steps
+    return _around(suite.time_step_at(now + drift_seconds), policy.totp_window)
 
 
 def wrapped(credential: Credential | CredentialState) -> WrappedSeed:

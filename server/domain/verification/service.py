@@ -140,8 +140,7 @@ class VerificationService:
         self._clock = clock
         self.policy = policy
         self._metrics = metrics
-        self._decoy_seed: WrappedSeed | None = None
-        self._decoy_ocra_seed: WrappedSeed | None = None
+        self._decoy_seeds: dict[Algorithm, WrappedSeed] = {}
         self._pruned_at = 0.0
         self._limit = FailureLimit(policy.source_failure_limit, policy.source_window_seconds)
 
@@ -359,9 +358,12 @@ class VerificationService:
             check.jobs.append((credential, decoy_window))
             request = check.request
             if request.signed:
-                signatures.append(self._decoy_signature(request, decoy_window))
+                suite = _suite(SUITE)
+                seed = self._decoy(suite.algorithm)
+                signatures.append(_signature_job(seed, suite, decoy_window, request))
             else:
-                jobs.append(OtpJob(self._decoy, Algorithm.SHA1, 6, decoy_window, request.code))
+                seed = self._decoy(Algorithm.SHA1)
+                jobs.append(OtpJob(seed, Algorithm.SHA1, 6, decoy_window, request.code))
 
         for check in checks:
             request = check.request
@@ -423,25 +425,16 @@ class VerificationService:
         self._metrics.hsm_operations.labels(operation, "ok").inc(len(answers) - errors)
         return answers
 
-    def _decoy_signature(self, request: VerifyRequest, steps: list[int]) -> OcraJob:
-        """The work of a signature check, on a seed of nobody's (see `_decoy`)."""
-        suite = _suite(SUITE)
-        if self._decoy_ocra_seed is None:
+    def _decoy(self, algorithm: Algorithm) -> WrappedSeed:
+        """A seed of nobody's for `algorithm`, made once: unknown users cost the HSM what a
+        real check costs."""
+        seed = self._decoy_seeds.get(algorithm)
+        if seed is None:
             try:
-                self._decoy_ocra_seed = self._hsm.generate_seed(suite.algorithm)
-            except HsmError:
-                return _signature_job(_UNUSABLE, suite, steps, request)
-        return _signature_job(self._decoy_ocra_seed, suite, steps, request)
-
-    @property
-    def _decoy(self) -> WrappedSeed:
-        """A seed of nobody's: unknown users cost the HSM what a real check costs."""
-        if self._decoy_seed is None:
-            try:
-                self._decoy_seed = self._hsm.generate_seed(Algorithm.SHA1)
+                seed = self._decoy_seeds[algorithm] = self._hsm.generate_seed(algorithm)
             except HsmError:
                 return _UNUSABLE  # the batch's HSM call fails anyway: the HSM is away
-        return self._decoy_seed
+        return seed
 
     def _rows_written(self, checks: list[_Check]) -> tuple[list[int], dict[str, float]]:
         """What `_apply` may write for these decided checks: the credentials an acceptance

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    and_,
     bindparam,
     case,
     delete,
@@ -127,23 +128,30 @@ _REMEMBER = per_dialect(
         .on_conflict_do_update(index_elements=["key"], set_={"last_success": bindparam("now")})
     )
 )
-_OLD_BUDGETS = (
-    col(GuessBudgets.updated_at) < bindparam("before"),
-    or_(
-        col(GuessBudgets.last_success).is_(None),
-        col(GuessBudgets.last_success) < bindparam("before"),
+
+
+def _pruning(keys: tuple[Any, ...], old: Any) -> dict[str, Any]:
+    """A DELETE of the rows `old` selects, by dialect. Pruning takes no lock in the batches'
+    order: on PostgreSQL it skips the rows a batch holds (in use, so not old) instead of
+    waiting for them while holding others."""
+    table = keys[0].table
+    skipping = select(*keys).where(old).with_for_update(skip_locked=True)
+    return {
+        "sqlite": delete(table).where(old),
+        "postgresql": delete(table).where(tuple_(*keys).in_(skipping)),
+    }
+
+
+_PRUNE_BUDGETS = _pruning(
+    (col(GuessBudgets.key),),
+    and_(
+        col(GuessBudgets.updated_at) < bindparam("before"),
+        or_(
+            col(GuessBudgets.last_success).is_(None),
+            col(GuessBudgets.last_success) < bindparam("before"),
+        ),
     ),
 )
-# Pruning takes no lock in the batches' order: on PostgreSQL it skips the rows a batch holds
-# (they are in use, not old) instead of waiting for them while holding others.
-_PRUNE_BUDGETS = {
-    "sqlite": delete(GuessBudgets).where(*_OLD_BUDGETS),
-    "postgresql": delete(GuessBudgets).where(
-        col(GuessBudgets.key).in_(
-            select(col(GuessBudgets.key)).where(*_OLD_BUDGETS).with_for_update(skip_locked=True)
-        )
-    ),
-}
 # The rows a batch may write, locked before it writes any (`lock_in_order`). Only run on
 # PostgreSQL: SQLite's write transaction holds the whole database.
 _LOCK_CREDENTIALS = DriverStatement(
@@ -192,25 +200,14 @@ _LEARN_DRIFT = DriverStatement(
     .where(col(Credential.id) == bindparam("cid"))
     .values(drift=bindparam("new_drift"), updated_at=bindparam("now"))
 )
-_OLD_SIGNATURE = col(SignatureUse.used_at) < bindparam("before")
-_PRUNE_SIGNATURES = {
-    "sqlite": delete(SignatureUse).where(_OLD_SIGNATURE),
-    "postgresql": delete(SignatureUse).where(
-        tuple_(
-            col(SignatureUse.credential_id),
-            col(SignatureUse.time_step),
-            col(SignatureUse.question),
-        ).in_(
-            select(
-                col(SignatureUse.credential_id),
-                col(SignatureUse.time_step),
-                col(SignatureUse.question),
-            )
-            .where(_OLD_SIGNATURE)
-            .with_for_update(skip_locked=True)
-        )
+_PRUNE_SIGNATURES = _pruning(
+    (
+        col(SignatureUse.credential_id),
+        col(SignatureUse.time_step),
+        col(SignatureUse.question),
     ),
-}
+    col(SignatureUse.used_at) < bindparam("before"),
+)
 _FORGET_CREDENTIAL = delete(GuessBudgets).where(col(GuessBudgets.key).like(bindparam("prefix")))
 
 
