@@ -45,6 +45,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pkcs11
@@ -508,22 +509,11 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
             attacker.mechanism = seeds.mechanism_of(session, version)
             value, blob = attacker.scratch_blob(kek)
             for guarantee, attack in _PER_KEK:
-                try:
-                    detail = attack(attacker, kek, value, blob)
-                except _Refused as exc:
-                    said = str(exc) if guarantee in _CHECKS else f"refused: {exc}"
-                    attempts.append(Attempt(guarantee, label, True, said))
-                except _Inconclusive as exc:
-                    attempts.append(_inconclusive(guarantee, label, str(exc)))
-                except p11e.PKCS11Error as exc:  # a set-up step of the attempt failed
-                    attempts.append(_inconclusive(guarantee, label, f"set-up: {_ckr(exc)}"))
-                else:
-                    attempts.append(Attempt(guarantee, label, False, detail))
-                finally:
-                    attacker.cleanup()
+                run = partial(attack, attacker, kek, value, blob)
+                attempts.append(_attempt(guarantee, label, attacker, run))
         attempts.extend(_long_term_keys(session, keys, direct))
-        attempts.append(_token_attempt("user-trusted-key", attacker, _user_trusted_key))
-        attacker.cleanup()
+        run = partial(_user_trusted_key, attacker)
+        attempts.append(_attempt("user-trusted-key", "token", attacker, run))
         attempts.append(_key_store(session))
         attempts.append(_no_stray_kek(session, keys, direct))
     finally:
@@ -531,19 +521,24 @@ def prove(session: pkcs11.Session, keys: KeyRing, seeds: SeedStore) -> Extractio
     return ExtractionProof(tuple(attempts))
 
 
-def _token_attempt(
-    guarantee: str, attacker: _Attacker, attack: Callable[[_Attacker], str]
+def _attempt(
+    guarantee: str, subject: str, attacker: _Attacker, attack: Callable[[], str]
 ) -> Attempt:
-    """An attempt that concerns the token rather than one KEK."""
+    """What one attempt on `subject` (a KEK's label, or "token") came to: refused (in the
+    check's own words for `_CHECKS`), inconclusive, or done; the attacker's objects are
+    destroyed whatever happened."""
     try:
-        detail = attack(attacker)
+        detail = attack()
     except _Refused as exc:
-        return Attempt(guarantee, "token", True, f"refused: {exc}")
+        said = str(exc) if guarantee in _CHECKS else f"refused: {exc}"
+        return Attempt(guarantee, subject, True, said)
     except _Inconclusive as exc:
-        return _inconclusive(guarantee, "token", str(exc))
-    except p11e.PKCS11Error as exc:
-        return _inconclusive(guarantee, "token", f"set-up: {_ckr(exc)}")
-    return Attempt(guarantee, "token", False, detail)
+        return _inconclusive(guarantee, subject, str(exc))
+    except p11e.PKCS11Error as exc:  # a set-up step of the attempt failed
+        return _inconclusive(guarantee, subject, f"set-up: {_ckr(exc)}")
+    finally:
+        attacker.cleanup()
+    return Attempt(guarantee, subject, False, detail)
 
 
 _OWN_TRUSTED: Template = {

@@ -245,11 +245,6 @@ class KeyRing:
             return vetted[-1]
         return versions[-1] if purpose is KeyPurpose.SEED_WRAPPING else versions[0]
 
-    def vetted(self, purpose: KeyPurpose, version: int) -> bool:
-        """Whether key `version` of `purpose` reads back as it must and is alone under its
-        label."""
-        return (purpose, version) in self._vetted
-
     def get(self, purpose: KeyPurpose, version: int | None = None) -> Any:
         """The handle of a key (the current version when `version` is None)."""
         if version is None:
