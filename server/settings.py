@@ -33,6 +33,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OTP_", extra="ignore")
     _pin_from_fd: str | None = PrivateAttr(default=None)
+    _session_key: bytes | None = PrivateAttr(default=None)
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -234,7 +235,13 @@ class Settings(BaseSettings):
         )
 
     def session_key(self) -> bytes:
-        """The 32-byte portal session key (created, mode 0600, if the file is missing)."""
+        """The 32-byte portal session key (created, mode 0600, if the file is missing), read
+        once: the portal's challenges ask for it on every such page."""
+        if self._session_key is None:
+            self._session_key = self._read_session_key()
+        return self._session_key
+
+    def _read_session_key(self) -> bytes:
         if self.session_secret is not None:
             return bytes.fromhex(self.session_secret.get_secret_value())
         path = self.session_secret_file

@@ -289,7 +289,7 @@ class PortalController(Controller):
         operation = OPERATIONS.get(slug)
         if operation is None:
             raise NotFoundException()
-        return operation_page(request, operation, services.credentials.token_ability(customer))
+        return operation_page(request, operation, services.credentials.tokens(customer))
 
     @post("/operations/{slug:str}", sync_to_thread=True)
     def approve(
@@ -307,18 +307,18 @@ class PortalController(Controller):
         operation = OPERATIONS.get(slug)
         if operation is None:
             raise NotFoundException()
-        ability = services.credentials.token_ability(customer)
+        tokens = services.credentials.tokens(customer)
         details, refused = operation.read(data)
         if refused is not None:
-            return operation_page(request, operation, ability, data, refused, 400)
-        if signed_here(operation, ability):
+            return operation_page(request, operation, tokens, data, refused, 400)
+        if signed_here(operation, tokens.ability):
             return signing_page(request, services, operation, details)
         typed = data.get("code", "").strip()[:10]
         challenge = None
-        if not services.credentials.gives_codes(customer):
+        if not tokens.gives_codes:
             challenge = operation_challenge(request, operation, data.get("challenge_nonce", ""))
             if challenge is None or not typed.isdigit():
-                return operation_page(request, operation, ability, details, status_code=400)
+                return operation_page(request, operation, tokens, details, status_code=400)
         outcome = services.verification.verify(
             VerifyRequest(
                 username=customer.username,
@@ -349,7 +349,7 @@ class PortalController(Controller):
 def _challenge(services: Services, session: Current) -> str | None:
     """The challenge to show a customer whose tokens give no codes (imported OCRA ones:
     docs/protocol.md §6.2), or None: the login asks for a code."""
-    if services.credentials.gives_codes(session.customer):
+    if services.credentials.tokens(session.customer).gives_codes:
         return None
     return challenge_for(services.settings.session_key(), "login", session.public_id)
 

@@ -17,7 +17,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from server.db.models import Customer
-from server.domain.credentials.rules import TokenAbility
+from server.domain.credentials.rules import CustomerTokens, TokenAbility
 from server.domain.sessions.rules import challenge_for
 from server.domain.sessions.service import Current
 from server.domain.verification.purposes import Purpose
@@ -160,20 +160,18 @@ _NONCE = re.compile(r"[0-9a-f]{16}")
 def operation_challenge(
     request: Request[Any, Any, Any], operation: Operation, nonce: str | None = None
 ) -> Challenge | None:
-    """The challenge of `operation`'s form for this session (a new nonce unless one is
-    given), or None: the session's customer types codes, or the nonce posted is none of
-    ours. Each form shows new digits; a response is accepted once (docs/protocol.md §6.2)."""
+    """The challenge of `operation`'s form for this session, for a customer whose tokens
+    give no codes (a new nonce unless one is given), or None: no session, or the nonce
+    posted is none of ours. Each form shows new digits; a response is accepted once
+    (docs/protocol.md §6.2)."""
     session = current_session(request)
     if session is None:
-        return None
-    services = services_of(request)
-    if services.credentials.gives_codes(session.customer):
         return None
     if nonce is None:
         nonce = secrets.token_hex(8)
     elif _NONCE.fullmatch(nonce) is None:
         return None
-    key = services.settings.session_key()
+    key = services_of(request).settings.session_key()
     digits = challenge_for(key, "operation", session.public_id, operation.slug, nonce)
     return Challenge(nonce, digits)
 
@@ -181,7 +179,7 @@ def operation_challenge(
 def operation_page(
     request: Request[Any, Any, Any],
     operation: Operation,
-    ability: TokenAbility,
+    tokens: CustomerTokens,
     values: Mapping[str, str] | None = None,
     refused: Field | None = None,
     status_code: int = 200,
@@ -195,7 +193,8 @@ def operation_page(
         t = translator(lang)
         raw = (values or {}).get(refused.name)
         error = t(refused.refusal(raw), field=t(refused.label), maximum=amount(MAX_CENTS, lang))
-    signs = signed_here(operation, ability)
+    signs = signed_here(operation, tokens.ability)
+    challenged = not (signs or tokens.gives_codes or tokens.ability is TokenAbility.NONE)
     return page(
         request,
         "operation.html",
@@ -203,9 +202,9 @@ def operation_page(
         operation=operation,
         values=values or {},
         error=error,
-        has_token=ability is not TokenAbility.NONE,
+        has_token=tokens.ability is not TokenAbility.NONE,
         signs=signs,
-        challenge=None if signs else operation_challenge(request, operation),
+        challenge=operation_challenge(request, operation) if challenged else None,
     )
 
 

@@ -147,12 +147,12 @@ class TransferSigningController(Controller):
         if customer is None:
             return to_login(request)
         operation = OPERATIONS["transfer"]
-        ability = services.credentials.token_ability(customer)
+        tokens = services.credentials.tokens(customer)
         details, refused = operation.read(data)  # the hidden fields, checked as the form
         if refused is not None:
-            return operation_page(request, operation, ability, data, refused, 400)
-        if not signed_here(operation, ability):  # the token was replaced meanwhile
-            return operation_page(request, operation, ability, details, status_code=409)
+            return operation_page(request, operation, tokens, data, refused, 400)
+        if not signed_here(operation, tokens.ability):  # the token was replaced meanwhile
+            return operation_page(request, operation, tokens, details, status_code=409)
         response = data.get("response", "").strip()
         if _RESPONSE.fullmatch(response) is None:
             return signing_page(request, services, operation, details, 400, "sign.response.bad")

@@ -223,6 +223,24 @@ def ability_of(ocra_suites: Sequence[str | None]) -> TokenAbility:
     return TokenAbility.CODES
 
 
+@dataclass(frozen=True)
+class CustomerTokens:
+    """What a customer's active credentials let the portal ask for."""
+
+    ability: TokenAbility
+    gives_codes: bool
+    """One of them shows codes (any but an imported OCRA token, which only answers)."""
+
+
+def tokens_of(active: Sequence[tuple[str, str | None]]) -> CustomerTokens:
+    """The tokens of a customer whose active credentials are `active`: (kind, OCRA suite
+    or None) each."""
+    return CustomerTokens(
+        ability_of([suite for _, suite in active]),
+        any(kind != CredentialKind.OCRA for kind, _ in active),
+    )
+
+
 def owned_by(public_key: bytes, token_point: bytes) -> bool:
     """Whether the device key a credential was provisioned to is the key that signed a
     token's request (compared in constant time)."""

@@ -22,10 +22,9 @@ from server.db.models import Credential, CredentialKind, CredentialStatus, Custo
 from server.domain.audit.service import AuditLog
 from server.domain.credentials import store
 from server.domain.credentials.rules import (
+    CustomerTokens,
     OfficerAction,
     SeedImport,
-    TokenAbility,
-    ability_of,
     check_import,
     clear_lockout,
     first_last_step,
@@ -37,6 +36,7 @@ from server.domain.credentials.rules import (
     resynchronise,
     stop,
     stop_action,
+    tokens_of,
 )
 from server.domain.customers.rules import normalise_username
 from server.domain.verification import store as guesses
@@ -176,17 +176,11 @@ class CredentialService:
         with self._db.reading() as connection:
             return store.has_active(connection, customer.id)
 
-    def gives_codes(self, customer: Customer) -> bool:
-        """True when the customer can type a code; False for one whose only tokens answer
-        challenges (imported OCRA tokens), or who has none."""
+    def tokens(self, customer: Customer) -> CustomerTokens:
+        """What the customer's active credentials can do: sign transfers (one has an OCRA
+        seed), give codes (one is not an imported OCRA token), or nothing; one read."""
         with self._db.reading() as connection:
-            return store.gives_codes(connection, customer.id)
-
-    def token_ability(self, customer: Customer) -> TokenAbility:
-        """What the customer's active credentials can do: nothing (none), plain codes, or
-        sign transfers (one of them has an OCRA seed)."""
-        with self._db.reading() as connection:
-            return ability_of(store.active_ocra_suites(connection, customer.id))
+            return tokens_of(store.active_tokens(connection, customer.id))
 
     def delete_by_token(self, token_point: bytes, public_id: str) -> None:
         """Retire a credential on behalf of the token it was provisioned to (`token_point`:

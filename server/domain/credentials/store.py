@@ -88,32 +88,15 @@ def has_active(connection: Connection, customer_id: int | None) -> bool:
     )
 
 
-def active_ocra_suites(connection: Connection, customer_id: int | None) -> list[str | None]:
-    """The OCRA suite of each of the customer's active credentials (None: it has no OCRA
-    seed)."""
-    return list(
-        connection.execute(
-            select(Credential.ocra_suite)
-            .where(Credential.customer_id == customer_id)
-            .where(Credential.status == CredentialStatus.ACTIVE)
-        )
-        .scalars()
-        .all()
+def active_tokens(connection: Connection, customer_id: int | None) -> list[tuple[str, str | None]]:
+    """The kind and OCRA suite (None: no OCRA seed) of each of the customer's active
+    credentials."""
+    rows = connection.execute(
+        select(Credential.kind, Credential.ocra_suite)
+        .where(Credential.customer_id == customer_id)
+        .where(Credential.status == CredentialStatus.ACTIVE)
     )
-
-
-def gives_codes(connection: Connection, customer_id: int | None) -> bool:
-    """True when one of the customer's active credentials gives codes (is not an imported
-    OCRA token, which only answers questions)."""
-    return (
-        connection.execute(
-            select(Credential.id)
-            .where(Credential.customer_id == customer_id)
-            .where(Credential.status == CredentialStatus.ACTIVE)
-            .where(Credential.kind != CredentialKind.OCRA)
-        ).first()
-        is not None
-    )
+    return [(kind, suite) for kind, suite in rows]
 
 
 def active_ids(session: Session, customer_id: int | None) -> list[str]:
