@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from benchmarks.scratch_token import scratch_token
+from benchmarks.scratch_token import scratch_token, server_env
 from hsm import Hsm
 from server.db.migrate import upgrade
 
@@ -125,10 +125,8 @@ def run(seconds: float = 1.0) -> list[str]:
         hsm.ensure_keys()
         hsm.close()
         env = {
-            **token.env,
+            **server_env(token),
             "OTP_DATABASE_URL": url,
-            "OTP_HSM_TOKEN_LABEL": token.label,
-            "OTP_HSM_PIN_FILE": str(token.user_pin_file),
             "OTP_HSM_ACCEPT_WEAKNESSES": "key-store-readable",
         }
         round_seconds = max(1.0, 2 * seconds)

@@ -150,21 +150,11 @@ def _unlocked(state: State, t: Say, data: TokenData, now: float, clock_set: bool
             return MenuScreen(title, items, cursor, note, t(Msg.HINT_USERS))
         case ShowCode(credential_id=credential_id):
             credential = data.find(credential_id)
-            if credential is not None and not clock_set:
-                why = (t(Msg.CLOCK_UNSET_BODY),)
-                return MessageScreen(t(Msg.TITLE_CLOCK_UNSET), why, Tone.ERROR, t(Msg.HINT_BACK))
             if credential is not None:
+                title, period = t(Msg.TITLE_CODE), credential.period
+                code_of = partial(code_at, credential)
                 bank_time = now + data.clock_offset
-                left = seconds_left(credential.period, bank_time)
-                return CodeScreen(
-                    title=t(Msg.TITLE_CODE),
-                    user=credential.label,
-                    code=grouped(code_at(credential, bank_time)),
-                    seconds_left=left,
-                    period=credential.period,
-                    countdown=t(Msg.CODE_CHANGES_IN, seconds=left),
-                    hint=t(Msg.HINT_BACK),
-                )
+                return _timed(t, clock_set, title, credential.label, period, code_of, bank_time)
         case UserMenu(credential_id=credential_id, cursor=cursor):
             credential = data.find(credential_id)
             if credential is not None:
@@ -220,23 +210,39 @@ def _signing(
             question = (t(Msg.TRANSFER_QUESTION, amount=amount, payee=payee),)
             return MessageScreen(t(Msg.TITLE_CONFIRM_TRANSFER), question, hint=t(Msg.HINT_CONFIRM))
         case ShowResponse(cents=cents, payee=payee) if credential.ocra_seed is not None:
-            if not clock_set:
-                why = (t(Msg.CLOCK_UNSET_BODY),)
-                return MessageScreen(t(Msg.TITLE_CLOCK_UNSET), why, Tone.ERROR, t(Msg.HINT_BACK))
-            bank_time = now + offset
-            left = seconds_left(transfers.TIME_STEP, bank_time)
             amount = amount_entry.formatted(cents, language)
-            return CodeScreen(
-                title=t(Msg.TITLE_RESPONSE),
-                # the name line of a code is 20 characters wide: the payee's last 4 digits
-                user=t(Msg.TRANSFER_LINE, amount=amount, payee_end=payee[-4:]),
-                code=grouped(transfers.response_at(credential.ocra_seed, cents, payee, bank_time)),
-                seconds_left=left,
-                period=transfers.TIME_STEP,
-                countdown=t(Msg.CODE_CHANGES_IN, seconds=left),
-                hint=t(Msg.HINT_BACK),
-            )
+            # the name line of a code is 20 characters wide: the payee's last 4 digits
+            line = t(Msg.TRANSFER_LINE, amount=amount, payee_end=payee[-4:])
+            code_of = partial(transfers.response_at, credential.ocra_seed, cents, payee)
+            title, period = t(Msg.TITLE_RESPONSE), transfers.TIME_STEP
+            return _timed(t, clock_set, title, line, period, code_of, now + offset)
     return MessageScreen(t(Msg.TITLE_USERS), (t(Msg.NO_USERS),), hint=t(Msg.HINT_BACK))
+
+
+def _timed(
+    t: Say,
+    clock_set: bool,
+    title: str,
+    user: str,
+    period: int,
+    code_of: Callable[[float], str],
+    bank_time: float,
+) -> Screen:
+    """A code or a response with its countdown (`code_of` the value at a bank time); a
+    token whose clock was never set shows why it shows none."""
+    if not clock_set:
+        why = (t(Msg.CLOCK_UNSET_BODY),)
+        return MessageScreen(t(Msg.TITLE_CLOCK_UNSET), why, Tone.ERROR, t(Msg.HINT_BACK))
+    left = seconds_left(period, bank_time)
+    return CodeScreen(
+        title=title,
+        user=user,
+        code=grouped(code_of(bank_time)),
+        seconds_left=left,
+        period=period,
+        countdown=t(Msg.CODE_CHANGES_IN, seconds=left),
+        hint=t(Msg.HINT_BACK),
+    )
 
 
 def _refusal(t: Say, refused: Msg | None, language: Language) -> str:
